@@ -1,0 +1,23 @@
+"""Constraint families: each module builds cvxpy constraints and checks a finished result."""
+
+from constraints.bands import BandConstraint
+from constraints.base import Constraint, Context, Violation
+from constraints.cash import Cash
+from constraints.esg import Esg
+from constraints.holdings import Holdings
+from constraints.illiquid import Illiquid
+from constraints.location import Location
+from constraints.tactical import Tactical
+from constraints.turnover import Turnover
+
+
+def default_constraints() -> list:
+    """Every constraint family, in build order (Holdings reads the others' trade masks)."""
+    others = [Illiquid(), Esg(), Location(), Cash(), BandConstraint(), Turnover(), Tactical()]
+    return [Holdings(others), *others]
+
+
+__all__ = [
+    "BandConstraint", "Cash", "Constraint", "Context", "Esg", "Holdings", "Illiquid", "Location",
+    "Tactical", "Turnover", "Violation", "default_constraints",
+]

@@ -1,0 +1,131 @@
+"""Asset-class bands (absolute, relative, 5/25, asymmetric) and the trigger rule.
+
+Band edges around a target t (Daryanani 2008 for 5/25):
+- absolute: t +/- a;  relative: t * (1 +/- r);  5/25: t +/- min(a, r * t);
+clipped to [0, 1]. ``lower``/``upper`` in targets.csv override the rule per class (asymmetric).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import cvxpy as cp
+import numpy as np
+
+from constraints.base import WEIGHT_TOL, Context, Violation
+
+if TYPE_CHECKING:
+    from optimizer.policy import Bands as BandPolicy
+    from optimizer.policy import Policy
+    from optimizer.prepare import Prepared
+    from optimizer.solution import Solution
+
+
+def band_edges(target: np.ndarray, bands: BandPolicy) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper band edges for each target weight under the policy's rule.
+
+    Examples
+    --------
+    >>> from optimizer.policy import Bands
+    >>> lo, hi = band_edges(np.array([0.60, 0.10, 0.05]), Bands(rule="5/25"))
+    >>> [round(x, 4) for x in lo], [round(x, 4) for x in hi]
+    ([0.55, 0.075, 0.0375], [0.65, 0.125, 0.0625])
+    """
+    t = np.asarray(target, float)
+    if bands.rule == "none":
+        return np.zeros_like(t), np.ones_like(t)
+    if bands.rule == "absolute":
+        half = np.full_like(t, bands.absolute)
+    elif bands.rule == "relative":
+        half = bands.relative * t
+    else:  # "5/25": the smaller of 5 points and 25% of the target
+        half = np.minimum(bands.absolute, bands.relative * t)
+    return np.clip(t - half, 0, 1), np.clip(t + half, 0, 1)
+
+
+def outside(weights: np.ndarray, lower: np.ndarray, upper: np.ndarray, tol: float = 1e-12) -> np.ndarray:
+    """Mask of weights outside their band."""
+    return (weights < lower - tol) | (weights > upper + tol)
+
+
+def reference(
+    policy: Policy, target, lower, upper, now, cash_target, cash_lower, cash_upper, cash_now
+) -> tuple[np.ndarray, float]:
+    """Class weights the tracking term pulls toward.
+
+    ``rebalance_to = "target"``: the targets. ``"tolerance"``: a class outside its band is pulled
+    to the inner band (target +/- inner * half-width on the side it broke); a class inside its
+    band is left where it is.
+    """
+    if policy.trigger.rebalance_to == "target":
+        return np.asarray(target, float).copy(), float(cash_target)
+    inner = policy.bands.inner
+
+    def pull(t, lo, hi, w):
+        lo_in, hi_in = t - inner * (t - lo), t + inner * (hi - t)
+        moved = np.clip(w, lo_in, hi_in)
+        return np.where(outside(w, lo, hi), moved, w)
+
+    ref = pull(np.asarray(target), lower, upper, np.asarray(now))
+    cash_ref = float(pull(np.array([cash_target]), np.array([cash_lower]),
+                          np.array([cash_upper]), np.array([cash_now]))[0])
+    return ref, cash_ref
+
+
+class BandConstraint:
+    """lower + margin <= class weight after trading <= upper - margin, for every class and cash.
+
+    ``margins`` (key "bands", C + 1 values, cash last) tighten the bands in the re-solve that follows
+    a rounding that crossed an edge.
+    """
+
+    name = "bands"
+
+    def parameters(self, data: Prepared, margins: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        m = margins.get("bands", np.zeros(data.C + 1))
+        lo = np.append(data.lower, data.cash_lower) + m
+        hi = np.append(data.upper, data.cash_upper) - m
+        mid = (np.append(data.lower, data.cash_lower) + np.append(data.upper, data.cash_upper)) / 2
+        # A margin never crosses the middle of the band.
+        return {"band_lo": np.minimum(lo, mid), "band_hi": np.maximum(hi, mid)}
+
+    def build(self, ctx: Context) -> list[cp.Constraint]:
+        lo = ctx.param("band_lo", (ctx.C + 1,))
+        hi = ctx.param("band_hi", (ctx.C + 1,))
+        w = cp.hstack([ctx.class_weight, cp.reshape(ctx.cash_weight, (1,), order="C")])
+        labels_lo = [f"bands.lower[{k}]" for k in range(ctx.C + 1)]
+        labels_hi = [f"bands.upper[{k}]" for k in range(ctx.C + 1)]
+        return [w >= lo - ctx.slack("bands_lower", labels_lo),
+                w <= hi + ctx.slack("bands_upper", labels_hi)]
+
+    def check(self, sol: Solution) -> list[Violation]:
+        d = sol.data
+        out = []
+        names = [*d.classes, "cash"]
+        w = np.append(sol.class_after, sol.cash_weight_after)
+        lo = np.append(d.lower, d.cash_lower)
+        hi = np.append(d.upper, d.cash_upper)
+        for k, name in enumerate(names):
+            if w[k] < lo[k] - WEIGHT_TOL:
+                out.append(Violation(self.name, f"lower[{name}]", lo[k] - w[k]))
+            if w[k] > hi[k] + WEIGHT_TOL:
+                out.append(Violation(self.name, f"upper[{name}]", w[k] - hi[k]))
+        return out
+
+
+def triggered(data: Prepared) -> tuple[bool, list[str]]:
+    """Whether the trigger rule asks for a rebalance, and why (class names out of band)."""
+    reasons: list[str] = []
+    x_now = data.X.T @ data.h0.sum(0)
+    for k in np.flatnonzero(outside(x_now, data.lower, data.upper)):
+        reasons.append(f"{data.classes[k]} at {x_now[k]:.4f} outside [{data.lower[k]:.4f}, "
+                       f"{data.upper[k]:.4f}]")
+    cash_now = float(data.cash0.sum())
+    if outside(np.array([cash_now]), np.array([data.cash_lower]), np.array([data.cash_upper]))[0]:
+        reasons.append(f"cash at {cash_now:.4f} outside [{data.cash_lower:.4f}, {data.cash_upper:.4f}]")
+    short = np.flatnonzero(data.cash0 < data.min_cash - 1e-12)
+    for a in short:
+        reasons.append(f"account {data.account_ids[a]} below its minimum cash")
+    if data.policy.trigger.mode == "always":
+        return True, reasons or ["trigger mode is 'always'"]
+    return bool(reasons), reasons

@@ -1,0 +1,72 @@
+"""ESG screens: excluded securities are never bought (policy "sell": also sold down to zero), and
+the value-weighted ESG score of scored holdings stays >= ``[esg] min_score``.
+
+The score constraint is linear: sum_i (s_i - min) * w_i >= 0 over scored securities i, i.e. the
+weighted average sum s_i w_i / sum w_i >= min without dividing by a variable.
+"""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+
+from constraints.base import Context, Violation
+
+
+def excluded(data) -> np.ndarray:
+    return data.column("esg_excluded").astype(bool)
+
+
+def score_coef(data) -> np.ndarray:
+    s = data.column("esg_score").astype(float)
+    return np.where(np.isnan(s), 0.0, s - data.policy.esg.min_score)
+
+
+class Esg:
+    name = "esg"
+
+    def buy_allowed(self, data) -> np.ndarray:
+        return np.broadcast_to(~excluded(data), (data.A, data.N)).copy()
+
+    def sell_mask(self, data) -> np.ndarray:
+        """(A, N) positions that policy "sell" forces to zero (liquid excluded holdings)."""
+        on = data.policy.esg.excluded == "sell"
+        return np.broadcast_to(excluded(data) & data.liquid & on, (data.A, data.N)) * 1.0
+
+    def parameters(self, data, margins):
+        g = score_coef(data) if data.policy.esg.min_score > 0 else np.zeros(data.N)
+        m = float(margins.get("esg", np.zeros(1))[0])
+        held = data.h0.sum(0)
+        mask = self.sell_mask(data)
+        return {"esg_g": g, "esg_g0": np.array(g @ held - m), "esg_sell": mask,
+                "esg_sell_h0": mask * data.h0}
+
+    def build(self, ctx: Context) -> list[cp.Constraint]:
+        g = ctx.param("esg_g", (ctx.N,))
+        g0 = ctx.param("esg_g0", ())
+        mask = ctx.param("esg_sell", (ctx.A, ctx.N), nonneg=True)
+        h0 = ctx.param("esg_sell_h0", (ctx.A, ctx.N), nonneg=True)
+        after = cp.multiply(mask, ctx.buy - ctx.sell) + h0  # excluded holdings after trading
+        return [g @ ctx.net + g0 >= -cp.sum(ctx.slack("esg_min_score", ["esg.min_score"])),
+                cp.sum(after) <= cp.sum(ctx.slack("esg_sell", ["esg.sell_excluded"]))]
+
+    def check(self, sol) -> list[Violation]:
+        d = sol.data
+        out = []
+        ex = excluded(d)
+        for a, i in zip(*np.nonzero((sol.buy_q > 0) & ex[None, :]), strict=True):
+            out.append(Violation(self.name, f"bought excluded {d.security_ids[i]} in {d.account_ids[a]}",
+                                 sol.buy_q[a, i], "shares"))
+        mask = self.sell_mask(d) > 0
+        for a, i in zip(*np.nonzero(mask & (sol.q_after > 1e-9)), strict=True):
+            out.append(Violation(self.name, f"excluded {d.security_ids[i]} not sold in {d.account_ids[a]}",
+                                 sol.q_after[a, i], "shares"))
+        if d.policy.esg.min_score > 0:
+            w = sol.weights_after()
+            scored = ~np.isnan(d.column("esg_score").astype(float))
+            if w[scored].sum() > 0:
+                avg = float(np.nansum(d.column("esg_score").astype(float) * w) / w[scored].sum())
+                if avg < d.policy.esg.min_score - 1e-6:
+                    out.append(Violation(self.name, f"score {avg:.4f} < min", d.policy.esg.min_score - avg,
+                                         "score"))
+        return out

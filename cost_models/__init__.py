@@ -1,0 +1,15 @@
+"""Objective terms: tracking error, transaction cost, tax, location preference."""
+
+from cost_models.base import CostTerm
+from cost_models.location import LocationDrag
+from cost_models.tax import Tax
+from cost_models.tracking_error import TrackingError
+from cost_models.transaction import TransactionCost
+
+
+def default_costs() -> list:
+    """Every objective term."""
+    return [TrackingError(), TransactionCost(), Tax(), LocationDrag()]
+
+
+__all__ = ["CostTerm", "LocationDrag", "Tax", "TrackingError", "TransactionCost", "default_costs"]

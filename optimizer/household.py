@@ -1,0 +1,360 @@
+"""The household: securities, accounts, holdings (tax lots), targets and a risk model.
+
+``Household.from_frames`` validates everything and collects every problem into one
+ValidationError. Frames may hold strings (as read from CSV) or typed values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from optimizer.errors import Problem, ValidationError
+from optimizer.tables import Column, duplicates, fraction, line, nonneg, parse_table, positive
+
+ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
+CASH = "cash"
+
+SECURITIES = {
+    "security_id": Column("str", required=True),
+    "asset_class": Column("str", required=True),
+    "price": Column("float", required=True, check=positive),
+    "liquid": Column("bool", default=True),
+    "esg_excluded": Column("bool", default=False),
+    "esg_score": Column("float", default=np.nan),
+    "half_spread": Column("float", default=0.0, check=fraction),
+    "commission": Column("float", default=0.0, check=fraction),
+    "impact": Column("float", default=0.0, check=nonneg),
+    "allowed_account_types": Column("list", default=ACCOUNT_TYPES),
+    "drag_taxable": Column("float", default=0.0),
+    "drag_tax_deferred": Column("float", default=0.0),
+    "drag_tax_exempt": Column("float", default=0.0),
+}
+ACCOUNTS = {
+    "account_id": Column("str", required=True),
+    "type": Column("str", required=True),
+    "cash": Column("float", required=True, check=nonneg),
+    "min_cash": Column("float", default=0.0, check=nonneg),
+    "cash_flow": Column("float", default=0.0),
+}
+HOLDINGS = {
+    "account_id": Column("str", required=True),
+    "security_id": Column("str", required=True),
+    "quantity": Column("float", required=True, check=positive),
+    "lot_id": Column("str"),
+    "cost_basis": Column("float", default=np.nan, check=nonneg),
+    "acquired": Column("date"),
+}
+TARGETS = {
+    "asset_class": Column("str"),
+    "security_id": Column("str"),
+    "weight": Column("float", required=True, check=fraction),
+    "lower": Column("float", default=np.nan, check=fraction),
+    "upper": Column("float", default=np.nan, check=fraction),
+    "tilt": Column("float", default=0.0),
+    "max_tilt": Column("float", default=np.nan, check=nonneg),
+    "tilt_expires": Column("date"),
+}
+SUM_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class RiskModel:
+    """Covariance ``S = B F B' + diag(d)`` over securities (and cash).
+
+    kind is "class" (covariance over asset classes), "security" (over securities) or "factor".
+    ``loadings`` is indexed by security id (plus ``cash`` when it carries risk) with one column per
+    factor; ``factor_cov`` is square over those columns; ``specific`` is indexed like loadings.
+    """
+
+    kind: str
+    loadings: pd.DataFrame
+    factor_cov: pd.DataFrame
+    specific: pd.Series
+
+
+@dataclass(frozen=True)
+class Household:
+    """A validated household.
+
+    Build with :meth:`from_frames` (library use) or :func:`optimizer.load_case` (files).
+    ``targets`` always has a ``target_by`` of "asset_class" or "security_id".
+    """
+
+    securities: pd.DataFrame
+    accounts: pd.DataFrame
+    holdings: pd.DataFrame
+    targets: pd.DataFrame
+    target_by: str
+    risk: RiskModel
+    name: str = "household"
+
+    @classmethod
+    def from_frames(
+        cls,
+        securities: pd.DataFrame,
+        accounts: pd.DataFrame,
+        holdings: pd.DataFrame,
+        targets: pd.DataFrame,
+        covariance: pd.DataFrame | None = None,
+        factor_loadings: pd.DataFrame | None = None,
+        factor_covariance: pd.DataFrame | None = None,
+        specific_variance: pd.DataFrame | None = None,
+        name: str = "household",
+    ) -> Household:
+        """Validate input frames and build a household.
+
+        ``covariance`` and the factor frames use the CSV layout: the id in the first column.
+
+        Raises
+        ------
+        ValidationError
+            Listing every problem found, each with file, line and field.
+        """
+        problems: list[Problem] = []
+        sec = parse_table(securities, "securities.csv", SECURITIES, problems)
+        acc = parse_table(accounts, "accounts.csv", ACCOUNTS, problems)
+        hol = parse_table(holdings, "holdings.csv", HOLDINGS, problems)
+        tgt = parse_table(targets, "targets.csv", TARGETS, problems)
+        _check_securities(sec, problems)
+        _check_accounts(acc, problems)
+        _check_holdings(hol, sec, acc, problems)
+        target_by = _check_targets(tgt, targets, sec, problems)
+        risk = _risk_model(
+            sec, covariance, factor_loadings, factor_covariance, specific_variance, problems
+        )
+        if problems:
+            raise ValidationError(problems)
+        tgt = tgt.rename(columns={target_by: "id"}).drop(
+            columns=[c for c in ("asset_class", "security_id") if c != target_by]
+        )
+        return cls(sec, acc, hol, tgt, target_by, risk, name)
+
+    @property
+    def value(self) -> float:
+        """Household value before trades and cash flows."""
+        price = self.securities.set_index("security_id")["price"]
+        held = (self.holdings["quantity"] * self.holdings["security_id"].map(price)).sum()
+        return float(held + self.accounts["cash"].sum())
+
+
+def _check_securities(sec: pd.DataFrame, problems: list[Problem]) -> None:
+    f = "securities.csv"
+    duplicates(sec, ["security_id"], f, problems)
+    for i, row in sec.iterrows():
+        if row["asset_class"] == CASH:
+            problems.append(
+                Problem(f, line(i), "asset_class", "'cash' is the accounts' cash, not a security")
+            )
+        types = row["allowed_account_types"] or ()
+        for t in types:
+            if t not in ACCOUNT_TYPES:
+                problems.append(
+                    Problem(f, line(i), "allowed_account_types", f"unknown account type {t!r}")
+                )
+
+
+def _check_accounts(acc: pd.DataFrame, problems: list[Problem]) -> None:
+    f = "accounts.csv"
+    duplicates(acc, ["account_id"], f, problems)
+    if acc.empty:
+        problems.append(Problem(f, None, None, "no accounts"))
+    for i, row in acc.iterrows():
+        if row["type"] is not None and row["type"] not in ACCOUNT_TYPES:
+            problems.append(
+                Problem(f, line(i), "type", f"unknown account type {row['type']!r}; "
+                        f"use one of {', '.join(ACCOUNT_TYPES)}")
+            )
+
+
+def _check_holdings(
+    hol: pd.DataFrame, sec: pd.DataFrame, acc: pd.DataFrame, problems: list[Problem]
+) -> None:
+    f = "holdings.csv"
+    known_sec = set(sec["security_id"])
+    types = dict(zip(acc["account_id"], acc["type"], strict=True))
+    for i, row in hol.iterrows():
+        if row["account_id"] is not None and row["account_id"] not in types:
+            problems.append(Problem(f, line(i), "account_id", f"unknown account {row['account_id']!r}"))
+        if row["security_id"] is not None and row["security_id"] not in known_sec:
+            problems.append(
+                Problem(f, line(i), "security_id", f"unknown security {row['security_id']!r}")
+            )
+        if row["lot_id"] is None:
+            hol.at[i, "lot_id"] = f"L{line(i)}"
+        if types.get(row["account_id"]) == "taxable":
+            if pd.isna(row["cost_basis"]):
+                problems.append(
+                    Problem(f, line(i), "cost_basis", "a tax lot in a taxable account needs a cost basis")
+                )
+            if row["acquired"] is None:
+                problems.append(
+                    Problem(f, line(i), "acquired", "a tax lot in a taxable account needs an acquired date")
+                )
+    duplicates(hol, ["account_id", "lot_id"], f, problems)
+
+
+def _check_targets(
+    tgt: pd.DataFrame, raw: pd.DataFrame, sec: pd.DataFrame, problems: list[Problem]
+) -> str:
+    f = "targets.csv"
+    has_class, has_sec = "asset_class" in raw.columns, "security_id" in raw.columns
+    if has_class == has_sec:
+        problems.append(
+            Problem(f, 1, None, "give exactly one of the columns asset_class or security_id")
+        )
+        return "asset_class"
+    by = "asset_class" if has_class else "security_id"
+    known = set(sec["asset_class"]) | {CASH} if has_class else set(sec["security_id"]) | {CASH}
+    for i, key in enumerate(tgt[by]):
+        if key is None:
+            problems.append(Problem(f, line(i), by, "missing value"))
+        elif key not in known:
+            what = "asset class" if has_class else "security"
+            problems.append(Problem(f, line(i), by, f"unknown {what} {key!r}"))
+    duplicates(tgt, [by], f, problems)
+    total = tgt["weight"].sum()
+    if tgt["weight"].notna().all() and abs(total - 1) > SUM_TOL:
+        problems.append(Problem(f, None, "weight", f"weights sum to {total:.6g}, not 1"))
+    tilt_total = tgt["tilt"].sum()
+    if abs(tilt_total) > SUM_TOL:
+        problems.append(Problem(f, None, "tilt", f"tilts sum to {tilt_total:.6g}, not 0"))
+    for i, row in tgt.iterrows():
+        w, lo, hi = row["weight"], row["lower"], row["upper"]
+        if w is None or pd.isna(w):
+            continue
+        eff = w + row["tilt"]
+        if not -1e-12 <= eff <= 1 + 1e-12:
+            problems.append(Problem(f, line(i), "tilt", f"weight + tilt = {eff:.6g} is outside [0, 1]"))
+        if not pd.isna(row["max_tilt"]) and abs(row["tilt"]) > row["max_tilt"] + 1e-12:
+            problems.append(
+                Problem(f, line(i), "tilt", f"|tilt| {abs(row['tilt']):.6g} exceeds max_tilt "
+                        f"{row['max_tilt']:.6g}")
+            )
+        if not pd.isna(lo) and lo > min(w, eff) + 1e-12:
+            problems.append(Problem(f, line(i), "lower", f"band lower {lo:g} excludes its own target {min(w, eff):g}"))
+        if not pd.isna(hi) and hi < max(w, eff) - 1e-12:
+            problems.append(Problem(f, line(i), "upper", f"band upper {hi:g} excludes its own target {max(w, eff):g}"))
+    return by
+
+
+def _risk_model(sec, covariance, loadings, factor_cov, specific, problems) -> RiskModel:
+    ids = list(sec["security_id"])
+    classes = sorted(set(sec["asset_class"]) - {None})
+    if covariance is not None:
+        if loadings is not None or factor_cov is not None:
+            problems.append(
+                Problem("covariance.csv", None, None,
+                        "give either covariance.csv or factor files, not both")
+            )
+        cov = _square(covariance, "covariance.csv", problems)
+        if cov is None:
+            return _empty_risk()
+        names = set(cov.index)
+        if names - {CASH} <= set(classes) and names - {CASH}:
+            missing = [c for c in classes if c not in names]
+            for c in missing:
+                problems.append(
+                    Problem("covariance.csv", None, c, f"asset class {c!r} has no row")
+                )
+            rows = ids + ([CASH] if CASH in names else [])
+            cls_of = dict(zip(sec["security_id"], sec["asset_class"], strict=True))
+            load = pd.DataFrame(0.0, index=rows, columns=cov.columns)
+            for s in ids:
+                if cls_of[s] in names:
+                    load.at[s, cls_of[s]] = 1.0
+            if CASH in names:
+                load.at[CASH, CASH] = 1.0
+            return RiskModel("class", load, cov, pd.Series(0.0, index=rows))
+        unknown = sorted(names - set(ids) - {CASH})
+        for u in unknown:
+            problems.append(Problem("covariance.csv", None, u, f"{u!r} is neither a security nor an asset class"))
+        for s in ids:
+            if s not in names:
+                problems.append(Problem("covariance.csv", None, s, f"security {s!r} has no row"))
+        load = pd.DataFrame(np.eye(len(cov)), index=cov.index, columns=cov.columns)
+        return RiskModel("security", load, cov, pd.Series(0.0, index=cov.index))
+    if loadings is None or factor_cov is None:
+        problems.append(
+            Problem("covariance.csv", None, None,
+                    "no risk model: give covariance.csv, or factor_loadings.csv and factor_covariance.csv")
+        )
+        return _empty_risk()
+    fcov = _square(factor_cov, "factor_covariance.csv", problems)
+    load = _numeric(loadings, "factor_loadings.csv", problems)
+    if fcov is None or load is None:
+        return _empty_risk()
+    for c in load.columns:
+        if c not in fcov.index:
+            problems.append(Problem("factor_loadings.csv", 1, str(c), "factor not in factor_covariance.csv"))
+    for s in ids:
+        if s not in load.index:
+            problems.append(Problem("factor_loadings.csv", None, s, f"security {s!r} has no row"))
+    for s in load.index:
+        if s not in ids and s != CASH:
+            problems.append(Problem("factor_loadings.csv", None, s, f"unknown security {s!r}"))
+    spec = pd.Series(0.0, index=load.index)
+    if specific is not None:
+        sv = _numeric(specific, "specific_variance.csv", problems)
+        if sv is not None:
+            col = sv.iloc[:, 0]
+            for i, (s, v) in enumerate(col.items()):
+                if s not in spec.index:
+                    problems.append(Problem("specific_variance.csv", line(i), "security_id", f"unknown security {s!r}"))
+                elif v < 0:
+                    problems.append(Problem("specific_variance.csv", line(i), "variance", f"must be >= 0, got {v:g}"))
+                else:
+                    spec[s] = v
+    cols = [c for c in load.columns if c in fcov.index]
+    return RiskModel("factor", load[cols], fcov.loc[cols, cols], spec)
+
+
+def _empty_risk() -> RiskModel:
+    return RiskModel("class", pd.DataFrame(), pd.DataFrame(), pd.Series(dtype=float))
+
+
+def _numeric(df: pd.DataFrame, file: str, problems: list[Problem]) -> pd.DataFrame | None:
+    """A table with ids in the first column and numbers elsewhere."""
+    df = df.reset_index(drop=True)
+    ids = df.iloc[:, 0].astype(str).str.strip()
+    body = df.iloc[:, 1:]
+    out = pd.DataFrame(index=ids, columns=[str(c).strip() for c in body.columns], dtype=float)
+    ok = True
+    for i in range(len(df)):
+        for j, c in enumerate(body.columns):
+            try:
+                x = float(body.iat[i, j])
+            except (TypeError, ValueError):
+                x = float("nan")
+            if not np.isfinite(x):
+                problems.append(Problem(file, line(i), str(c), f"not a finite number: {body.iat[i, j]!r}"))
+                ok = False
+            out.iat[i, j] = x
+    dup = ids[ids.duplicated()]
+    for s in dup:
+        problems.append(Problem(file, None, s, f"duplicate id {s!r}"))
+        ok = False
+    return out if ok else None
+
+
+def _square(df: pd.DataFrame, file: str, problems: list[Problem]) -> pd.DataFrame | None:
+    m = _numeric(df, file, problems)
+    if m is None:
+        return None
+    if list(m.index) != list(m.columns):
+        problems.append(Problem(file, 1, None, "header and first column must list the same ids in the same order"))
+        return None
+    a = m.to_numpy()
+    scale = max(np.abs(a).max(), 1e-300)
+    if np.abs(a - a.T).max() > 1e-8 * scale:
+        problems.append(Problem(file, None, None, "matrix is not symmetric"))
+        return None
+    eig = np.linalg.eigvalsh((a + a.T) / 2)
+    if eig.min() < -1e-8 * scale:
+        problems.append(
+            Problem(file, None, None, f"matrix is not positive semidefinite (eigenvalue {eig.min():.3g})")
+        )
+        return None
+    return m

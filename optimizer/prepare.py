@@ -1,0 +1,275 @@
+"""Numeric view of a household under a policy: every array a fraction of household value.
+
+Units (docs/units): ``V`` is household value after cash flows; holdings, cash, trades, costs and
+taxes inside the optimizer are fractions of ``V``. Results convert back to shares and currency.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from constraints import bands as band_rules
+from constraints import tactical
+from optimizer.errors import Problem, ValidationError
+from optimizer.household import CASH, Household
+from optimizer.policy import Policy
+
+
+@dataclass(frozen=True)
+class Lot:
+    """One tax lot of a taxable account and its place in the lot-slot array."""
+
+    t: int  # index among taxable accounts
+    account: int  # index among all accounts
+    security: int
+    slot: int
+    lot_id: str
+    quantity: float
+    cost_basis: float
+    acquired: dt.date
+    term: str  # "short" | "long"
+
+
+@dataclass
+class Prepared:
+    """Arrays for one household and policy (shapes: A accounts, N securities, C classes)."""
+
+    household: Household
+    policy: Policy
+    account_ids: list[str]
+    account_types: list[str]
+    security_ids: list[str]
+    classes: list[str]  # non-cash asset classes
+    price: np.ndarray  # (N,) currency per share
+    V0: float  # value before flows
+    V: float  # value after flows: the unit of everything below
+    q0: np.ndarray  # (A, N) shares held
+    h0: np.ndarray  # (A, N) value held / V
+    cash_cur: np.ndarray  # (A,) cash before flows, currency
+    flow_cur: np.ndarray  # (A,) cash flows, currency
+    cash0: np.ndarray  # (A,) (cash + flow) / V
+    min_cash: np.ndarray  # (A,) / V
+    liquid: np.ndarray  # (N,) bool
+    taxable: list[int]  # account indices of taxable accounts
+    K: int  # lot slots per (taxable account, security)
+    lots: list[Lot]
+    lot_q: np.ndarray  # (T, N, K) shares
+    lot_gain: np.ndarray  # (T, N, K) gain per share sold, currency
+    lot_rate: np.ndarray  # (T, N, K) tax rate by term
+    X: np.ndarray  # (N, C) security -> class membership
+    target: np.ndarray  # (C,) effective class targets (strategic + live tilt)
+    strategic: np.ndarray  # (C,)
+    tilt: np.ndarray  # (C,)
+    lower: np.ndarray  # (C,) band edges
+    upper: np.ndarray  # (C,)
+    cash_target: float
+    cash_lower: float
+    cash_upper: float
+    ref: np.ndarray  # (C,) class weights the tracking term pulls toward
+    cash_ref: float
+    bench: np.ndarray  # (N,) security-level benchmark the tracking term uses
+    bench_target: np.ndarray  # (N,) the same for the targets (reported tracking error)
+    risk_M: np.ndarray  # (N, r): S_sec = M M' + diag(d^2)
+    risk_m_cash: np.ndarray  # (r,)
+    risk_d: np.ndarray  # (N,)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def A(self) -> int:
+        return len(self.account_ids)
+
+    @property
+    def N(self) -> int:
+        return len(self.security_ids)
+
+    @property
+    def C(self) -> int:
+        return len(self.classes)
+
+    @property
+    def securities(self) -> pd.DataFrame:
+        return self.household.securities
+
+    def column(self, name: str) -> np.ndarray:
+        """A securities.csv column as an array in security order."""
+        return self.household.securities[name].to_numpy()
+
+    def class_weights(self, values: np.ndarray, cash: float, total: float) -> tuple[np.ndarray, float]:
+        """Class weights and cash weight of security values (N,) and cash over ``total``."""
+        return self.X.T @ values / total, cash / total
+
+    def shape_key(self) -> tuple:
+        """What decides the compiled problem's structure (see optimizer.problem)."""
+        return (self.A, self.N, self.C, self.K, self.risk_M.shape[1], tuple(self.taxable))
+
+
+def long_term(acquired: dt.date, as_of: dt.date) -> bool:
+    """Held more than one year at the trade date (IRS: the day after the anniversary)."""
+    try:
+        anniversary = acquired.replace(year=acquired.year + 1)
+    except ValueError:  # Feb 29
+        anniversary = dt.date(acquired.year + 1, 3, 1)
+    return as_of > anniversary
+
+
+def prepare(household: Household, policy: Policy) -> Prepared:
+    """Turn a validated household and policy into the optimizer's arrays.
+
+    Raises
+    ------
+    ValidationError
+        For problems that need both the household and the policy (e.g. lots acquired after the
+        as-of date, withdrawals larger than the household).
+    """
+    problems: list[Problem] = []
+    sec, acc, hol = household.securities, household.accounts, household.holdings
+    sids = list(sec["security_id"])
+    aids = list(acc["account_id"])
+    s_idx = {s: i for i, s in enumerate(sids)}
+    a_idx = {a: i for i, a in enumerate(aids)}
+    A, N = len(aids), len(sids)
+    price = sec["price"].to_numpy(float)
+    liquid = sec["liquid"].to_numpy(bool)
+    as_of = policy.tax.as_of
+
+    q0 = np.zeros((A, N))
+    for a, s, q in zip(hol["account_id"], hol["security_id"], hol["quantity"], strict=True):
+        q0[a_idx[a], s_idx[s]] += q
+    cash_cur = acc["cash"].to_numpy(float)
+    flow_cur = acc["cash_flow"].to_numpy(float)
+    V0 = float((q0 * price).sum() + cash_cur.sum())
+    V = V0 + float(flow_cur.sum())
+    for i, (c, f) in enumerate(zip(cash_cur, flow_cur, strict=True)):
+        if c + f < 0 and not (q0[i] * price * liquid).sum() >= -(c + f):
+            problems.append(Problem("accounts.csv", i + 2, "cash_flow",
+                                    f"withdrawal {-f:,.2f} exceeds the account's liquid value"))
+    if V <= 0:
+        problems.append(Problem("accounts.csv", None, "cash_flow", "household value after flows is not positive"))
+
+    # Tax lots of taxable accounts, packed into (T, N, K) slots.
+    types = list(acc["type"])
+    taxable = [i for i, t in enumerate(types) if t == "taxable"]
+    t_of = {a: t for t, a in enumerate(taxable)}
+    slot_count: dict[tuple[int, int], int] = {}
+    lots: list[Lot] = []
+    for r, row in enumerate(hol.itertuples(index=False)):
+        a = a_idx[row.account_id]
+        if a not in t_of:
+            continue
+        if row.acquired > as_of:
+            problems.append(Problem("holdings.csv", r + 2, "acquired",
+                                    f"lot acquired {row.acquired} after the as-of date {as_of}"))
+        i = s_idx[row.security_id]
+        k = slot_count.get((a, i), 0)
+        slot_count[(a, i)] = k + 1
+        term = "long" if long_term(row.acquired, as_of) else "short"
+        lots.append(Lot(t_of[a], a, i, k, str(row.lot_id), float(row.quantity),
+                        float(row.cost_basis), row.acquired, term))
+    if problems:
+        raise ValidationError(problems)
+    K = max([1, *slot_count.values()])
+    T = len(taxable)
+    lot_q = np.zeros((T, N, K))
+    lot_gain = np.zeros((T, N, K))
+    lot_rate = np.zeros((T, N, K))
+    rates = {"short": policy.tax.short_term_rate, "long": policy.tax.long_term_rate}
+    for lot in lots:
+        lot_q[lot.t, lot.security, lot.slot] = lot.quantity
+        lot_gain[lot.t, lot.security, lot.slot] = price[lot.security] - lot.cost_basis
+        lot_rate[lot.t, lot.security, lot.slot] = rates[lot.term]
+
+    # Asset classes, targets, bands.
+    sec_class = list(sec["asset_class"])
+    tgt = household.targets
+    tgt_classes = (
+        [c for c in tgt["id"] if c != CASH] if household.target_by == "asset_class" else []
+    )
+    classes = sorted(set(sec_class) | set(tgt_classes))
+    c_idx = {c: k for k, c in enumerate(classes)}
+    X = np.zeros((N, len(classes)))
+    for i, c in enumerate(sec_class):
+        X[i, c_idx[c]] = 1.0
+    h0 = q0 * price / V
+    cash0 = (cash_cur + flow_cur) / V
+    x_now = X.T @ h0.sum(0)
+    cash_now = float(cash0.sum())
+    targets = tactical.effective_targets(household, policy, classes, sids)
+    notes = list(targets.notes)
+    lower, upper = band_rules.band_edges(targets.target, policy.bands)
+    cash_lower, cash_upper = (0.0, 1.0)
+    if targets.cash_banded:
+        lo_c, hi_c = band_rules.band_edges(np.array([targets.cash_target]), policy.bands)
+        cash_lower, cash_upper = float(lo_c[0]), float(hi_c[0])
+    for k, c in enumerate(classes):
+        lo, hi = targets.lower.get(c), targets.upper.get(c)
+        lower[k] = lower[k] if lo is None else lo
+        upper[k] = upper[k] if hi is None else hi
+    if CASH in targets.lower:
+        cash_lower = targets.lower[CASH]
+    if CASH in targets.upper:
+        cash_upper = targets.upper[CASH]
+
+    ref, cash_ref = band_rules.reference(
+        policy, targets.target, lower, upper, x_now, targets.cash_target, cash_lower, cash_upper,
+        cash_now,
+    )
+    bench = _benchmark(household, targets, ref, targets.target, X, h0.sum(0), liquid)
+    bench_target = _benchmark(household, targets, targets.target, targets.target, X, h0.sum(0), liquid)
+    M, m_cash, d = _risk_factors(household, sids)
+    return Prepared(
+        household=household, policy=policy, account_ids=aids, account_types=types,
+        security_ids=sids, classes=classes, price=price, V0=V0, V=V, q0=q0, h0=h0,
+        cash_cur=cash_cur, flow_cur=flow_cur, cash0=cash0,
+        min_cash=acc["min_cash"].to_numpy(float) / V, liquid=liquid, taxable=taxable, K=K,
+        lots=lots, lot_q=lot_q, lot_gain=lot_gain, lot_rate=lot_rate, X=X,
+        target=targets.target, strategic=targets.strategic, tilt=targets.tilt,
+        lower=lower, upper=upper, cash_target=targets.cash_target, cash_lower=cash_lower,
+        cash_upper=cash_upper, ref=ref, cash_ref=cash_ref, bench=bench,
+        bench_target=bench_target, risk_M=M,
+        risk_m_cash=m_cash, risk_d=d, notes=notes,
+    )
+
+
+def _benchmark(household, targets, ref, target, X, held, liquid) -> np.ndarray:
+    """Security-level benchmark weights whose class sums are ``ref``.
+
+    Model portfolios give security weights directly (scaled per class when ``ref`` differs from the
+    target, as in rebalance-to-tolerance). Class targets are spread over the class's securities in
+    proportion to current value, or equally when the class holds nothing.
+    """
+    N, C = X.shape
+    if targets.security_weights is not None:
+        base = targets.security_weights.copy()
+    else:
+        base = np.zeros(N)
+        for k in range(C):
+            members = X[:, k] > 0
+            value = held * members
+            share = value / value.sum() if value.sum() > 0 else members / max(members.sum(), 1)
+            base += target[k] * share
+    class_base = X.T @ base
+    scale = np.divide(ref, class_base, out=np.zeros(C), where=class_base > 1e-15)
+    bench = base * (X @ scale)
+    # A class with a reference but no base weight (target 0, out-of-band holdings): spread by value.
+    for k in np.flatnonzero((class_base <= 1e-15) & (ref > 0)):
+        members = X[:, k] > 0
+        value = held * members
+        share = value / value.sum() if value.sum() > 0 else members / max(members.sum(), 1)
+        bench += ref[k] * share
+    return bench
+
+
+def _risk_factors(household: Household, sids: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Square-root factor form of the covariance: S = M M' + diag(d^2) (M = B L, F = L L')."""
+    rm = household.risk
+    F = rm.factor_cov.to_numpy(float)
+    w, U = np.linalg.eigh((F + F.T) / 2)
+    L = U * np.sqrt(np.clip(w, 0, None))
+    load = rm.loadings.reindex(sids + [CASH]).fillna(0.0).to_numpy(float)
+    M_all = load @ L
+    d = np.sqrt(rm.specific.reindex(sids).fillna(0.0).to_numpy(float))
+    return M_all[:-1], M_all[-1], d

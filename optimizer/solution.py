@@ -1,0 +1,64 @@
+"""A finished trade list in shares, with everything the checker needs derived from it.
+
+Only share quantities, prices and the documented cost formulas are used here, never solver
+variables, so the checker that reads a Solution is independent of the solve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.prepare import Prepared
+
+
+def trade_costs(data: Prepared, trade_value: np.ndarray) -> np.ndarray:
+    """Transaction cost per account in currency.
+
+    cost = (half_spread + commission) * |value| + impact * value^2 / V  (per position),
+    i.e. in fractions of household value c * |t| + impact * t^2 with t = value / V.
+    """
+    lin = data.column("half_spread") + data.column("commission")
+    impact = data.column("impact")
+    v = np.abs(trade_value)
+    return (v * lin + impact * v**2 / data.V).sum(axis=1)
+
+
+@dataclass
+class Solution:
+    """Trades in shares: ``buy_q``/``sell_q`` (A, N), ``lot_sell_q`` (T, N, K)."""
+
+    data: Prepared
+    buy_q: np.ndarray
+    sell_q: np.ndarray
+    lot_sell_q: np.ndarray
+
+    def __post_init__(self) -> None:
+        d = self.data
+        self.buy_value = self.buy_q * d.price
+        self.sell_value = self.sell_q * d.price
+        self.costs = trade_costs(d, self.buy_value + self.sell_value)
+        self.q_after = d.q0 + self.buy_q - self.sell_q
+        self.cash_after = (
+            d.cash_cur + d.flow_cur + self.sell_value.sum(1) - self.buy_value.sum(1) - self.costs
+        )
+        self.value_after = float((self.q_after * d.price).sum() + self.cash_after.sum())
+        held_after = (self.q_after * d.price).sum(0)
+        self.class_after = d.X.T @ held_after / self.value_after
+        self.cash_weight_after = float(self.cash_after.sum() / self.value_after)
+
+    @classmethod
+    def no_trade(cls, data: Prepared) -> Solution:
+        T = len(data.taxable)
+        return cls(data, np.zeros((data.A, data.N)), np.zeros((data.A, data.N)),
+                   np.zeros((T, data.N, data.K)))
+
+    @property
+    def traded(self) -> float:
+        """Total value bought plus sold, currency."""
+        return float(self.buy_value.sum() + self.sell_value.sum())
+
+    def weights_after(self) -> np.ndarray:
+        """Household security weights after trading (N,)."""
+        return (self.q_after * self.data.price).sum(0) / self.value_after

@@ -1,0 +1,28 @@
+"""Scenarios: bundled example cases (package data under scenarios/cases/)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+
+def list_cases() -> list[str]:
+    """Names of the bundled example cases."""
+    root = resources.files("scenarios") / "cases"
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
+
+
+def case_path(name: str) -> Path:
+    """Directory of a bundled case, e.g. ``case_path("example")``.
+
+    Raises
+    ------
+    KeyError
+        No bundled case has that name.
+    """
+    if name not in list_cases():
+        raise KeyError(f"no bundled case {name!r}; bundled: {', '.join(list_cases())}")
+    return Path(str(resources.files("scenarios") / "cases" / name))
+
+
+__all__ = ["case_path", "list_cases"]
