@@ -17,7 +17,12 @@ def default_constraints() -> list:
     return [Holdings(others), *others]
 
 
+def trade_masks(data) -> tuple:
+    """(A, N) masks of positions that may be bought / sold under every constraint family."""
+    return default_constraints()[0].masks(data)
+
+
 __all__ = [
     "BandConstraint", "Cash", "Constraint", "Context", "Esg", "Holdings", "Illiquid", "Location",
-    "Tactical", "Turnover", "Violation", "default_constraints",
+    "Tactical", "Turnover", "Violation", "default_constraints", "trade_masks",
 ]

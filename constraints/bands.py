@@ -54,22 +54,33 @@ def reference(
     """Class weights the tracking term pulls toward.
 
     ``rebalance_to = "target"``: the targets. ``"tolerance"``: a class outside its band is pulled
-    to the inner band (target +/- inner * half-width on the side it broke); a class inside its
-    band is left where it is.
+    to its inner band (target +/- inner * half-width, on the side it broke); the classes inside
+    their bands (cash included) make room, first those deviating from target in the direction
+    that helps (in proportion to that deviation), then in proportion to target, so the
+    reference weights still sum to one.
     """
     if policy.trigger.rebalance_to == "target":
         return np.asarray(target, float).copy(), float(cash_target)
+    t = np.append(target, cash_target)
+    lo = np.append(lower, cash_lower)
+    hi = np.append(upper, cash_upper)
+    w = np.append(now, cash_now).astype(float)
     inner = policy.bands.inner
-
-    def pull(t, lo, hi, w):
-        lo_in, hi_in = t - inner * (t - lo), t + inner * (hi - t)
-        moved = np.clip(w, lo_in, hi_in)
-        return np.where(outside(w, lo, hi), moved, w)
-
-    ref = pull(np.asarray(target), lower, upper, np.asarray(now))
-    cash_ref = float(pull(np.array([cash_target]), np.array([cash_lower]),
-                          np.array([cash_upper]), np.array([cash_now]))[0])
-    return ref, cash_ref
+    out = outside(w, lo, hi)
+    ref = w.copy()
+    ref[out] = np.clip(w[out], (t - inner * (t - lo))[out], (t + inner * (hi - t))[out])
+    delta = (ref - w)[out].sum()  # what the out-of-band moves need from the others
+    if abs(delta) > 0 and (~out).any():
+        room = np.where(~out, np.maximum(np.sign(delta) * (w - t), 0.0), 0.0)
+        take = min(abs(delta), room.sum())
+        if take > 0:
+            ref -= np.sign(delta) * take * room / room.sum()
+        rest = abs(delta) - take
+        if rest > 0:
+            share = np.where(~out, t, 0.0)
+            share = share / share.sum() if share.sum() > 0 else (~out) / (~out).sum()
+            ref -= np.sign(delta) * rest * share
+    return ref[:-1], float(ref[-1])
 
 
 class BandConstraint:

@@ -22,7 +22,8 @@ class Holdings:
     def __init__(self, modules: list) -> None:
         self.modules = modules
 
-    def parameters(self, data, margins):
+    def masks(self, data) -> tuple[np.ndarray, np.ndarray]:
+        """(A, N) masks of the positions every module allows to be bought / sold."""
         buy_ok = np.ones((data.A, data.N), bool)
         sell_ok = np.ones((data.A, data.N), bool)
         for m in self.modules:
@@ -30,6 +31,10 @@ class Holdings:
                 buy_ok &= m.buy_allowed(data)
             if hasattr(m, "sell_allowed"):
                 sell_ok &= m.sell_allowed(data)
+        return buy_ok, sell_ok
+
+    def parameters(self, data, margins):
+        buy_ok, sell_ok = self.masks(data)
         lot_cap = data.lot_q * data.price[None, :, None] / data.V
         for t, a in enumerate(data.taxable):
             lot_cap[t] *= sell_ok[a][:, None]

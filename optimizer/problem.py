@@ -16,6 +16,8 @@ from cost_models import default_costs
 from optimizer import solvers
 from optimizer.prepare import Prepared
 
+TIE_BREAK = 1e-7  # per unit of household value traded, in objective units
+
 
 @dataclass
 class ContinuousSolution:
@@ -33,7 +35,7 @@ class ContinuousSolution:
 
 def objective_scale(data: Prepared) -> float:
     """Typical size of the objective's terms, so the solver sees O(1) numbers whatever the units
-    of the covariance: the largest of risk_weight * mean security variance, cost_weight * largest
+    of the covariance: 1e-4 times the largest of risk_weight * mean security variance, cost_weight * largest
     linear cost rate, tax_weight * largest tax rate and location_weight * largest drag."""
     from cost_models.location import drag
     from cost_models.tax import coefficients
@@ -46,7 +48,8 @@ def objective_scale(data: Prepared) -> float:
         o.tax_weight * float(coefficients(data).max(initial=0.0)),
         o.location_weight * float(np.abs(drag(data)).max(initial=0.0)),
     ]
-    return max(max(sizes), 1e-12)
+    # Drifts and trades are O(0.01) of household value: scale so a 1% drift costs O(1).
+    return max(max(sizes), 1e-12) * 1e-4
 
 
 class ProblemTemplate:
@@ -72,6 +75,10 @@ class ProblemTemplate:
         for m in self.constraints:
             cons += m.build(ctx)
         terms = [c.build(ctx) for c in self.costs]
+        # Tie-break: without it a cost-free household has many optimal trade lists (swap one fund
+        # for another of its class) and the solver returns an arbitrary one. TIE_BREAK per unit
+        # traded moves the optimum by about TIE_BREAK / (2 * risk curvature): negligible.
+        terms.append(ctx.param("tie_break", (), nonneg=True) * (cp.sum(ctx.buy) + cp.sum(ctx.sell)))
         cons += ctx.extra_constraints
         # The elastic version minimizes the total relaxation of the policy constraints.
         slack = [cp.sum(v) for v, _ in ctx.slacks.values()]
@@ -89,6 +96,7 @@ class ProblemTemplate:
         self.scale = objective_scale(data)
         for c in self.costs:
             values.update(c.parameters(data, c.weight(data.policy) / self.scale))
+        values["tie_break"] = np.array(TIE_BREAK / self.scale)
         for name, p in self.ctx.params.items():
             p.value = np.asarray(values[name], dtype=float).reshape(p.shape)
 

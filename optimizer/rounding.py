@@ -5,7 +5,8 @@
 2. Buys round to the nearest whole share.
 3. A position both bought and sold is netted (sells of the most heavily taxed lots go first).
 4. Cash repair: an account left below its minimum cash (rounding up, quadratic impact) buys fewer
-   shares, taking first from the buys that were rounded up the most.
+   shares, taking first from the buys that were rounded up the most; then cash left over buys back
+   one share of each buy that was rounded down, largest shortfall first, while cash allows.
 Bands, turnover and the ESG score are kept by the caller: it re-solves with the band tightened
 by the amount rounding crossed it (optimizer.rebalance).
 """
@@ -16,12 +17,14 @@ import math
 
 import numpy as np
 
+from constraints import trade_masks
 from cost_models.tax import coefficients
 from optimizer.prepare import Prepared
 from optimizer.problem import ContinuousSolution
 from optimizer.solution import Solution
 
 NOISE = 1e-6  # shares: solver noise below this is no trade
+NOISE_VALUE = 1e-8  # fraction of household value: solver noise below this is no trade
 
 
 def round_sells(cont: np.ndarray, held: np.ndarray) -> np.ndarray:
@@ -34,13 +37,21 @@ def round_sells(cont: np.ndarray, held: np.ndarray) -> np.ndarray:
 def to_shares(data: Prepared, cont: ContinuousSolution) -> Solution:
     """Whole-share trades from a continuous solution (fractions of household value)."""
     V, price = data.V, data.price
-    buy_c = cont.buy * V / price
-    sell_c = cont.sell * V / price
+    # Solver noise (below NOISE_VALUE of household value) and trades a rule forbids are no trade.
+    buy_ok, sell_ok = trade_masks(data)
+    clean = lambda x, ok: np.where((x > NOISE_VALUE) & ok, x, 0.0)  # noqa: E731
+    buy_c = clean(cont.buy, buy_ok) * V / price
+    sell_c = clean(cont.sell, sell_ok) * V / price
+    lot_c = np.zeros_like(data.lot_q)
+    for t, a in enumerate(data.taxable):
+        lot_c[t] = clean(cont.lot_sell[t], sell_ok[a][:, None]) * V / price[:, None]
+    # A cost-free optimum may buy and sell one position at once: keep the net trade before rounding.
+    _net(data, buy_c, sell_c, lot_c)
     buy = np.round(np.where(buy_c < NOISE, 0.0, buy_c))
     sell = round_sells(sell_c, data.q0)
     lots = np.zeros_like(data.lot_q)
     for t, a in enumerate(data.taxable):
-        lots[t] = round_sells(cont.lot_sell[t] * V / price[:, None], data.lot_q[t])
+        lots[t] = round_sells(lot_c[t], data.lot_q[t])
         sell[a] = lots[t].sum(1)
     _net(data, buy, sell, lots)
     _repair_cash(data, buy, buy_c, sell, lots)
@@ -48,7 +59,8 @@ def to_shares(data: Prepared, cont: ContinuousSolution) -> Solution:
 
 
 def _net(data: Prepared, buy, sell, lots) -> None:
-    """Cancel a buy against a sell of the same position (keeps only the net trade)."""
+    """Cancel a buy against a sell of the same position (keeps only the net trade); in a taxable
+    account the sells given up are those of the most heavily taxed lots."""
     tax = coefficients(data)
     taxable = {a: t for t, a in enumerate(data.taxable)}
     for a, i in zip(*np.nonzero((buy > 0) & (sell > 0)), strict=True):
@@ -57,7 +69,7 @@ def _net(data: Prepared, buy, sell, lots) -> None:
         sell[a, i] -= both
         if a in taxable:
             t, left = taxable[a], both
-            for k in np.argsort(-tax[t, i]):
+            for k in np.argsort(-tax[t, i], kind="stable"):
                 take = min(left, lots[t, i, k])
                 lots[t, i, k] -= take
                 left -= take
@@ -77,3 +89,15 @@ def _repair_cash(data: Prepared, buy, buy_c, sell, lots) -> None:
             i = held[np.argmax((buy[a] - buy_c[a])[held])]
             cut = min(buy[a, i], max(1.0, math.ceil(short / data.price[i])))
             buy[a, i] -= cut
+        _top_up(data, a, buy, buy_c, sell, lots)
+
+
+def _top_up(data: Prepared, a: int, buy, buy_c, sell, lots) -> None:
+    """Spend cash that rounding freed on the buys rounded down the most (value shortfall)."""
+    shortfall = (buy_c[a] - buy[a]) * data.price
+    for i in np.argsort(-shortfall):
+        if buy_c[a, i] - buy[a, i] <= 0.01:
+            break
+        buy[a, i] += 1
+        if Solution(data, buy, sell, lots).cash_after[a] < data.min_cash[a] * data.V:
+            buy[a, i] -= 1

@@ -12,6 +12,7 @@ import pandas as pd
 
 from optimizer.errors import Problem
 
+DTYPES = {"float": float, "bool": bool}
 TRUE = {"true", "1", "yes", "y", "t"}
 FALSE = {"false", "0", "no", "n", "f"}
 
@@ -117,7 +118,7 @@ def parse_table(
         out[name] = values
     # Object dtype keeps None for blank text and dates (pandas 3 would turn them into NaN).
     frame = {
-        name: pd.Series(vals, dtype=float if spec[name].kind == "float" else object)
+        name: pd.Series(vals, dtype=DTYPES.get(spec[name].kind, object))
         for name, vals in out.items()
     }
     return pd.DataFrame(frame, index=range(len(df)))

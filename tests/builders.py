@@ -1,0 +1,85 @@
+"""Builders: small households written inline, so each test shows its own numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from optimizer import Household, Policy  # noqa: F401  (re-exported for tests)
+
+
+def household(
+    securities: list[dict],
+    accounts: list[dict],
+    holdings: list[dict],
+    targets: list[dict],
+    vols: dict[str, float] | None = None,
+    corr: float = 0.3,
+    covariance: pd.DataFrame | None = None,
+) -> Household:
+    """A household from row dicts; the risk model defaults to a class covariance with ``vols``
+    (annual, default 15% for every class) and one correlation ``corr`` between classes."""
+    sec = pd.DataFrame(securities)
+    if covariance is None:
+        classes = sorted(set(sec["asset_class"]))
+        v = np.array([(vols or {}).get(c, 0.15) for c in classes])
+        R = np.full((len(classes), len(classes)), corr)
+        np.fill_diagonal(R, 1.0)
+        cov = pd.DataFrame(np.outer(v, v) * R, index=classes, columns=classes)
+        covariance = cov.reset_index(names="asset_class")
+    return Household.from_frames(
+        sec, pd.DataFrame(accounts), pd.DataFrame(holdings), pd.DataFrame(targets),
+        covariance=covariance,
+    )
+
+
+def policy(**sections) -> Policy:
+    """A policy from keyword sections, e.g. ``policy(bands={"rule": "none"})``."""
+    return Policy.from_dict({"tax": {"as_of": "2026-11-20"}, **sections})
+
+
+
+
+def two_account_household(**overrides) -> Household:
+    """A taxable account with lots and an IRA; US equity overweight, bonds underweight.
+
+    Securities: EQ (us_equity, 100), EQ2 (us_equity, 50), BD (bonds, 50), MUNI (bonds, 40; taxable
+    only), PE (private_equity, 10, illiquid), SIN (us_equity, 80, ESG-excluded).
+    """
+    securities = [
+        {"security_id": "EQ", "asset_class": "us_equity", "price": 100, "esg_score": 6, "half_spread": 0.0005},
+        {"security_id": "EQ2", "asset_class": "us_equity", "price": 50, "esg_score": 7, "half_spread": 0.0005},
+        {"security_id": "BD", "asset_class": "bonds", "price": 50, "esg_score": 5, "half_spread": 0.0002},
+        {"security_id": "MUNI", "asset_class": "bonds", "price": 40, "esg_score": 5, "half_spread": 0.001,
+         "allowed_account_types": "taxable"},
+        {"security_id": "PE", "asset_class": "private_equity", "price": 10, "liquid": False},
+        {"security_id": "SIN", "asset_class": "us_equity", "price": 80, "esg_score": 1,
+         "esg_excluded": True, "half_spread": 0.0005},
+    ]
+    accounts = [
+        {"account_id": "tax", "type": "taxable", "cash": 5_000, "min_cash": 1_000},
+        {"account_id": "ira", "type": "tax_deferred", "cash": 1_000},
+    ]
+    holdings = [
+        {"account_id": "tax", "security_id": "EQ", "quantity": 1000, "lot_id": "EQ-old",
+         "cost_basis": 40, "acquired": "2015-03-02"},
+        {"account_id": "tax", "security_id": "EQ", "quantity": 500, "lot_id": "EQ-new",
+         "cost_basis": 95, "acquired": "2026-06-01"},
+        {"account_id": "tax", "security_id": "EQ", "quantity": 300, "lot_id": "EQ-loss",
+         "cost_basis": 120, "acquired": "2024-01-10"},
+        {"account_id": "tax", "security_id": "SIN", "quantity": 200, "lot_id": "SIN-1",
+         "cost_basis": 60, "acquired": "2020-05-05"},
+        {"account_id": "ira", "security_id": "EQ", "quantity": 600},
+        {"account_id": "ira", "security_id": "BD", "quantity": 1200},
+        {"account_id": "ira", "security_id": "PE", "quantity": 2000},
+    ]
+    targets = [
+        {"asset_class": "us_equity", "weight": 0.55},
+        {"asset_class": "bonds", "weight": 0.35},
+        {"asset_class": "private_equity", "weight": 0.07},
+        {"asset_class": "cash", "weight": 0.03},
+    ]
+    args = {"securities": securities, "accounts": accounts, "holdings": holdings, "targets": targets,
+            "vols": {"us_equity": 0.16, "bonds": 0.05, "private_equity": 0.25}}
+    args.update(overrides)
+    return household(**args)
