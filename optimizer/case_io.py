@@ -16,8 +16,15 @@ RISK_FILES = ("covariance.csv", "factor_loadings.csv", "factor_covariance.csv",
 
 
 def read_csv(path: Path) -> pd.DataFrame:
-    """Every cell as text, so the validator sees exactly what the file says."""
-    return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    """Every cell as text, so the validator sees exactly what the file says; the index is each
+    row's line in the file (blank lines are skipped but still counted)."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                     skip_blank_lines=False)
+    blank = df.apply(lambda r: all(str(v).strip() == "" for v in r), axis=1) if len(df) else []
+    df = df[~pd.Series(blank, index=df.index, dtype=bool)].copy()
+    df.index = df.index + 2
+    df.attrs["file_lines"] = True
+    return df
 
 
 def load_case(path: str | Path) -> tuple[Household, Policy]:

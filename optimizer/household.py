@@ -12,7 +12,16 @@ import numpy as np
 import pandas as pd
 
 from optimizer.errors import Problem, ValidationError
-from optimizer.tables import Column, duplicates, fraction, line, nonneg, parse_table, positive
+from optimizer.tables import (
+    Column,
+    duplicates,
+    file_lines,
+    fraction,
+    has_problem,
+    nonneg,
+    parse_table,
+    positive,
+)
 
 ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
 CASH = "cash"
@@ -146,13 +155,13 @@ def _check_securities(sec: pd.DataFrame, problems: list[Problem]) -> None:
     for i, row in sec.iterrows():
         if row["asset_class"] == CASH:
             problems.append(
-                Problem(f, line(i), "asset_class", "'cash' is the accounts' cash, not a security")
+                Problem(f, i, "asset_class", "'cash' is the accounts' cash, not a security")
             )
         types = row["allowed_account_types"] or ()
         for t in types:
             if t not in ACCOUNT_TYPES:
                 problems.append(
-                    Problem(f, line(i), "allowed_account_types", f"unknown account type {t!r}")
+                    Problem(f, i, "allowed_account_types", f"unknown account type {t!r}")
                 )
 
 
@@ -164,7 +173,7 @@ def _check_accounts(acc: pd.DataFrame, problems: list[Problem]) -> None:
     for i, row in acc.iterrows():
         if row["type"] is not None and row["type"] not in ACCOUNT_TYPES:
             problems.append(
-                Problem(f, line(i), "type", f"unknown account type {row['type']!r}; "
+                Problem(f, i, "type", f"unknown account type {row['type']!r}; "
                         f"use one of {', '.join(ACCOUNT_TYPES)}")
             )
 
@@ -177,21 +186,21 @@ def _check_holdings(
     types = dict(zip(acc["account_id"], acc["type"], strict=True))
     for i, row in hol.iterrows():
         if row["account_id"] is not None and row["account_id"] not in types:
-            problems.append(Problem(f, line(i), "account_id", f"unknown account {row['account_id']!r}"))
+            problems.append(Problem(f, i, "account_id", f"unknown account {row['account_id']!r}"))
         if row["security_id"] is not None and row["security_id"] not in known_sec:
             problems.append(
-                Problem(f, line(i), "security_id", f"unknown security {row['security_id']!r}")
+                Problem(f, i, "security_id", f"unknown security {row['security_id']!r}")
             )
         if row["lot_id"] is None:
-            hol.at[i, "lot_id"] = f"L{line(i)}"
+            hol.at[i, "lot_id"] = f"L{i}"
         if types.get(row["account_id"]) == "taxable":
-            if pd.isna(row["cost_basis"]):
+            if pd.isna(row["cost_basis"]) and not has_problem(problems, f, i, "cost_basis"):
                 problems.append(
-                    Problem(f, line(i), "cost_basis", "a tax lot in a taxable account needs a cost basis")
+                    Problem(f, i, "cost_basis", "a tax lot in a taxable account needs a cost basis")
                 )
-            if row["acquired"] is None:
+            if row["acquired"] is None and not has_problem(problems, f, i, "acquired"):
                 problems.append(
-                    Problem(f, line(i), "acquired", "a tax lot in a taxable account needs an acquired date")
+                    Problem(f, i, "acquired", "a tax lot in a taxable account needs an acquired date")
                 )
     duplicates(hol, ["account_id", "lot_id"], f, problems)
 
@@ -208,12 +217,12 @@ def _check_targets(
         return "asset_class"
     by = "asset_class" if has_class else "security_id"
     known = set(sec["asset_class"]) | {CASH} if has_class else set(sec["security_id"]) | {CASH}
-    for i, key in enumerate(tgt[by]):
+    for i, key in tgt[by].items():
         if key is None:
-            problems.append(Problem(f, line(i), by, "missing value"))
+            problems.append(Problem(f, i, by, "missing value"))
         elif key not in known:
             what = "asset class" if has_class else "security"
-            problems.append(Problem(f, line(i), by, f"unknown {what} {key!r}"))
+            problems.append(Problem(f, i, by, f"unknown {what} {key!r}"))
     duplicates(tgt, [by], f, problems)
     total = tgt["weight"].sum()
     if tgt["weight"].notna().all() and abs(total - 1) > SUM_TOL:
@@ -227,16 +236,16 @@ def _check_targets(
             continue
         eff = w + row["tilt"]
         if not -1e-12 <= eff <= 1 + 1e-12:
-            problems.append(Problem(f, line(i), "tilt", f"weight + tilt = {eff:.6g} is outside [0, 1]"))
+            problems.append(Problem(f, i, "tilt", f"weight + tilt = {eff:.6g} is outside [0, 1]"))
         if not pd.isna(row["max_tilt"]) and abs(row["tilt"]) > row["max_tilt"] + 1e-12:
             problems.append(
-                Problem(f, line(i), "tilt", f"|tilt| {abs(row['tilt']):.6g} exceeds max_tilt "
+                Problem(f, i, "tilt", f"|tilt| {abs(row['tilt']):.6g} exceeds max_tilt "
                         f"{row['max_tilt']:.6g}")
             )
         if not pd.isna(lo) and lo > min(w, eff) + 1e-12:
-            problems.append(Problem(f, line(i), "lower", f"band lower {lo:g} excludes its own target {min(w, eff):g}"))
+            problems.append(Problem(f, i, "lower", f"band lower {lo:g} excludes its own target {min(w, eff):g}"))
         if not pd.isna(hi) and hi < max(w, eff) - 1e-12:
-            problems.append(Problem(f, line(i), "upper", f"band upper {hi:g} excludes its own target {max(w, eff):g}"))
+            problems.append(Problem(f, i, "upper", f"band upper {hi:g} excludes its own target {max(w, eff):g}"))
     return by
 
 
@@ -300,11 +309,11 @@ def _risk_model(sec, covariance, loadings, factor_cov, specific, problems) -> Ri
         sv = _numeric(specific, "specific_variance.csv", problems)
         if sv is not None:
             col = sv.iloc[:, 0]
-            for i, (s, v) in enumerate(col.items()):
+            for i, (s, v) in zip(file_lines(specific), col.items(), strict=True):
                 if s not in spec.index:
-                    problems.append(Problem("specific_variance.csv", line(i), "security_id", f"unknown security {s!r}"))
+                    problems.append(Problem("specific_variance.csv", i, "security_id", f"unknown security {s!r}"))
                 elif v < 0:
-                    problems.append(Problem("specific_variance.csv", line(i), "variance", f"must be >= 0, got {v:g}"))
+                    problems.append(Problem("specific_variance.csv", i, "variance", f"must be >= 0, got {v:g}"))
                 else:
                     spec[s] = v
     cols = [c for c in load.columns if c in fcov.index]
@@ -317,19 +326,19 @@ def _empty_risk() -> RiskModel:
 
 def _numeric(df: pd.DataFrame, file: str, problems: list[Problem]) -> pd.DataFrame | None:
     """A table with ids in the first column and numbers elsewhere."""
-    df = df.reset_index(drop=True)
+    lines = file_lines(df)
     ids = df.iloc[:, 0].astype(str).str.strip()
     body = df.iloc[:, 1:]
     out = pd.DataFrame(index=ids, columns=[str(c).strip() for c in body.columns], dtype=float)
     ok = True
-    for i in range(len(df)):
+    for i, ln in enumerate(lines):
         for j, c in enumerate(body.columns):
             try:
                 x = float(body.iat[i, j])
             except (TypeError, ValueError):
                 x = float("nan")
             if not np.isfinite(x):
-                problems.append(Problem(file, line(i), str(c), f"not a finite number: {body.iat[i, j]!r}"))
+                problems.append(Problem(file, ln, str(c), f"not a finite number: {body.iat[i, j]!r}"))
                 ok = False
             out.iat[i, j] = x
     dup = ids[ids.duplicated()]

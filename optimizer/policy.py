@@ -128,8 +128,7 @@ class Policy:
         for name in data:
             if name not in sections and name not in {f.name for f in fields(cls)}:
                 problems.append(Problem(file, None, name, "unknown section"))
-        if problems:
-            raise ValidationError(problems)
+        # Sections that could not be read keep their defaults, so the value checks still run.
         policy = cls(**sections)
         problems.extend(policy.problems(file))
         if problems:

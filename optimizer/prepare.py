@@ -145,7 +145,7 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     V = V0 + float(flow_cur.sum())
     for i, (c, f) in enumerate(zip(cash_cur, flow_cur, strict=True)):
         if c + f < 0 and not (q0[i] * price * liquid).sum() >= -(c + f):
-            problems.append(Problem("accounts.csv", i + 2, "cash_flow",
+            problems.append(Problem("accounts.csv", int(acc.index[i]), "cash_flow",
                                     f"withdrawal {-f:,.2f} exceeds the account's liquid value"))
     if V <= 0:
         problems.append(Problem("accounts.csv", None, "cash_flow", "household value after flows is not positive"))
@@ -156,12 +156,12 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     t_of = {a: t for t, a in enumerate(taxable)}
     slot_count: dict[tuple[int, int], int] = {}
     lots: list[Lot] = []
-    for r, row in enumerate(hol.itertuples(index=False)):
+    for r, row in zip(hol.index, hol.itertuples(index=False), strict=True):
         a = a_idx[row.account_id]
         if a not in t_of:
             continue
         if row.acquired > as_of:
-            problems.append(Problem("holdings.csv", r + 2, "acquired",
+            problems.append(Problem("holdings.csv", int(r), "acquired",
                                     f"lot acquired {row.acquired} after the as-of date {as_of}"))
         i = s_idx[row.security_id]
         k = slot_count.get((a, i), 0)
@@ -169,6 +169,13 @@ def prepare(household: Household, policy: Policy) -> Prepared:
         term = "long" if long_term(row.acquired, as_of) else "short"
         lots.append(Lot(t_of[a], a, i, k, str(row.lot_id), float(row.quantity),
                         float(row.cost_basis), row.acquired, term))
+    # Tilts without their own max_tilt are held to the policy's default.
+    default_max = policy.tactical.max_tilt
+    for r, row in household.targets.iterrows():
+        if np.isnan(row["max_tilt"]) and abs(row["tilt"]) > default_max + 1e-12:
+            problems.append(Problem("targets.csv", int(r), "tilt",
+                                    f"|tilt| {abs(row['tilt']):.6g} exceeds max_tilt {default_max:.6g} "
+                                    "(the policy's [tactical] default)"))
     if problems:
         raise ValidationError(problems)
     K = max([1, *slot_count.values()])

@@ -5,6 +5,7 @@ re-solved with new Parameter values (DPP), so households of the same shape share
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import cvxpy as cp
@@ -115,7 +116,10 @@ class ProblemTemplate:
         for name in solvers.chain(data.policy.solver.name):
             t0 = time.perf_counter()
             try:
-                self.problem.solve(solver=name, warm_start=True, **solvers.SETTINGS[name])
+                with warnings.catch_warnings():
+                    # An inaccurate solve is reported by its status and falls through the chain.
+                    warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                    self.problem.solve(solver=name, warm_start=True, **solvers.SETTINGS[name])
                 status = self.problem.status
             except cp.error.SolverError as exc:
                 status = f"error: {exc}"

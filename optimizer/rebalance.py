@@ -62,7 +62,7 @@ def rebalance(
     """
     t0 = time.perf_counter()
     policy = policy or Policy()
-    cache = cache or TemplateCache()
+    cache = TemplateCache() if cache is None else cache
     data = prepare(household, policy)
     go, reasons = triggered(data)
     if not go:

@@ -15,7 +15,7 @@ CHAIN = ("PIQP", "CLARABEL", "OSQP")
 SETTINGS: dict[str, dict] = {
     "PIQP": {"eps_abs": 1e-9, "eps_rel": 1e-9},
     "CLARABEL": {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9},
-    "OSQP": {"eps_abs": 1e-8, "eps_rel": 1e-8, "max_iter": 200_000, "polish": True},
+    "OSQP": {"eps_abs": 1e-8, "eps_rel": 1e-8, "max_iter": 200_000, "polishing": True},
 }
 CERTIFIES_INFEASIBILITY = {"CLARABEL", "OSQP"}
 INFEASIBLE = {cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE}

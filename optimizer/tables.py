@@ -39,9 +39,12 @@ def fraction(x: float) -> str | None:
     return None if 0 <= x <= 1 else f"must be in [0, 1], got {x:g}"
 
 
-def line(i: int) -> int:
-    """File line of the i-th data row (the header is line 1)."""
-    return i + 2
+def file_lines(df: pd.DataFrame) -> list[int]:
+    """File line of each row (header = line 1). Frames read by case_io carry their real line
+    numbers in the index (blank lines skipped); other frames count from line 2."""
+    if df.attrs.get("file_lines"):
+        return [int(i) for i in df.index]
+    return list(range(2, len(df) + 2))
 
 
 def parse_value(kind: str, value: Any) -> Any:
@@ -66,7 +69,7 @@ def parse_value(kind: str, value: Any) -> Any:
             return False
         raise ValueError(f"not true/false: {value!r}")
     if kind == "date":
-        if isinstance(value, dt.datetime):
+        if isinstance(value, pd.Timestamp | dt.datetime):
             return value.date()
         if isinstance(value, dt.date):
             return value
@@ -86,7 +89,7 @@ def parse_table(
 
     Unknown columns are problems too, so a typo in a header is never silently ignored.
     """
-    df = df.reset_index(drop=True)
+    lines = file_lines(df)
     for col in df.columns:
         if col not in spec:
             problems.append(Problem(file, 1, str(col), "unknown column"))
@@ -98,34 +101,35 @@ def parse_table(
             out[name] = [col.default] * len(df)
             continue
         values = []
-        for i, raw in enumerate(df[name].tolist()):
+        for i, raw in zip(lines, df[name].tolist(), strict=True):
             if _blank(raw):
                 if col.required:
-                    problems.append(Problem(file, line(i), name, "missing value"))
+                    problems.append(Problem(file, i, name, "missing value"))
                 values.append(col.default)
                 continue
             try:
                 v = parse_value(col.kind, raw)
             except ValueError as exc:
-                problems.append(Problem(file, line(i), name, str(exc)))
+                problems.append(Problem(file, i, name, str(exc)))
                 values.append(col.default)
                 continue
             if col.check is not None:
                 msg = col.check(v)
                 if msg:
-                    problems.append(Problem(file, line(i), name, msg))
+                    problems.append(Problem(file, i, name, msg))
             values.append(v)
         out[name] = values
     # Object dtype keeps None for blank text and dates (pandas 3 would turn them into NaN).
+    index = pd.Index(lines, name="line")
     frame = {
-        name: pd.Series(vals, dtype=DTYPES.get(spec[name].kind, object))
+        name: pd.Series(vals, index=index, dtype=DTYPES.get(spec[name].kind, object))
         for name, vals in out.items()
     }
-    return pd.DataFrame(frame, index=range(len(df)))
+    return pd.DataFrame(frame, index=index)
 
 
 def _blank(value: Any) -> bool:
-    if value is None or value is pd.NA:
+    if value is None or value is pd.NA or value is pd.NaT:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
@@ -133,15 +137,20 @@ def _blank(value: Any) -> bool:
 
 
 def duplicates(df: pd.DataFrame, cols: list[str], file: str, problems: list[Problem]) -> None:
-    """Report every row whose key repeats an earlier row's."""
+    """Report every row whose key repeats an earlier row's (``df`` indexed by file line)."""
     seen: dict[tuple, int] = {}
-    for i, key in enumerate(zip(*(df[c] for c in cols), strict=True)):
-        if any(k is None for k in key):
+    for i, key in zip(df.index, zip(*(df[c] for c in cols), strict=True), strict=True):
+        if any(_blank(k) for k in key):
             continue
         if key in seen:
             what = ", ".join(f"{c}={k}" for c, k in zip(cols, key, strict=True))
             problems.append(
-                Problem(file, line(i), cols[-1], f"duplicate {what} (first on line {seen[key]})")
+                Problem(file, int(i), cols[-1], f"duplicate {what} (first on line {seen[key]})")
             )
         else:
-            seen[key] = line(i)
+            seen[key] = int(i)
+
+
+def has_problem(problems: list[Problem], file: str, row: int, field: str) -> bool:
+    """Whether a problem is already reported for this cell (so one bad cell gives one problem)."""
+    return any(p.file == file and p.row == row and p.field == field for p in problems)
