@@ -1,8 +1,10 @@
 """Each account is self-financing: cash after trades, costs and flows stays >= its minimum.
 
-cash[a] = cash0[a] + sum_i (sell - buy)[a, i] - sum_i c_i (buy + sell)[a, i]  (fractions of V),
-c_i = half spread + commission. Quadratic impact is charged by the rounding step's cash repair
-and verified by the checker; the continuous solve sees only the linear part.
+cash[a] = cash0[a] + sum_i (sell - buy)[a, i] - sum_i r_ai (buy + sell)[a, i]  (fractions of V),
+r_ai = half spread + commission + impact_i * t_ai, with t_ai the position's trade in the previous
+solve (margins["impact_trade"], zero at first). Impact impact_i * t^2 is quadratic; writing it into
+the cash balance exactly would make the problem a QCQP that QP solvers cannot take, so the
+pipeline re-solves until t stops moving (a fixed point where r t = c t + impact t^2 exactly).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ class Cash:
 
     def parameters(self, data, margins):
         lin = data.column("half_spread") + data.column("commission")
+        traded = margins.get("impact_trade", np.zeros((data.A, data.N)))
         m = margins.get("cash", np.zeros(data.A))
-        return {"cash0": data.cash0, "cost_lin": lin, "min_cash": data.min_cash + m}
+        rate = lin[None, :] + data.column("impact")[None, :] * traded
+        return {"cash0": data.cash0, "cash_cost_rate": rate, "min_cash": data.min_cash + m}
 
     def build(self, ctx: Context) -> list[cp.Constraint]:
-        lin = ctx.param("cost_lin", (ctx.N,), nonneg=True)
-        flows = cp.sum(ctx.sell - ctx.buy, axis=1) - (ctx.buy + ctx.sell) @ lin
+        rate = ctx.param("cash_cost_rate", (ctx.A, ctx.N), nonneg=True)
+        flows = cp.sum(ctx.sell - ctx.buy, axis=1) - cp.sum(cp.multiply(rate, ctx.buy + ctx.sell), axis=1)
         labels = [f"cash.min_cash[{a}]" for a in range(ctx.A)]
         return [ctx.cash == ctx.param("cash0", (ctx.A,)) + flows,
                 ctx.cash >= ctx.param("min_cash", (ctx.A,)) - ctx.slack("min_cash", labels)]

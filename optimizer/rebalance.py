@@ -9,16 +9,23 @@ import numpy as np
 
 from constraints.bands import triggered
 from optimizer import checker
-from optimizer.errors import CheckError, InfeasibilityError
+from optimizer.errors import CheckError, InfeasibilityError, SolverError
 from optimizer.household import Household
 from optimizer.policy import Policy
 from optimizer.prepare import Prepared, prepare
 from optimizer.problem import TemplateCache
+from optimizer.repair import repair
 from optimizer.result import RebalanceResult
 from optimizer.rounding import to_shares
 from optimizer.solution import Solution
 
-MAX_REPAIRS = 4
+MAX_SOLVES = 16
+# The impact estimate improves accuracy, not correctness: rounding charges impact exactly and the
+# checker verifies the cash, so after this many solves the pipeline moves on.
+MAX_IMPACT_SOLVES = 6
+# Cash-balance error the impact estimate may leave, per account, as a fraction of household value
+# ($1 per $1M); whatever is left is charged exactly by the rounding step's cash repair.
+IMPACT_TOL = 1e-6
 
 
 def rebalance(
@@ -72,28 +79,83 @@ def rebalance(
 
     template = cache.get(data.shape_key())
     margins: dict[str, np.ndarray] = {}
-    for _ in range(MAX_REPAIRS):
+    sol = None
+    impact_solves = 0
+    for _ in range(MAX_SOLVES):
         cont = template.solve(data, margins)
         if cont is None:
-            raise _infeasible(data, cache)
+            estimate = margins.get("impact_trade")
+            if estimate is not None and estimate.max() > 0:
+                margins["impact_trade"] = estimate / 2  # impact priced too high: back off
+                continue
+            raise _infeasible(data, cache, margins)
+        impact_solves += 1
+        if impact_solves < MAX_IMPACT_SOLVES and _impact_moved(data, margins, cont):
+            continue
         sol = to_shares(data, cont)
         violations = checker.check(sol)
         if not violations or not _tighten(data, margins, violations):
             break
+    if sol is not None and checker.check(sol):
+        sol = repair(sol)  # margins could not fix it: one-share moves
+        _whole_share_infeasible(checker.check(sol))
+    if sol is None:  # pragma: no cover - every path above ends in a solution or an error
+        raise SolverError([("pipeline", f"no solution after {MAX_SOLVES} solves")])
     checks = checker.verify(sol)
     return RebalanceResult.build(data, sol, cont, checks, reasons, True, time.perf_counter() - t0)
 
 
+def _whole_share_infeasible(violations) -> None:
+    """A policy limit that no whole-share trade list meets (a band narrower than one share, say)
+    is an infeasible policy, reported as such; any other violation stays a CheckError."""
+    policy_limits = {"bands", "turnover", "cash", "esg"}
+    if violations and all(v.constraint in policy_limits for v in violations):
+        raise InfeasibilityError(
+            [(f"{v.constraint}.{v.where}", float(v.amount)) for v in violations],
+            "the continuous problem is feasible but no whole-share trade list meets these limits "
+            "(a band narrower than one share of its securities, for example)",
+        )
+
+
+def _impact_moved(data: Prepared, margins: dict[str, np.ndarray], cont) -> bool:
+    """Refresh the trade sizes the cash balance prices impact at; True if they moved enough to
+    matter (constraints.cash: the fixed point makes the impact in the cash balance exact)."""
+    impact = data.column("impact").astype(float)
+    if not impact.any():
+        return False
+    traded = cont.buy + cont.sell
+    if "impact_trade" not in margins:
+        margins["impact_trade"] = traded
+        return True
+    before = margins["impact_trade"]
+    error = np.abs(impact * (traded - before) * traded).sum(axis=1).max()
+    last = margins.get("impact_error", np.array([np.inf]))
+    # A full step settles in one or two solves; if the error grew, impact is large enough to make
+    # it oscillate (costly -> trade less -> cheap -> trade more), so take half a step.
+    margins["impact_trade"] = traded if error < last[0] else (before + traded) / 2
+    margins["impact_error"] = np.array([error])
+    return bool(error > IMPACT_TOL)
+
+
 def _tighten(data: Prepared, margins: dict[str, np.ndarray], violations) -> bool:
-    """Move the constraints rounding crossed inward by twice the crossing; False if none can."""
+    """Move the constraints rounding crossed inward, by at least one share of the priciest
+    security involved (less can leave the rounded result unchanged), doubling on each repeat;
+    False if no violation is of a kind a margin can fix."""
     names = [*data.classes, "cash"]
+    repeat = margins.setdefault("repairs", np.zeros(1))
+    grow = 2.0 ** repeat[0]
+    repeat[0] += 1
+    share = np.where(data.liquid, data.price, 0.0) / data.V  # one share, in weight
     moved = False
     for v in violations:
-        step = 2 * v.amount + 1e-7
+        step = (2 * v.amount + share.max()) * grow
         if v.constraint == "bands":
             side, name = re.match(r"(lower|upper)\[(.*)\]", v.where).groups()
             m = margins.setdefault("bands", np.zeros(data.C + 1))
-            m[names.index(name)] += step
+            k = names.index(name)
+            if k < data.C:
+                step = (2 * v.amount + (share * data.X[:, k]).max()) * grow
+            m[k] += step
         elif v.constraint == "turnover":
             margins.setdefault("turnover", np.zeros(1))[0] += step
         elif v.constraint == "esg" and v.where.startswith("score"):
@@ -107,12 +169,13 @@ def _tighten(data: Prepared, margins: dict[str, np.ndarray], violations) -> bool
     return moved
 
 
-def _infeasible(data: Prepared, cache: TemplateCache) -> InfeasibilityError:
+def _infeasible(data: Prepared, cache: TemplateCache, margins) -> InfeasibilityError:
     """Elastic re-solve: relax every policy constraint with a penalized slack and name those
-    that had to give (an L1 penalty makes the set small)."""
+    that had to give (an L1 penalty makes the set small). It uses the same margins (rounding
+    repairs, impact estimate) as the solve that failed."""
     elastic = cache.get(data.shape_key(), elastic=True)
     try:
-        if elastic.solve(data) is None:
+        if elastic.solve(data, margins) is None:
             return InfeasibilityError([], "even the relaxed problem is infeasible: check holdings and caps")
     except CheckError:  # pragma: no cover - elastic solves are not checked
         pass

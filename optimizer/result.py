@@ -162,7 +162,8 @@ def _lots(data: Prepared, sol: Solution) -> pd.DataFrame:
 
 
 def _asset_classes(data: Prepared, sol: Solution) -> pd.DataFrame:
-    before = np.append(data.X.T @ (data.q0 * data.price).sum(0), data.cash_cur.sum()) / data.V0
+    # "before" is where the rebalance starts: holdings and cash after the cash flows, over V.
+    before = np.append(data.X.T @ data.h0.sum(0), data.cash0.sum())
     after = np.append(sol.class_after, sol.cash_weight_after)
     return pd.DataFrame(
         {"strategic": np.append(data.strategic, data.cash_target),

@@ -62,7 +62,8 @@ def test_rebalance_to_tolerance_stops_at_inner_band(seed_household, inner):
     result = rebalance(seed_household, p)
     after = result.asset_classes["after"]
     edge = 0.10 - inner * 0.05
-    assert after["real_estate"] == pytest.approx(edge, abs=1e-4)  # within a share of VNQ (85/1.9M)
+    # Within a few shares of VNQ (85 / 1.9M = 4.5e-5 each): a repair may move it one share inward.
+    assert after["real_estate"] == pytest.approx(edge, abs=2e-4)
     full = rebalance(seed_household, policy(bands={"rule": "absolute"}))
     assert result.summary["turnover"] <= full.summary["turnover"] + 1e-9
 

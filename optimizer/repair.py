@@ -1,0 +1,103 @@
+"""Last-resort repair of a rounded result: one-share moves until the checker is satisfied.
+
+Rounding can cross a constraint by less than a share where re-solving with a margin cannot help
+(a band narrower than one share, a class whose rounding always lands on the same side). This
+greedy search tries, for the positions involved, one share less or more of each buy and sell
+(lots: the most heavily taxed lot gives up a share first, the least taxed one sells first) and
+keeps the move that lowers the total violation most, until none is left or no move helps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from constraints import trade_masks
+from cost_models.tax import coefficients
+from optimizer import checker
+from optimizer.prepare import Prepared
+from optimizer.solution import Solution
+
+MAX_MOVES = 200
+
+
+def score(sol: Solution) -> float:
+    """Total violation: weights as they are, money and shares over household value."""
+    total = 0.0
+    for v in checker.check(sol):
+        total += v.amount if v.unit in ("weight", "score") else v.amount * (
+            sol.data.price.max() if v.unit == "shares" else 1.0) / sol.data.V
+    return total
+
+
+def repair(sol: Solution) -> Solution:
+    """Greedy one-share moves that reduce the checker's total violation; returns the best found."""
+    d = sol.data
+    best, best_score = sol, score(sol)
+    for _ in range(MAX_MOVES):
+        if best_score == 0:
+            break
+        candidates = [_apply(best, move) for move in _moves(d, best)]
+        candidates = [c for c in candidates if c is not None]
+        if not candidates:
+            break
+        scores = [score(c) for c in candidates]
+        k = int(np.argmin(scores))
+        if scores[k] >= best_score:
+            break
+        best, best_score = candidates[k], scores[k]
+    return best
+
+
+def _positions(d: Prepared, sol: Solution) -> list[tuple[int, int]]:
+    """Positions worth moving: those in a violated class, or traded, or held."""
+    classes = set()
+    for v in checker.check(sol):
+        if v.constraint == "bands":
+            name = v.where.split("[", 1)[1][:-1]
+            if name in d.classes:
+                classes.add(d.classes.index(name))
+    members = np.zeros(d.N, bool)
+    for k in classes:
+        members |= d.X[:, k] > 0
+    active = (sol.buy_q > 0) | (sol.sell_q > 0) | members[None, :]
+    return list(zip(*np.nonzero(active), strict=True))
+
+
+def _moves(d: Prepared, sol: Solution):
+    buy_ok, sell_ok = trade_masks(d)
+    for a, i in _positions(d, sol):
+        if sol.buy_q[a, i] >= 1:
+            yield ("buy", a, i, -1)
+        if buy_ok[a, i]:
+            yield ("buy", a, i, +1)
+        if sol.sell_q[a, i] >= 1:
+            yield ("sell", a, i, -1)
+        if sell_ok[a, i] and sol.q_after[a, i] >= 1:
+            yield ("sell", a, i, +1)
+
+
+def _apply(sol: Solution, move) -> Solution | None:
+    side, a, i, step = move
+    d = sol.data
+    buy, sell, lots = sol.buy_q.copy(), sol.sell_q.copy(), sol.lot_sell_q.copy()
+    if side == "buy":
+        buy[a, i] += step
+        return Solution(d, buy, sell, lots)
+    if a in d.taxable:
+        t = d.taxable.index(a)
+        tax = coefficients(d)[t, i]
+        if step < 0:
+            sold = np.flatnonzero(lots[t, i] >= 1)
+            if sold.size == 0:
+                return None
+            k = sold[np.argmax(tax[sold])]
+        else:
+            room = np.flatnonzero(d.lot_q[t, i] - lots[t, i] >= 1)
+            if room.size == 0:
+                return None
+            k = room[np.argmin(tax[room])]
+        lots[t, i, k] += step
+        sell[a, i] = lots[t, i].sum()
+    else:
+        sell[a, i] += step
+    return Solution(d, buy, sell, lots)
