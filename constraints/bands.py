@@ -28,7 +28,7 @@ def band_edges(target: np.ndarray, bands: BandPolicy) -> tuple[np.ndarray, np.nd
     --------
     >>> from optimizer.policy import Bands
     >>> lo, hi = band_edges(np.array([0.60, 0.10, 0.05]), Bands(rule="5/25"))
-    >>> [round(x, 4) for x in lo], [round(x, 4) for x in hi]
+    >>> lo.round(4).tolist(), hi.round(4).tolist()
     ([0.55, 0.075, 0.0375], [0.65, 0.125, 0.0625])
     """
     t = np.asarray(target, float)

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from optimizer.prepare import Prepared
     from optimizer.solution import Solution
 
+CASH = "cash"  # the asset class of the accounts' cash
+
 # Tolerances of the checker: weights (fractions) and money (currency units).
 WEIGHT_TOL = 1e-7
 MONEY_TOL = 0.01

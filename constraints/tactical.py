@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from constraints.base import WEIGHT_TOL, Violation
-from optimizer.household import CASH
+from constraints.base import CASH, WEIGHT_TOL, Violation
 
 if TYPE_CHECKING:
     from optimizer.household import Household

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from constraints.base import CASH
 from optimizer.errors import Problem, ValidationError
 from optimizer.tables import (
     Column,
@@ -24,7 +25,6 @@ from optimizer.tables import (
 )
 
 ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
-CASH = "cash"
 
 SECURITIES = {
     "security_id": Column("str", required=True),

@@ -1,8 +1,12 @@
 """Solver settings and the fallback chain.
 
-The default order was chosen by measurement on our own problem (benchmarks/solvers.py): the fastest
-solver that reaches full accuracy comes first. PIQP cannot certify infeasibility (it runs into its
-iteration limit), so an infeasible problem falls through to Clarabel or OSQP, which certify it.
+The order was chosen by measurement on our own problem (``python benchmarks/bench_rebalance.py``,
+100 securities, 3 accounts, 500 lots, medians of 9 households, warm template):
+PIQP 11 ms at 5e-8 relative objective error, Clarabel 26 ms at 2e-9, OSQP never reached 1e-6
+accuracy (20,000 iterations, 1 s, still 0.3-100% off depending on scaling). So PIQP first,
+Clarabel second, OSQP last with an iteration cap so a fallback cannot take seconds.
+PIQP cannot certify infeasibility (it runs into its iteration limit), so an infeasible problem
+falls through to Clarabel, which certifies it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ CHAIN = ("PIQP", "CLARABEL", "OSQP")
 SETTINGS: dict[str, dict] = {
     "PIQP": {"eps_abs": 1e-9, "eps_rel": 1e-9},
     "CLARABEL": {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9},
-    "OSQP": {"eps_abs": 1e-8, "eps_rel": 1e-8, "max_iter": 200_000, "polishing": True},
+    "OSQP": {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iter": 20_000, "polishing": True},
 }
 CERTIFIES_INFEASIBILITY = {"CLARABEL", "OSQP"}
 INFEASIBLE = {cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE}
