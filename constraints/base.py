@@ -52,6 +52,17 @@ class Constraint(Protocol):
     def check(self, sol: Solution) -> list[Violation]: ...
 
 
+class MaskRule:
+    """Base of rules that only restrict which positions trade (via buy_allowed/sell_allowed
+    masks read by constraints.holdings) or only check: no parameters, no constraints of their own."""
+
+    def parameters(self, data: Prepared, margins: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {}
+
+    def build(self, ctx: Context) -> list[cp.Constraint]:
+        return []
+
+
 @dataclass
 class Context:
     """Variables and parameters shared by every module while one problem is assembled.

@@ -7,22 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from constraints.base import Violation
+from constraints.base import MaskRule, Violation
 
 
-class Illiquid:
+class Illiquid(MaskRule):
     name = "illiquid"
 
     def buy_allowed(self, data) -> np.ndarray:
         return np.broadcast_to(data.liquid, (data.A, data.N)).copy()
 
     sell_allowed = buy_allowed
-
-    def parameters(self, data, margins):
-        return {}
-
-    def build(self, ctx):
-        return []
 
     def check(self, sol) -> list[Violation]:
         d = sol.data

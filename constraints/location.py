@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from constraints.base import Violation
+from constraints.base import MaskRule, Violation
 
 
 def allowed(data) -> np.ndarray:
@@ -17,17 +17,11 @@ def allowed(data) -> np.ndarray:
     return np.array([[t in ok for ok in types] for t in data.account_types], bool)
 
 
-class Location:
+class Location(MaskRule):
     name = "location"
 
     def buy_allowed(self, data) -> np.ndarray:
         return allowed(data)
-
-    def parameters(self, data, margins):
-        return {}
-
-    def build(self, ctx):
-        return []
 
     def check(self, sol) -> list[Violation]:
         d = sol.data

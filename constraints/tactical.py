@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from constraints.base import CASH, WEIGHT_TOL, Violation
+from constraints.base import CASH, WEIGHT_TOL, MaskRule, Violation
 
 if TYPE_CHECKING:
     from optimizer.household import Household
@@ -80,16 +80,10 @@ def effective_targets(
                    cash_banded, lower, upper, sec_w, notes)
 
 
-class Tactical:
+class Tactical(MaskRule):
     """Checks that the targets a result was optimized toward respect the tilt limits."""
 
     name = "tactical"
-
-    def parameters(self, data, margins):
-        return {}
-
-    def build(self, ctx):
-        return []
 
     def check(self, sol: Solution) -> list[Violation]:
         d = sol.data

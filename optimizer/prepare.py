@@ -77,6 +77,7 @@ class Prepared:
     risk_m_cash: np.ndarray  # (r,)
     risk_d: np.ndarray  # (N,)
     notes: list[str] = field(default_factory=list)
+    _columns: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def A(self) -> int:
@@ -95,8 +96,10 @@ class Prepared:
         return self.household.securities
 
     def column(self, name: str) -> np.ndarray:
-        """A securities.csv column as an array in security order."""
-        return self.household.securities[name].to_numpy()
+        """A securities.csv column as an array in security order (read once, then cached)."""
+        if name not in self._columns:
+            self._columns[name] = self.household.securities[name].to_numpy()
+        return self._columns[name]
 
     def class_weights(self, values: np.ndarray, cash: float, total: float) -> tuple[np.ndarray, float]:
         """Class weights and cash weight of security values (N,) and cash over ``total``."""

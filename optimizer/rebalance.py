@@ -79,7 +79,7 @@ def rebalance(
 
     template = cache.get(data.shape_key())
     margins: dict[str, np.ndarray] = {}
-    sol = None
+    sol, violations = None, []
     impact_solves = 0
     for _ in range(MAX_SOLVES):
         cont = template.solve(data, margins)
@@ -96,12 +96,13 @@ def rebalance(
         violations = checker.check(sol)
         if not violations or not _tighten(data, margins, violations):
             break
-    if sol is not None and checker.check(sol):
-        sol = repair(sol)  # margins could not fix it: one-share moves
-        _whole_share_infeasible(checker.check(sol))
     if sol is None:  # pragma: no cover - every path above ends in a solution or an error
         raise SolverError([("pipeline", f"no solution after {MAX_SOLVES} solves")])
-    checks = checker.verify(sol)
+    if violations:
+        sol = repair(sol)  # margins could not fix it: one-share moves
+        violations = checker.check(sol)
+        _whole_share_infeasible(violations)
+    checks = checker.verify(sol, violations)
     return RebalanceResult.build(data, sol, cont, checks, reasons, True, time.perf_counter() - t0)
 
 
