@@ -129,11 +129,11 @@ def triggered(data: Prepared) -> tuple[bool, list[str]]:
     reasons: list[str] = []
     x_now = data.X.T @ data.h0.sum(0)
     for k in np.flatnonzero(outside(x_now, data.lower, data.upper)):
-        reasons.append(f"{data.classes[k]} at {x_now[k]:.4f} outside [{data.lower[k]:.4f}, "
-                       f"{data.upper[k]:.4f}]")
+        reasons.append(f"{data.classes[k]} at {x_now[k]:.2%} outside {data.lower[k]:.2%} to "
+                       f"{data.upper[k]:.2%}")
     cash_now = float(data.cash0.sum())
     if outside(np.array([cash_now]), np.array([data.cash_lower]), np.array([data.cash_upper]))[0]:
-        reasons.append(f"cash at {cash_now:.4f} outside [{data.cash_lower:.4f}, {data.cash_upper:.4f}]")
+        reasons.append(f"cash at {cash_now:.2%} outside {data.cash_lower:.2%} to {data.cash_upper:.2%}")
     short = np.flatnonzero(data.cash0 < data.min_cash - 1e-12)
     for a in short:
         reasons.append(f"account {data.account_ids[a]} below its minimum cash")

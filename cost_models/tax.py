@@ -39,7 +39,8 @@ class Tax:
 
     @staticmethod
     def realized(sol) -> dict[str, float]:
-        """Realized gains by term and the tax, in currency."""
+        """Realized gains by term (net of losses of the same term), gross gains and losses, and
+        the tax, in currency. Losses lower the net figures but not the tax (see module doc)."""
         d = sol.data
         g = d.lot_gain * sol.lot_sell_q
         short = np.zeros_like(g, bool)
@@ -47,4 +48,5 @@ class Tax:
             short[lot.t, lot.security, lot.slot] = lot.term == "short"
         tax = float((np.maximum(d.lot_gain, 0) * d.lot_rate * sol.lot_sell_q).sum())
         return {"short_term_gain": float(g[short].sum()), "long_term_gain": float(g[~short].sum()),
+                "gross_gain": float(g[g > 0].sum()), "gross_loss": float(g[g < 0].sum()),
                 "tax": tax}

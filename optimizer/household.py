@@ -131,6 +131,7 @@ class Household:
         _check_accounts(acc, problems)
         _check_holdings(hol, sec, acc, problems)
         target_by = _check_targets(tgt, targets, sec, problems)
+        _check_target_coverage(tgt, target_by, sec, hol, problems)
         risk = _risk_model(
             sec, covariance, factor_loadings, factor_covariance, specific_variance, problems
         )
@@ -203,6 +204,25 @@ def _check_holdings(
                     Problem(f, i, "acquired", "a tax lot in a taxable account needs an acquired date")
                 )
     duplicates(hol, ["account_id", "lot_id"], f, problems)
+
+
+def _check_target_coverage(tgt, by, sec, hol, problems) -> None:
+    """Class targets must name every held asset class (an explicit 0 is fine), so a forgotten
+    row is never silently read as "sell all of it"; model portfolios take bands from the policy."""
+    f = "targets.csv"
+    if by == "asset_class":
+        named = set(tgt["asset_class"])
+        cls_of = dict(zip(sec["security_id"], sec["asset_class"], strict=True))
+        held = {cls_of[s] for s in hol["security_id"] if s in cls_of}
+        for c in sorted(held - named - {None}):
+            problems.append(Problem(f, None, "asset_class",
+                                    f"asset class {c!r} is held but has no row (give it a weight, 0 to sell it)"))
+    else:
+        for col in ("lower", "upper"):
+            for i, v in tgt[col].items():
+                if not pd.isna(v):
+                    problems.append(Problem(f, i, col, "band edges apply to asset_class targets; a model "
+                                            "portfolio's class bands come from the policy's [bands] rule"))
 
 
 def _check_targets(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -149,14 +149,17 @@ class Policy:
 
     def replace(self, **sections: dict[str, Any]) -> Policy:
         """A copy with some keys changed, e.g. ``policy.replace(bands={"rule": "none"})``."""
-        new = {
-            name: replace(getattr(self, name), **changes) for name, changes in sections.items()
-        }
-        policy = replace(self, **new)
-        problems = policy.problems("policy")
-        if problems:
-            raise ValidationError(problems)
-        return policy
+        data = self.to_dict()
+        for name, changes in sections.items():
+            if name not in data or not isinstance(changes, dict):
+                raise ValidationError([Problem("policy", None, name, "unknown section")])
+            data[name] = {**data[name], **changes}
+        return Policy.from_dict(data, file="policy")
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """The policy as nested dicts (the shape of policy.toml)."""
+        return {f.name: {g.name: getattr(getattr(self, f.name), g.name)
+                         for g in fields(getattr(self, f.name))} for f in fields(self)}
 
     def problems(self, file: str) -> list[Problem]:
         """Range and choice checks on a built policy."""

@@ -9,7 +9,7 @@ import numpy as np
 
 from constraints.bands import triggered
 from optimizer import checker
-from optimizer.errors import CheckError, InfeasibilityError, SolverError
+from optimizer.errors import InfeasibilityError, SolverError
 from optimizer.household import Household
 from optimizer.policy import Policy
 from optimizer.prepare import Prepared, prepare
@@ -20,6 +20,7 @@ from optimizer.rounding import to_shares
 from optimizer.solution import Solution
 
 MAX_SOLVES = 16
+CONFLICT_TOL = 1e-5  # elastic slack below this (weight) is solver noise, not a conflict
 # The impact estimate improves accuracy, not correctness: rounding charges impact exactly and the
 # checker verifies the cash, so after this many solves the pipeline moves on.
 MAX_IMPACT_SOLVES = 6
@@ -175,11 +176,8 @@ def _infeasible(data: Prepared, cache: TemplateCache, margins) -> InfeasibilityE
     that had to give (an L1 penalty makes the set small). It uses the same margins (rounding
     repairs, impact estimate) as the solve that failed."""
     elastic = cache.get(data.shape_key(), elastic=True)
-    try:
-        if elastic.solve(data, margins) is None:
-            return InfeasibilityError([], "even the relaxed problem is infeasible: check holdings and caps")
-    except CheckError:  # pragma: no cover - elastic solves are not checked
-        pass
+    if elastic.solve(data, margins) is None:  # pragma: no cover - slacks make it feasible
+        return InfeasibilityError([], "even the relaxed problem is infeasible: check holdings and caps")
     names = {"bands": [*data.classes, "cash"], "cash": data.account_ids}
 
     def label(raw: str) -> str:
@@ -189,5 +187,23 @@ def _infeasible(data: Prepared, cache: TemplateCache, margins) -> InfeasibilityE
         family, kind, k = m.group(1), m.group(2), int(m.group(3))
         return f"{family}.{kind}[{names.get(family, [])[k] if family in names else k}]"
 
-    conflicts = [(label(n), a) for n, a in elastic.conflicts()]
-    return InfeasibilityError(conflicts)
+    found = elastic.conflicts()
+    # Slacks at solver-noise level are not conflicts; keep at least the largest one.
+    conflicts = [(label(n), a) for n, a in found if a > CONFLICT_TOL] or [(label(n), a) for n, a in found[:1]]
+    return InfeasibilityError(conflicts, _explain(data, conflicts))
+
+
+def _explain(data: Prepared, conflicts: list[tuple[str, float]]) -> str:
+    """Context a user needs to act on the conflicts: illiquid weight in a conflicting class."""
+    lines = []
+    illiquid = data.X.T @ (data.h0.sum(0) * ~data.liquid)
+    for name, _ in conflicts:
+        m = re.match(r"bands\.(lower|upper)\[(.*)\]", name)
+        if m and m.group(2) in data.classes:
+            k = data.classes.index(m.group(2))
+            if illiquid[k] > 0:
+                lines.append(f"{m.group(2)} holds {illiquid[k]:.2%} of household value in illiquid "
+                             f"securities that are never traded (band {data.lower[k]:.2%} to "
+                             f"{data.upper[k]:.2%})")
+    lines.append("Amounts are fractions of household value (esg.min_score: score points x weight).")
+    return "\n".join(lines)

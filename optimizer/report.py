@@ -6,27 +6,37 @@ import pandas as pd
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:6.2f}%"
+    return f"{100 * x + 0.0:6.2f}%" if abs(x) >= 5e-5 else f"{0:6.2f}%"
+
+
+def _band(lo: float, hi: float) -> str:
+    return "none" if lo <= 0 and hi >= 1 else f"{_pct(lo)} to {_pct(hi)}"
 
 
 def render(result) -> str:
     """Drift table before/after, the trade list and the totals, as plain text."""
     s = result.summary
-    lines = [f"Household {s['household']}: value {s['household_value']:,.2f}"]
+    value = f"Household {s['household']}: value {s['household_value']:,.2f}"
+    if s["household_value_after_flows"] != s["household_value"]:
+        value += f" ({s['household_value_after_flows']:,.2f} after cash flows; weights are over this)"
+    lines = [value]
     if not s["rebalanced"]:
         lines.append("No rebalance: every asset class is inside its band (trigger 'threshold').")
     else:
         lines.append("Rebalanced: " + "; ".join(s["trigger"]["reasons"]))
     ac = result.asset_classes
     drift = pd.DataFrame({
-        "target": ac["target"].map(_pct), "band": [f"{_pct(lo)} -{_pct(hi)}" for lo, hi in
-                                                   zip(ac["lower"], ac["upper"], strict=True)],
-        "before": ac["before"].map(_pct), "drift": (ac["before"] - ac["target"]).map(_pct),
-        "after": ac["after"].map(_pct), "drift after": (ac["after"] - ac["target"]).map(_pct),
+        "target": ac["target"].map(_pct),
+        "band": [_band(lo, hi) for lo, hi in zip(ac["lower"], ac["upper"], strict=True)],
+        "before": ac["before"].map(_pct),
+        "drift before": (ac["before"] - ac["target"]).map(_pct),
+        "after": ac["after"].map(_pct),
+        "drift after": (ac["after"] - ac["target"]).map(_pct),
     })
-    lines += ["", "Asset classes", drift.to_string()]
+    lines += ["", "Asset classes (weights of household value)", drift.to_string()]
     if len(result.trades):
         t = result.trades.copy()
+        t["quantity"] = t["quantity"].map(lambda q: f"{q:,.0f}" if q == int(q) else f"{q:,.4f}")
         t["value"] = t["value"].map("{:,.2f}".format)
         t["cost"] = t["cost"].map("{:,.2f}".format)
         lines += ["", f"Trades ({len(t)})", t.to_string(index=False)]
@@ -34,17 +44,24 @@ def render(result) -> str:
         lines += ["", "Trades: none"]
     if len(result.lots):
         lines += ["", f"Tax lots sold ({len(result.lots)})", result.lots.to_string(index=False)]
-    tx = s["taxes"]
-    te = s["tracking_error"]
+    tx, te, sv = s["taxes"], s["tracking_error"], s["solver"]
     lines += [
         "",
         f"Tracking error  {te['before']:.4%} -> {te['after']:.4%}",
         f"Turnover        {s['turnover']:.4%} (one-way)",
         f"Costs           {s['costs']:,.2f}",
-        f"Realized gains  short {tx['short_term_gain']:,.2f}  long {tx['long_term_gain']:,.2f}  "
+        f"Realized        gains {tx['gross_gain']:,.2f}, losses {tx['gross_loss']:,.2f} "
+        f"(net short term {tx['short_term_gain']:,.2f}, long term {tx['long_term_gain']:,.2f}); "
         f"tax {tx['tax']:,.2f}",
-        f"Solver          {s['solver']['name']} ({s['solver']['status']}, "
-        f"{s['solver']['time_ms']:.1f} ms); total {s['time_ms']:.1f} ms",
+    ]
+    if s.get("esg_score"):
+        e = s["esg_score"]
+        floor = f" (minimum {e['min']:g})" if e.get("min") else ""
+        lines.append(f"ESG score       {e['before']:.2f} -> {e['after']:.2f}{floor}")
+    solver = (f"{sv['name']} ({sv['status']}, {sv['time_ms']:.1f} ms)" if sv["name"]
+              else "not run (nothing to trade)")
+    lines += [
+        f"Solver          {solver}; total {s['time_ms']:.1f} ms",
         f"Checks          {'passed' if s['checks']['passed'] else 'FAILED'}",
     ]
     lines += [f"Note: {n}" for n in s["notes"]]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +53,11 @@ class RebalanceResult:
         te_before = np.sqrt(_variance_vs_target(data, data.h0.sum(0), float(data.cash0.sum())))
         te_after = np.sqrt(_variance_vs_target(data, sol.weights_after(), sol.cash_weight_after))
         terms = {c.name: c.evaluate(sol) for c in default_costs()}
+        taxes = {k: round(v, 2) for k, v in Tax.realized(sol).items()}
+        notes = list(data.notes)
+        if taxes["gross_loss"] < 0:
+            notes.append("realized losses are not credited against gains yet: the tax is on each "
+                         "lot's gain (gain netting comes with the tax-netting model)")
         o = data.policy.objective
         objective = (o.risk_weight * terms["risk"] + o.cost_weight * terms["cost"]
                      + o.tax_weight * terms["tax"] + o.location_weight * terms["location"])
@@ -62,6 +66,7 @@ class RebalanceResult:
         summary = {
             "household": data.household.name,
             "household_value": round(data.V0, 2),
+            "household_value_after_flows": round(data.V, 2),
             "household_value_after": round(sol.value_after, 2),
             "rebalanced": rebalanced,
             "trigger": {"mode": data.policy.trigger.mode, "reasons": reasons,
@@ -73,8 +78,9 @@ class RebalanceResult:
             },
             "tracking_error": {"before": float(te_before), "after": float(te_after)},
             "costs": round(float(sol.costs.sum()), 2),
-            "taxes": {k: round(v, 2) for k, v in Tax.realized(sol).items()},
+            "taxes": taxes,
             "turnover": sol.traded / 2 / data.V,
+            "esg_score": _esg_scores(data, sol),
             "trade_count": len(trades),
             "objective": {"value": objective, **terms},
             "accounts": {
@@ -91,33 +97,50 @@ class RebalanceResult:
                        "attempts": [list(x) for x in cont.attempts] if cont else []},
             "time_ms": round(seconds * 1e3, 3),
             "checks": checks,
-            "notes": data.notes,
+            "notes": notes,
         }
         return cls(trades, lots, classes, summary, sol)
 
     def write(self, out_dir: str | Path) -> Path:
-        """Write trades.csv, lots.csv and summary.json; all of them or nothing.
+        """Write trades.csv, lots.csv and summary.json into ``out_dir``; all of them or none.
 
-        The files go to a temporary directory beside ``out_dir`` that is renamed into place, so a
-        crash never leaves a half-written result.
+        Each file is first written in full to a temporary name in ``out_dir`` and only then renamed
+        over its final name, so a crash never leaves a half-written or mixed result. Other files in
+        ``out_dir`` are left alone.
+
+        Raises
+        ------
+        OSError
+            ``out_dir`` is a file, or cannot be created or written.
         """
         out = Path(out_dir)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(f"--out {out} is a file, not a directory")
+        out.mkdir(parents=True, exist_ok=True)
+        contents = {
+            "trades.csv": self.trades.to_csv(index=False),
+            "lots.csv": self.lots.to_csv(index=False),
+            "summary.json": json.dumps(self.summary, indent=2, default=str) + "\n",
+        }
+        staged: dict[str, str] = {}
         try:
-            self.trades.to_csv(tmp / "trades.csv", index=False)
-            self.lots.to_csv(tmp / "lots.csv", index=False)
-            (tmp / "summary.json").write_text(json.dumps(self.summary, indent=2, default=str))
-            if out.exists():
-                old = out.with_name(f".{out.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(out, old)
-                os.replace(tmp, out)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, out)
+            for name, text in contents.items():
+                fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
+                staged[name] = tmp
+                try:
+                    f = os.fdopen(fd, "w")
+                except BaseException:
+                    os.close(fd)
+                    raise
+                with f:
+                    f.write(text)
+                os.chmod(tmp, 0o644)
+            for name, tmp in staged.items():
+                os.replace(tmp, out / name)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            for tmp in staged.values():
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
         return out
 
     def to_text(self) -> str:
@@ -125,6 +148,20 @@ class RebalanceResult:
         from optimizer.report import render
 
         return render(self)
+
+
+def _esg_scores(data: Prepared, sol: Solution) -> dict | None:
+    """Value-weighted ESG score of scored holdings before and after (None without scores)."""
+    s = data.column("esg_score").astype(float)
+    scored = ~np.isnan(s)
+    if not scored.any():
+        return None
+
+    def avg(w: np.ndarray) -> float | None:
+        return float((s[scored] * w[scored]).sum() / w[scored].sum()) if w[scored].sum() > 0 else None
+
+    return {"before": avg(data.h0.sum(0)), "after": avg(sol.weights_after()),
+            "min": data.policy.esg.min_score or None}
 
 
 def _variance_vs_target(data: Prepared, w: np.ndarray, cash: float) -> float:

@@ -25,4 +25,13 @@ def case_path(name: str) -> Path:
     return Path(str(resources.files("scenarios") / "cases" / name))
 
 
-__all__ = ["case_path", "list_cases"]
+def describe_case(name: str) -> str:
+    """First sentence of a bundled case's README (after its title)."""
+    readme = case_path(name) / "README.md"
+    if not readme.exists():
+        return ""
+    body = " ".join(line.strip() for line in readme.read_text().split("\n\n", 2)[1].splitlines())
+    return body.replace("**", "").split(": ")[0].split(". ")[0]
+
+
+__all__ = ["case_path", "describe_case", "list_cases"]

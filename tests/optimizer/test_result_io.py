@@ -33,16 +33,45 @@ def test_summary_has_the_documented_keys(example):
     json.dumps(s)  # serializable
 
 
-def test_write_is_complete_and_replaces_atomically(example, tmp_path):
+def test_write_is_complete_and_keeps_other_files(example, tmp_path):
     out = tmp_path / "out"
     example.write(out)
     assert sorted(p.name for p in out.iterdir()) == ["lots.csv", "summary.json", "trades.csv"]
     assert list(pd.read_csv(out / "trades.csv").columns) == TRADE_COLUMNS
     assert list(pd.read_csv(out / "lots.csv").columns) == LOT_COLUMNS
-    (out / "stale.txt").write_text("from an earlier run")
+    (out / "mine.txt").write_text("the user's own file")
     example.write(out)
-    assert not (out / "stale.txt").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary directories left
+    assert (out / "mine.txt").read_text() == "the user's own file"
+    assert sorted(p.name for p in out.iterdir()) == ["lots.csv", "mine.txt", "summary.json", "trades.csv"]
+
+
+def test_failed_write_leaves_the_previous_result(example, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    example.write(out)
+    before = {p.name: p.read_text() for p in out.iterdir()}
+    import optimizer.result as result_module
+
+    calls = {"n": 0}
+    real_fdopen = result_module.os.fdopen
+
+    def failing_fdopen(fd, mode):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the disk fills while staging summary.json
+            raise OSError("No space left on device")
+        return real_fdopen(fd, mode)
+
+    monkeypatch.setattr(result_module.os, "fdopen", failing_fdopen)
+    with pytest.raises(OSError, match="No space"):
+        example.write(out)
+    assert {p.name: p.read_text() for p in out.iterdir()} == before  # no temp files, nothing replaced
+
+
+def test_write_refuses_a_file(example, tmp_path):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    with pytest.raises(NotADirectoryError):
+        example.write(f)
+    assert f.read_text() == "x"
 
 
 def test_trades_are_whole_shares(example):

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optimizer import Household, Problem, ValidationError, load_case, rebalance
+from optimizer import Household, Policy, Problem, ValidationError, load_case, rebalance
 from optimizer.case_io import read_csv
 from optimizer.cli import main
 from scenarios import case_path
@@ -538,3 +538,32 @@ def test_cli_prints_every_problem(case, tmp_path, capsys):
     assert "accounts.csv line 3 [type]: unknown account type 'ira'" in err
     assert "holdings.csv line 14 [security_id]: unknown security 'VTIX'" in err
     assert not out.exists()
+
+
+def test_held_asset_class_without_target_row(case):
+    targets = pd.read_csv(case / "targets.csv")
+    targets = targets[targets["asset_class"] != "intl_equity"]
+    targets.loc[targets["asset_class"] == "us_equity", "weight"] += 0.15
+    targets.loc[targets["asset_class"] == "us_equity", "tilt"] = 0.0
+    targets.loc[targets["asset_class"] == "cash", "tilt"] = 0.0
+    targets.to_csv(case / "targets.csv", index=False)
+    err = load_error(case)
+    assert_problem(err, "targets.csv", None, "asset_class", "'intl_equity' is held but has no row")
+
+
+def test_model_portfolio_band_edges_are_rejected(tmp_path):
+    case = tmp_path / "model"
+    shutil.copytree(case_path("seed_portfolio"), case)
+    (case / "targets.csv").write_text(
+        "security_id,weight,lower,upper\nVTI,0.5,0.45,0.55\nVXUS,0.1,,\nBND,0.3,,\nVNQ,0.1,,\n")
+    err = load_error(case)
+    assert_problem(err, "targets.csv", 2, "lower", "band edges apply to asset_class targets")
+    assert_problem(err, "targets.csv", 2, "upper", "band edges apply to asset_class targets")
+
+
+def test_policy_replace_validates_like_the_file():
+    policy = Policy()
+    with pytest.raises(ValidationError) as info:
+        policy.replace(objective={"tax_wieght": 2.0}, limits={"turnover": "0.1"})
+    fields = {p.field for p in info.value.problems}
+    assert fields == {"objective.tax_wieght", "limits.turnover"}
