@@ -7,13 +7,15 @@ from constraints.esg import Esg
 from constraints.holdings import Holdings
 from constraints.illiquid import Illiquid
 from constraints.location import Location
+from constraints.overlay import Overlay
 from constraints.tactical import Tactical
 from constraints.turnover import Turnover
 
 
 def default_constraints() -> list:
     """Every constraint family, in build order (Holdings reads the others' trade masks)."""
-    others = [Illiquid(), Esg(), Location(), Cash(), BandConstraint(), Turnover(), Tactical()]
+    others = [Illiquid(), Esg(), Location(), Cash(), BandConstraint(), Turnover(), Tactical(),
+              Overlay()]
     return [Holdings(others), *others]
 
 
@@ -23,6 +25,6 @@ def trade_masks(data) -> tuple:
 
 
 __all__ = [
-    "BandConstraint", "Cash", "Constraint", "Context", "Esg", "Holdings", "Illiquid", "Location",
+    "BandConstraint", "Cash", "Constraint", "Context", "Esg", "Holdings", "Illiquid", "Location", "Overlay",
     "Tactical", "Turnover", "Violation", "default_constraints", "trade_masks",
 ]

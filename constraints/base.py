@@ -77,6 +77,7 @@ class Context:
     K: int
     taxable: tuple[int, ...]
     risk_rank: int = 0
+    J: int = 0
     elastic: bool = False
     params: dict[str, cp.Parameter] = field(default_factory=dict)
     slacks: dict[str, tuple[cp.Variable, list[str]]] = field(default_factory=dict)
@@ -96,6 +97,14 @@ class Context:
         self.class_weight = self.param("X", (self.N, self.C)).T @ self.net + self.param(
             "x0", (self.C,)
         )
+        # Overlay: contracts bought / sold as signed notional (fractions of V); notional after
+        # trading is f0 + fnet. Bands see G_band' fnet (G_band = 0 when bands are on physical only).
+        if self.J:
+            self.fbuy = cp.Variable(self.J, nonneg=True, name="contracts_bought")
+            self.fsell = cp.Variable(self.J, nonneg=True, name="contracts_sold")
+            self.fnet = self.fbuy - self.fsell
+            self.f_after = self.fnet + self.param("f0", (self.J,))
+            self.class_weight = self.class_weight + self.param("G_band", (self.J, self.C)).T @ self.fnet
 
     def param(self, name: str, shape: tuple[int, ...], nonneg: bool = False) -> cp.Parameter:
         """The named Parameter, created on first use (modules share e.g. ``X``)."""
@@ -114,4 +123,7 @@ class Context:
 
 def shared_parameters(data: Prepared) -> dict[str, np.ndarray]:
     """Values of the parameters the Context itself creates."""
-    return {"X": data.X, "x0": data.X.T @ data.h0.sum(0)}
+    ov = data.overlay
+    G_band = ov.G if data.policy.bands.on == "exposure" else np.zeros_like(ov.G)
+    return {"X": data.X, "x0": data.X.T @ data.h0.sum(0) + G_band.T @ ov.f0, "f0": ov.f0,
+            "G_band": G_band}

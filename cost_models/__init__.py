@@ -2,6 +2,7 @@
 
 from cost_models.base import CostTerm
 from cost_models.location import LocationDrag
+from cost_models.overlay import OverlayCost
 from cost_models.tax import Tax
 from cost_models.tracking_error import TrackingError
 from cost_models.transaction import TransactionCost
@@ -9,7 +10,8 @@ from cost_models.transaction import TransactionCost
 
 def default_costs() -> list:
     """Every objective term."""
-    return [TrackingError(), TransactionCost(), Tax(), LocationDrag()]
+    return [TrackingError(), TransactionCost(), Tax(), LocationDrag(), OverlayCost()]
 
 
-__all__ = ["CostTerm", "LocationDrag", "Tax", "TrackingError", "TransactionCost", "default_costs"]
+__all__ = ["CostTerm", "LocationDrag", "OverlayCost", "Tax", "TrackingError", "TransactionCost",
+           "default_costs"]

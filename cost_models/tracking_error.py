@@ -11,16 +11,17 @@ import cvxpy as cp
 import numpy as np
 
 
-def active(data, weights: np.ndarray, cash_weight: float) -> tuple[np.ndarray, float]:
-    """Active security and cash weights against the benchmark."""
-    return weights - data.bench, cash_weight - data.cash_ref
-
-
-def variance(data, weights: np.ndarray, cash_weight: float) -> float:
-    """a' S a for security weights (N,) and a cash weight."""
-    a, a_cash = active(data, weights, cash_weight)
-    y = data.risk_M.T @ a + data.risk_m_cash * a_cash
-    return float(y @ y + ((data.risk_d * a) ** 2).sum())
+def variance(data, weights: np.ndarray, cash_weight: float, overlay: np.ndarray | None = None,
+             target: bool = False) -> float:
+    """a' S a for security weights (N,), a cash weight and overlay notionals (J,), all fractions
+    of household value, against the benchmark the optimizer tracks (``target=True``: against the
+    targets themselves, as reported)."""
+    bench = data.bench_target if target else data.bench
+    cash_ref = data.cash_target if target else data.cash_ref
+    f = data.overlay.f0 if overlay is None else overlay
+    a, a_cash = weights - bench, cash_weight - cash_ref
+    y = data.risk_M.T @ a + data.risk_m_cash * a_cash + data.risk_M_f.T @ f + data.risk_hedge
+    return float(y @ y + ((data.risk_d * a) ** 2).sum() + ((data.risk_d_f * f) ** 2).sum())
 
 
 class TrackingError:
@@ -30,25 +31,35 @@ class TrackingError:
         return policy.objective.risk_weight
 
     def parameters(self, data, weight: float) -> dict:
-        a0, a0_cash = active(data, data.h0.sum(0), 0.0)
+        a0 = data.h0.sum(0) - data.bench
+        ov = data.overlay
+        # y = M'(h0 + net - bench) + m_cash (cash - cash_ref) + M_f'(f0 + fnet) + hedge
+        #   = M' net + m_cash cash + M_f' fnet + y0
+        y0 = data.risk_M.T @ a0 - data.risk_m_cash * data.cash_ref + data.risk_M_f.T @ ov.f0 + data.risk_hedge
         return {"w_risk": np.array(weight), "M": data.risk_M, "m_cash": data.risk_m_cash,
-                "d": data.risk_d,
-                # y = M'(h0 + net - bench) + m_cash (cash - cash_ref) = M' net + m_cash cash + y0
-                "y0": data.risk_M.T @ a0 + data.risk_m_cash * a0_cash,
-                "e0": data.risk_d * a0}
+                "d": data.risk_d, "y0": y0, "e0": data.risk_d * a0, "M_f": data.risk_M_f,
+                "d_f": data.risk_d_f, "e0_f": data.risk_d_f * ov.f0}
 
     def build(self, ctx) -> cp.Expression:
         r = ctx.risk_rank
         M = ctx.param("M", (ctx.N, r))
         y = cp.Variable(r, name="factor_exposure")
-        ctx.extra_constraints.append(
-            y == M.T @ ctx.net + ctx.param("m_cash", (r,)) * ctx.cash_weight + ctx.param("y0", (r,))
-        )
+        exposure = M.T @ ctx.net + ctx.param("m_cash", (r,)) * ctx.cash_weight + ctx.param("y0", (r,))
+        if ctx.J:
+            exposure = exposure + ctx.param("M_f", (ctx.J, r)).T @ ctx.fnet
+        ctx.extra_constraints.append(y == exposure)
         z = cp.Variable(ctx.N, name="specific_exposure")
         ctx.extra_constraints.append(
             z == cp.multiply(ctx.param("d", (ctx.N,), nonneg=True), ctx.net) + ctx.param("e0", (ctx.N,))
         )
-        return ctx.param("w_risk", (), nonneg=True) * (cp.sum_squares(y) + cp.sum_squares(z))
+        total = cp.sum_squares(y) + cp.sum_squares(z)
+        if ctx.J:  # basis risk: each contract's own specific variance
+            zf = cp.Variable(ctx.J, name="basis_exposure")
+            ctx.extra_constraints.append(
+                zf == cp.multiply(ctx.param("d_f", (ctx.J,), nonneg=True), ctx.fnet) + ctx.param("e0_f", (ctx.J,))
+            )
+            total = total + cp.sum_squares(zf)
+        return ctx.param("w_risk", (), nonneg=True) * total
 
     def evaluate(self, sol) -> float:
-        return variance(sol.data, sol.weights_after(), sol.cash_weight_after)
+        return variance(sol.data, sol.weights_after(), sol.cash_weight_after, sol.overlay_after())

@@ -11,8 +11,8 @@ from optimizer.household import Household
 from optimizer.policy import Policy
 
 REQUIRED = ("securities.csv", "accounts.csv", "holdings.csv", "targets.csv")
-RISK_FILES = ("covariance.csv", "factor_loadings.csv", "factor_covariance.csv",
-              "specific_variance.csv")
+OPTIONAL = ("covariance.csv", "factor_loadings.csv", "factor_covariance.csv",
+            "specific_variance.csv", "futures.csv")
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -59,7 +59,7 @@ def load_case(path: str | Path) -> tuple[Household, Policy]:
         raise ValidationError([Problem(str(root), None, None, "case directory not found")])
     problems: list[Problem] = []
     frames: dict[str, pd.DataFrame | None] = {}
-    for name in REQUIRED + RISK_FILES:
+    for name in REQUIRED + OPTIONAL:
         f = root / name
         if not f.exists():
             if name in REQUIRED:
@@ -84,7 +84,8 @@ def load_case(path: str | Path) -> tuple[Household, Policy]:
                 frames["targets.csv"], covariance=frames["covariance.csv"],
                 factor_loadings=frames["factor_loadings.csv"],
                 factor_covariance=frames["factor_covariance.csv"],
-                specific_variance=frames["specific_variance.csv"], name=root.name,
+                specific_variance=frames["specific_variance.csv"], futures=frames["futures.csv"],
+                name=root.name,
             )
         except ValidationError as exc:
             problems.extend(exc.problems)

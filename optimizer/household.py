@@ -6,17 +6,18 @@ ValidationError. Frames may hold strings (as read from CSV) or typed values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from constraints.base import CASH
 from optimizer.errors import Problem, ValidationError
+from optimizer.futures import empty_futures, parse_futures
+from optimizer.risk_model import RiskModel, build_risk_model
 from optimizer.tables import (
     Column,
     duplicates,
-    file_lines,
     fraction,
     has_problem,
     nonneg,
@@ -40,6 +41,7 @@ SECURITIES = {
     "drag_taxable": Column("float", default=0.0),
     "drag_tax_deferred": Column("float", default=0.0),
     "drag_tax_exempt": Column("float", default=0.0),
+    "currency": Column("str", default=""),
 }
 ACCOUNTS = {
     "account_id": Column("str", required=True),
@@ -70,21 +72,6 @@ SUM_TOL = 1e-6
 
 
 @dataclass(frozen=True)
-class RiskModel:
-    """Covariance ``S = B F B' + diag(d)`` over securities (and cash).
-
-    kind is "class" (covariance over asset classes), "security" (over securities) or "factor".
-    ``loadings`` is indexed by security id (plus ``cash`` when it carries risk) with one column per
-    factor; ``factor_cov`` is square over those columns; ``specific`` is indexed like loadings.
-    """
-
-    kind: str
-    loadings: pd.DataFrame
-    factor_cov: pd.DataFrame
-    specific: pd.Series
-
-
-@dataclass(frozen=True)
 class Household:
     """A validated household.
 
@@ -98,6 +85,7 @@ class Household:
     targets: pd.DataFrame
     target_by: str
     risk: RiskModel
+    futures: pd.DataFrame = field(default_factory=empty_futures)
     name: str = "household"
 
     @classmethod
@@ -111,6 +99,7 @@ class Household:
         factor_loadings: pd.DataFrame | None = None,
         factor_covariance: pd.DataFrame | None = None,
         specific_variance: pd.DataFrame | None = None,
+        futures: pd.DataFrame | None = None,
         name: str = "household",
     ) -> Household:
         """Validate input frames and build a household.
@@ -132,15 +121,16 @@ class Household:
         _check_holdings(hol, sec, acc, problems)
         target_by = _check_targets(tgt, targets, sec, problems)
         _check_target_coverage(tgt, target_by, sec, hol, problems)
-        risk = _risk_model(
-            sec, covariance, factor_loadings, factor_covariance, specific_variance, problems
+        fut = parse_futures(futures, sec, acc, problems)
+        risk = build_risk_model(
+            sec, fut, covariance, factor_loadings, factor_covariance, specific_variance, problems
         )
         if problems:
             raise ValidationError(problems)
         tgt = tgt.rename(columns={target_by: "id"}).drop(
             columns=[c for c in ("asset_class", "security_id") if c != target_by]
         )
-        return cls(sec, acc, hol, tgt, target_by, risk, name)
+        return cls(sec, acc, hol, tgt, target_by, risk, fut, name)
 
     @property
     def value(self) -> float:
@@ -267,123 +257,3 @@ def _check_targets(
         if not pd.isna(hi) and hi < max(w, eff) - 1e-12:
             problems.append(Problem(f, i, "upper", f"band upper {hi:g} excludes its own target {max(w, eff):g}"))
     return by
-
-
-def _risk_model(sec, covariance, loadings, factor_cov, specific, problems) -> RiskModel:
-    ids = list(sec["security_id"])
-    classes = sorted(set(sec["asset_class"]) - {None})
-    if covariance is not None:
-        if loadings is not None or factor_cov is not None:
-            problems.append(
-                Problem("covariance.csv", None, None,
-                        "give either covariance.csv or factor files, not both")
-            )
-        cov = _square(covariance, "covariance.csv", problems)
-        if cov is None:
-            return _empty_risk()
-        names = set(cov.index)
-        if names - {CASH} <= set(classes) and names - {CASH}:
-            missing = [c for c in classes if c not in names]
-            for c in missing:
-                problems.append(
-                    Problem("covariance.csv", None, c, f"asset class {c!r} has no row")
-                )
-            rows = ids + ([CASH] if CASH in names else [])
-            cls_of = dict(zip(sec["security_id"], sec["asset_class"], strict=True))
-            load = pd.DataFrame(0.0, index=rows, columns=cov.columns)
-            for s in ids:
-                if cls_of[s] in names:
-                    load.at[s, cls_of[s]] = 1.0
-            if CASH in names:
-                load.at[CASH, CASH] = 1.0
-            return RiskModel("class", load, cov, pd.Series(0.0, index=rows))
-        unknown = sorted(names - set(ids) - {CASH})
-        for u in unknown:
-            problems.append(Problem("covariance.csv", None, u, f"{u!r} is neither a security nor an asset class"))
-        for s in ids:
-            if s not in names:
-                problems.append(Problem("covariance.csv", None, s, f"security {s!r} has no row"))
-        load = pd.DataFrame(np.eye(len(cov)), index=cov.index, columns=cov.columns)
-        return RiskModel("security", load, cov, pd.Series(0.0, index=cov.index))
-    if loadings is None or factor_cov is None:
-        problems.append(
-            Problem("covariance.csv", None, None,
-                    "no risk model: give covariance.csv, or factor_loadings.csv and factor_covariance.csv")
-        )
-        return _empty_risk()
-    fcov = _square(factor_cov, "factor_covariance.csv", problems)
-    load = _numeric(loadings, "factor_loadings.csv", problems)
-    if fcov is None or load is None:
-        return _empty_risk()
-    for c in load.columns:
-        if c not in fcov.index:
-            problems.append(Problem("factor_loadings.csv", 1, str(c), "factor not in factor_covariance.csv"))
-    for s in ids:
-        if s not in load.index:
-            problems.append(Problem("factor_loadings.csv", None, s, f"security {s!r} has no row"))
-    for s in load.index:
-        if s not in ids and s != CASH:
-            problems.append(Problem("factor_loadings.csv", None, s, f"unknown security {s!r}"))
-    spec = pd.Series(0.0, index=load.index)
-    if specific is not None:
-        sv = _numeric(specific, "specific_variance.csv", problems)
-        if sv is not None:
-            col = sv.iloc[:, 0]
-            for i, (s, v) in zip(file_lines(specific), col.items(), strict=True):
-                if s not in spec.index:
-                    problems.append(Problem("specific_variance.csv", i, "security_id", f"unknown security {s!r}"))
-                elif v < 0:
-                    problems.append(Problem("specific_variance.csv", i, "variance", f"must be >= 0, got {v:g}"))
-                else:
-                    spec[s] = v
-    cols = [c for c in load.columns if c in fcov.index]
-    return RiskModel("factor", load[cols], fcov.loc[cols, cols], spec)
-
-
-def _empty_risk() -> RiskModel:
-    return RiskModel("class", pd.DataFrame(), pd.DataFrame(), pd.Series(dtype=float))
-
-
-def _numeric(df: pd.DataFrame, file: str, problems: list[Problem]) -> pd.DataFrame | None:
-    """A table with ids in the first column and numbers elsewhere."""
-    lines = file_lines(df)
-    ids = df.iloc[:, 0].astype(str).str.strip()
-    body = df.iloc[:, 1:]
-    out = pd.DataFrame(index=ids, columns=[str(c).strip() for c in body.columns], dtype=float)
-    ok = True
-    for i, ln in enumerate(lines):
-        for j, c in enumerate(body.columns):
-            try:
-                x = float(body.iat[i, j])
-            except (TypeError, ValueError):
-                x = float("nan")
-            if not np.isfinite(x):
-                problems.append(Problem(file, ln, str(c), f"not a finite number: {body.iat[i, j]!r}"))
-                ok = False
-            out.iat[i, j] = x
-    dup = ids[ids.duplicated()]
-    for s in dup:
-        problems.append(Problem(file, None, s, f"duplicate id {s!r}"))
-        ok = False
-    return out if ok else None
-
-
-def _square(df: pd.DataFrame, file: str, problems: list[Problem]) -> pd.DataFrame | None:
-    m = _numeric(df, file, problems)
-    if m is None:
-        return None
-    if list(m.index) != list(m.columns):
-        problems.append(Problem(file, 1, None, "header and first column must list the same ids in the same order"))
-        return None
-    a = m.to_numpy()
-    scale = max(np.abs(a).max(), 1e-300)
-    if np.abs(a - a.T).max() > 1e-8 * scale:
-        problems.append(Problem(file, None, None, "matrix is not symmetric"))
-        return None
-    eig = np.linalg.eigvalsh((a + a.T) / 2)
-    if eig.min() < -1e-8 * scale:
-        problems.append(
-            Problem(file, None, None, f"matrix is not positive semidefinite (eigenvalue {eig.min():.3g})")
-        )
-        return None
-    return m

@@ -18,6 +18,9 @@ TRIGGER_MODES = ("always", "threshold")
 REBALANCE_TO = ("target", "tolerance")
 ESG_MODES = ("hold", "sell")
 SOLVERS = ("auto", "PIQP", "CLARABEL", "OSQP")
+INSTRUMENTS = ("both", "cash_only", "overlay_only")
+BANDS_ON = ("exposure", "physical")
+ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class Bands:
     absolute: float = 0.05
     relative: float = 0.25
     inner: float = 0.5
+    on: str = "exposure"  # "exposure" (physical + overlay) | "physical"
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,26 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Overlay:
+    """The futures/forwards overlay: which instruments trade, margin, limits, rolls, hedges.
+
+    ``gross_limit``/``net_limit`` bound sum |notional| and |sum notional| (fractions of household
+    value); contracts expiring before ``horizon`` are closed and rolled into the next contract of
+    the same underlying; ``hedge_ratio`` maps a currency to the share of the benchmark's exposure
+    to it that is hedged (the target the currency forwards steer to).
+    """
+
+    instruments: str = "both"  # "both" | "cash_only" | "overlay_only"
+    margin_buffer: float = 0.10
+    gross_limit: float = 1.0
+    net_limit: float = 1.0
+    horizon: dt.date | None = None
+    accounts: tuple[str, ...] = ("taxable",)
+    hedge_ratio: dict[str, float] = field(default_factory=dict)
+    compare_cash_only: bool = True
+
+
+@dataclass(frozen=True)
 class Solver:
     """Solver name: ``auto`` walks the measured fallback chain."""
 
@@ -105,6 +129,7 @@ class Policy:
     tactical: Tactical = field(default_factory=Tactical)
     esg: Esg = field(default_factory=Esg)
     limits: Limits = field(default_factory=Limits)
+    overlay: Overlay = field(default_factory=Overlay)
     solver: Solver = field(default_factory=Solver)
 
     @classmethod
@@ -188,6 +213,16 @@ class Policy:
             bad("tactical", "max_tilt", "must be >= 0")
         if self.limits.turnover < 0:
             bad("limits", "turnover", "must be >= 0")
+        _choice(self.bands.on, BANDS_ON, "bands", "on", bad)
+        _choice(self.overlay.instruments, INSTRUMENTS, "overlay", "instruments", bad)
+        for t in self.overlay.accounts:
+            _choice(t, ACCOUNT_TYPES, "overlay", "accounts", bad)
+        for key in ("margin_buffer", "gross_limit", "net_limit"):
+            if getattr(self.overlay, key) < 0:
+                bad("overlay", key, "must be >= 0")
+        for cur, h in self.overlay.hedge_ratio.items():
+            if not 0 <= h <= 1:
+                bad("overlay", f"hedge_ratio.{cur}", "must be in [0, 1]")
         if self.trigger.mode == "threshold" and self.bands.rule == "none":
             bad("trigger", "mode", '"threshold" needs a band rule other than "none"')
         return out
@@ -214,6 +249,18 @@ def _parse_section(section_cls, name: str, raw: dict, file: str, problems: list[
 
 
 def _coerce(value: Any, default: Any) -> Any:
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise TypeError(f"expected a list of strings, got {value!r}")
+        return tuple(value)
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a table, got {value!r}")
+        return {str(k): float(_coerce(v, 0.0)) for k, v in value.items()}
+    if default is None:  # an optional date (overlay.horizon)
+        return None if value is None else _coerce(value, dt.date.today())
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise TypeError(f"expected true or false, got {value!r}")

@@ -16,6 +16,7 @@ from constraints import bands as band_rules
 from constraints import tactical
 from optimizer.errors import Problem, ValidationError
 from optimizer.household import CASH, Household
+from optimizer.overlay_data import OverlayData, prepare_overlay
 from optimizer.policy import Policy
 
 
@@ -76,6 +77,10 @@ class Prepared:
     risk_M: np.ndarray  # (N, r): S_sec = M M' + diag(d^2)
     risk_m_cash: np.ndarray  # (r,)
     risk_d: np.ndarray  # (N,)
+    risk_M_f: np.ndarray  # (J, r) contracts' factor rows (per unit notional)
+    risk_d_f: np.ndarray  # (J,) contracts' specific (basis) risk
+    risk_hedge: np.ndarray  # (r,) benchmark shift for hedged currencies
+    overlay: OverlayData
     notes: list[str] = field(default_factory=list)
     _columns: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -107,7 +112,8 @@ class Prepared:
 
     def shape_key(self) -> tuple:
         """What decides the compiled problem's structure (see optimizer.problem)."""
-        return (self.A, self.N, self.C, self.K, self.risk_M.shape[1], tuple(self.taxable))
+        return (self.A, self.N, self.C, self.K, self.risk_M.shape[1], tuple(self.taxable),
+                self.overlay.J)
 
 
 def long_term(acquired: dt.date, as_of: dt.date) -> bool:
@@ -229,7 +235,8 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     )
     bench = _benchmark(household, targets, ref, targets.target, X, h0.sum(0), liquid)
     bench_target = _benchmark(household, targets, targets.target, targets.target, X, h0.sum(0), liquid)
-    M, m_cash, d = _risk_factors(household, sids)
+    overlay = prepare_overlay(household, policy, aids, types, classes, V)
+    risk = _risk_factors(household, sids, overlay.ids, bench, cash_ref, policy.overlay.hedge_ratio)
     return Prepared(
         household=household, policy=policy, account_ids=aids, account_types=types,
         security_ids=sids, classes=classes, price=price, V0=V0, V=V, q0=q0, h0=h0,
@@ -239,8 +246,9 @@ def prepare(household: Household, policy: Policy) -> Prepared:
         target=targets.target, strategic=targets.strategic, tilt=targets.tilt,
         lower=lower, upper=upper, cash_target=targets.cash_target, cash_lower=cash_lower,
         cash_upper=cash_upper, ref=ref, cash_ref=cash_ref, bench=bench,
-        bench_target=bench_target, risk_M=M,
-        risk_m_cash=m_cash, risk_d=d, notes=notes,
+        bench_target=bench_target, risk_M=risk["M"], risk_m_cash=risk["m_cash"],
+        risk_d=risk["d"], risk_M_f=risk["M_f"], risk_d_f=risk["d_f"],
+        risk_hedge=risk["hedge"], overlay=overlay, notes=notes,
     )
 
 
@@ -273,13 +281,29 @@ def _benchmark(household, targets, ref, target, X, held, liquid) -> np.ndarray:
     return bench
 
 
-def _risk_factors(household: Household, sids: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Square-root factor form of the covariance: S = M M' + diag(d^2) (M = B L, F = L L')."""
+def _risk_factors(household: Household, sids: list[str], cids: list[str], bench: np.ndarray,
+                  cash_ref: float, hedge_ratio: dict[str, float]) -> dict[str, np.ndarray]:
+    """Square-root factor form of the covariance over securities, contracts and cash:
+    S = M M' + diag(d^2) with M = B L and F = L L' (rows: securities, contracts, cash).
+
+    ``hedge`` (r,) shifts the benchmark's factor exposure for currency hedges: the benchmark keeps
+    (1 - hedge ratio) of its exposure to a hedged currency, so y = L'(B'w + ... - y_bench) gains
+    L' (h_c * (B'bench)_c) on each hedged currency c.
+    """
     rm = household.risk
     F = rm.factor_cov.to_numpy(float)
     w, U = np.linalg.eigh((F + F.T) / 2)
     L = U * np.sqrt(np.clip(w, 0, None))
-    load = rm.loadings.reindex(sids + [CASH]).fillna(0.0).to_numpy(float)
-    M_all = load @ L
-    d = np.sqrt(rm.specific.reindex(sids).fillna(0.0).to_numpy(float))
-    return M_all[:-1], M_all[-1], d
+    rows = sids + cids + [CASH]
+    load = rm.loadings.reindex(rows).fillna(0.0)
+    B = load.to_numpy(float)
+    M_all = B @ L
+    spec = np.sqrt(rm.specific.reindex(sids + cids).fillna(0.0).to_numpy(float))
+    N, J = len(sids), len(cids)
+    shift = np.zeros(B.shape[1])
+    for k, factor in enumerate(load.columns):
+        h = hedge_ratio.get(factor, 0.0)
+        if h:
+            shift[k] = h * (B[:N, k] @ bench + B[-1, k] * cash_ref)
+    return {"M": M_all[:N], "M_f": M_all[N:N + J], "m_cash": M_all[-1], "d": spec[:N],
+            "d_f": spec[N:], "hedge": L.T @ shift}

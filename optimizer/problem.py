@@ -28,6 +28,7 @@ class ContinuousSolution:
     buy: np.ndarray
     sell: np.ndarray
     lot_sell: np.ndarray  # (T, N, K)
+    f: np.ndarray  # (J,) overlay notional after trading
     objective: float  # in the policy's units (fractions of household value)
     solver: str
     status: str
@@ -60,19 +61,19 @@ class ProblemTemplate:
     Parameters
     ----------
     key : tuple
-        ``Prepared.shape_key()``: (A, N, C, K, risk rank, taxable account indices).
+        ``Prepared.shape_key()``: (A, N, C, K, risk rank, taxable account indices, contracts).
     elastic : bool
         Build the elastic (phase-one) version that minimizes the violation of policy constraints,
         used to name the constraints of an infeasible policy.
     """
 
     def __init__(self, key: tuple, elastic: bool = False) -> None:
-        A, N, C, K, r, taxable = key
+        A, N, C, K, r, taxable, J = key
         self.key = key
         self.elastic = elastic
         self.constraints = default_constraints()
         self.costs = default_costs()
-        ctx = Context(A, N, C, K, tuple(taxable), risk_rank=r, elastic=elastic)
+        ctx = Context(A, N, C, K, tuple(taxable), risk_rank=r, J=J, elastic=elastic)
         cons: list[cp.Constraint] = []
         for m in self.constraints:
             cons += m.build(ctx)
@@ -83,6 +84,8 @@ class ProblemTemplate:
         # each security toward its benchmark weight (TIE_QUAD of the risk term's size) trades the
         # members of a class pro rata. Both move the optimum negligibly.
         traded = cp.sum(ctx.buy) + cp.sum(ctx.sell)
+        if J:
+            traded = traded + cp.sum(ctx.fbuy) + cp.sum(ctx.fsell)
         terms.append(ctx.param("tie_break", (), nonneg=True) * traded)
         toward = cp.Variable(N, name="benchmark_gap")  # auxiliary so the term stays DPP
         cons.append(toward == ctx.net + ctx.param("tie_offset", (N,)))
@@ -146,7 +149,8 @@ class ProblemTemplate:
         lot = np.array([v.value for v in ctx.lot_sell]) if ctx.lot_sell else np.zeros((0, ctx.N, ctx.K))
         clean = lambda x: np.maximum(np.asarray(x), 0.0)  # noqa: E731  (solver noise below zero)
         value = float(self.problem.value) * self.scale if not self.elastic else float(self.problem.value)
-        return ContinuousSolution(clean(ctx.buy.value), clean(ctx.sell.value), clean(lot), value,
+        f = np.asarray(ctx.f_after.value, float).reshape(-1) if ctx.J else np.zeros(0)
+        return ContinuousSolution(clean(ctx.buy.value), clean(ctx.sell.value), clean(lot), f, value,
                                   name, status, ms, attempts)
 
     def conflicts(self, tol: float = 1e-7) -> list[tuple[str, float]]:

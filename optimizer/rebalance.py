@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from constraints.bands import triggered
-from optimizer import checker
+from optimizer import checker, contracts
 from optimizer.errors import InfeasibilityError, SolverError
 from optimizer.household import Household
 from optimizer.policy import Policy
@@ -93,7 +93,11 @@ def rebalance(
         impact_solves += 1
         if impact_solves < MAX_IMPACT_SOLVES and _impact_moved(data, margins, cont):
             continue
-        sol = to_shares(data, cont)
+        if data.overlay.J and "contracts" not in margins:
+            cont = contracts.choose(template, data, margins, cont)
+            if cont is None:
+                raise _infeasible(data, cache, margins)
+        sol = to_shares(data, cont, margins.get("contracts"))
         violations = checker.check(sol)
         if not violations or not _tighten(data, margins, violations):
             break

@@ -82,7 +82,7 @@ def _apply(sol: Solution, move) -> Solution | None:
     buy, sell, lots = sol.buy_q.copy(), sol.sell_q.copy(), sol.lot_sell_q.copy()
     if side == "buy":
         buy[a, i] += step
-        return Solution(d, buy, sell, lots)
+        return Solution(d, buy, sell, lots, sol.contracts_q)
     if a in d.taxable:
         t = d.taxable.index(a)
         tax = coefficients(d)[t, i]
@@ -100,4 +100,4 @@ def _apply(sol: Solution, move) -> Solution | None:
         sell[a, i] = lots[t, i].sum()
     else:
         sell[a, i] += step
-    return Solution(d, buy, sell, lots)
+    return Solution(d, buy, sell, lots, sol.contracts_q)

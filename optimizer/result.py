@@ -13,6 +13,7 @@ import pandas as pd
 
 from cost_models import default_costs
 from cost_models.tax import Tax
+from cost_models.tracking_error import variance
 from optimizer.prepare import Prepared
 from optimizer.problem import ContinuousSolution
 from optimizer.solution import Solution
@@ -50,8 +51,9 @@ class RebalanceResult:
         trades = _trades(data, sol)
         lots = _lots(data, sol)
         classes = _asset_classes(data, sol)
-        te_before = np.sqrt(_variance_vs_target(data, data.h0.sum(0), float(data.cash0.sum())))
-        te_after = np.sqrt(_variance_vs_target(data, sol.weights_after(), sol.cash_weight_after))
+        te_before = np.sqrt(variance(data, data.h0.sum(0), float(data.cash0.sum()), target=True))
+        te_after = np.sqrt(variance(data, sol.weights_after(), sol.cash_weight_after,
+                                    sol.overlay_after(), target=True))
         terms = {c.name: c.evaluate(sol) for c in default_costs()}
         taxes = {k: round(v, 2) for k, v in Tax.realized(sol).items()}
         notes = list(data.notes)
@@ -59,7 +61,7 @@ class RebalanceResult:
             notes.append("realized losses are not credited against gains yet: the tax is on each "
                          "lot's gain (gain netting comes with the tax-netting model)")
         o = data.policy.objective
-        objective = (o.risk_weight * terms["risk"] + o.cost_weight * terms["cost"]
+        objective = (o.risk_weight * terms["risk"] + o.cost_weight * (terms["cost"] + terms["overlay_cost"])
                      + o.tax_weight * terms["tax"] + o.location_weight * terms["location"])
         acc_before = (data.q0 * data.price).sum(1) + data.cash_cur
         acc_after = (sol.q_after * data.price).sum(1) + sol.cash_after
@@ -162,14 +164,6 @@ def _esg_scores(data: Prepared, sol: Solution) -> dict | None:
 
     return {"before": avg(data.h0.sum(0)), "after": avg(sol.weights_after()),
             "min": data.policy.esg.min_score or None}
-
-
-def _variance_vs_target(data: Prepared, w: np.ndarray, cash: float) -> float:
-    bench = data.bench_target
-    a = w - bench
-    a_cash = cash - data.cash_target
-    y = data.risk_M.T @ a + data.risk_m_cash * a_cash
-    return float(y @ y + ((data.risk_d * a) ** 2).sum())
 
 
 def _trades(data: Prepared, sol: Solution) -> pd.DataFrame:

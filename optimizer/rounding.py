@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from constraints import trade_masks
+from constraints.overlay import margin_required
 from cost_models.tax import coefficients
 from optimizer.prepare import Prepared
 from optimizer.problem import ContinuousSolution
@@ -34,8 +35,9 @@ def round_sells(cont: np.ndarray, held: np.ndarray) -> np.ndarray:
     return np.where(np.abs(held - cont) < np.abs(r - cont), held, r)
 
 
-def to_shares(data: Prepared, cont: ContinuousSolution) -> Solution:
-    """Whole-share trades from a continuous solution (fractions of household value)."""
+def to_shares(data: Prepared, cont: ContinuousSolution, contracts: np.ndarray | None = None) -> Solution:
+    """Whole-share trades from a continuous solution (fractions of household value); the overlay
+    holds ``contracts`` (already whole; None: today's)."""
     V, price = data.V, data.price
     # Solver noise (below NOISE_VALUE of household value) and trades a rule forbids are no trade.
     buy_ok, sell_ok = trade_masks(data)
@@ -54,8 +56,8 @@ def to_shares(data: Prepared, cont: ContinuousSolution) -> Solution:
         lots[t] = round_sells(lot_c[t], data.lot_q[t])
         sell[a] = lots[t].sum(1)
     _net(data, buy, sell, lots)
-    _repair_cash(data, buy, buy_c, sell, lots)
-    return Solution(data, buy, sell, lots)
+    _repair_cash(data, buy, buy_c, sell, lots, contracts)
+    return Solution(data, buy, sell, lots, contracts)
 
 
 def _net(data: Prepared, buy, sell, lots) -> None:
@@ -76,11 +78,16 @@ def _net(data: Prepared, buy, sell, lots) -> None:
             sell[a, i] = lots[t, i].sum()
 
 
-def _repair_cash(data: Prepared, buy, buy_c, sell, lots) -> None:
+def _floor(sol: Solution) -> np.ndarray:
+    """Cash each account must keep: its minimum plus the margin of the contracts it carries."""
+    return sol.data.min_cash * sol.data.V + margin_required(sol)
+
+
+def _repair_cash(data: Prepared, buy, buy_c, sell, lots, contracts) -> None:
     for a in range(data.A):
         for _ in range(10 * data.N + 10):
-            sol = Solution(data, buy, sell, lots)
-            short = data.min_cash[a] * data.V - sol.cash_after[a]
+            sol = Solution(data, buy, sell, lots, contracts)
+            short = _floor(sol)[a] - sol.cash_after[a]
             if short <= 0:
                 break
             held = np.flatnonzero(buy[a] > 0)
@@ -89,15 +96,16 @@ def _repair_cash(data: Prepared, buy, buy_c, sell, lots) -> None:
             i = held[np.argmax((buy[a] - buy_c[a])[held])]
             cut = min(buy[a, i], max(1.0, math.ceil(short / data.price[i])))
             buy[a, i] -= cut
-        _top_up(data, a, buy, buy_c, sell, lots)
+        _top_up(data, a, buy, buy_c, sell, lots, contracts)
 
 
-def _top_up(data: Prepared, a: int, buy, buy_c, sell, lots) -> None:
+def _top_up(data: Prepared, a: int, buy, buy_c, sell, lots, contracts) -> None:
     """Spend cash that rounding freed on the buys rounded down the most (value shortfall)."""
     shortfall = (buy_c[a] - buy[a]) * data.price
     for i in np.argsort(-shortfall):
         if buy_c[a, i] - buy[a, i] <= 0.01:
             break
         buy[a, i] += 1
-        if Solution(data, buy, sell, lots).cash_after[a] < data.min_cash[a] * data.V:
+        sol = Solution(data, buy, sell, lots, contracts)
+        if sol.cash_after[a] < _floor(sol)[a]:
             buy[a, i] -= 1
