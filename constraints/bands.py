@@ -83,6 +83,22 @@ def reference(
     return ref[:-1], float(ref[-1])
 
 
+def banded_before(data: Prepared) -> np.ndarray:
+    """Class weights the bands apply to before trading: physical, plus the overlay's exposure
+    when ``[bands] on = "exposure"``."""
+    x = data.X.T @ data.h0.sum(0)
+    if data.policy.bands.on == "exposure":
+        x = x + data.overlay.G.T @ data.overlay.f0
+    return x
+
+
+def banded_after(sol: Solution) -> np.ndarray:
+    """The same after trading."""
+    if sol.data.policy.bands.on == "exposure":
+        return sol.class_after + sol.class_overlay_after
+    return sol.class_after
+
+
 class BandConstraint:
     """lower + margin <= class weight after trading <= upper - margin, for every class and cash.
 
@@ -113,7 +129,7 @@ class BandConstraint:
         d = sol.data
         out = []
         names = [*d.classes, "cash"]
-        w = np.append(sol.class_after, sol.cash_weight_after)
+        w = np.append(banded_after(sol), sol.cash_weight_after)
         lo = np.append(d.lower, d.cash_lower)
         hi = np.append(d.upper, d.cash_upper)
         for k, name in enumerate(names):
@@ -127,7 +143,7 @@ class BandConstraint:
 def triggered(data: Prepared) -> tuple[bool, list[str]]:
     """Whether the trigger rule asks for a rebalance, and why (class names out of band)."""
     reasons: list[str] = []
-    x_now = data.X.T @ data.h0.sum(0)
+    x_now = banded_before(data)
     for k in np.flatnonzero(outside(x_now, data.lower, data.upper)):
         reasons.append(f"{data.classes[k]} at {x_now[k]:.2%} outside {data.lower[k]:.2%} to "
                        f"{data.upper[k]:.2%}")

@@ -103,7 +103,9 @@ class Context:
             self.fbuy = cp.Variable(self.J, nonneg=True, name="contracts_bought")
             self.fsell = cp.Variable(self.J, nonneg=True, name="contracts_sold")
             self.fnet = self.fbuy - self.fsell
-            self.f_after = self.fnet + self.param("f0", (self.J,))
+            # A variable (not fnet + f0) so that parameters may multiply it: DPP.
+            self.f_after = cp.Variable(self.J, name="overlay_notional")
+            self.extra_constraints.append(self.f_after == self.fnet + self.param("f0", (self.J,)))
             self.class_weight = self.class_weight + self.param("G_band", (self.J, self.C)).T @ self.fnet
 
     def param(self, name: str, shape: tuple[int, ...], nonneg: bool = False) -> cp.Parameter:

@@ -108,7 +108,27 @@ def rebalance(
         violations = checker.check(sol)
         _whole_share_infeasible(violations)
     checks = checker.verify(sol, violations)
-    return RebalanceResult.build(data, sol, cont, checks, reasons, True, time.perf_counter() - t0)
+    result = RebalanceResult.build(data, sol, cont, checks, reasons, True, time.perf_counter() - t0)
+    if data.overlay.J and policy.overlay.instruments == "both" and policy.overlay.compare_cash_only:
+        result.summary["cash_only_comparison"] = _compare_cash_only(household, policy, cache, result)
+    return result
+
+
+def _compare_cash_only(household: Household, policy: Policy, cache: TemplateCache,
+                       result: RebalanceResult) -> dict:
+    """The same case solved without touching the overlay, side by side: what the overlay saved."""
+    def facts(r: RebalanceResult) -> dict:
+        s = r.summary
+        return {"costs": s["costs"], "tax": s["taxes"]["tax"],
+                "tracking_error": s["tracking_error"]["after"], "trade_count": s["trade_count"],
+                "objective": s["objective"]["value"]}
+
+    cash_only = policy.replace(overlay={"instruments": "cash_only", "compare_cash_only": False})
+    try:
+        other = facts(rebalance(household, cash_only, cache=cache))
+    except (InfeasibilityError, SolverError) as exc:
+        other = {"error": f"{type(exc).__name__}: {exc}"}
+    return {"with_overlay": facts(result), "cash_only": other}
 
 
 def _whole_share_infeasible(violations) -> None:

@@ -42,6 +42,18 @@ def render(result) -> str:
         lines += ["", f"Trades ({len(t)})", t.to_string(index=False)]
     else:
         lines += ["", "Trades: none"]
+    if len(result.futures):
+        f = result.futures.copy()
+        f["notional_after"] = f["notional_after"].map("{:,.0f}".format)
+        f["margin"] = f["margin"].map("{:,.0f}".format)
+        ov = s["overlay"]
+        lines += ["", f"Overlay ({ov['instruments']}; gross {ov['gross']:.2%}, net {ov['net']:+.2%} "
+                  "of household value)", f.to_string(index=False)]
+        lines += [f"Roll: {r['from']} -> {r['to'] or 'closed (no next contract listed)'}" for r in ov["rolls"]]
+        lines += [f"Binding: {b}" for b in ov["binding"]]
+        if "cash_only_comparison" in s:
+            cmp = pd.DataFrame(s["cash_only_comparison"]).T
+            lines += ["", "With the overlay vs cash trades only", cmp.to_string()]
     if len(result.lots):
         lines += ["", f"Tax lots sold ({len(result.lots)})", result.lots.to_string(index=False)]
     tx, te, sv = s["taxes"], s["tracking_error"], s["solver"]

@@ -19,6 +19,8 @@ from optimizer.problem import ContinuousSolution
 from optimizer.solution import Solution
 
 TRADE_COLUMNS = ["account_id", "security_id", "side", "quantity", "price", "value", "cost"]
+FUTURES_COLUMNS = ["contract_id", "account_id", "contracts_before", "contracts_after", "trade",
+                   "notional_after", "margin", "cost", "roll_to"]
 LOT_COLUMNS = ["account_id", "security_id", "lot_id", "quantity", "cost_basis", "proceeds",
                "gain", "term"]
 
@@ -37,6 +39,8 @@ class RebalanceResult:
         Per asset class (and cash): target, lower, upper, before, after.
     summary : dict
         Everything ``summary.json`` holds.
+    futures : DataFrame
+        One row per overlay contract (columns ``FUTURES_COLUMNS``); empty without futures.
     """
 
     trades: pd.DataFrame
@@ -44,6 +48,7 @@ class RebalanceResult:
     asset_classes: pd.DataFrame
     summary: dict
     solution: Solution = field(repr=False)
+    futures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FUTURES_COLUMNS))
 
     @classmethod
     def build(cls, data: Prepared, sol: Solution, cont: ContinuousSolution | None, checks: dict,
@@ -74,8 +79,7 @@ class RebalanceResult:
             "trigger": {"mode": data.policy.trigger.mode, "reasons": reasons,
                         "rebalance_to": data.policy.trigger.rebalance_to},
             "asset_classes": {
-                name: {k: round(float(row[k]), 8) for k in
-                       ("strategic", "tilt", "target", "lower", "upper", "before", "after")}
+                name: {k: round(float(v), 8) for k, v in row.items()}
                 for name, row in classes.iterrows()
             },
             "tracking_error": {"before": float(te_before), "after": float(te_after)},
@@ -101,10 +105,14 @@ class RebalanceResult:
             "checks": checks,
             "notes": notes,
         }
-        return cls(trades, lots, classes, summary, sol)
+        futures = _futures(data, sol)
+        if data.overlay.J:
+            summary["overlay"] = _overlay_summary(data, sol, futures)
+        return cls(trades, lots, classes, summary, sol, futures)
 
     def write(self, out_dir: str | Path) -> Path:
-        """Write trades.csv, lots.csv and summary.json into ``out_dir``; all of them or none.
+        """Write trades.csv, lots.csv, summary.json (and futures.csv when the household has an
+        overlay) into ``out_dir``; all of them or none.
 
         Each file is first written in full to a temporary name in ``out_dir`` and only then renamed
         over its final name, so a crash never leaves a half-written or mixed result. Other files in
@@ -122,6 +130,7 @@ class RebalanceResult:
         contents = {
             "trades.csv": self.trades.to_csv(index=False),
             "lots.csv": self.lots.to_csv(index=False),
+            **({"futures.csv": self.futures.to_csv(index=False)} if len(self.futures) else {}),
             "summary.json": json.dumps(self.summary, indent=2, default=str) + "\n",
         }
         staged: dict[str, str] = {}
@@ -166,6 +175,45 @@ def _esg_scores(data: Prepared, sol: Solution) -> dict | None:
             "min": data.policy.esg.min_score or None}
 
 
+def _futures(data: Prepared, sol: Solution) -> pd.DataFrame:
+    ov = data.overlay
+    roll_to = dict(ov.rolls)
+    margin = ov.margin_rate * ov.notional * np.abs(sol.contracts_q)
+    cost = ov.cost_rate * ov.notional * np.abs(sol.contracts_traded)
+    rows = [(cid, data.account_ids[ov.account[j]], float(ov.q0[j]), float(sol.contracts_q[j]),
+             float(sol.contracts_traded[j]), round(float(sol.contracts_q[j] * ov.notional[j]), 2),
+             round(float(margin[j]), 2), round(float(cost[j]), 2), roll_to.get(cid, "") or "")
+            for j, cid in enumerate(ov.ids)]
+    return pd.DataFrame(rows, columns=FUTURES_COLUMNS)
+
+
+def _overlay_summary(data: Prepared, sol: Solution, futures: pd.DataFrame) -> dict:
+    """Contracts, rolls, limits and which of them bind (why the overlay is not larger)."""
+    from constraints.overlay import margin_required
+
+    ov, p = data.overlay, data.policy.overlay
+    notional = sol.contracts_q * ov.notional / sol.value_after
+    binding = []
+    room = sol.cash_after - data.min_cash * data.V - margin_required(sol)
+    for a in sorted(set(ov.account.tolist())):
+        one_more = (ov.margin_rate * ov.notional)[ov.account == a].min()
+        if room[a] < one_more:
+            binding.append(f"margin: account {data.account_ids[a]} has {room[a]:,.2f} of cash beyond "
+                           f"its minimum and margin, less than one more contract needs ({one_more:,.2f})")
+    step = (ov.notional / sol.value_after).min()
+    if np.abs(notional).sum() + step > p.gross_limit + 1e-12:
+        binding.append(f"gross_limit {p.gross_limit:g}: gross overlay {np.abs(notional).sum():.4f}")
+    if abs(notional.sum()) + step > p.net_limit + 1e-12:
+        binding.append(f"net_limit {p.net_limit:g}: net overlay {notional.sum():.4f}")
+    for j in range(ov.J):
+        if ov.lo[j] < ov.hi[j] and (notional[j] >= ov.hi[j] - 1e-9 or notional[j] <= ov.lo[j] + 1e-9):
+            binding.append(f"max_contracts: {ov.ids[j]} at its limit")
+    rolls = [{"from": a, "to": b, "contracts": float(ov.q0[ov.ids.index(a)])} for a, b in ov.rolls]
+    return {"instruments": p.instruments, "contracts": futures.to_dict("records"),
+            "gross": float(np.abs(notional).sum()), "net": float(notional.sum()),
+            "costs": round(float(sol.futures_costs.sum()), 2), "rolls": rolls, "binding": binding}
+
+
 def _trades(data: Prepared, sol: Solution) -> pd.DataFrame:
     lin = data.column("half_spread") + data.column("commission")
     impact = data.column("impact")
@@ -193,15 +241,27 @@ def _lots(data: Prepared, sol: Solution) -> pd.DataFrame:
 
 
 def _asset_classes(data: Prepared, sol: Solution) -> pd.DataFrame:
-    # "before" is where the rebalance starts: holdings and cash after the cash flows, over V.
-    before = np.append(data.X.T @ data.h0.sum(0), data.cash0.sum())
-    after = np.append(sol.class_after, sol.cash_weight_after)
+    """Per class: targets, bands, and weights before/after. ``before``/``after`` are what the
+    bands apply to (physical + overlay unless ``[bands] on = "physical"``); the physical and
+    overlay parts are listed too. "Before" is where the rebalance starts: holdings and cash after
+    the cash flows, over V."""
+    ov = data.overlay
+    physical_before = np.append(data.X.T @ data.h0.sum(0), data.cash0.sum())
+    physical_after = np.append(sol.class_after, sol.cash_weight_after)
+    overlay_before = np.append(ov.G.T @ ov.f0, 0.0)
+    overlay_after = np.append(sol.class_overlay_after, 0.0)
+    on_exposure = data.policy.bands.on == "exposure"
     return pd.DataFrame(
         {"strategic": np.append(data.strategic, data.cash_target),
          "tilt": np.append(data.tilt, 0.0),
          "target": np.append(data.target, data.cash_target),
          "lower": np.append(data.lower, data.cash_lower),
          "upper": np.append(data.upper, data.cash_upper),
-         "before": before, "after": after},
+         "before": physical_before + overlay_before * on_exposure,
+         "after": physical_after + overlay_after * on_exposure,
+         "physical_before": physical_before, "overlay_before": overlay_before,
+         "effective_before": physical_before + overlay_before,
+         "physical_after": physical_after, "overlay_after": overlay_after,
+         "effective_after": physical_after + overlay_after},
         index=pd.Index([*data.classes, "cash"], name="asset_class"),
     )

@@ -78,7 +78,8 @@ def parse_value(kind: str, value: Any) -> Any:
         except ValueError:
             raise ValueError(f"not an ISO date (YYYY-MM-DD): {value!r}") from None
     if kind == "list":
-        return tuple(s.strip() for s in str(value).split(";") if s.strip())
+        items = value if isinstance(value, list | tuple) else str(value).split(";")
+        return tuple(str(s).strip() for s in items if str(s).strip())
     raise AssertionError(kind)
 
 

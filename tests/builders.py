@@ -16,12 +16,16 @@ def household(
     vols: dict[str, float] | None = None,
     corr: float = 0.3,
     covariance: pd.DataFrame | None = None,
+    futures: list[dict] | None = None,
+    specific: dict[str, float] | None = None,
+    extra_factors: list[str] = (),
 ) -> Household:
     """A household from row dicts; the risk model defaults to a class covariance with ``vols``
-    (annual, default 15% for every class) and one correlation ``corr`` between classes."""
+    (annual, default 15% for every class and for ``extra_factors`` such as currencies) and one
+    correlation ``corr`` between them. ``specific`` gives specific variances (basis risk)."""
     sec = pd.DataFrame(securities)
     if covariance is None:
-        classes = sorted(set(sec["asset_class"]))
+        classes = sorted(set(sec["asset_class"])) + list(extra_factors)
         v = np.array([(vols or {}).get(c, 0.15) for c in classes])
         R = np.full((len(classes), len(classes)), corr)
         np.fill_diagonal(R, 1.0)
@@ -30,6 +34,9 @@ def household(
     return Household.from_frames(
         sec, pd.DataFrame(accounts), pd.DataFrame(holdings), pd.DataFrame(targets),
         covariance=covariance,
+        futures=pd.DataFrame(futures) if futures else None,
+        specific_variance=pd.DataFrame({"id": list(specific), "variance": list(specific.values())})
+        if specific else None,
     )
 
 
