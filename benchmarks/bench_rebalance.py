@@ -34,12 +34,16 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=3)
     ap.add_argument("--lots", type=int, default=500)
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--contracts", type=int, default=0, help="overlay contracts in each household")
     args = ap.parse_args()
-    policy = Policy.from_dict({"tax": {"as_of": "2026-11-20"}, "bands": {"rule": "5/25"}})
-    homes = [synthetic_household(args.securities, args.accounts, args.lots, seed=s)
-             for s in range(args.runs)]
+    # No cash-only comparison: the figure is the time of one rebalance.
+    policy = Policy.from_dict({"tax": {"as_of": "2026-11-20"}, "bands": {"rule": "5/25"},
+                               "overlay": {"compare_cash_only": False}})
+    homes = [synthetic_household(args.securities, args.accounts, args.lots, seed=s,
+                                 n_contracts=args.contracts) for s in range(args.runs)]
     data0 = prepare(homes[0], policy)
-    print(f"household: {args.securities} securities, {args.accounts} accounts, {args.lots} lots "
+    print(f"household: {args.securities} securities, {args.accounts} accounts, {args.lots} lots, "
+          f"{args.contracts} contracts "
           f"(lot slots K={data0.K}); {args.runs} households, medians")
 
     fresh, warm = [], []

@@ -114,8 +114,10 @@ class ProblemTemplate:
         for name, p in self.ctx.params.items():
             p.value = np.asarray(values[name], dtype=float).reshape(p.shape)
 
-    def solve(self, data: Prepared, margins: dict[str, np.ndarray] | None = None) -> ContinuousSolution | None:
-        """Solve along the fallback chain; None when a solver certifies infeasibility.
+    def solve(self, data: Prepared, margins: dict[str, np.ndarray] | None = None,
+              first_only: bool = False) -> ContinuousSolution | None:
+        """Solve along the fallback chain; None when a solver certifies infeasibility (or, with
+        ``first_only``, when the first solver of the chain does not succeed).
 
         Raises
         ------
@@ -126,12 +128,15 @@ class ProblemTemplate:
 
         self.update(data, margins)
         attempts: list[tuple[str, str]] = []
-        for name in solvers.chain(data.policy.solver.name):
+        chain = solvers.chain(data.policy.solver.name)
+        for name in chain[:1] if first_only else chain:
             t0 = time.perf_counter()
             try:
                 with warnings.catch_warnings():
                     # An inaccurate solve is reported by its status and falls through the chain.
                     warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                    # A solver stopped at its iteration cap may leave huge values behind.
+                    warnings.filterwarnings("ignore", category=RuntimeWarning)
                     self.problem.solve(solver=name, warm_start=True, **solvers.SETTINGS[name])
                 status = self.problem.status
             except cp.error.SolverError as exc:
@@ -142,6 +147,8 @@ class ProblemTemplate:
                 return self._extract(name, status, ms, attempts)
             if status in solvers.INFEASIBLE and name in solvers.CERTIFIES_INFEASIBILITY:
                 return None
+        if first_only:
+            return None
         raise SolverError(attempts)
 
     def _extract(self, name, status, ms, attempts) -> ContinuousSolution:

@@ -33,6 +33,8 @@ def render(result) -> str:
         "after": ac["after"].map(_pct),
         "drift after": (ac["after"] - ac["target"]).map(_pct),
     })
+    if len(result.futures):  # the overlay's part of the weights after
+        drift.insert(5, "of which overlay", ac["overlay_after"].map(_pct))
     lines += ["", "Asset classes (weights of household value)", drift.to_string()]
     if len(result.trades):
         t = result.trades.copy()
@@ -49,7 +51,12 @@ def render(result) -> str:
         ov = s["overlay"]
         lines += ["", f"Overlay ({ov['instruments']}; gross {ov['gross']:.2%}, net {ov['net']:+.2%} "
                   "of household value)", f.to_string(index=False)]
-        lines += [f"Roll: {r['from']} -> {r['to'] or 'closed (no next contract listed)'}" for r in ov["rolls"]]
+        after = dict(zip(result.futures["contract_id"], result.futures["contracts_after"], strict=True))
+        for r in ov["rolls"]:
+            nxt = (f"its next contract {r['to']} now holds {after[r['to']]:+.0f}" if r["to"]
+                   else "no next contract is listed")
+            lines.append(f"Roll: {r['from']} -> {r['to'] or '-'}: {r['from']} expires before the horizon and "
+                         f"was closed ({r['contracts']:+.0f} contracts); {nxt}")
         lines += [f"Binding: {b}" for b in ov["binding"]]
         if "cash_only_comparison" in s:
             cmp = pd.DataFrame(s["cash_only_comparison"]).T

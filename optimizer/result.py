@@ -180,8 +180,8 @@ def _futures(data: Prepared, sol: Solution) -> pd.DataFrame:
     roll_to = dict(ov.rolls)
     margin = ov.margin_rate * ov.notional * np.abs(sol.contracts_q)
     cost = ov.cost_rate * ov.notional * np.abs(sol.contracts_traded)
-    rows = [(cid, data.account_ids[ov.account[j]], float(ov.q0[j]), float(sol.contracts_q[j]),
-             float(sol.contracts_traded[j]), round(float(sol.contracts_q[j] * ov.notional[j]), 2),
+    rows = [(cid, data.account_ids[ov.account[j]], float(ov.q0[j]) + 0.0, float(sol.contracts_q[j]) + 0.0,
+             float(sol.contracts_traded[j]) + 0.0, round(float(sol.contracts_q[j] * ov.notional[j]), 2) + 0.0,
              round(float(margin[j]), 2), round(float(cost[j]), 2), roll_to.get(cid, "") or "")
             for j, cid in enumerate(ov.ids)]
     return pd.DataFrame(rows, columns=FUTURES_COLUMNS)

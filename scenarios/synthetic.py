@@ -17,7 +17,7 @@ TARGET = np.array([0.40, 0.20, 0.30, 0.06, 0.02])  # + 2% cash
 
 
 def synthetic_household(n_securities: int = 100, n_accounts: int = 3, n_lots: int = 500,
-                        seed: int = 0, drift: float = 0.06) -> Household:
+                        seed: int = 0, drift: float = 0.06, n_contracts: int = 0) -> Household:
     """A random household: ``n_lots`` tax lots in the taxable account, holdings elsewhere.
 
     Parameters
@@ -28,6 +28,9 @@ def synthetic_household(n_securities: int = 100, n_accounts: int = 3, n_lots: in
         Random seed; the same seed gives the same household.
     drift : float
         How far equities are pushed above target (weight), so there is something to do.
+    n_contracts : int
+        Overlay contracts carried by the taxable account, one per asset class in turn (equity
+        index, bond, ... futures with a little basis risk).
 
     Examples
     --------
@@ -80,6 +83,15 @@ def synthetic_household(n_securities: int = 100, n_accounts: int = 3, n_lots: in
     targets = pd.DataFrame({"asset_class": [*CLASSES, "cash"], "weight": [*TARGET, 0.02]})
     corr = np.full((5, 5), 0.3) + 0.7 * np.eye(5)
     cov = pd.DataFrame(np.outer(VOLS, VOLS) * corr, index=CLASSES, columns=CLASSES)
+    futures = pd.DataFrame([
+        {"contract_id": f"FUT{j}", "price": float(np.round(rng.uniform(1000, 5000), 1)),
+         "multiplier": 50.0, "account_id": "acct0", "asset_class": CLASSES[j % len(CLASSES)],
+         "margin": 10_000.0, "commission": 2.0, "half_spread": 0.0001}
+        for j in range(n_contracts)
+    ]) if n_contracts else None
+    specific = pd.DataFrame({"id": [f"FUT{j}" for j in range(n_contracts)],
+                             "variance": [0.01**2] * n_contracts}) if n_contracts else None
     return Household.from_frames(securities, accounts, holdings, targets,
                                  covariance=cov.reset_index(names="asset_class"),
+                                 futures=futures, specific_variance=specific,
                                  name=f"synthetic-{seed}")

@@ -157,6 +157,7 @@ def test_expiring_contract_is_rolled():
     assert f.loc["ESH7", "contracts_after"] < 0
     assert r.summary["overlay"]["rolls"] == [{"from": "ESZ6", "to": "ESH7", "contracts": -20.0}]
     assert "Roll: ESZ6 -> ESH7" in r.to_text()
+    assert "of which overlay" in r.to_text()
 
 
 def test_cash_only_leaves_contracts_alone():

@@ -9,7 +9,7 @@ import pytest
 
 from optimizer import load_case, rebalance
 from optimizer.cli import main
-from optimizer.result import LOT_COLUMNS, TRADE_COLUMNS
+from optimizer.result import FUTURES_COLUMNS, LOT_COLUMNS, TRADE_COLUMNS
 from scenarios import case_path
 
 
@@ -84,6 +84,20 @@ def test_cli_run_prints_drift_table_and_writes_files(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "Asset classes" in text and "drift" in text and "Trades" in text
     assert (tmp_path / "o" / "summary.json").exists()
+
+
+def test_cli_writes_the_overlay(tmp_path, capsys):
+    assert main(["run", "overlay", "--out", str(tmp_path / "o")]) == 0
+    text = capsys.readouterr().out
+    assert "Overlay (both" in text and "With the overlay vs cash trades only" in text
+    futures = pd.read_csv(tmp_path / "o" / "futures.csv")
+    assert list(futures.columns) == FUTURES_COLUMNS
+    assert set(futures["contract_id"]) == {"ESZ6", "ESH7", "TYH7", "6EH7"}
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["overlay"]["rolls"][0]["from"] == "ESZ6"
+    cmp = summary["cash_only_comparison"]
+    assert cmp["with_overlay"]["objective"] <= cmp["cash_only"]["objective"]
+    assert {"physical_after", "overlay_after", "effective_after"} <= set(summary["asset_classes"]["us_equity"])
 
 
 def test_cli_lists_cases(capsys):
