@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from builders import household, policy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optimizer import Household, check, rebalance
 
@@ -167,7 +169,8 @@ def test_cash_only_leaves_contracts_alone():
     assert not r.trades.empty
 
 
-@pytest.mark.parametrize("seed", range(6))
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31))
 def test_random_overlays_round_to_checked_whole_contracts(seed):
     rng = np.random.default_rng(seed)
     eq = rng.uniform(0.5e6, 5e6)
