@@ -9,22 +9,26 @@ from constraints.illiquid import Illiquid
 from constraints.location import Location
 from constraints.overlay import Overlay
 from constraints.tactical import Tactical
+from constraints.tax_rules import TaxRules
 from constraints.turnover import Turnover
+from constraints.wash_sales import WashSales
 
 
 def default_constraints() -> list:
     """Every constraint family, in build order (Holdings reads the others' trade masks)."""
     others = [Illiquid(), Esg(), Location(), Cash(), BandConstraint(), Turnover(), Tactical(),
-              Overlay()]
+              Overlay(), TaxRules(), WashSales()]
     return [Holdings(others), *others]
 
 
 def trade_masks(data) -> tuple:
-    """(A, N) masks of positions that may be bought / sold under every constraint family."""
-    return default_constraints()[0].masks(data)
+    """(A, N) masks of positions that may be bought / sold, and the (T, N, K) mask of lot slots
+    that may be sold, under every constraint family."""
+    holdings = default_constraints()[0]
+    return (*holdings.masks(data), holdings.lot_mask(data))
 
 
 __all__ = [
     "BandConstraint", "Cash", "Constraint", "Context", "Esg", "Holdings", "Illiquid", "Location", "Overlay",
-    "Tactical", "Turnover", "Violation", "default_constraints", "trade_masks",
+    "Tactical", "TaxRules", "Turnover", "Violation", "WashSales", "default_constraints", "trade_masks",
 ]

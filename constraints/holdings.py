@@ -33,11 +33,20 @@ class Holdings:
                 sell_ok &= m.sell_allowed(data)
         return buy_ok, sell_ok
 
+    def lot_mask(self, data) -> np.ndarray:
+        """(T, N, K) lot slots every module allows to be sold (position masks included)."""
+        _, sell_ok = self.masks(data)
+        ok = np.ones(data.lot_q.shape, bool)
+        for t, a in enumerate(data.taxable):
+            ok[t] &= sell_ok[a][:, None]
+        for m in self.modules:
+            if hasattr(m, "lot_allowed"):
+                ok &= m.lot_allowed(data)
+        return ok
+
     def parameters(self, data, margins):
         buy_ok, sell_ok = self.masks(data)
-        lot_cap = data.lot_q * data.price[None, :, None] / data.V
-        for t, a in enumerate(data.taxable):
-            lot_cap[t] *= sell_ok[a][:, None]
+        lot_cap = data.lot_q * data.price[None, :, None] / data.V * self.lot_mask(data)
         # Buys are bounded by the household value after flows (the unit), a bound never active.
         return {"buy_cap": buy_ok * 1.0, "sell_cap": data.h0 * sell_ok,
                 **{f"lot_cap_{t}": lot_cap[t] for t in range(len(data.taxable))}}

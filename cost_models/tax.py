@@ -1,9 +1,22 @@
-"""Tax on realized gains, lot by lot: rate(term) * max(gain, 0) / price * lot_sell.
+"""Tax on realized gains with netting: the convex form max(c * net, net) of DESIGN.md.
 
-term is short or long by holding period at the as-of date (more than a year: long). Losses are
-valued at zero here: their worth depends on netting against other gains, which is the job of the
-netting model (DESIGN.md, max(c * net, net)); valuing them per lot without netting would reward
-wash trades.
+Per lot slot, selling a unit of value realizes gain_frac = (price - basis) / price (negative for a
+loss), short term when the lot is held one year or less at the as-of date, long term otherwise.
+For the household (one tax return: every taxable account and its year-to-date gains together):
+
+    net = r_S * (G_S + ytd_S) + r_L * (G_L + ytd_L)      (rate-weighted net gain, fraction of V)
+    tax = max(c * net, net) - max(c * net0, net0)        (net0: year-to-date alone; the increment)
+
+with c in [0, 1] what a net loss is worth now (``[tax] loss_value`` in harvest mode, else 0).
+Convex and piecewise linear: two inequalities on an auxiliary variable.
+
+Where this differs from the exact liability (``exact_tax``): the exact rules net short and long
+terms separately and let the loss of one term offset the other's gain at the *other's* rate.
+When the year nets to a gain, the convex form is off by (r_S - r_L) x (the loss of one term used
+against the other term's gain): it under-states by that when short-term losses offset long-term
+gains and over-states when long-term losses offset short-term gains; it is exact when both terms
+net to the same sign. When the year nets to a loss, the exact tax now is 0 and the convex form is
+c * net (the value of the carried-forward loss).
 """
 
 from __future__ import annotations
@@ -13,9 +26,37 @@ import numpy as np
 
 
 def coefficients(data) -> np.ndarray:
-    """(T, N, K) tax per unit of value sold from each lot slot."""
-    gain_frac = np.maximum(data.lot_gain, 0.0) / data.price[None, :, None]
+    """(T, N, K) rate-weighted gain per unit of value sold from each lot slot (negative: loss)."""
+    gain_frac = data.lot_gain / data.price[None, :, None]
     return data.lot_rate * gain_frac
+
+
+def loss_value(policy) -> float:
+    """c: what a net loss is worth now per dollar of tax (0 unless harvesting)."""
+    return policy.tax.loss_value if policy.tax.harvest else 0.0
+
+
+def ytd_net(data) -> float:
+    """Rate-weighted net of the year's earlier gains, fraction of V."""
+    t = data.policy.tax
+    return (t.short_term_rate * data.ytd_short + t.long_term_rate * data.ytd_long) / data.V
+
+
+def convex_tax(net: float, c: float) -> float:
+    """max(c * net, net)."""
+    return max(c * net, net)
+
+
+def exact_tax(short: float, long: float, short_rate: float, long_rate: float) -> float:
+    """Tax on a year's net short and long gains under the netting rules (a net loss: 0 now,
+    carried forward; the $3,000 ordinary-income offset is left out)."""
+    if short >= 0 and long >= 0:
+        return short_rate * short + long_rate * long
+    if short < 0 <= long:
+        return long_rate * max(long + short, 0.0)
+    if long < 0 <= short:
+        return short_rate * max(short + long, 0.0)
+    return 0.0
 
 
 class Tax:
@@ -25,28 +66,60 @@ class Tax:
         return policy.objective.tax_weight
 
     def parameters(self, data, weight: float) -> dict:
-        c = weight * coefficients(data)
-        return {f"tax_{t}": c[t] for t in range(len(data.taxable))}
+        coef = weight * coefficients(data)
+        c = loss_value(data.policy)
+        y = weight * ytd_net(data)
+        out = {"ytd_tax": np.array(y), "ytd_tax_c": np.array(c * y)}
+        for t in range(len(data.taxable)):
+            out[f"tax_{t}"] = coef[t]
+            out[f"tax_c_{t}"] = c * coef[t]
+        return out
 
     def build(self, ctx) -> cp.Expression:
-        terms = [cp.sum(cp.multiply(ctx.param(f"tax_{t}", (ctx.N, ctx.K), nonneg=True),
-                                    ctx.lot_sell[t])) for t in range(len(ctx.taxable))]
-        return cp.sum(cp.hstack(terms)) if terms else cp.Constant(0.0)
+        if not ctx.taxable:
+            return cp.Constant(0.0)
+        shape = (ctx.N, ctx.K)
+        net = ctx.param("ytd_tax", ()) + sum(
+            cp.sum(cp.multiply(ctx.param(f"tax_{t}", shape), ctx.lot_sell[t])) for t in range(len(ctx.taxable)))
+        net_c = ctx.param("ytd_tax_c", ()) + sum(
+            cp.sum(cp.multiply(ctx.param(f"tax_c_{t}", shape), ctx.lot_sell[t])) for t in range(len(ctx.taxable)))
+        tax = cp.Variable(name="tax")  # max(c * net, net), weighted
+        ctx.extra_constraints += [tax >= net, tax >= net_c]
+        return tax
 
     def evaluate(self, sol) -> float:
-        d = sol.data
-        return float((np.maximum(d.lot_gain, 0) * d.lot_rate * sol.lot_sell_q).sum() / d.V)
+        return realized(sol)["tax"] / sol.data.V
 
     @staticmethod
     def realized(sol) -> dict[str, float]:
-        """Realized gains by term (net of losses of the same term), gross gains and losses, and
-        the tax, in currency. Losses lower the net figures but not the tax (see module doc)."""
-        d = sol.data
-        g = d.lot_gain * sol.lot_sell_q
-        short = np.zeros_like(g, bool)
-        for lot in d.lots:
-            short[lot.t, lot.security, lot.slot] = lot.term == "short"
-        tax = float((np.maximum(d.lot_gain, 0) * d.lot_rate * sol.lot_sell_q).sum())
-        return {"short_term_gain": float(g[short].sum()), "long_term_gain": float(g[~short].sum()),
-                "gross_gain": float(g[g > 0].sum()), "gross_loss": float(g[g < 0].sum()),
-                "tax": tax}
+        """Currency figures: realized gains by term, gross gains and losses, year-to-date, the
+        model's incremental tax and the exact rules' incremental tax."""
+        return realized(sol)
+
+
+def gains_by_term(data, lot_sell_q: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Realized short and long gains (currency) and the per-slot gains."""
+    g = data.lot_gain * lot_sell_q
+    short = data.lot_short
+    return float(g[short].sum()), float(g[~short].sum()), g
+
+
+def incremental(data, short: float, long: float) -> tuple[float, float]:
+    """(model, exact) incremental tax in currency for this rebalance's gains by term."""
+    t = data.policy.tax
+    c = loss_value(data.policy)
+    rs, rl = t.short_term_rate, t.long_term_rate
+    ys, yl = data.ytd_short, data.ytd_long
+    model = (convex_tax(rs * (short + ys) + rl * (long + yl), c) - convex_tax(rs * ys + rl * yl, c))
+    exact = exact_tax(short + ys, long + yl, rs, rl) - exact_tax(ys, yl, rs, rl)
+    return model, exact
+
+
+def realized(sol) -> dict[str, float]:
+    d = sol.data
+    short, long, g = gains_by_term(d, sol.lot_sell_q)
+    model, exact = incremental(d, short, long)
+    return {"short_term_gain": short, "long_term_gain": long,
+            "gross_gain": float(g[g > 0].sum()), "gross_loss": float(g[g < 0].sum()),
+            "ytd_short_gain": d.ytd_short, "ytd_long_gain": d.ytd_long,
+            "tax": model, "tax_exact": exact}

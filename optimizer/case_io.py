@@ -12,7 +12,7 @@ from optimizer.policy import Policy
 
 REQUIRED = ("securities.csv", "accounts.csv", "holdings.csv", "targets.csv")
 OPTIONAL = ("covariance.csv", "factor_loadings.csv", "factor_covariance.csv",
-            "specific_variance.csv", "futures.csv")
+            "specific_variance.csv", "futures.csv", "transactions.csv")
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -85,6 +85,7 @@ def load_case(path: str | Path) -> tuple[Household, Policy]:
                 factor_loadings=frames["factor_loadings.csv"],
                 factor_covariance=frames["factor_covariance.csv"],
                 specific_variance=frames["specific_variance.csv"], futures=frames["futures.csv"],
+                transactions=frames["transactions.csv"],
                 name=root.name,
             )
         except ValidationError as exc:

@@ -24,6 +24,7 @@ from optimizer.tables import (
     parse_table,
     positive,
 )
+from optimizer.transactions import parse_transactions
 
 ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
 
@@ -42,6 +43,8 @@ SECURITIES = {
     "drag_tax_deferred": Column("float", default=0.0),
     "drag_tax_exempt": Column("float", default=0.0),
     "currency": Column("str", default=""),
+    "wash_group": Column("str", default=""),
+    "substitute_group": Column("str", default=""),
 }
 ACCOUNTS = {
     "account_id": Column("str", required=True),
@@ -49,6 +52,9 @@ ACCOUNTS = {
     "cash": Column("float", required=True, check=nonneg),
     "min_cash": Column("float", default=0.0, check=nonneg),
     "cash_flow": Column("float", default=0.0),
+    "ytd_short_gain": Column("float", default=0.0),
+    "ytd_long_gain": Column("float", default=0.0),
+    "gain_budget": Column("float", default=np.nan),
 }
 HOLDINGS = {
     "account_id": Column("str", required=True),
@@ -86,6 +92,7 @@ class Household:
     target_by: str
     risk: RiskModel
     futures: pd.DataFrame = field(default_factory=empty_futures)
+    transactions: pd.DataFrame = field(default_factory=lambda: parse_transactions(None, None, None, []))
     name: str = "household"
 
     @classmethod
@@ -100,6 +107,7 @@ class Household:
         factor_covariance: pd.DataFrame | None = None,
         specific_variance: pd.DataFrame | None = None,
         futures: pd.DataFrame | None = None,
+        transactions: pd.DataFrame | None = None,
         name: str = "household",
     ) -> Household:
         """Validate input frames and build a household.
@@ -122,6 +130,7 @@ class Household:
         target_by = _check_targets(tgt, targets, sec, problems)
         _check_target_coverage(tgt, target_by, sec, hol, problems)
         fut = parse_futures(futures, sec, acc, problems)
+        tx = parse_transactions(transactions, sec, acc, problems)
         risk = build_risk_model(
             sec, fut, covariance, factor_loadings, factor_covariance, specific_variance, problems
         )
@@ -130,7 +139,7 @@ class Household:
         tgt = tgt.rename(columns={target_by: "id"}).drop(
             columns=[c for c in ("asset_class", "security_id") if c != target_by]
         )
-        return cls(sec, acc, hol, tgt, target_by, risk, fut, name)
+        return cls(sec, acc, hol, tgt, target_by, risk, fut, tx, name)
 
     @property
     def value(self) -> float:

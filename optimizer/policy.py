@@ -54,11 +54,23 @@ class Trigger:
 
 @dataclass(frozen=True)
 class Tax:
-    """Capital-gains rates by term and the trade date."""
+    """Capital-gains rates by term, the trade date, gain netting and wash-sale settings.
+
+    Realized gains net with the year's earlier gains (accounts.csv ``ytd_*``) into the convex
+    tax max(c * net, net), net = short_rate * short gains + long_rate * long gains (household).
+    ``c`` is ``loss_value`` in ``harvest`` mode (what a net loss carried forward is worth per
+    dollar of tax) and 0 otherwise (losses only offset gains). ``gain_budget`` caps the net
+    gain realized by this rebalance (currency; negative: no cap).
+    """
 
     short_term_rate: float = 0.37
     long_term_rate: float = 0.20
     as_of: dt.date = field(default_factory=dt.date.today)
+    harvest: bool = False
+    loss_value: float = 0.5
+    gain_budget: float = -1.0
+    allow_short_term_gains: bool = True
+    wash_window_days: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -206,7 +218,7 @@ class Policy:
                 bad("bands", key, "must be in [0, 1]")
         if not 0 <= self.bands.inner <= 1:
             bad("bands", "inner", "must be in [0, 1]")
-        for key in ("short_term_rate", "long_term_rate"):
+        for key in ("short_term_rate", "long_term_rate", "loss_value"):
             if not 0 <= getattr(self.tax, key) <= 1:
                 bad("tax", key, "must be in [0, 1]")
         if self.tactical.max_tilt < 0:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from constraints import bands as band_rules
 from constraints import tactical
+from constraints.wash_sales import WashState, wash_state
 from optimizer.errors import Problem, ValidationError
 from optimizer.household import CASH, Household
 from optimizer.overlay_data import OverlayData, prepare_overlay
@@ -61,6 +62,9 @@ class Prepared:
     lot_q: np.ndarray  # (T, N, K) shares
     lot_gain: np.ndarray  # (T, N, K) gain per share sold, currency
     lot_rate: np.ndarray  # (T, N, K) tax rate by term
+    lot_short: np.ndarray  # (T, N, K) short-term slot (False for empty slots)
+    ytd_short: float  # year-to-date realized gains of the taxable accounts, currency
+    ytd_long: float
     X: np.ndarray  # (N, C) security -> class membership
     target: np.ndarray  # (C,) effective class targets (strategic + live tilt)
     strategic: np.ndarray  # (C,)
@@ -81,6 +85,7 @@ class Prepared:
     risk_d_f: np.ndarray  # (J,) contracts' specific (basis) risk
     risk_hedge: np.ndarray  # (r,) benchmark shift for hedged currencies
     overlay: OverlayData
+    wash: WashState
     notes: list[str] = field(default_factory=list)
     _columns: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -192,11 +197,13 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     lot_q = np.zeros((T, N, K))
     lot_gain = np.zeros((T, N, K))
     lot_rate = np.zeros((T, N, K))
+    lot_short = np.zeros((T, N, K), bool)
     rates = {"short": policy.tax.short_term_rate, "long": policy.tax.long_term_rate}
     for lot in lots:
         lot_q[lot.t, lot.security, lot.slot] = lot.quantity
         lot_gain[lot.t, lot.security, lot.slot] = price[lot.security] - lot.cost_basis
         lot_rate[lot.t, lot.security, lot.slot] = rates[lot.term]
+        lot_short[lot.t, lot.security, lot.slot] = lot.term == "short"
 
     # Asset classes, targets, bands.
     sec_class = list(sec["asset_class"])
@@ -242,13 +249,16 @@ def prepare(household: Household, policy: Policy) -> Prepared:
         security_ids=sids, classes=classes, price=price, V0=V0, V=V, q0=q0, h0=h0,
         cash_cur=cash_cur, flow_cur=flow_cur, cash0=cash0,
         min_cash=acc["min_cash"].to_numpy(float) / V, liquid=liquid, taxable=taxable, K=K,
-        lots=lots, lot_q=lot_q, lot_gain=lot_gain, lot_rate=lot_rate, X=X,
+        lots=lots, lot_q=lot_q, lot_gain=lot_gain, lot_rate=lot_rate, lot_short=lot_short,
+        ytd_short=float(acc["ytd_short_gain"].to_numpy(float)[taxable].sum()),
+        ytd_long=float(acc["ytd_long_gain"].to_numpy(float)[taxable].sum()), X=X,
         target=targets.target, strategic=targets.strategic, tilt=targets.tilt,
         lower=lower, upper=upper, cash_target=targets.cash_target, cash_lower=cash_lower,
         cash_upper=cash_upper, ref=ref, cash_ref=cash_ref, bench=bench,
         bench_target=bench_target, risk_M=risk["M"], risk_m_cash=risk["m_cash"],
         risk_d=risk["d"], risk_M_f=risk["M_f"], risk_d_f=risk["d_f"],
         risk_hedge=risk["hedge"], overlay=overlay, notes=notes,
+        wash=wash_state(household, policy, sids, {aids[a] for a in taxable}),
     )
 
 

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from constraints import wash_sales
 from constraints.bands import triggered
 from optimizer import checker, contracts
 from optimizer.errors import InfeasibilityError, SolverError
@@ -93,6 +94,10 @@ def rebalance(
         impact_solves += 1
         if impact_solves < MAX_IMPACT_SOLVES and _impact_moved(data, margins, cont):
             continue
+        if "wash_decided" not in margins:  # one group is bought or loss-sold, not both
+            margins["wash_decided"] = np.ones(1)
+            if wash_sales.decide(data, cont.buy, cont.lot_sell):
+                continue
         if data.overlay.J and "contracts" not in margins:
             cont = contracts.choose(template, data, margins, cont)
             if cont is None:

@@ -64,7 +64,7 @@ def _positions(d: Prepared, sol: Solution) -> list[tuple[int, int]]:
 
 
 def _moves(d: Prepared, sol: Solution):
-    buy_ok, sell_ok = trade_masks(d)
+    buy_ok, sell_ok, _ = trade_masks(d)
     for a, i in _positions(d, sol):
         if sol.buy_q[a, i] >= 1:
             yield ("buy", a, i, -1)

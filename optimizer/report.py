@@ -70,9 +70,20 @@ def render(result) -> str:
         f"Turnover        {s['turnover']:.4%} (one-way)",
         f"Costs           {s['costs']:,.2f}",
         f"Realized        gains {tx['gross_gain']:,.2f}, losses {tx['gross_loss']:,.2f} "
-        f"(net short term {tx['short_term_gain']:,.2f}, long term {tx['long_term_gain']:,.2f}); "
-        f"tax {tx['tax']:,.2f}",
+        f"(net short term {tx['short_term_gain']:,.2f}, long term {tx['long_term_gain']:,.2f})",
+        f"Tax             {tx['tax']:,.2f} (netted with year-to-date short {tx['ytd_short_gain']:,.2f}, "
+        f"long {tx['ytd_long_gain']:,.2f}; exact netting rules: {tx['tax_exact']:,.2f})",
     ]
+    if "relief" in tx and len(result.lots):
+        rel = pd.DataFrame(tx["relief"]).T[["short_term_gain", "long_term_gain", "tax", "tax_exact"]]
+        lines += ["Lot relief (same quantities)", rel.to_string()]
+    wash = s["wash_sales"]
+    for group, why in wash["blocked_buys"].items():
+        lines.append(f"Wash sale       no purchase of {group}: {why}")
+    for group, why in wash["blocked_loss_sales"].items():
+        lines.append(f"Wash sale       no loss sale of {group}: {why}")
+    for group, what in wash["decided_in_rebalance"].items():
+        lines.append(f"Wash sale       {group} {what} in this rebalance")
     if s.get("esg_score"):
         e = s["esg_score"]
         floor = f" (minimum {e['min']:g})" if e.get("min") else ""

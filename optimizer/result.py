@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cost_models import default_costs
+from cost_models import default_costs, lot_relief
 from cost_models.tax import Tax
 from cost_models.tracking_error import variance
 from optimizer.prepare import Prepared
@@ -61,10 +61,9 @@ class RebalanceResult:
                                     sol.overlay_after(), target=True))
         terms = {c.name: c.evaluate(sol) for c in default_costs()}
         taxes = {k: round(v, 2) for k, v in Tax.realized(sol).items()}
+        if data.lots:
+            taxes["relief"] = lot_relief.compare(sol)
         notes = list(data.notes)
-        if taxes["gross_loss"] < 0:
-            notes.append("realized losses are not credited against gains yet: the tax is on each "
-                         "lot's gain (gain netting comes with the tax-netting model)")
         o = data.policy.objective
         objective = (o.risk_weight * terms["risk"] + o.cost_weight * (terms["cost"] + terms["overlay_cost"])
                      + o.tax_weight * terms["tax"] + o.location_weight * terms["location"])
@@ -85,6 +84,7 @@ class RebalanceResult:
             "tracking_error": {"before": float(te_before), "after": float(te_after)},
             "costs": round(float(sol.costs.sum()), 2),
             "taxes": taxes,
+            "wash_sales": _wash_summary(data),
             "turnover": sol.traded / 2 / data.V,
             "esg_score": _esg_scores(data, sol),
             "trade_count": len(trades),
@@ -173,6 +173,15 @@ def _esg_scores(data: Prepared, sol: Solution) -> dict | None:
 
     return {"before": avg(data.h0.sum(0)), "after": avg(sol.weights_after()),
             "min": data.policy.esg.min_score or None}
+
+
+def _wash_summary(data: Prepared) -> dict:
+    """What the wash-sale rule blocked, and why."""
+    w = data.wash
+    return {"blocked_buys": {w.names[g]: why for g, why in w.recent_loss.items()},
+            "blocked_loss_sales": {w.names[g]: why for g, why in w.recent_buy.items()},
+            "decided_in_rebalance": {**{w.names[g]: "bought (loss sales blocked)" for g in w.block_loss},
+                                     **{w.names[g]: "loss-sold (buys blocked)" for g in w.block_buy}}}
 
 
 def _futures(data: Prepared, sol: Solution) -> pd.DataFrame:

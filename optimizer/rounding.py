@@ -40,13 +40,13 @@ def to_shares(data: Prepared, cont: ContinuousSolution, contracts: np.ndarray | 
     holds ``contracts`` (already whole; None: today's)."""
     V, price = data.V, data.price
     # Solver noise (below NOISE_VALUE of household value) and trades a rule forbids are no trade.
-    buy_ok, sell_ok = trade_masks(data)
+    buy_ok, sell_ok, lot_ok = trade_masks(data)
     clean = lambda x, ok: np.where((x > NOISE_VALUE) & ok, x, 0.0)  # noqa: E731
     buy_c = clean(cont.buy, buy_ok) * V / price
     sell_c = clean(cont.sell, sell_ok) * V / price
     lot_c = np.zeros_like(data.lot_q)
-    for t, a in enumerate(data.taxable):
-        lot_c[t] = clean(cont.lot_sell[t], sell_ok[a][:, None]) * V / price[:, None]
+    for t in range(len(data.taxable)):
+        lot_c[t] = clean(cont.lot_sell[t], lot_ok[t]) * V / price[:, None]
     # A cost-free optimum may buy and sell one position at once: keep the net trade before rounding.
     _net(data, buy_c, sell_c, lot_c)
     buy = np.round(np.where(buy_c < NOISE, 0.0, buy_c))

@@ -35,23 +35,29 @@ def lots_household(lots):
     )
 
 
-def test_lot_choice_prefers_cheapest_tax_and_matches_hand_arithmetic():
-    # 1000 shares @100 in three lots; reaching 50/50 needs selling 500 shares.
-    # Tax per share: old long lot (basis 20) 0.20*80 = 16; short lot (basis 90) 0.37*10 = 3.7;
-    # long lot (basis 98) 0.20*2 = 0.4; loss lot (basis 130): 0. Cheapest first: loss (200),
-    # long-98 (200), short-90 (100 of 300) -> tax = 200*0.4 + 100*3.7 = 450.
+def test_lot_choice_beats_fifo_and_hifo_by_hand_arithmetic():
+    # 1000 shares @100 in four lots; reaching 50/50 needs selling 500 shares. Rate-weighted gain
+    # per share: old (basis 20, long) +16; short (basis 90, short) +3.70; long98 (long) +0.40;
+    # loss (basis 130, long) -6. FIFO sells old 300 + long98 200: long gain 24,400, tax 4,880.
+    # HIFO sells loss 200 + long98 200 + short 100: net 0.37*1,000 + 0.2*(-5,600) < 0: tax 0.
     lots = [("old", 300, 20, "2010-01-04"), ("short", 300, 90, "2026-06-01"),
             ("long98", 200, 98, "2020-01-06"), ("loss", 200, 130, "2022-01-03")]
     r = rebalance(lots_household(lots), policy(bands={"rule": "absolute"}, objective={"risk_weight": 1e4}))
+    assert abs(r.lots["quantity"].sum() - 500) <= 1  # whole shares
+    relief = r.summary["taxes"]["relief"]
+    assert relief["fifo"]["tax"] == pytest.approx(0.2 * 24_400, abs=0.2 * 30)  # +- one share
+    assert relief["hifo"]["tax"] == pytest.approx(0.0)
+    assert r.summary["taxes"]["tax"] == pytest.approx(0.0)
+    assert r.summary["taxes"]["tax"] <= relief["hifo"]["tax"] + 1e-6 <= relief["fifo"]["tax"]
+
+
+def test_short_term_gains_avoided_when_long_term_lots_do_the_job():
+    # Same gain per share in a short and a long lot: the long one is taxed at 20%, not 37%.
+    lots = [("st", 500, 80, "2026-08-03"), ("lt", 500, 80, "2019-08-05")]
+    r = rebalance(lots_household(lots), policy(bands={"rule": "none"}, objective={"risk_weight": 1e4}))
     sold = r.lots.set_index("lot_id")["quantity"].to_dict()
-    assert sold == {"loss": 200, "long98": 200, "short": 100}
-    assert r.summary["taxes"]["tax"] == pytest.approx(200 * 0.2 * 2 + 100 * 0.37 * 10)
-    assert r.summary["taxes"]["long_term_gain"] == pytest.approx(200 * 2 - 200 * 30)
-    assert r.summary["taxes"]["short_term_gain"] == pytest.approx(100 * 10)
-    # HIFO on the same 500 shares would sell loss (200) + long98 (200) + short (100): the same
-    # lots; FIFO (old first) would realize 300 * 80 long + 200 * 10 short = 0.2*24000 + 0.37*2000.
-    fifo_tax = 0.2 * 300 * 80 + 0.37 * 200 * 10
-    assert r.summary["taxes"]["tax"] < fifo_tax
+    assert sold.get("st", 0) == 0 and sold["lt"] > 0
+    assert r.summary["taxes"]["short_term_gain"] == 0
 
 
 def test_high_tax_weight_keeps_gains_unrealized():

@@ -1,0 +1,108 @@
+"""Wash sales across every account of the household (tax-deferred and tax-exempt included).
+
+A wash group is a security and its substantially identical substitutes (securities.csv
+``wash_group``; default: the security alone). With W = ``[tax] wash_window_days`` (30):
+- no loss sale in a group bought in the W days up to the as-of date (transactions.csv, any account);
+- no purchase, in any account, of a group sold at a loss in a taxable account in those W days;
+- inside one rebalance a group is bought or loss-sold, never both: a first solve decides which
+  (the larger side by value wins, after Moehle, Kochenderfer, Boyd and Ang 2021) and the second
+  solve forbids the other (``Prepared.wash_block_buy`` / ``wash_block_loss``).
+Purchases in the 30 days *after* today are outside what a rebalance controls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from constraints.base import MaskRule, Violation
+
+TRADE_TOL = 1e-9  # shares, in a finished result
+DECIDE_TOL = 1e-7  # fraction of household value, in a continuous solution
+
+
+@dataclass
+class WashState:
+    """Groups, and the groups recent trades block, with the trade that blocks them."""
+
+    group: np.ndarray  # (N,) group index per security
+    names: list[str]
+    recent_buy: dict[int, str] = field(default_factory=dict)  # group -> reason (blocks loss sales)
+    recent_loss: dict[int, str] = field(default_factory=dict)  # group -> reason (blocks buys)
+    block_buy: set[int] = field(default_factory=set)  # decided inside this rebalance
+    block_loss: set[int] = field(default_factory=set)
+
+
+def wash_state(household, policy, sids: list[str], taxable_ids: set[str]) -> WashState:
+    """Wash groups and the blocks that recent transactions impose."""
+    sec = household.securities
+    labels = [g if g else s for s, g in zip(sec["security_id"], sec["wash_group"], strict=True)]
+    names = sorted(set(labels))
+    index = {g: k for k, g in enumerate(names)}
+    state = WashState(np.array([index[g] for g in labels], int), names)
+    group_of = dict(zip(sids, state.group, strict=True))
+    start = policy.tax.as_of - dt.timedelta(days=policy.tax.wash_window_days)
+    for row in household.transactions.itertuples(index=False):
+        if not start <= row.date <= policy.tax.as_of:
+            continue
+        g = group_of[row.security_id]
+        if row.side == "buy":
+            state.recent_buy.setdefault(g, f"{row.security_id} bought {row.date} in {row.account_id}")
+        elif row.account_id in taxable_ids and not (row.realized_gain >= 0):
+            what = "at a loss" if row.realized_gain < 0 else "(gain not given: taken as a loss)"
+            state.recent_loss.setdefault(g, f"{row.security_id} sold {what} {row.date} in {row.account_id}")
+    return state
+
+
+def loss_sold_groups(data, lot_sell_q: np.ndarray, tol: float = TRADE_TOL) -> set[int]:
+    """Groups with a loss lot sold."""
+    sold = (lot_sell_q > tol) & (data.lot_gain < 0)
+    return {int(data.wash.group[i]) for _, i, _ in zip(*np.nonzero(sold), strict=True)}
+
+
+def bought_groups(data, buy: np.ndarray, tol: float = TRADE_TOL) -> set[int]:
+    """Groups bought in any account."""
+    return {int(data.wash.group[i]) for i in np.flatnonzero((buy > tol).any(axis=0))}
+
+
+def decide(data, buy: np.ndarray, lot_sell: np.ndarray) -> bool:
+    """After the first solve (trades in fractions of household value): for each group both bought
+    and loss-sold, keep the larger side (by value) and block the other. Returns whether anything
+    was blocked."""
+    both = bought_groups(data, buy, DECIDE_TOL) & loss_sold_groups(data, lot_sell, DECIDE_TOL)
+    for g in both:
+        members = data.wash.group == g
+        bought = buy[:, members].sum()
+        loss = (lot_sell[:, members] * (data.lot_gain[:, members] < 0)).sum()
+        (data.wash.block_buy if loss >= bought else data.wash.block_loss).add(g)
+    return bool(both)
+
+
+class WashSales(MaskRule):
+    name = "wash_sales"
+
+    def buy_allowed(self, data) -> np.ndarray:
+        blocked = set(data.wash.recent_loss) | data.wash.block_buy
+        ok = ~np.isin(data.wash.group, list(blocked))
+        return np.broadcast_to(ok, (data.A, data.N)).copy()
+
+    def lot_allowed(self, data) -> np.ndarray:
+        blocked = set(data.wash.recent_buy) | data.wash.block_loss
+        in_blocked = np.isin(data.wash.group, list(blocked))[None, :, None]
+        return ~(in_blocked & (data.lot_gain < 0))
+
+    def check(self, sol) -> list[Violation]:
+        d = sol.data
+        w = d.wash
+        out = []
+        bought = bought_groups(d, sol.buy_q)
+        loss_sold = loss_sold_groups(d, sol.lot_sell_q)
+        for g in sorted(loss_sold & set(w.recent_buy)):
+            out.append(Violation(self.name, f"loss sale in {w.names[g]} ({w.recent_buy[g]})", 1.0, "group"))
+        for g in sorted(bought & set(w.recent_loss)):
+            out.append(Violation(self.name, f"purchase of {w.names[g]} ({w.recent_loss[g]})", 1.0, "group"))
+        for g in sorted(bought & loss_sold):
+            out.append(Violation(self.name, f"{w.names[g]} both bought and sold at a loss", 1.0, "group"))
+        return out
