@@ -100,6 +100,19 @@ def test_cli_writes_the_overlay(tmp_path, capsys):
     assert {"physical_after", "overlay_after", "effective_after"} <= set(summary["asset_classes"]["us_equity"])
 
 
+def test_cli_reports_taxes_and_wash_sales(tmp_path, capsys):
+    assert main(["run", "tax_aware", "--out", str(tmp_path / "t")]) == 0
+    text = capsys.readouterr().out
+    for fragment in ("Tax lots sold", "netted with year-to-date", "Lot relief", "fifo", "hifo",
+                     "Wash sale       no purchase of AGG", "Wash sale       no loss sale of us_total"):
+        assert fragment in text
+    lots = pd.read_csv(tmp_path / "t" / "lots.csv")
+    assert set(lots["term"]) <= {"short", "long"} and (lots["gain"] < 0).any()
+    summary = json.loads((tmp_path / "t" / "summary.json").read_text())
+    relief = summary["taxes"]["relief"]
+    assert relief["optimizer"]["tax"] <= min(relief["fifo"]["tax"], relief["hifo"]["tax"]) + 0.01
+
+
 def test_cli_lists_cases(capsys):
     assert main(["cases"]) == 0
     assert "example" in capsys.readouterr().out
