@@ -121,6 +121,12 @@ class Prepared:
                 self.overlay.J)
 
 
+def bucket(n: int) -> int:
+    """Round a size up to a power of two, so households of similar shape share one compiled
+    problem (padded lot slots have zero capacity: no numerical difference)."""
+    return 1 << max(n - 1, 0).bit_length()
+
+
 def long_term(acquired: dt.date, as_of: dt.date) -> bool:
     """Held more than one year at the trade date (IRS: the day after the anniversary)."""
     try:
@@ -192,7 +198,7 @@ def prepare(household: Household, policy: Policy) -> Prepared:
                                     "(the policy's [tactical] default)"))
     if problems:
         raise ValidationError(problems)
-    K = max([1, *slot_count.values()])
+    K = bucket(max([1, *slot_count.values()]))
     T = len(taxable)
     lot_q = np.zeros((T, N, K))
     lot_gain = np.zeros((T, N, K))

@@ -86,9 +86,11 @@ def rebalance(
     for _ in range(MAX_SOLVES):
         cont = template.solve(data, margins)
         if cont is None:
-            estimate = margins.get("impact_trade")
-            if estimate is not None and estimate.max() > 0:
-                margins["impact_trade"] = estimate / 2  # impact priced too high: back off
+            if "impact_trade" in margins:
+                # Impact priced into the cash balance made it infeasible: drop the estimate (the
+                # rounding step's cash repair charges impact exactly) and stop refining it.
+                del margins["impact_trade"]
+                impact_solves = MAX_IMPACT_SOLVES
                 continue
             raise _infeasible(data, cache, margins)
         impact_solves += 1
