@@ -122,9 +122,15 @@ class Prepared:
 
 
 def bucket(n: int) -> int:
-    """Round a size up to a power of two, so households of similar shape share one compiled
-    problem (padded lot slots have zero capacity: no numerical difference)."""
-    return 1 << max(n - 1, 0).bit_length()
+    """Round a size up to 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (a power of two or 1.5 times one), so
+    households of similar shape share one compiled problem; padded lot slots have zero capacity,
+    so there is no numerical difference, and at most a third of the slots are padding."""
+    k = 1
+    while True:
+        for size in (k, k + k // 2):
+            if size >= n:
+                return size
+        k *= 2
 
 
 def long_term(acquired: dt.date, as_of: dt.date) -> bool:
