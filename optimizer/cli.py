@@ -43,7 +43,32 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", help="write trades.csv, lots.csv, summary.json into this directory")
     run.add_argument("--quiet", action="store_true", help="no terminal summary")
     sub.add_parser("cases", help="list the bundled example cases")
+    batch = sub.add_parser("batch", help="rebalance every household of IN_DIR into OUT_DIR (resumable)")
+    batch.add_argument("in_dir")
+    batch.add_argument("out_dir")
+    batch.add_argument("--executor", choices=["local", "dask"], default="local")
+    batch.add_argument("--scheduler", help="Dask scheduler address (default: start a local cluster)")
+    batch.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    batch.add_argument("--chunk-size", type=int, help="households per task (default 50)")
+    batch.add_argument("--retry-errors", action="store_true", help="run failed households again")
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bench = sub.add_parser("bench", help="time the library against the bare solver on synthetic households")
+    bench.add_argument("--households", type=int, default=50)
+    bench.add_argument("--securities", type=int, default=100)
+    bench.add_argument("--accounts", type=int, default=3)
+    bench.add_argument("--lots", type=int, default=500)
+    bench.add_argument("--contracts", type=int, default=0)
+    bench.add_argument("--batch", type=int, default=0, metavar="N",
+                       help="also write N synthetic households to a batch input and time `batch` on them")
+    bench.add_argument("--workers", type=int, help="batch worker processes (default: one per core)")
     args = parser.parse_args(argv)
+
+    if args.command == "batch":
+        return _batch(args)
+    if args.command == "bench":
+        from optimizer.bench import main as bench_main
+
+        return bench_main(args)
 
     if args.command == "cases":
         for name in list_cases():
@@ -64,6 +89,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cvxrebalance: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _batch(args) -> int:
+    from optimizer.executors import run_batch
+
+    try:
+        man = run_batch(args.in_dir, args.out_dir, executor=args.executor, scheduler=args.scheduler,
+                        workers=args.workers, chunk_size=args.chunk_size,
+                        retry_errors=args.retry_errors, progress=not args.no_progress)
+    except CvxRebalanceError as exc:
+        print(f"cvxrebalance: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    c, t = man["counts"], man["timings"]
+    rate = t["households_per_second"]
+    rows = [("households", c["households"]), ("run now", c["run"]), ("succeeded", c["succeeded"]),
+            ("failed", c["failed"]), ("skipped (finished before)", c["skipped_finished"]),
+            ("trades", c["trades"]), ("read", f"{t['read_seconds']:.2f} s"),
+            ("rebalance", f"{t['run_seconds']:.2f} s" + (f" ({rate:.1f} households/s)" if rate else "")),
+            ("combine", f"{t['combine_seconds']:.2f} s"), ("wall", f"{t['wall_seconds']:.2f} s")]
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    print(f"Wrote {Path(args.out_dir)}/(trades|lots|futures|errors|block_trades|allocations).csv, manifest.json")
+    return 1 if c["failed"] else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -96,6 +96,10 @@ class ProblemTemplate:
         objective = cp.sum(cp.hstack(slack)) if elastic else cp.sum(cp.hstack(terms))
         self.ctx = ctx
         self.problem = cp.Problem(cp.Minimize(objective), cons)
+        # One cvxpy Problem per solver over the same variables and parameters: cvxpy keeps one
+        # compiled program per Problem, so a fallback to another solver would otherwise
+        # recompile (about 0.1 s) on every switch.
+        self._per_solver: dict[str, cp.Problem] = {}
         self.scale = 1.0
 
     def update(self, data: Prepared, margins: dict[str, np.ndarray] | None = None) -> None:
@@ -137,25 +141,34 @@ class ProblemTemplate:
                     warnings.filterwarnings("ignore", message="Solution may be inaccurate")
                     # A solver stopped at its iteration cap may leave huge values behind.
                     warnings.filterwarnings("ignore", category=RuntimeWarning)
-                    self.problem.solve(solver=name, warm_start=True, **solvers.SETTINGS[name])
-                status = self.problem.status
+                    problem = self.problem_for(name)
+                    problem.solve(solver=name, **solvers.SETTINGS[name])
+                status = problem.status
             except cp.error.SolverError as exc:
                 status = f"error: {exc}"
             ms = (time.perf_counter() - t0) * 1e3
             attempts.append((name, status))
             if status == cp.OPTIMAL:
-                return self._extract(name, status, ms, attempts)
+                return self._extract(problem, name, status, ms, attempts)
             if status in solvers.INFEASIBLE and name in solvers.CERTIFIES_INFEASIBILITY:
                 return None
         if first_only:
             return None
         raise SolverError(attempts)
 
-    def _extract(self, name, status, ms, attempts) -> ContinuousSolution:
+    def problem_for(self, solver: str) -> cp.Problem:
+        """The cvxpy Problem this template solves with ``solver`` (compiled for it once)."""
+        if solver not in self._per_solver:
+            first = not self._per_solver
+            self._per_solver[solver] = self.problem if first else cp.Problem(
+                self.problem.objective, self.problem.constraints)
+        return self._per_solver[solver]
+
+    def _extract(self, problem, name, status, ms, attempts) -> ContinuousSolution:
         ctx = self.ctx
         lot = np.array([v.value for v in ctx.lot_sell]) if ctx.lot_sell else np.zeros((0, ctx.N, ctx.K))
         clean = lambda x: np.maximum(np.asarray(x), 0.0)  # noqa: E731  (solver noise below zero)
-        value = float(self.problem.value) * self.scale if not self.elastic else float(self.problem.value)
+        value = float(problem.value) * (1.0 if self.elastic else self.scale)
         f = np.asarray(ctx.f_after.value, float).reshape(-1) if ctx.J else np.zeros(0)
         return ContinuousSolution(clean(ctx.buy.value), clean(ctx.sell.value), clean(lot), f, value,
                                   name, status, ms, attempts)

@@ -19,9 +19,12 @@ CHAIN = ("PIQP", "CLARABEL", "OSQP")
 SETTINGS: dict[str, dict] = {
     # PIQP converges in 15-30 iterations on our problems; a cap of 80 lets an infeasible problem
     # (which PIQP cannot certify) fall through to Clarabel quickly instead of after 250.
-    "PIQP": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iter": 80},
-    "CLARABEL": {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9},
-    "OSQP": {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iter": 20_000, "polishing": True},
+    # warm_start=False: cvxpy's PIQP warm-start path (solver.update on the cached workspace) left
+    # PIQP at its iteration limit on re-solves of a template with new data (found by
+    # `cvxrebalance bench`); an interior-point method gains nothing from it anyway.
+    "PIQP": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iter": 80, "warm_start": False},
+    "CLARABEL": {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9, "warm_start": False},
+    "OSQP": {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iter": 20_000, "polishing": True, "warm_start": True},
 }
 CERTIFIES_INFEASIBILITY = {"CLARABEL", "OSQP"}
 INFEASIBLE = {cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE}
