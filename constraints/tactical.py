@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from constraints.base import CASH, WEIGHT_TOL, MaskRule, Violation
+from constraints.base import CASH, WEIGHT_TOL, MaskRule, Violation, rows
 
 if TYPE_CHECKING:
     from optimizer.household import Household
@@ -53,7 +53,7 @@ def effective_targets(
     lower: dict[str, float] = {}
     upper: dict[str, float] = {}
     notes: list[str] = []
-    for row in tgt.itertuples(index=False):
+    for _, row in rows(tgt):
         live = row.tilt
         if row.tilt != 0 and row.tilt_expires is not None and as_of > row.tilt_expires:
             notes.append(f"tilt on {row.id} expired {row.tilt_expires}; reverted to strategic")

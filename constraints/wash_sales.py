@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from constraints.base import MaskRule, Violation
+from constraints.base import MaskRule, Violation, rows
 
 TRADE_TOL = 1e-9  # shares, in a finished result
 DECIDE_TOL = 1e-7  # fraction of household value, in a continuous solution
@@ -44,7 +44,7 @@ def wash_state(household, policy, sids: list[str], taxable_ids: set[str]) -> Was
     state = WashState(np.array([index[g] for g in labels], int), names)
     group_of = dict(zip(sids, state.group, strict=True))
     start = policy.tax.as_of - dt.timedelta(days=policy.tax.wash_window_days)
-    for row in household.transactions.itertuples(index=False):
+    for _, row in rows(household.transactions):
         if not start <= row.date <= policy.tax.as_of:
             continue
         g = group_of[row.security_id]

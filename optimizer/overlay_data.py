@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from constraints.base import rows
 from optimizer.errors import Problem, ValidationError
 
 BIG = 10.0  # bound on |notional| / V of any contract when no limit applies (never active)
@@ -70,10 +71,11 @@ def prepare_overlay(household, policy, account_ids, account_types, classes, V) -
     if ov.instruments == "cash_only":
         lo, hi = f0.copy(), f0.copy()
     elif ov.horizon is not None:
-        for j, row in enumerate(fut.itertuples(index=False)):
+        contracts = [row for _, row in rows(fut)]
+        for j, row in enumerate(contracts):
             if row.expiry is not None and row.expiry < ov.horizon:
                 lo[j] = hi[j] = 0.0  # closed, and rolled into the next contract if one is listed
-                later = [(r.expiry, r.contract_id) for r in fut.itertuples(index=False)
+                later = [(r.expiry, r.contract_id) for r in contracts
                          if r.underlying == row.underlying and r.underlying and r.expiry is not None
                          and r.expiry >= ov.horizon]
                 rolls.append((row.contract_id, min(later)[1] if later else None))

@@ -14,6 +14,7 @@ import pandas as pd
 
 from constraints import bands as band_rules
 from constraints import tactical
+from constraints.base import rows
 from constraints.wash_sales import WashState, wash_state
 from optimizer.errors import Problem, ValidationError
 from optimizer.household import CASH, Household
@@ -182,7 +183,7 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     t_of = {a: t for t, a in enumerate(taxable)}
     slot_count: dict[tuple[int, int], int] = {}
     lots: list[Lot] = []
-    for r, row in zip(hol.index, hol.itertuples(index=False), strict=True):
+    for r, row in rows(hol):
         a = a_idx[row.account_id]
         if a not in t_of:
             continue

@@ -15,3 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_ruff_clean():
     out = subprocess.run(["ruff", "check", str(ROOT)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("package", ["optimizer", "constraints", "cost_models", "scenarios"])
+def test_each_package_imports_first(package):
+    # A fresh interpreter importing one package first catches circular imports between them.
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", f"import {package}"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
