@@ -14,7 +14,6 @@ import pandas as pd
 
 from constraints import bands as band_rules
 from constraints import tactical
-from constraints.base import rows
 from constraints.wash_sales import WashState, wash_state
 from optimizer.errors import Problem, ValidationError
 from optimizer.household import CASH, Household
@@ -164,8 +163,8 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     as_of = policy.tax.as_of
 
     q0 = np.zeros((A, N))
-    for a, s, q in zip(hol["account_id"], hol["security_id"], hol["quantity"], strict=True):
-        q0[a_idx[a], s_idx[s]] += q
+    h_acc, h_sec = hol["account_id"].tolist(), hol["security_id"].tolist()
+    np.add.at(q0, ([a_idx[a] for a in h_acc], [s_idx[s] for s in h_sec]), hol["quantity"].to_numpy(float))
     cash_cur = acc["cash"].to_numpy(float)
     flow_cur = acc["cash_flow"].to_numpy(float)
     V0 = float((q0 * price).sum() + cash_cur.sum())
@@ -183,19 +182,20 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     t_of = {a: t for t, a in enumerate(taxable)}
     slot_count: dict[tuple[int, int], int] = {}
     lots: list[Lot] = []
-    for r, row in rows(hol):
-        a = a_idx[row.account_id]
+    columns = [hol[c].tolist() for c in ("lot_id", "quantity", "cost_basis", "acquired")]
+    for r, a_id, s_id, lot_id, quantity, basis, acquired in zip(hol.index.tolist(), h_acc, h_sec, *columns,
+                                                                 strict=True):
+        a = a_idx[a_id]
         if a not in t_of:
             continue
-        if row.acquired > as_of:
+        if acquired > as_of:
             problems.append(Problem("holdings.csv", int(r), "acquired",
-                                    f"lot acquired {row.acquired} after the as-of date {as_of}"))
-        i = s_idx[row.security_id]
+                                    f"lot acquired {acquired} after the as-of date {as_of}"))
+        i = s_idx[s_id]
         k = slot_count.get((a, i), 0)
         slot_count[(a, i)] = k + 1
-        term = "long" if long_term(row.acquired, as_of) else "short"
-        lots.append(Lot(t_of[a], a, i, k, str(row.lot_id), float(row.quantity),
-                        float(row.cost_basis), row.acquired, term))
+        term = "long" if long_term(acquired, as_of) else "short"
+        lots.append(Lot(t_of[a], a, i, k, str(lot_id), float(quantity), float(basis), acquired, term))
     # Tilts without their own max_tilt are held to the policy's default.
     default_max = policy.tactical.max_tilt
     for r, row in household.targets.iterrows():

@@ -18,7 +18,6 @@ from optimizer import solvers
 from optimizer.prepare import Prepared
 
 TIE_BREAK = 1e-7  # per unit of household value traded, in objective units
-TIE_QUAD = 1e-4  # relative to the risk term, pulling each security toward its benchmark weight
 
 
 @dataclass
@@ -78,18 +77,13 @@ class ProblemTemplate:
         for m in self.constraints:
             cons += m.build(ctx)
         terms = [c.build(ctx) for c in self.costs]
-        # Tie-breaks. A class-level risk model is indifferent between the securities of a class, so
-        # many trade lists are optimal and a solver returns an arbitrary one. A linear term
-        # (TIE_BREAK per unit traded) rules out buying and selling at once; a quadratic pull of
-        # each security toward its benchmark weight (TIE_QUAD of the risk term's size) trades the
-        # members of a class pro rata. Both move the optimum negligibly.
+        # Tie-break: without it a cost-free household may buy and sell at once (many optima).
+        # TIE_BREAK per unit traded moves the optimum negligibly. (The pro-rata pull within a
+        # class is part of the tracking-error term: cost_models.tracking_error.)
         traded = cp.sum(ctx.buy) + cp.sum(ctx.sell)
         if J:
             traded = traded + cp.sum(ctx.fbuy) + cp.sum(ctx.fsell)
         terms.append(ctx.param("tie_break", (), nonneg=True) * traded)
-        toward = cp.Variable(N, name="benchmark_gap")  # auxiliary so the term stays DPP
-        cons.append(toward == ctx.net + ctx.param("tie_offset", (N,)))
-        terms.append(ctx.param("tie_quad", (), nonneg=True) * cp.sum_squares(toward))
         cons += ctx.extra_constraints
         # The elastic version minimizes the total relaxation of the policy constraints.
         slack = [cp.sum(v) for v, _ in ctx.slacks.values()]
@@ -112,9 +106,6 @@ class ProblemTemplate:
         for c in self.costs:
             values.update(c.parameters(data, c.weight(data.policy) / self.scale))
         values["tie_break"] = np.array(TIE_BREAK / self.scale)
-        risk_size = data.policy.objective.risk_weight * float(((data.risk_M**2).sum(1)).mean())
-        values["tie_quad"] = np.array(TIE_QUAD * max(risk_size, 1e-12) / self.scale)
-        values["tie_offset"] = data.h0.sum(0) - data.bench
         for name, p in self.ctx.params.items():
             p.value = np.asarray(values[name], dtype=float).reshape(p.shape)
 

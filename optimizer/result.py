@@ -61,7 +61,7 @@ class RebalanceResult:
                                     sol.overlay_after(), target=True))
         terms = {c.name: c.evaluate(sol) for c in default_costs()}
         taxes = {k: round(v, 2) for k, v in Tax.realized(sol).items()}
-        if data.lots:
+        if sol.lot_sell_q.any():
             taxes["relief"] = lot_relief.compare(sol)
         notes = list(data.notes)
         o = data.policy.objective
@@ -238,10 +238,10 @@ def _trades(data: Prepared, sol: Solution) -> pd.DataFrame:
 
 def _lots(data: Prepared, sol: Solution) -> pd.DataFrame:
     rows = []
-    for lot in data.lots:
-        q = float(sol.lot_sell_q[lot.t, lot.security, lot.slot])
-        if q <= 0:
-            continue
+    at = {(lot.t, lot.security, lot.slot): lot for lot in data.lots}
+    for t, i, k in zip(*np.nonzero(sol.lot_sell_q > 0), strict=True):
+        lot = at[(t, i, k)]
+        q = float(sol.lot_sell_q[t, i, k])
         price = data.price[lot.security]
         rows.append((data.account_ids[lot.account], data.security_ids[lot.security], lot.lot_id, q,
                      lot.cost_basis, round(q * price, 2), round(q * (price - lot.cost_basis), 2),
