@@ -20,8 +20,8 @@ def read_csv(path: Path) -> pd.DataFrame:
     row's line in the file (blank lines are skipped but still counted)."""
     df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
                      skip_blank_lines=False)
-    blank = df.apply(lambda r: all(str(v).strip() == "" for v in r), axis=1) if len(df) else []
-    df = df[~pd.Series(blank, index=df.index, dtype=bool)].copy()
+    blank = df.apply(lambda col: col.str.strip() == "").all(axis=1) if len(df.columns) else df.index == df.index
+    df = df[~blank].copy()
     df.index = df.index + 2
     df.attrs["file_lines"] = True
     return df

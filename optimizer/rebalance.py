@@ -96,10 +96,11 @@ def rebalance(
         impact_solves += 1
         if impact_solves < MAX_IMPACT_SOLVES and _impact_moved(data, margins, cont):
             continue
-        if "wash_decided" not in margins:  # one group is bought or loss-sold, not both
-            margins["wash_decided"] = np.ones(1)
-            if wash_sales.decide(data, cont.buy, cont.lot_sell):
-                continue
+        # A wash group is bought or loss-sold, never both: decide from this solve and re-solve.
+        # Blocks only grow, so this ends; it runs after every solve because a later re-solve
+        # (tightened bands, fixed contracts) can pair a purchase and a loss sale anew.
+        if wash_sales.decide(data, cont.buy, cont.lot_sell):
+            continue
         if data.overlay.J and "contracts" not in margins:
             cont = contracts.choose(template, data, margins, cont)
             if cont is None:

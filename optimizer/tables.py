@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from optimizer.errors import Problem
@@ -101,24 +102,28 @@ def parse_table(
                 problems.append(Problem(file, 1, name, "required column is missing"))
             out[name] = [col.default] * len(df)
             continue
-        values = []
-        for i, raw in zip(lines, df[name].tolist(), strict=True):
-            if _blank(raw):
+        raw = df[name].tolist()
+        values = _convert(col.kind, raw)  # vectorized fast path; None marks a cell to look at
+        for j, v in enumerate(values):
+            if v is not _BAD:
+                continue
+            # Blank or unparseable: the cell-by-cell path gives the exact message.
+            if _blank(raw[j]):
                 if col.required:
-                    problems.append(Problem(file, i, name, "missing value"))
-                values.append(col.default)
+                    problems.append(Problem(file, lines[j], name, "missing value"))
+                values[j] = col.default
                 continue
             try:
-                v = parse_value(col.kind, raw)
+                values[j] = parse_value(col.kind, raw[j])
             except ValueError as exc:
-                problems.append(Problem(file, i, name, str(exc)))
-                values.append(col.default)
-                continue
-            if col.check is not None:
-                msg = col.check(v)
-                if msg:
-                    problems.append(Problem(file, i, name, msg))
-            values.append(v)
+                problems.append(Problem(file, lines[j], name, str(exc)))
+                values[j] = col.default
+        if col.check is not None:
+            for j, v in enumerate(values):
+                if not _blank(raw[j]) and v is not None and not (isinstance(v, float) and math.isnan(v)):
+                    msg = col.check(v)
+                    if msg:
+                        problems.append(Problem(file, lines[j], name, msg))
         out[name] = values
     # Object dtype keeps None for blank text and dates (pandas 3 would turn them into NaN).
     index = pd.Index(lines, name="line")
@@ -127,6 +132,33 @@ def parse_table(
         for name, vals in out.items()
     }
     return pd.DataFrame(frame, index=index)
+
+
+_BAD = object()  # a cell the fast path could not convert
+
+
+def _convert(kind: str, raw: list) -> list:
+    """Convert a column at once where the cells are plain; _BAD where they need a closer look
+    (blank, malformed, or of a type the fast path does not handle)."""
+    n = len(raw)
+    if kind == "float":
+        s = pd.Series(raw, dtype=object)
+        text = s.map(lambda v: v.strip().replace("_", "") if isinstance(v, str) else v)
+        num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+        ok = np.isfinite(num)
+        return [float(x) if good else _BAD for x, good in zip(num, ok, strict=True)]
+    if kind == "str":
+        return [v.strip() if isinstance(v, str) and v.strip() else _BAD for v in raw]
+    if kind == "date":
+        out: list = [_BAD] * n
+        strings = [(j, v) for j, v in enumerate(raw) if isinstance(v, str) and len(v.strip()) == 10]
+        if strings:
+            parsed = pd.to_datetime(pd.Series([v.strip() for _, v in strings]), format="%Y-%m-%d", errors="coerce")
+            for (j, _), ts in zip(strings, parsed, strict=True):
+                if not pd.isna(ts):
+                    out[j] = ts.date()
+        return out
+    return [_BAD] * n  # bool and list columns: the cell-by-cell path
 
 
 def _blank(value: Any) -> bool:
