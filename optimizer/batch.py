@@ -99,6 +99,7 @@ def read_batch(in_dir: str | Path) -> BatchInput:
         problems += exc.problems
     if problems:
         raise ValidationError(problems)
+    shared_household(shared)  # bad shared tables stop the batch here, naming file, line, field
     households: dict[str, dict[str, pd.DataFrame | None]] = {}
     for name, df in tables.items():
         if df is None:
@@ -121,16 +122,31 @@ def _cache() -> TemplateCache:
     return _WORKER_CACHE
 
 
-def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir: Path) -> dict:
+def shared_household(shared: dict) -> Household:
+    """The shared tables validated once, as a household without accounts of its own."""
+    placeholder = pd.DataFrame([{"account_id": "_shared", "type": "tax_exempt", "cash": "0"}])
+    holdings = pd.DataFrame(columns=["account_id", "security_id", "quantity"])
+    return Household.from_frames(
+        shared["securities"], placeholder, holdings, shared["targets"],
+        covariance=shared["covariance"], factor_loadings=shared["factor_loadings"],
+        factor_covariance=shared["factor_covariance"], specific_variance=shared["specific_variance"])
+
+
+def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir: Path,
+                  base: Household | None = None) -> dict:
     """Rebalance one household and write its result or its error; never raises for the
-    household's own problems. Returns a status row."""
+    household's own problems. ``base``: the shared tables already validated. Returns a status
+    row."""
     t0 = time.perf_counter()
     try:
-        h = Household.from_frames(
-            shared["securities"], frames["accounts"], frames["holdings"], shared["targets"],
-            covariance=shared["covariance"], factor_loadings=shared["factor_loadings"],
-            factor_covariance=shared["factor_covariance"], specific_variance=shared["specific_variance"],
-            futures=frames["futures"], transactions=frames["transactions"], name=hid)
+        if base is not None and frames["futures"] is None:
+            h = base.with_accounts(frames["accounts"], frames["holdings"], frames["transactions"], name=hid)
+        else:
+            h = Household.from_frames(
+                shared["securities"], frames["accounts"], frames["holdings"], shared["targets"],
+                covariance=shared["covariance"], factor_loadings=shared["factor_loadings"],
+                factor_covariance=shared["factor_covariance"], specific_variance=shared["specific_variance"],
+                futures=frames["futures"], transactions=frames["transactions"], name=hid)
         result = rebalance(h, policy, cache=_cache())
         result.write(out_dir / "households" / hid)
         return {KEY: hid, "status": "ok", "seconds": time.perf_counter() - t0,
@@ -144,7 +160,11 @@ def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir:
 
 def run_chunk(chunk: list[tuple[str, dict]], shared: dict, policy: Policy, out_dir: str) -> list[dict]:
     """Rebalance a chunk of households in this worker (the unit of work of every executor)."""
-    return [run_household(hid, frames, shared, policy, Path(out_dir)) for hid, frames in chunk]
+    try:
+        base = shared_household(shared)
+    except ValidationError:
+        base = None  # each household then reports the shared tables' problems itself
+    return [run_household(hid, frames, shared, policy, Path(out_dir), base) for hid, frames in chunk]
 
 
 def _write_atomic(path: Path, text: str) -> None:

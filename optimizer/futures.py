@@ -38,13 +38,19 @@ FUTURES = {
 
 def empty_futures() -> pd.DataFrame:
     """A futures table with no contracts (the case has no futures.csv)."""
-    return parse_table(pd.DataFrame({c: [] for c in FUTURES}), "futures.csv", FUTURES, [])
+    return _EMPTY.copy()
+
+
+_EMPTY = parse_table(pd.DataFrame({c: [] for c in FUTURES}), "futures.csv", FUTURES, [])
+_EMPTY["futures_duration"] = pd.Series(dtype=float)
 
 
 def parse_futures(futures: pd.DataFrame | None, sec: pd.DataFrame, acc: pd.DataFrame,
                   problems: list[Problem]) -> pd.DataFrame:
     """Typed, checked futures table with ``futures_duration`` and ``exposure`` filled in."""
-    fut = empty_futures() if futures is None else parse_table(futures, "futures.csv", FUTURES, problems)
+    if futures is None:
+        return empty_futures()
+    fut = parse_table(futures, "futures.csv", FUTURES, problems)
     f = "futures.csv"
     duplicates(fut, ["contract_id"], f, problems)
     accounts = set(acc["account_id"])

@@ -141,6 +141,30 @@ class Household:
         )
         return cls(sec, acc, hol, tgt, target_by, risk, fut, tx, name)
 
+    def with_accounts(self, accounts: pd.DataFrame, holdings: pd.DataFrame,
+                      transactions: pd.DataFrame | None = None, name: str = "household") -> Household:
+        """Another household sharing this one's securities, targets and risk model (already
+        validated): only its accounts, holdings and transactions are read and checked. This is
+        the batch path; a household with futures of its own goes through :meth:`from_frames`.
+
+        Raises
+        ------
+        ValidationError
+            Listing every problem in the new tables.
+        """
+        problems: list[Problem] = []
+        acc = parse_table(accounts, "accounts.csv", ACCOUNTS, problems)
+        hol = parse_table(holdings, "holdings.csv", HOLDINGS, problems)
+        _check_accounts(acc, problems)
+        _check_holdings(hol, self.securities, acc, problems)
+        raw_targets = self.targets.rename(columns={"id": self.target_by})
+        _check_target_coverage(raw_targets, self.target_by, self.securities, hol, problems)
+        tx = parse_transactions(transactions, self.securities, acc, problems)
+        if problems:
+            raise ValidationError(problems)
+        return Household(self.securities, acc, hol, self.targets, self.target_by, self.risk,
+                         empty_futures(), tx, name)
+
     @property
     def value(self) -> float:
         """Household value before trades and cash flows."""
@@ -152,13 +176,13 @@ class Household:
 def _check_securities(sec: pd.DataFrame, problems: list[Problem]) -> None:
     f = "securities.csv"
     duplicates(sec, ["security_id"], f, problems)
-    for i, row in sec.iterrows():
-        if row["asset_class"] == CASH:
+    for i, cls, types in zip(sec.index.tolist(), sec["asset_class"].tolist(),
+                             sec["allowed_account_types"].tolist(), strict=True):
+        if cls == CASH:
             problems.append(
                 Problem(f, i, "asset_class", "'cash' is the accounts' cash, not a security")
             )
-        types = row["allowed_account_types"] or ()
-        for t in types:
+        for t in types or ():
             if t not in ACCOUNT_TYPES:
                 problems.append(
                     Problem(f, i, "allowed_account_types", f"unknown account type {t!r}")
@@ -184,24 +208,25 @@ def _check_holdings(
     f = "holdings.csv"
     known_sec = set(sec["security_id"])
     types = dict(zip(acc["account_id"], acc["type"], strict=True))
-    for i, row in hol.iterrows():
-        if row["account_id"] is not None and row["account_id"] not in types:
-            problems.append(Problem(f, i, "account_id", f"unknown account {row['account_id']!r}"))
-        if row["security_id"] is not None and row["security_id"] not in known_sec:
-            problems.append(
-                Problem(f, i, "security_id", f"unknown security {row['security_id']!r}")
-            )
-        if row["lot_id"] is None:
-            hol.at[i, "lot_id"] = f"L{i}"
-        if types.get(row["account_id"]) == "taxable":
-            if pd.isna(row["cost_basis"]) and not has_problem(problems, f, i, "cost_basis"):
+    lot_ids = hol["lot_id"].tolist()
+    columns = [hol[c].tolist() for c in ("account_id", "security_id", "cost_basis", "acquired")]
+    for j, (i, account, security, basis, acquired) in enumerate(zip(hol.index.tolist(), *columns, strict=True)):
+        if account is not None and account not in types:
+            problems.append(Problem(f, i, "account_id", f"unknown account {account!r}"))
+        if security is not None and security not in known_sec:
+            problems.append(Problem(f, i, "security_id", f"unknown security {security!r}"))
+        if lot_ids[j] is None:
+            lot_ids[j] = f"L{i}"
+        if types.get(account) == "taxable":
+            if pd.isna(basis) and not has_problem(problems, f, i, "cost_basis"):
                 problems.append(
                     Problem(f, i, "cost_basis", "a tax lot in a taxable account needs a cost basis")
                 )
-            if row["acquired"] is None and not has_problem(problems, f, i, "acquired"):
+            if acquired is None and not has_problem(problems, f, i, "acquired"):
                 problems.append(
                     Problem(f, i, "acquired", "a tax lot in a taxable account needs an acquired date")
                 )
+    hol["lot_id"] = pd.Series(lot_ids, index=hol.index, dtype=object)
     duplicates(hol, ["account_id", "lot_id"], f, problems)
 
 

@@ -130,3 +130,16 @@ def test_parquet_input_gives_the_same_result(tmp_path):
     a = pd.read_csv(tmp_path / "csv" / "trades.csv")
     b = pd.read_csv(tmp_path / "parquet" / "trades.csv")
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_bad_shared_table_stops_the_batch_with_its_file_and_line(tmp_path):
+    from optimizer import ValidationError
+
+    in_dir = make_input(tmp_path, 3)
+    sec = pd.read_csv(in_dir / "securities.csv", dtype=str, keep_default_na=False)
+    sec.loc[2, "price"] = "-1"
+    sec.to_csv(in_dir / "securities.csv", index=False)
+    with pytest.raises(ValidationError) as err:
+        run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    assert [(p.file, p.row, p.field) for p in err.value.problems] == [("securities.csv", 4, "price")]
+    assert not (tmp_path / "out" / "households").exists()
