@@ -88,7 +88,7 @@ class Tactical(MaskRule):
     def check(self, sol: Solution) -> list[Violation]:
         d = sol.data
         out = []
-        tg = effective_targets(d.household, d.policy, d.classes, d.security_ids)
+        tg = d.targets_detail
         for k, c in enumerate(d.classes):
             excess = abs(d.target[k] - d.strategic[k]) - tg.max_tilt[k]
             if d.household.target_by == "asset_class" and excess > WEIGHT_TOL:

@@ -86,6 +86,7 @@ class Prepared:
     risk_hedge: np.ndarray  # (r,) benchmark shift for hedged currencies
     overlay: OverlayData
     wash: WashState
+    targets_detail: tactical.Targets
     notes: list[str] = field(default_factory=list)
     _columns: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -271,7 +272,7 @@ def prepare(household: Household, policy: Policy) -> Prepared:
         bench_target=bench_target, risk_M=risk["M"], risk_m_cash=risk["m_cash"],
         risk_d=risk["d"], risk_M_f=risk["M_f"], risk_d_f=risk["d_f"],
         risk_hedge=risk["hedge"], overlay=overlay, notes=notes,
-        wash=wash_state(household, policy, sids, {aids[a] for a in taxable}),
+        wash=wash_state(household, policy, sids, {aids[a] for a in taxable}), targets_detail=targets,
     )
 
 

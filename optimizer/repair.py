@@ -11,40 +11,56 @@ from __future__ import annotations
 
 import numpy as np
 
-from constraints import trade_masks
+from constraints import default_constraints, trade_masks
 from cost_models.tax import coefficients
 from optimizer import checker
 from optimizer.prepare import Prepared
 from optimizer.solution import Solution
 
 MAX_MOVES = 200
+LIMITS = {"bands", "turnover", "cash", "tax_rules", "overlay"}  # limits a share can cross
+HARD = 1e6
 
 
-def score(sol: Solution) -> float:
-    """Total violation: weights as they are, money and shares over household value."""
+def score(sol: Solution, modules=None) -> float:
+    """Total violation (of ``modules``; all families by default): weights as they are, money and
+    shares over household value."""
+    violations = checker.check(sol) if modules is None else [v for m in modules for v in m.check(sol)]
     total = 0.0
-    for v in checker.check(sol):
-        total += v.amount if v.unit in ("weight", "score") else v.amount * (
-            sol.data.price.max() if v.unit == "shares" else 1.0) / sol.data.V
+    for v in violations:
+        if v.constraint not in LIMITS:
+            total += HARD  # a rule, not a limit: no move may break one
+        elif v.unit in ("weight", "score"):
+            total += v.amount
+        else:
+            total += v.amount / sol.data.V
     return total
 
 
 def repair(sol: Solution) -> Solution:
-    """Greedy one-share moves that reduce the checker's total violation; returns the best found."""
+    """Greedy one-share moves that reduce the checker's total violation; returns the best found.
+
+    Candidates are scored on the violated families only (cheap); a move is kept only if the
+    whole checker agrees it lowered the total, so no other family is broken on the way.
+    """
     d = sol.data
     best, best_score = sol, score(sol)
     for _ in range(MAX_MOVES):
         if best_score == 0:
             break
-        candidates = [_apply(best, move) for move in _moves(d, best)]
-        candidates = [c for c in candidates if c is not None]
+        violated = {v.constraint for v in checker.check(best)}
+        focus = [m for m in default_constraints() if m.name in violated]
+        candidates = [c for c in (_apply(best, move) for move in _moves(d, best)) if c is not None]
         if not candidates:
             break
-        scores = [score(c) for c in candidates]
-        k = int(np.argmin(scores))
-        if scores[k] >= best_score:
+        order = np.argsort([score(c, focus) for c in candidates])
+        for k in order[:5]:  # the few most promising, checked in full
+            full = score(candidates[k])
+            if full < best_score:
+                best, best_score = candidates[k], full
+                break
+        else:
             break
-        best, best_score = candidates[k], scores[k]
     return best
 
 

@@ -22,7 +22,7 @@ from constraints.overlay import margin_required
 from cost_models.tax import coefficients
 from optimizer.prepare import Prepared
 from optimizer.problem import ContinuousSolution
-from optimizer.solution import Solution
+from optimizer.solution import Solution, trade_costs
 
 NOISE = 1e-6  # shares: solver noise below this is no trade
 NOISE_VALUE = 1e-8  # fraction of household value: solver noise below this is no trade
@@ -56,7 +56,11 @@ def to_shares(data: Prepared, cont: ContinuousSolution, contracts: np.ndarray | 
         lots[t] = round_sells(lot_c[t], data.lot_q[t])
         sell[a] = lots[t].sum(1)
     _net(data, buy, sell, lots)
-    _repair_cash(data, buy, buy_c, sell, lots, contracts)
+    # The cash each account would hold under the continuous plan: top-ups may spend only what
+    # rounding freed beyond it (spending more would move cash below its band).
+    plan = Solution(data, np.zeros_like(buy), np.zeros_like(sell), np.zeros_like(lots), contracts)
+    plan_cash = plan.cash_after + ((sell_c - buy_c) * price).sum(1) - trade_costs(data, (buy_c + sell_c) * price)
+    _repair_cash(data, buy, buy_c, sell, lots, contracts, plan_cash)
     return Solution(data, buy, sell, lots, contracts)
 
 
@@ -83,7 +87,7 @@ def _floor(sol: Solution) -> np.ndarray:
     return sol.data.min_cash * sol.data.V + margin_required(sol)
 
 
-def _repair_cash(data: Prepared, buy, buy_c, sell, lots, contracts) -> None:
+def _repair_cash(data: Prepared, buy, buy_c, sell, lots, contracts, plan_cash) -> None:
     for a in range(data.A):
         for _ in range(10 * data.N + 10):
             sol = Solution(data, buy, sell, lots, contracts)
@@ -96,16 +100,16 @@ def _repair_cash(data: Prepared, buy, buy_c, sell, lots, contracts) -> None:
             i = held[np.argmax((buy[a] - buy_c[a])[held])]
             cut = min(buy[a, i], max(1.0, math.ceil(short / data.price[i])))
             buy[a, i] -= cut
-        _top_up(data, a, buy, buy_c, sell, lots, contracts)
+        _top_up(data, a, buy, buy_c, sell, lots, contracts, plan_cash[a])
 
 
-def _top_up(data: Prepared, a: int, buy, buy_c, sell, lots, contracts) -> None:
-    """Spend cash that rounding freed on the buys rounded down the most (value shortfall)."""
+def _top_up(data: Prepared, a: int, buy, buy_c, sell, lots, contracts, plan_cash: float) -> None:
+    """Spend cash that rounding freed (beyond the plan's cash) on the buys rounded down the most."""
     shortfall = (buy_c[a] - buy[a]) * data.price
     for i in np.argsort(-shortfall):
         if buy_c[a, i] - buy[a, i] <= 0.01:
             break
         buy[a, i] += 1
         sol = Solution(data, buy, sell, lots, contracts)
-        if sol.cash_after[a] < _floor(sol)[a]:
+        if sol.cash_after[a] < max(_floor(sol)[a], plan_cash - 0.5 * data.price[i]):
             buy[a, i] -= 1
