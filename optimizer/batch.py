@@ -79,6 +79,7 @@ def read_batch(in_dir: str | Path) -> BatchInput:
     for name in SHARED:
         shared[name], path = _read(root, name)
         files += [path] if path else []
+    shared_files = list(files) + ([root / "policy.toml"] if (root / "policy.toml").exists() else [])
     for name in ("securities", "targets"):
         if shared[name] is None:
             problems.append(Problem(f"{name}.csv", None, None, "shared table is missing from IN_DIR"))
@@ -100,14 +101,28 @@ def read_batch(in_dir: str | Path) -> BatchInput:
     if problems:
         raise ValidationError(problems)
     shared_household(shared)  # bad shared tables stop the batch here, naming file, line, field
+    shared_digest = hashlib.sha256(b"".join(hashlib.sha256(p.read_bytes()).digest()
+                                            for p in shared_files)).hexdigest()
     households: dict[str, dict[str, pd.DataFrame | None]] = {}
+    digests: dict[str, list[str]] = {}
     for name, df in tables.items():
         if df is None:
             continue
-        for hid, part in df.groupby(df[KEY].astype(str), sort=False):
+        keys = df[KEY].astype(str)
+        # A fingerprint of each household's rows (order-free sum of row hashes, and the count),
+        # so a rerun notices a household whose input changed.
+        row_hash = pd.Series(pd.util.hash_pandas_object(df.drop(columns=[KEY]), index=False).to_numpy(),
+                             index=df.index)
+        sums = row_hash.groupby(keys).sum()
+        sizes = keys.value_counts()
+        for hid, part in df.groupby(keys, sort=False):
             part = part.drop(columns=[KEY])
             part.attrs["file_lines"] = df.attrs.get("file_lines", False)
             households.setdefault(str(hid), {n: None for n in PER_HOUSEHOLD})[name] = part
+            digests.setdefault(str(hid), []).append(f"{name}:{int(sums[hid]) & (2**64 - 1)}:{sizes[hid]}")
+    for hid, parts in digests.items():
+        text = shared_digest + "|" + "|".join(sorted(parts))
+        households[hid]["_digest"] = hashlib.sha256(text.encode()).hexdigest()[:32]
     return BatchInput(shared, policy, dict(sorted(households.items())), files)
 
 
@@ -138,6 +153,10 @@ def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir:
     household's own problems. ``base``: the shared tables already validated. Returns a status
     row."""
     t0 = time.perf_counter()
+    digest = frames.get("_digest")
+    frames = {**frames,
+              "accounts": _or_empty(frames.get("accounts"), ["account_id", "type", "cash"]),
+              "holdings": _or_empty(frames.get("holdings"), ["account_id", "security_id", "quantity"])}
     try:
         if base is not None and frames["futures"] is None:
             h = base.with_accounts(frames["accounts"], frames["holdings"], frames["transactions"], name=hid)
@@ -148,23 +167,42 @@ def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir:
                 factor_covariance=shared["factor_covariance"], specific_variance=shared["specific_variance"],
                 futures=frames["futures"], transactions=frames["transactions"], name=hid)
         result = rebalance(h, policy, cache=_cache())
+        result.summary["input_digest"] = digest
+        (out_dir / "errors" / f"{hid}.json").unlink(missing_ok=True)
         result.write(out_dir / "households" / hid)
         return {KEY: hid, "status": "ok", "seconds": time.perf_counter() - t0,
                 "trades": len(result.trades), "tracking_error": result.summary["tracking_error"]["after"]}
-    except (CvxRebalanceError, ValueError, KeyError, ArithmeticError, OSError) as exc:
-        reason = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - one household's failure, whatever it is, is its own
+        reason = str(exc) if isinstance(exc, CvxRebalanceError) else f"{type(exc).__name__}: {exc}"
+        (out_dir / "households" / hid / "summary.json").unlink(missing_ok=True)
         _write_atomic(out_dir / "errors" / f"{hid}.json",
-                      json.dumps({KEY: hid, "error": type(exc).__name__, "reason": reason}, indent=2))
+                      json.dumps({KEY: hid, "error": type(exc).__name__, "reason": reason,
+                                  "input_digest": digest}, indent=2))
         return {KEY: hid, "status": "error", "seconds": time.perf_counter() - t0, "reason": reason}
 
 
-def run_chunk(chunk: list[tuple[str, dict]], shared: dict, policy: Policy, out_dir: str) -> list[dict]:
-    """Rebalance a chunk of households in this worker (the unit of work of every executor)."""
+def _or_empty(df: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame:
+    """A household with no rows in a table (an all-cash client has no holdings)."""
+    return pd.DataFrame(columns=columns) if df is None else df
+
+
+def run_chunk(chunk: list[tuple[str, dict]], shared: dict, policy: Policy, out_dir: str,
+              parent: int | None = None) -> list[dict]:
+    """Rebalance a chunk of households in this worker (the unit of work of every executor).
+
+    ``parent``: the driver's process id; a local worker whose driver was killed stops instead
+    of writing on as an orphan.
+    """
     try:
         base = shared_household(shared)
     except ValidationError:
         base = None  # each household then reports the shared tables' problems itself
-    return [run_household(hid, frames, shared, policy, Path(out_dir), base) for hid, frames in chunk]
+    rows = []
+    for hid, frames in chunk:
+        if parent is not None and os.getppid() != parent:
+            os._exit(3)
+        rows.append(run_household(hid, frames, shared, policy, Path(out_dir), base))
+    return rows
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -179,10 +217,19 @@ def _write_atomic(path: Path, text: str) -> None:
             os.unlink(tmp)
 
 
-def finished(out_dir: Path) -> tuple[set[str], set[str]]:
-    """Households already done (a summary.json, written last) and already failed (an error file)."""
-    done = {p.parent.name for p in (out_dir / "households").glob("*/summary.json")}
-    failed = {p.stem for p in (out_dir / "errors").glob("*.json")}
+def finished(out_dir: Path, digests: dict[str, str] | None = None) -> tuple[set[str], set[str]]:
+    """Households already done (a summary.json, written last) and already failed (an error file)
+    from the same input (``digests``: household -> fingerprint; a changed household runs again)."""
+    def same(path: Path, hid: str) -> bool:
+        if digests is None:
+            return True
+        try:
+            return json.loads(path.read_text()).get("input_digest") == digests.get(hid)
+        except (OSError, ValueError):
+            return False
+
+    done = {p.parent.name for p in (out_dir / "households").glob("*/summary.json") if same(p, p.parent.name)}
+    failed = {p.stem for p in (out_dir / "errors").glob("*.json") if same(p, p.stem)}
     return done, failed
 
 

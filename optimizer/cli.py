@@ -105,13 +105,15 @@ def _batch(args) -> int:
     rate = t["households_per_second"]
     rows = [("households", c["households"]), ("run now", c["run"]), ("succeeded", c["succeeded"]),
             ("failed", c["failed"]), ("skipped (finished before)", c["skipped_finished"]),
+            ("in the errors table", c["failed_total"]),
             ("trades", c["trades"]), ("read", f"{t['read_seconds']:.2f} s"),
             ("rebalance", f"{t['run_seconds']:.2f} s" + (f" ({rate:.1f} households/s)" if rate else "")),
             ("combine", f"{t['combine_seconds']:.2f} s"), ("wall", f"{t['wall_seconds']:.2f} s")]
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
-    print(f"Wrote {Path(args.out_dir)}/(trades|lots|futures|errors|block_trades|allocations).csv, manifest.json")
-    return 1 if c["failed"] else 0
+    names = "trades.csv, lots.csv, futures.csv, errors.csv, block_trades.csv, allocations.csv, manifest.json"
+    print(f"Wrote {names} in {Path(args.out_dir)}")
+    return 1 if c["failed_total"] else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

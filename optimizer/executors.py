@@ -30,7 +30,7 @@ def _local(batch: BatchInput, todo: list, out: Path, workers: int, size: int) ->
             yield run_chunk(chunk, batch.shared, batch.policy, str(out))
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_chunk, chunk, batch.shared, batch.policy, str(out))
+        futures = [pool.submit(run_chunk, chunk, batch.shared, batch.policy, str(out), os.getpid())
                    for chunk in chunks(todo, size)]
         for fut in as_completed(futures):
             yield fut.result()
@@ -91,7 +91,9 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
     batch = read_batch(in_dir)
     t_read = time.perf_counter() - t0
     ids = list(batch.households)
-    done, failed = finished(out)
+    for tmp in out.rglob(".*.tmp"):  # left by a run that was killed mid-write
+        tmp.unlink(missing_ok=True)
+    done, failed = finished(out, {hid: f.get("_digest") for hid, f in batch.households.items()})
     skip = done | (set() if retry_errors else failed)
     if retry_errors:
         for hid in failed - done:
@@ -118,7 +120,7 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
     t2 = time.perf_counter()
     counts = combine(out, ids)
     counts |= {"households": len(ids), "run": len(todo), "succeeded": ok, "failed": bad,
-               "skipped_finished": len(ids) - len(todo)}
+               "skipped_finished": len(ids) - len(todo), "failed_total": counts["errors"]}
     timings = {"read_seconds": t_read, "run_seconds": t_run, "combine_seconds": time.perf_counter() - t2,
                "household_seconds_total": solve_seconds, "wall_seconds": time.perf_counter() - t0,
                "households_per_second": len(todo) / t_run if t_run > 0 and todo else None}

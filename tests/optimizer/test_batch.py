@@ -143,3 +143,26 @@ def test_bad_shared_table_stops_the_batch_with_its_file_and_line(tmp_path):
         run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
     assert [(p.file, p.row, p.field) for p in err.value.problems] == [("securities.csv", 4, "price")]
     assert not (tmp_path / "out" / "households").exists()
+
+
+def test_rerun_redoes_households_whose_input_changed(tmp_path):
+    in_dir = make_input(tmp_path, 4)
+    run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    hol = pd.read_csv(in_dir / "holdings.csv", dtype=str, keep_default_na=False)
+    first = hol.index[hol["household_id"] == "h00002"][0]
+    hol.loc[first, "quantity"] = str(float(hol.loc[first, "quantity"]) * 5)
+    hol.to_csv(in_dir / "holdings.csv", index=False)
+    again = run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    assert again["counts"]["run"] == 1 and again["counts"]["skipped_finished"] == 3
+    (in_dir / "policy.toml").write_text('[tax]\nas_of = 2026-11-20\n[objective]\nrisk_weight = 50.0\n')
+    assert run_batch(in_dir, tmp_path / "out", workers=1, progress=False)["counts"]["run"] == 4
+
+
+def test_all_cash_household_without_holdings(tmp_path):
+    in_dir = make_input(tmp_path, 3)
+    hol = pd.read_csv(in_dir / "holdings.csv", dtype=str, keep_default_na=False)
+    hol[hol["household_id"] != "h00001"].to_csv(in_dir / "holdings.csv", index=False)
+    man = run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    assert man["counts"]["succeeded"] == 3
+    trades = pd.read_csv(tmp_path / "out" / "trades.csv")
+    assert set(trades.query("household_id == 'h00001'")["side"]) == {"buy"}  # invests its cash
