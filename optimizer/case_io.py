@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import pandas as pd
@@ -58,6 +59,12 @@ def load_case(path: str | Path) -> tuple[Household, Policy]:
     if not root.is_dir():
         raise ValidationError([Problem(str(root), None, None, "case directory not found")])
     problems: list[Problem] = []
+    known = set(REQUIRED + OPTIONAL)
+    for f in sorted(root.glob("*.csv")):
+        if f.name not in known:  # a misspelled file must not be silently ignored
+            hint = difflib.get_close_matches(f.name, sorted(known), n=1)
+            more = f"; did you mean {hint[0]}?" if hint else f"; known files: {', '.join(sorted(known))}"
+            problems.append(Problem(f.name, None, None, "unknown file" + more))
     frames: dict[str, pd.DataFrame | None] = {}
     for name in REQUIRED + OPTIONAL:
         f = root / name

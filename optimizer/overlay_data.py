@@ -68,9 +68,9 @@ def prepare_overlay(household, policy, account_ids, account_types, classes, V) -
     hi = np.where(np.isnan(cap), BIG, cap)
     lo = -hi
     rolls: list[tuple[str, str | None]] = []
-    if ov.instruments == "cash_only":
+    if ov.instruments == "cash_only":  # contracts stay as they are (expiring ones close below)
         lo, hi = f0.copy(), f0.copy()
-    elif ov.horizon is not None:
+    if ov.horizon is not None:
         contracts = [row for _, row in rows(fut)]
         for j, row in enumerate(contracts):
             if row.expiry is not None and row.expiry < ov.horizon:
@@ -78,6 +78,8 @@ def prepare_overlay(household, policy, account_ids, account_types, classes, V) -
                 later = [(r.expiry, r.contract_id) for r in contracts
                          if r.underlying == row.underlying and r.underlying and r.expiry is not None
                          and r.expiry >= ov.horizon]
-                rolls.append((row.contract_id, min(later)[1] if later else None))
+                # cash_only closes an expiring contract but rolls nothing (no new overlay).
+                nxt = min(later)[1] if later and ov.instruments != "cash_only" else None
+                rolls.append((row.contract_id, nxt))
     return OverlayData(list(fut["contract_id"]), notional, q0, f0, account, G, cost_rate,
                        margin_rate, lo, hi, rolls)

@@ -210,7 +210,8 @@ def _infeasible(data: Prepared, cache: TemplateCache, margins) -> InfeasibilityE
     elastic = cache.get(data.shape_key(), elastic=True)
     if elastic.solve(data, margins) is None:  # pragma: no cover - slacks make it feasible
         return InfeasibilityError([], "even the relaxed problem is infeasible: check holdings and caps")
-    names = {"bands": [*data.classes, "cash"], "cash": data.account_ids}
+    names = {"bands": [*data.classes, "cash"], "cash": data.account_ids, "overlay": data.account_ids,
+             "tax_rules": data.account_ids}
 
     def label(raw: str) -> str:
         m = re.match(r"(\w+)\.(\w+)\[(\d+)\]", raw)
@@ -237,5 +238,8 @@ def _explain(data: Prepared, conflicts: list[tuple[str, float]]) -> str:
                 lines.append(f"{m.group(2)} holds {illiquid[k]:.2%} of household value in illiquid "
                              f"securities that are never traded (band {data.lower[k]:.2%} to "
                              f"{data.upper[k]:.2%})")
-    lines.append("Amounts are fractions of household value (esg.min_score: score points x weight).")
+    unit = "Amounts are fractions of household value"
+    if any(name.startswith("esg.min_score") for name, _ in conflicts):
+        unit += " (esg.min_score: score points x weight)"
+    lines.append(unit + ".")
     return "\n".join(lines)

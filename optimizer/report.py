@@ -53,14 +53,24 @@ def render(result) -> str:
                   "of household value)", f.to_string(index=False)]
         after = dict(zip(result.futures["contract_id"], result.futures["contracts_after"], strict=True))
         for r in ov["rolls"]:
-            nxt = (f"its next contract {r['to']} now holds {after[r['to']]:+.0f}" if r["to"]
-                   else "no next contract is listed")
-            lines.append(f"Roll: {r['from']} -> {r['to'] or '-'}: {r['from']} expires before the horizon and "
-                         f"was closed ({r['contracts']:+.0f} contracts); {nxt}")
+            if r["to"] and after[r["to"]] != 0:
+                lines.append(f"Roll: {r['from']} -> {r['to']}: {r['from']} expires before the horizon; "
+                             f"its {r['contracts']:+.0f} contracts were closed and {r['to']} now holds "
+                             f"{after[r['to']]:+.0f}")
+            else:
+                why = f"its next contract {r['to']} was not needed" if r["to"] else "no next contract is listed"
+                lines.append(f"Closed: {r['from']} expires before the horizon; its {r['contracts']:+.0f} "
+                             f"contracts were closed, not rolled ({why})")
+        if not ov["binding"]:
+            lines.append("Binding: none of the overlay's limits")
         lines += [f"Binding: {b}" for b in ov["binding"]]
         if "cash_only_comparison" in s:
-            cmp = pd.DataFrame(s["cash_only_comparison"]).T
-            lines += ["", "With the overlay vs cash trades only", cmp.to_string()]
+            cmp = s["cash_only_comparison"]
+            if "error" in cmp["cash_only"]:
+                first = cmp["cash_only"]["error"].splitlines()[0]
+                lines += ["", f"Cash trades only: not possible under this policy ({first})"]
+            else:
+                lines += ["", "With the overlay vs cash trades only", pd.DataFrame(cmp).T.to_string()]
     if len(result.lots):
         lines += ["", f"Tax lots sold ({len(result.lots)})", result.lots.to_string(index=False)]
     tx, te, sv = s["taxes"], s["tracking_error"], s["solver"]

@@ -148,6 +148,8 @@ class RebalanceResult:
                 os.chmod(tmp, 0o644)
             for name, tmp in staged.items():
                 os.replace(tmp, out / name)
+            if "futures.csv" not in staged:  # a futures.csv from an earlier result is not this one's
+                (out / "futures.csv").unlink(missing_ok=True)
         finally:
             for tmp in staged.values():
                 if os.path.exists(tmp):
@@ -193,7 +195,15 @@ def _futures(data: Prepared, sol: Solution) -> pd.DataFrame:
              float(sol.contracts_traded[j]) + 0.0, round(float(sol.contracts_q[j] * ov.notional[j]), 2) + 0.0,
              round(float(margin[j]), 2), round(float(cost[j]), 2), roll_to.get(cid, "") or "")
             for j, cid in enumerate(ov.ids)]
-    return pd.DataFrame(rows, columns=FUTURES_COLUMNS)
+    return _whole(pd.DataFrame(rows, columns=FUTURES_COLUMNS), ["contracts_before", "contracts_after", "trade"])
+
+
+def _whole(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Write whole numbers of shares or contracts as integers (fractional holdings stay floats)."""
+    for c in columns:
+        if len(df) and (df[c] == df[c].round()).all():
+            df[c] = df[c].astype("int64")
+    return df
 
 
 def _overlay_summary(data: Prepared, sol: Solution, futures: pd.DataFrame) -> dict:
@@ -233,7 +243,7 @@ def _trades(data: Prepared, sol: Solution) -> pd.DataFrame:
             cost = value * lin[i] + impact[i] * value**2 / data.V
             rows.append((data.account_ids[a], data.security_ids[i], side, float(q[a, i]),
                          float(data.price[i]), round(value, 2), round(cost, 2)))
-    return pd.DataFrame(rows, columns=TRADE_COLUMNS)
+    return _whole(pd.DataFrame(rows, columns=TRADE_COLUMNS), ["quantity"])
 
 
 def _lots(data: Prepared, sol: Solution) -> pd.DataFrame:
@@ -246,7 +256,7 @@ def _lots(data: Prepared, sol: Solution) -> pd.DataFrame:
         rows.append((data.account_ids[lot.account], data.security_ids[lot.security], lot.lot_id, q,
                      lot.cost_basis, round(q * price, 2), round(q * (price - lot.cost_basis), 2),
                      lot.term))
-    return pd.DataFrame(rows, columns=LOT_COLUMNS)
+    return _whole(pd.DataFrame(rows, columns=LOT_COLUMNS), ["quantity"])
 
 
 def _asset_classes(data: Prepared, sol: Solution) -> pd.DataFrame:
