@@ -567,3 +567,9 @@ def test_policy_replace_validates_like_the_file():
         policy.replace(objective={"tax_wieght": 2.0}, limits={"turnover": "0.1"})
     fields = {p.field for p in info.value.problems}
     assert fields == {"objective.tax_wieght", "limits.turnover"}
+
+
+def test_misspelled_case_file_is_an_error(case):
+    (case / "transaction.csv").write_text("account_id,security_id,date,side,quantity,price\n")
+    err = load_error(case)
+    assert_problem(err, "transaction.csv", None, None, "did you mean transactions.csv?")
