@@ -58,9 +58,9 @@ def to_shares(data: Prepared, cont: ContinuousSolution, contracts: np.ndarray | 
     _net(data, buy, sell, lots)
     # The cash each account would hold under the continuous plan: top-ups may spend only what
     # rounding freed beyond it (spending more would move cash below its band).
-    plan = Solution(data, np.zeros_like(buy), np.zeros_like(sell), np.zeros_like(lots), contracts)
-    plan_cash = plan.cash_after + ((sell_c - buy_c) * price).sum(1) - trade_costs(data, (buy_c + sell_c) * price)
-    _repair_cash(data, buy, buy_c, sell, lots, contracts, plan_cash)
+    untraded = Solution(data, np.zeros_like(buy), np.zeros_like(sell), np.zeros_like(lots), contracts)
+    plan_cash = _cash_after(data, untraded.cash_after, buy_c, sell_c)
+    _repair_cash(data, buy, buy_c, sell, untraded, plan_cash)
     return Solution(data, buy, sell, lots, contracts)
 
 
@@ -82,16 +82,22 @@ def _net(data: Prepared, buy, sell, lots) -> None:
             sell[a, i] = lots[t, i].sum()
 
 
-def _floor(sol: Solution) -> np.ndarray:
-    """Cash each account must keep: its minimum plus the margin of the contracts it carries."""
-    return sol.data.min_cash * sol.data.V + margin_required(sol)
+def _cash_after(data: Prepared, untraded_cash: np.ndarray, buy, sell, rows: slice = slice(None)) -> np.ndarray:
+    """Cash after trading for the accounts in ``rows``: the untraded cash (after flows and
+    overlay costs) plus sells less buys less transaction costs (Solution's formula, per row)."""
+    b, s = buy[rows] * data.price, sell[rows] * data.price
+    return untraded_cash[rows] + s.sum(-1) - b.sum(-1) - trade_costs(data, np.atleast_2d(b + s))
 
 
-def _repair_cash(data: Prepared, buy, buy_c, sell, lots, contracts, plan_cash) -> None:
+def _repair_cash(data: Prepared, buy, buy_c, sell, untraded: Solution, plan_cash) -> None:
+    """Cut buys where an account ends below its floor (minimum cash plus margin), then top up."""
+    floor = data.min_cash * data.V + margin_required(untraded)  # contracts are fixed here
     for a in range(data.A):
+        def cash(a: int = a) -> float:
+            return float(_cash_after(data, untraded.cash_after, buy, sell, slice(a, a + 1))[0])
+
         for _ in range(10 * data.N + 10):
-            sol = Solution(data, buy, sell, lots, contracts)
-            short = _floor(sol)[a] - sol.cash_after[a]
+            short = floor[a] - cash()
             if short <= 0:
                 break
             held = np.flatnonzero(buy[a] > 0)
@@ -100,16 +106,12 @@ def _repair_cash(data: Prepared, buy, buy_c, sell, lots, contracts, plan_cash) -
             i = held[np.argmax((buy[a] - buy_c[a])[held])]
             cut = min(buy[a, i], max(1.0, math.ceil(short / data.price[i])))
             buy[a, i] -= cut
-        _top_up(data, a, buy, buy_c, sell, lots, contracts, plan_cash[a])
-
-
-def _top_up(data: Prepared, a: int, buy, buy_c, sell, lots, contracts, plan_cash: float) -> None:
-    """Spend cash that rounding freed (beyond the plan's cash) on the buys rounded down the most."""
-    shortfall = (buy_c[a] - buy[a]) * data.price
-    for i in np.argsort(-shortfall):
-        if buy_c[a, i] - buy[a, i] <= 0.01:
-            break
-        buy[a, i] += 1
-        sol = Solution(data, buy, sell, lots, contracts)
-        if sol.cash_after[a] < max(_floor(sol)[a], plan_cash - 0.5 * data.price[i]):
-            buy[a, i] -= 1
+        # Top up: spend cash that rounding freed (beyond the plan's cash) on the buys rounded
+        # down the most.
+        shortfall = (buy_c[a] - buy[a]) * data.price
+        for i in np.argsort(-shortfall):
+            if buy_c[a, i] - buy[a, i] <= 0.01:
+                break
+            buy[a, i] += 1
+            if cash() < max(floor[a], plan_cash[a] - 0.5 * data.price[i]):
+                buy[a, i] -= 1
