@@ -25,7 +25,8 @@ def trade_masks(data) -> tuple:
     """(A, N) masks of positions that may be bought / sold, and the (T, N, K) mask of lot slots
     that may be sold, under every constraint family."""
     holdings = default_constraints()[0]
-    return (*holdings.masks(data), holdings.lot_mask(data))
+    buy_ok, sell_ok = holdings.masks(data)
+    return buy_ok, sell_ok, holdings.lot_mask(data, sell_ok)
 
 
 __all__ = [

@@ -21,7 +21,7 @@ class Cash:
     name = "cash"
 
     def parameters(self, data, margins):
-        lin = data.column("half_spread") + data.column("commission")
+        lin = data.linear_cost
         traded = margins.get("impact_trade", np.zeros((data.A, data.N)))
         m = margins.get("cash", np.zeros(data.A))
         rate = lin[None, :] + data.column("impact")[None, :] * traded

@@ -22,6 +22,14 @@ def score_coef(data) -> np.ndarray:
     return np.where(np.isnan(s), 0.0, s - data.policy.esg.min_score)
 
 
+def portfolio_score(data, weights: np.ndarray) -> float | None:
+    """Value-weighted ESG score of the scored holdings (None when nothing scored is held)."""
+    s = data.column("esg_score").astype(float)
+    scored = ~np.isnan(s)
+    total = weights[scored].sum()
+    return float((s[scored] * weights[scored]).sum() / total) if total > 0 else None
+
+
 class Esg:
     name = "esg"
 
@@ -62,11 +70,7 @@ class Esg:
             out.append(Violation(self.name, f"excluded {d.security_ids[i]} not sold in {d.account_ids[a]}",
                                  sol.q_after[a, i], "shares"))
         if d.policy.esg.min_score > 0:
-            w = sol.weights_after()
-            scored = ~np.isnan(d.column("esg_score").astype(float))
-            if w[scored].sum() > 0:
-                avg = float(np.nansum(d.column("esg_score").astype(float) * w) / w[scored].sum())
-                if avg < d.policy.esg.min_score - 1e-6:
-                    out.append(Violation(self.name, f"score {avg:.4f} < min", d.policy.esg.min_score - avg,
-                                         "score"))
+            avg = portfolio_score(d, sol.weights_after())
+            if avg is not None and avg < d.policy.esg.min_score - 1e-6:
+                out.append(Violation(self.name, f"score {avg:.4f} < min", d.policy.esg.min_score - avg, "score"))
         return out

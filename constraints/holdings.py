@@ -33,9 +33,10 @@ class Holdings:
                 sell_ok &= m.sell_allowed(data)
         return buy_ok, sell_ok
 
-    def lot_mask(self, data) -> np.ndarray:
+    def lot_mask(self, data, sell_ok: np.ndarray | None = None) -> np.ndarray:
         """(T, N, K) lot slots every module allows to be sold (position masks included)."""
-        _, sell_ok = self.masks(data)
+        if sell_ok is None:
+            _, sell_ok = self.masks(data)
         ok = np.ones(data.lot_q.shape, bool)
         for t, a in enumerate(data.taxable):
             ok[t] &= sell_ok[a][:, None]
@@ -46,7 +47,7 @@ class Holdings:
 
     def parameters(self, data, margins):
         buy_ok, sell_ok = self.masks(data)
-        lot_cap = data.lot_q * data.price[None, :, None] / data.V * self.lot_mask(data)
+        lot_cap = data.lot_q * data.price[None, :, None] / data.V * self.lot_mask(data, sell_ok)
         # Buys are bounded by the household value after flows (the unit), a bound never active.
         return {"buy_cap": buy_ok * 1.0, "sell_cap": data.h0 * sell_ok,
                 **{f"lot_cap_{t}": lot_cap[t] for t in range(len(data.taxable))}}

@@ -90,12 +90,6 @@ class Tax:
     def evaluate(self, sol) -> float:
         return realized(sol)["tax"] / sol.data.V
 
-    @staticmethod
-    def realized(sol) -> dict[str, float]:
-        """Currency figures: realized gains by term, gross gains and losses, year-to-date, the
-        model's incremental tax and the exact rules' incremental tax."""
-        return realized(sol)
-
 
 def gains_by_term(data, lot_sell_q: np.ndarray) -> tuple[float, float, np.ndarray]:
     """Realized short and long gains (currency) and the per-slot gains."""
@@ -116,6 +110,8 @@ def incremental(data, short: float, long: float) -> tuple[float, float]:
 
 
 def realized(sol) -> dict[str, float]:
+    """Currency figures: realized gains by term, gross gains and losses, year-to-date, the
+    model's incremental tax and the exact rules' incremental tax."""
     d = sol.data
     short, long, g = gains_by_term(d, sol.lot_sell_q)
     model, exact = incremental(d, short, long)

@@ -16,7 +16,7 @@ class TransactionCost:
         return policy.objective.cost_weight
 
     def parameters(self, data, weight: float) -> dict:
-        lin = data.column("half_spread") + data.column("commission")
+        lin = data.linear_cost
         return {"cost_obj": weight * lin,
                 "sqrt_impact": np.sqrt(weight * data.column("impact").astype(float))}
 

@@ -112,9 +112,10 @@ class Prepared:
             self._columns[name] = self.household.securities[name].to_numpy()
         return self._columns[name]
 
-    def class_weights(self, values: np.ndarray, cash: float, total: float) -> tuple[np.ndarray, float]:
-        """Class weights and cash weight of security values (N,) and cash over ``total``."""
-        return self.X.T @ values / total, cash / total
+    @property
+    def linear_cost(self) -> np.ndarray:
+        """(N,) half spread + commission: the linear cost per unit of value traded."""
+        return self.column("half_spread") + self.column("commission")
 
     def shape_key(self) -> tuple:
         """What decides the compiled problem's structure (see optimizer.problem)."""
@@ -254,8 +255,8 @@ def prepare(household: Household, policy: Policy) -> Prepared:
         policy, targets.target, lower, upper, x_now, targets.cash_target, cash_lower, cash_upper,
         cash_now,
     )
-    bench = _benchmark(household, targets, ref, targets.target, X, h0.sum(0), liquid)
-    bench_target = _benchmark(household, targets, targets.target, targets.target, X, h0.sum(0), liquid)
+    bench = _benchmark(targets, ref, targets.target, X, h0.sum(0))
+    bench_target = _benchmark(targets, targets.target, targets.target, X, h0.sum(0))
     overlay = prepare_overlay(household, policy, aids, types, classes, V)
     risk = _risk_factors(household, sids, overlay.ids, bench, cash_ref, policy.overlay.hedge_ratio)
     return Prepared(
@@ -276,7 +277,14 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     )
 
 
-def _benchmark(household, targets, ref, target, X, held, liquid) -> np.ndarray:
+def _class_shares(X: np.ndarray, held: np.ndarray, k: int) -> np.ndarray:
+    """(N,) each security's share of class k: by current value, equal when the class holds nothing."""
+    members = X[:, k] > 0
+    value = held * members
+    return value / value.sum() if value.sum() > 0 else members / max(members.sum(), 1)
+
+
+def _benchmark(targets, ref, target, X, held) -> np.ndarray:
     """Security-level benchmark weights whose class sums are ``ref``.
 
     Model portfolios give security weights directly (scaled per class when ``ref`` differs from the
@@ -287,21 +295,13 @@ def _benchmark(household, targets, ref, target, X, held, liquid) -> np.ndarray:
     if targets.security_weights is not None:
         base = targets.security_weights.copy()
     else:
-        base = np.zeros(N)
-        for k in range(C):
-            members = X[:, k] > 0
-            value = held * members
-            share = value / value.sum() if value.sum() > 0 else members / max(members.sum(), 1)
-            base += target[k] * share
+        base = sum((target[k] * _class_shares(X, held, k) for k in range(C)), np.zeros(N))
     class_base = X.T @ base
     scale = np.divide(ref, class_base, out=np.zeros(C), where=class_base > 1e-15)
     bench = base * (X @ scale)
     # A class with a reference but no base weight (target 0, out-of-band holdings): spread by value.
     for k in np.flatnonzero((class_base <= 1e-15) & (ref > 0)):
-        members = X[:, k] > 0
-        value = held * members
-        share = value / value.sum() if value.sum() > 0 else members / max(members.sum(), 1)
-        bench += ref[k] * share
+        bench += ref[k] * _class_shares(X, held, k)
     return bench
 
 

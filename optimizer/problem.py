@@ -46,7 +46,7 @@ def objective_scale(data: Prepared) -> float:
     var = (data.risk_M**2).sum(1) + data.risk_d**2
     sizes = [
         o.risk_weight * float(var.mean()) if var.size else 0.0,
-        o.cost_weight * float((data.column("half_spread") + data.column("commission")).max()),
+        o.cost_weight * float(data.linear_cost.max()),
         o.tax_weight * float(coefficients(data).max(initial=0.0)),
         o.location_weight * float(np.abs(drag(data)).max(initial=0.0)),
     ]

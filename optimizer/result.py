@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from constraints.esg import portfolio_score
 from cost_models import default_costs, lot_relief
-from cost_models.tax import Tax
+from cost_models.tax import realized as tax_realized
 from cost_models.tracking_error import variance
 from optimizer.prepare import Prepared
 from optimizer.problem import ContinuousSolution
@@ -60,7 +61,7 @@ class RebalanceResult:
         te_after = np.sqrt(variance(data, sol.weights_after(), sol.cash_weight_after,
                                     sol.overlay_after(), target=True))
         terms = {c.name: c.evaluate(sol) for c in default_costs()}
-        taxes = {k: round(v, 2) for k, v in Tax.realized(sol).items()}
+        taxes = {k: round(v, 2) for k, v in tax_realized(sol).items()}
         if sol.lot_sell_q.any():
             taxes["relief"] = lot_relief.compare(sol)
         notes = list(data.notes)
@@ -165,15 +166,9 @@ class RebalanceResult:
 
 def _esg_scores(data: Prepared, sol: Solution) -> dict | None:
     """Value-weighted ESG score of scored holdings before and after (None without scores)."""
-    s = data.column("esg_score").astype(float)
-    scored = ~np.isnan(s)
-    if not scored.any():
+    if np.isnan(data.column("esg_score").astype(float)).all():
         return None
-
-    def avg(w: np.ndarray) -> float | None:
-        return float((s[scored] * w[scored]).sum() / w[scored].sum()) if w[scored].sum() > 0 else None
-
-    return {"before": avg(data.h0.sum(0)), "after": avg(sol.weights_after()),
+    return {"before": portfolio_score(data, data.h0.sum(0)), "after": portfolio_score(data, sol.weights_after()),
             "min": data.policy.esg.min_score or None}
 
 
@@ -234,7 +229,7 @@ def _overlay_summary(data: Prepared, sol: Solution, futures: pd.DataFrame) -> di
 
 
 def _trades(data: Prepared, sol: Solution) -> pd.DataFrame:
-    lin = data.column("half_spread") + data.column("commission")
+    lin = data.linear_cost
     impact = data.column("impact")
     rows = []
     for side, q in (("sell", sol.sell_q), ("buy", sol.buy_q)):

@@ -19,7 +19,7 @@ def trade_costs(data: Prepared, trade_value: np.ndarray) -> np.ndarray:
     cost = (half_spread + commission) * |value| + impact * value^2 / V  (per position),
     i.e. in fractions of household value c * |t| + impact * t^2 with t = value / V.
     """
-    lin = data.column("half_spread") + data.column("commission")
+    lin = data.linear_cost
     impact = data.column("impact")
     v = np.abs(trade_value)
     return (v * lin + impact * v**2 / data.V).sum(axis=1)
