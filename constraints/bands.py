@@ -134,9 +134,9 @@ class BandConstraint:
         hi = np.append(d.upper, d.cash_upper)
         for k, name in enumerate(names):
             if w[k] < lo[k] - WEIGHT_TOL:
-                out.append(Violation(self.name, f"lower[{name}]", lo[k] - w[k]))
+                out.append(Violation(self.name, f"lower[{name}]", lo[k] - w[k], index=k))
             if w[k] > hi[k] + WEIGHT_TOL:
-                out.append(Violation(self.name, f"upper[{name}]", w[k] - hi[k]))
+                out.append(Violation(self.name, f"upper[{name}]", w[k] - hi[k], index=k))
         return out
 
 

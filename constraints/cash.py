@@ -45,5 +45,5 @@ class Cash:
         d = sol.data
         floor = d.min_cash * d.V
         short = floor - sol.cash_after
-        return [Violation(self.name, f"min_cash[{d.account_ids[a]}]", short[a], "currency")
+        return [Violation(self.name, f"min_cash[{d.account_ids[a]}]", short[a], "currency", index=int(a))
                 for a in np.flatnonzero(short > MONEY_TOL)]

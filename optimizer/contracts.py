@@ -63,7 +63,6 @@ def choose(template: ProblemTemplate, data: Prepared, margins: dict,
     if best is None:
         nearest = np.clip(np.round(cont.f * data.V / data.overlay.notional), *_bounds(data))
         margins["contracts"] = nearest
-        sol = template.solve(data, margins)
-        return None if sol is None else sol
+        return template.solve(data, margins)
     margins["contracts"] = best[1]
     return best[2]

@@ -8,6 +8,7 @@ then rebuilds the combined tables and the manifest.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -125,8 +126,6 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
                "household_seconds_total": solve_seconds, "wall_seconds": time.perf_counter() - t0,
                "households_per_second": len(todo) / t_run if t_run > 0 and todo else None}
     man = manifest(batch, counts, timings, executor, workers)
-    import json
-
     _write_atomic(out / "manifest.json", json.dumps(man, indent=2, default=str))
     return man
 

@@ -175,7 +175,6 @@ def _tighten(data: Prepared, margins: dict[str, np.ndarray], violations) -> bool
     """Move the constraints rounding crossed inward, by at least one share of the priciest
     security involved (less can leave the rounded result unchanged), doubling on each repeat;
     False if no violation is of a kind a margin can fix."""
-    names = [*data.classes, "cash"]
     repeat = margins.setdefault("repairs", np.zeros(1))
     grow = 2.0 ** repeat[0]
     repeat[0] += 1
@@ -184,19 +183,16 @@ def _tighten(data: Prepared, margins: dict[str, np.ndarray], violations) -> bool
     for v in violations:
         step = (2 * v.amount + share.max()) * grow
         if v.constraint == "bands":
-            side, name = re.match(r"(lower|upper)\[(.*)\]", v.where).groups()
-            m = margins.setdefault("bands", np.zeros(data.C + 1))
-            k = names.index(name)
+            k = v.index
             if k < data.C:
                 step = (2 * v.amount + (share * data.X[:, k]).max()) * grow
-            m[k] += step
+            margins.setdefault("bands", np.zeros(data.C + 1))[k] += step
         elif v.constraint == "turnover":
             margins.setdefault("turnover", np.zeros(1))[0] += step
         elif v.constraint == "esg" and v.where.startswith("score"):
             margins.setdefault("esg", np.zeros(1))[0] += step * 10
         elif v.constraint == "cash":
-            a = data.account_ids.index(v.where[len("min_cash["):-1])
-            margins.setdefault("cash", np.zeros(data.A))[a] += 2 * v.amount / data.V
+            margins.setdefault("cash", np.zeros(data.A))[v.index] += 2 * v.amount / data.V
         else:
             continue
         moved = True

@@ -66,12 +66,7 @@ def repair(sol: Solution) -> Solution:
 
 def _positions(d: Prepared, sol: Solution) -> list[tuple[int, int]]:
     """Positions worth moving: those in a violated class, or traded, or held."""
-    classes = set()
-    for v in checker.check(sol):
-        if v.constraint == "bands":
-            name = v.where.split("[", 1)[1][:-1]
-            if name in d.classes:
-                classes.add(d.classes.index(name))
+    classes = {v.index for v in checker.check(sol) if v.constraint == "bands" and v.index < d.C}
     members = np.zeros(d.N, bool)
     for k in classes:
         members |= d.X[:, k] > 0
