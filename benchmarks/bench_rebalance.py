@@ -17,11 +17,11 @@ import statistics
 import time
 import warnings
 
-from optimizer import Policy, TemplateCache, rebalance
-from optimizer.prepare import prepare
-from optimizer.problem import ProblemTemplate
-from optimizer.solvers import SETTINGS
-from scenarios.synthetic import synthetic_household
+from cvxrebalance import Policy, TemplateCache, rebalance
+from cvxrebalance.optimizer.domain.prepare import prepare
+from cvxrebalance.optimizer.pipeline.problem import ProblemTemplate
+from cvxrebalance.optimizer.pipeline.solvers import SETTINGS
+from cvxrebalance.scenarios.synthetic import synthetic_household
 
 
 def median_ms(xs: list[float]) -> str:

@@ -1,17 +1,17 @@
 """Constraint families: each module builds cvxpy constraints and checks a finished result."""
 
-from constraints.bands import BandConstraint
-from constraints.base import Constraint, Context, Violation
-from constraints.cash import Cash
-from constraints.esg import Esg
-from constraints.holdings import Holdings
-from constraints.illiquid import Illiquid
-from constraints.location import Location
-from constraints.overlay import Overlay
-from constraints.tactical import Tactical
-from constraints.tax_rules import TaxRules
-from constraints.turnover import Turnover
-from constraints.wash_sales import WashSales
+from cvxrebalance.constraints.bands import BandConstraint
+from cvxrebalance.constraints.base import Constraint, Context, Violation
+from cvxrebalance.constraints.cash import Cash
+from cvxrebalance.constraints.esg import Esg
+from cvxrebalance.constraints.holdings import Holdings
+from cvxrebalance.constraints.illiquid import Illiquid
+from cvxrebalance.constraints.location import Location
+from cvxrebalance.constraints.overlay import Overlay
+from cvxrebalance.constraints.tactical import Tactical
+from cvxrebalance.constraints.tax_rules import TaxRules
+from cvxrebalance.constraints.turnover import Turnover
+from cvxrebalance.constraints.wash_sales import WashSales
 
 
 def default_constraints() -> list:

@@ -12,75 +12,12 @@ from typing import TYPE_CHECKING
 import cvxpy as cp
 import numpy as np
 
-from constraints.base import WEIGHT_TOL, Context, Violation
+from cvxrebalance.constraints.base import WEIGHT_TOL, Context, Violation
+from cvxrebalance.optimizer.domain.targets import band_edges, outside, reference  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
-    from optimizer.policy import Bands as BandPolicy
-    from optimizer.policy import Policy
-    from optimizer.prepare import Prepared
-    from optimizer.solution import Solution
-
-
-def band_edges(target: np.ndarray, bands: BandPolicy) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper band edges for each target weight under the policy's rule.
-
-    Examples
-    --------
-    >>> from optimizer.policy import Bands
-    >>> lo, hi = band_edges(np.array([0.60, 0.10, 0.05]), Bands(rule="5/25"))
-    >>> lo.round(4).tolist(), hi.round(4).tolist()
-    ([0.55, 0.075, 0.0375], [0.65, 0.125, 0.0625])
-    """
-    t = np.asarray(target, float)
-    if bands.rule == "none":
-        return np.zeros_like(t), np.ones_like(t)
-    if bands.rule == "absolute":
-        half = np.full_like(t, bands.absolute)
-    elif bands.rule == "relative":
-        half = bands.relative * t
-    else:  # "5/25": the smaller of 5 points and 25% of the target
-        half = np.minimum(bands.absolute, bands.relative * t)
-    return np.clip(t - half, 0, 1), np.clip(t + half, 0, 1)
-
-
-def outside(weights: np.ndarray, lower: np.ndarray, upper: np.ndarray, tol: float = 1e-12) -> np.ndarray:
-    """Mask of weights outside their band."""
-    return (weights < lower - tol) | (weights > upper + tol)
-
-
-def reference(
-    policy: Policy, target, lower, upper, now, cash_target, cash_lower, cash_upper, cash_now
-) -> tuple[np.ndarray, float]:
-    """Class weights the tracking term pulls toward.
-
-    ``rebalance_to = "target"``: the targets. ``"tolerance"``: a class outside its band is pulled
-    to its inner band (target +/- inner * half-width, on the side it broke); the classes inside
-    their bands (cash included) make room, first those deviating from target in the direction
-    that helps (in proportion to that deviation), then in proportion to target, so the
-    reference weights still sum to one.
-    """
-    if policy.trigger.rebalance_to == "target":
-        return np.asarray(target, float).copy(), float(cash_target)
-    t = np.append(target, cash_target)
-    lo = np.append(lower, cash_lower)
-    hi = np.append(upper, cash_upper)
-    w = np.append(now, cash_now).astype(float)
-    inner = policy.bands.inner
-    out = outside(w, lo, hi)
-    ref = w.copy()
-    ref[out] = np.clip(w[out], (t - inner * (t - lo))[out], (t + inner * (hi - t))[out])
-    delta = (ref - w)[out].sum()  # what the out-of-band moves need from the others
-    if abs(delta) > 0 and (~out).any():
-        room = np.where(~out, np.maximum(np.sign(delta) * (w - t), 0.0), 0.0)
-        take = min(abs(delta), room.sum())
-        if take > 0:
-            ref -= np.sign(delta) * take * room / room.sum()
-        rest = abs(delta) - take
-        if rest > 0:
-            share = np.where(~out, t, 0.0)
-            share = share / share.sum() if share.sum() > 0 else (~out) / (~out).sum()
-            ref -= np.sign(delta) * rest * share
-    return ref[:-1], float(ref[-1])
+    from cvxrebalance.optimizer.domain.prepare import Prepared
+    from cvxrebalance.optimizer.domain.solution import Solution
 
 
 def banded_before(data: Prepared) -> np.ndarray:

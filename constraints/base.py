@@ -13,24 +13,14 @@ Modules may also restrict trades with ``buy_allowed(data)`` / ``sell_allowed(dat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Protocol
 
 import cvxpy as cp
 import numpy as np
 
 if TYPE_CHECKING:
-    from optimizer.prepare import Prepared
-    from optimizer.solution import Solution
-
-CASH = "cash"  # the asset class of the accounts' cash
-
-
-def rows(df):
-    """(line, row) pairs of a table with attribute access, without pandas' per-call namedtuple
-    class (``itertuples`` costs about a millisecond each time it is called)."""
-    for line, record in zip(df.index, df.to_dict("records"), strict=True):
-        yield line, SimpleNamespace(**record)
+    from cvxrebalance.optimizer.domain.prepare import Prepared
+    from cvxrebalance.optimizer.domain.solution import Solution
 
 # Tolerances of the checker: weights (fractions) and money (currency units).
 WEIGHT_TOL = 1e-7
@@ -63,7 +53,7 @@ class Constraint(Protocol):
 
 class MaskRule:
     """Base of rules that only restrict which positions trade (via buy_allowed/sell_allowed
-    masks read by constraints.holdings) or only check: no parameters, no constraints of their own."""
+    masks read by cvxrebalance.constraints.holdings) or only check: no parameters, no constraints of their own."""
 
     def parameters(self, data: Prepared, margins: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {}

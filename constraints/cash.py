@@ -14,7 +14,7 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 
-from constraints.base import MONEY_TOL, Context, Violation
+from cvxrebalance.constraints.base import MONEY_TOL, Context, Violation
 
 
 class Cash:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 
-from constraints.base import Context, Violation
+from cvxrebalance.constraints.base import Context, Violation
 
 
 def excluded(data) -> np.ndarray:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from constraints.base import MaskRule, Violation
+from cvxrebalance.constraints.base import MaskRule, Violation
 
 
 class Illiquid(MaskRule):

@@ -1,14 +1,14 @@
 """Account location: a security is only bought in account types its ``allowed_account_types`` lists.
 
 Existing holdings in other account types may be held or sold. The location *preference* (tax drag
-per account type) is an objective term, see cost_models.location.
+per account type) is an objective term, see cvxrebalance.cost_models.location.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from constraints.base import MaskRule, Violation
+from cvxrebalance.constraints.base import MaskRule, Violation
 
 
 def allowed(data) -> np.ndarray:

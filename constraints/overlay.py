@@ -13,7 +13,7 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 
-from constraints.base import MONEY_TOL, WEIGHT_TOL, Context, Violation
+from cvxrebalance.constraints.base import MONEY_TOL, WEIGHT_TOL, Context, Violation
 
 
 def margin_matrix(data) -> np.ndarray:

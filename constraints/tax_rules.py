@@ -9,7 +9,7 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 
-from constraints.base import MONEY_TOL, Context, MaskRule, Violation
+from cvxrebalance.constraints.base import MONEY_TOL, Context, MaskRule, Violation
 
 NO_BUDGET = 10.0  # fraction of household value: a bound never active
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 
-from constraints.base import WEIGHT_TOL, Context, Violation
+from cvxrebalance.constraints.base import WEIGHT_TOL, Context, Violation
 
 
 class Turnover:

@@ -1,11 +1,11 @@
 """Objective terms: tracking error, transaction cost, tax, location preference."""
 
-from cost_models.base import CostTerm
-from cost_models.location import LocationDrag
-from cost_models.overlay import OverlayCost
-from cost_models.tax import Tax
-from cost_models.tracking_error import TrackingError
-from cost_models.transaction import TransactionCost
+from cvxrebalance.cost_models.base import CostTerm
+from cvxrebalance.cost_models.location import LocationDrag
+from cvxrebalance.cost_models.overlay import OverlayCost
+from cvxrebalance.cost_models.tax import Tax
+from cvxrebalance.cost_models.tracking_error import TrackingError
+from cvxrebalance.cost_models.transaction import TransactionCost
 
 
 def default_costs() -> list:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cost_models.tax import gains_by_term, incremental
+from cvxrebalance.cost_models.tax import gains_by_term, incremental
 
 
 def relieve(data, sold: np.ndarray, method: str) -> np.ndarray:

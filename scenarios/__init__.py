@@ -8,7 +8,7 @@ from pathlib import Path
 
 def list_cases() -> list[str]:
     """Names of the bundled example cases."""
-    root = resources.files("scenarios") / "cases"
+    root = resources.files(__name__) / "cases"
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
 
 
@@ -22,7 +22,7 @@ def case_path(name: str) -> Path:
     """
     if name not in list_cases():
         raise KeyError(f"no bundled case {name!r}; bundled: {', '.join(list_cases())}")
-    return Path(str(resources.files("scenarios") / "cases" / name))
+    return Path(str(resources.files(__name__) / "cases" / name))
 
 
 def describe_case(name: str) -> str:

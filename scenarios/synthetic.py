@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from optimizer.household import Household
+from cvxrebalance.optimizer.domain.household import Household
 
 CLASSES = ["us_equity", "intl_equity", "bonds", "real_estate", "commodities"]
 VOLS = np.array([0.16, 0.18, 0.05, 0.20, 0.22])

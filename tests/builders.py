@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from optimizer import Household, Policy  # noqa: F401  (re-exported for tests)
+from cvxrebalance import Household, Policy  # noqa: F401  (re-exported for tests)
 
 
 def household(

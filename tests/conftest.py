@@ -8,7 +8,7 @@ import pytest
 from builders import household
 from hypothesis import settings
 
-from optimizer import Household
+from cvxrebalance import Household
 
 
 @pytest.fixture

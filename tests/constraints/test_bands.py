@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from builders import policy
 
-from constraints.bands import band_edges
-from optimizer import rebalance
-from optimizer.policy import Bands
+from cvxrebalance import rebalance
+from cvxrebalance.constraints.bands import band_edges
+from cvxrebalance.optimizer.domain.policy import Bands
 
 
 @pytest.mark.parametrize(

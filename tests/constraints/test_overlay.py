@@ -10,7 +10,7 @@ from builders import household, policy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optimizer import Household, check, rebalance
+from cvxrebalance import Household, check, rebalance
 
 ES = {"contract_id": "ESZ6", "price": 5000, "multiplier": 50, "account_id": "tax",
       "asset_class": "equity", "exposure": 1.0, "underlying": "S&P 500", "expiry": "2026-12-18"}
@@ -184,7 +184,7 @@ def test_random_overlays_round_to_checked_whole_contracts(seed):
     try:
         r = rebalance(h, p)
     except Exception as exc:  # an infeasible policy must still name its conflicts
-        from optimizer import InfeasibilityError
+        from cvxrebalance import InfeasibilityError
         assert isinstance(exc, InfeasibilityError) and exc.conflicts
         return
     q = r.futures["contracts_after"].to_numpy()

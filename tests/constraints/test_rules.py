@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from builders import policy, two_account_household
 
-from optimizer import check, rebalance
-from optimizer.solution import Solution
+from cvxrebalance import check, rebalance
+from cvxrebalance.optimizer.domain.solution import Solution
 
 BASE = {"bands": {"rule": "none"}, "objective": {"tax_weight": 1.0}}
 

@@ -12,7 +12,7 @@ from builders import household, policy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optimizer import InfeasibilityError, check, rebalance
+from cvxrebalance import InfeasibilityError, check, rebalance
 
 AS_OF = dt.date(2026, 11, 20)
 
@@ -41,7 +41,7 @@ def harvest_household(transactions=None, ytd_long=50_000.0, ira_cash=0.0, extra_
     tgt = [{"asset_class": "us_equity", "weight": eq}, {"asset_class": "bonds", "weight": 1 - eq}]
     h = household(sec, acc, hol, tgt, vols={"us_equity": 0.16, "bonds": 0.05}, corr=0.1)
     if transactions:
-        from optimizer import Household
+        from cvxrebalance import Household
         h = Household.from_frames(h.securities, h.accounts, h.holdings, h.targets.rename(columns={"id": "asset_class"}),
                                   covariance=_cov(h), transactions=pd.DataFrame(transactions))
     return h

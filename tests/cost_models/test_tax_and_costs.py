@@ -10,8 +10,8 @@ from builders import household, policy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optimizer import rebalance
-from optimizer.prepare import long_term
+from cvxrebalance import rebalance
+from cvxrebalance.optimizer.domain.prepare import long_term
 
 
 @pytest.mark.parametrize(

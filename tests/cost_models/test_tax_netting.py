@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from cost_models.tax import convex_tax, exact_tax
+from cvxrebalance.cost_models.tax import convex_tax, exact_tax
 
 RS, RL = 0.37, 0.20
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from builders import household, policy
 
-from cost_models.tracking_error import variance
-from optimizer import Household, rebalance
-from optimizer.prepare import prepare
+from cvxrebalance import Household, rebalance
+from cvxrebalance.cost_models.tracking_error import variance
+from cvxrebalance.optimizer.domain.prepare import prepare
 
 SECURITIES = [
     {"security_id": "A", "asset_class": "eq", "price": 10},

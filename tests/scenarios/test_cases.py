@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from optimizer import check, load_case, rebalance
-from scenarios import case_path, list_cases
+from cvxrebalance import check, load_case, rebalance
+from cvxrebalance.scenarios import case_path, list_cases
 
 
 def test_bundled_cases_are_present():

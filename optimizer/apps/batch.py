@@ -1,0 +1,304 @@
+"""Batch rebalancing: thousands of households from one input directory, resumable.
+
+IN_DIR holds the shared tables (``securities``, ``targets``, the risk model, ``policy.toml``)
+and the per-household tables keyed by ``household_id`` (``accounts``, ``holdings`` and the
+optional ``transactions`` and ``futures``), each as ``.csv`` or ``.parquet``.
+
+OUT_DIR gets, per household, ``households/<id>/`` (trades.csv, lots.csv, summary.json and
+futures.csv) or ``errors/<id>.json``, each written atomically, so a household that has either is
+finished: rerunning the same command after a crash or a kill skips it. At the end the combined
+tables are rebuilt from those files: ``trades.csv``, ``lots.csv``, ``futures.csv`` (with
+``household_id``), ``errors.csv``, ``block_trades.csv`` (net quantity per security across all
+households), ``allocations.csv`` (the block's allocation back to accounts) and ``manifest.json``
+(input checksums, versions, counts, timings).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from cvxrebalance.optimizer.domain.case_io import read_csv
+from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, Problem, ValidationError
+from cvxrebalance.optimizer.domain.household import Household
+from cvxrebalance.optimizer.domain.policy import Policy
+from cvxrebalance.optimizer.pipeline.problem import TemplateCache
+from cvxrebalance.optimizer.pipeline.rebalance import rebalance
+
+SHARED = ("securities", "targets", "covariance", "factor_loadings", "factor_covariance",
+          "specific_variance")
+PER_HOUSEHOLD = ("accounts", "holdings", "transactions", "futures")
+KEY = "household_id"
+
+
+@dataclass
+class BatchInput:
+    """The shared tables and each household's tables, read once."""
+
+    shared: dict[str, pd.DataFrame | None]
+    policy: Policy
+    households: dict[str, dict[str, pd.DataFrame | None]]
+    files: list[Path] = field(default_factory=list)
+
+
+def _read(root: Path, name: str) -> tuple[pd.DataFrame | None, Path | None]:
+    for ext in (".csv", ".parquet"):
+        path = root / f"{name}{ext}"
+        if path.exists():
+            if ext == ".csv":
+                return read_csv(path), path
+            df = pd.read_parquet(path)
+            df.index = df.index + 2  # "line" of a Parquet row: its row number + 1, as in CSV
+            df.attrs["file_lines"] = True
+            return df, path
+    return None, None
+
+
+def read_batch(in_dir: str | Path) -> BatchInput:
+    """Read IN_DIR: shared tables, the policy, and the per-household tables split by
+    ``household_id``. Problems with the shared tables stop the batch (no household can run);
+    problems with one household's rows are that household's error.
+
+    Raises
+    ------
+    ValidationError
+        Missing or unreadable shared tables, or per-household tables without ``household_id``.
+    """
+    root = Path(in_dir)
+    problems: list[Problem] = []
+    shared: dict[str, pd.DataFrame | None] = {}
+    files: list[Path] = []
+    for name in SHARED:
+        shared[name], path = _read(root, name)
+        files += [path] if path else []
+    shared_files = list(files) + ([root / "policy.toml"] if (root / "policy.toml").exists() else [])
+    for name in ("securities", "targets"):
+        if shared[name] is None:
+            problems.append(Problem(f"{name}.csv", None, None, "shared table is missing from IN_DIR"))
+    tables: dict[str, pd.DataFrame | None] = {}
+    for name in PER_HOUSEHOLD:
+        tables[name], path = _read(root, name)
+        files += [path] if path else []
+        if tables[name] is not None and KEY not in tables[name].columns:
+            problems.append(Problem(f"{name}.csv", 1, KEY, "per-household table needs a household_id column"))
+    for name in ("accounts", "holdings"):
+        if tables[name] is None:
+            problems.append(Problem(f"{name}.csv", None, None, "per-household table is missing from IN_DIR"))
+    policy = Policy()
+    try:
+        policy = Policy.from_toml(root / "policy.toml")
+        files += [root / "policy.toml"] if (root / "policy.toml").exists() else []
+    except ValidationError as exc:
+        problems += exc.problems
+    if problems:
+        raise ValidationError(problems)
+    shared_household(shared)  # bad shared tables stop the batch here, naming file, line, field
+    shared_digest = hashlib.sha256(b"".join(hashlib.sha256(p.read_bytes()).digest()
+                                            for p in shared_files)).hexdigest()
+    households: dict[str, dict[str, pd.DataFrame | None]] = {}
+    digests: dict[str, list[str]] = {}
+    for name, df in tables.items():
+        if df is None:
+            continue
+        keys = df[KEY].astype(str)
+        # A fingerprint of each household's rows (order-free sum of row hashes, and the count),
+        # so a rerun notices a household whose input changed.
+        row_hash = pd.Series(pd.util.hash_pandas_object(df.drop(columns=[KEY]), index=False).to_numpy(),
+                             index=df.index)
+        sums = row_hash.groupby(keys).sum()
+        sizes = keys.value_counts()
+        for hid, part in df.groupby(keys, sort=False):
+            part = part.drop(columns=[KEY])
+            part.attrs["file_lines"] = df.attrs.get("file_lines", False)
+            households.setdefault(str(hid), {n: None for n in PER_HOUSEHOLD})[name] = part
+            digests.setdefault(str(hid), []).append(f"{name}:{int(sums[hid]) & (2**64 - 1)}:{sizes[hid]}")
+    for hid, parts in digests.items():
+        text = shared_digest + "|" + "|".join(sorted(parts))
+        households[hid]["_digest"] = hashlib.sha256(text.encode()).hexdigest()[:32]
+    return BatchInput(shared, policy, dict(sorted(households.items())), files)
+
+
+# One cache per worker process: templates compile once per worker, not per household.
+_WORKER_CACHE: TemplateCache | None = None
+
+
+def _cache() -> TemplateCache:
+    global _WORKER_CACHE
+    if _WORKER_CACHE is None:
+        _WORKER_CACHE = TemplateCache()
+    return _WORKER_CACHE
+
+
+def shared_household(shared: dict) -> Household:
+    """The shared tables validated once, as a household without accounts of its own."""
+    placeholder = pd.DataFrame([{"account_id": "_shared", "type": "tax_exempt", "cash": "0"}])
+    holdings = pd.DataFrame(columns=["account_id", "security_id", "quantity"])
+    return Household.from_frames(
+        shared["securities"], placeholder, holdings, shared["targets"],
+        covariance=shared["covariance"], factor_loadings=shared["factor_loadings"],
+        factor_covariance=shared["factor_covariance"], specific_variance=shared["specific_variance"])
+
+
+def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir: Path,
+                  base: Household | None = None) -> dict:
+    """Rebalance one household and write its result or its error; never raises for the
+    household's own problems. ``base``: the shared tables already validated. Returns a status
+    row."""
+    t0 = time.perf_counter()
+    digest = frames.get("_digest")
+    frames = {**frames,
+              "accounts": _or_empty(frames.get("accounts"), ["account_id", "type", "cash"]),
+              "holdings": _or_empty(frames.get("holdings"), ["account_id", "security_id", "quantity"])}
+    try:
+        if base is not None and frames["futures"] is None:
+            h = base.with_accounts(frames["accounts"], frames["holdings"], frames["transactions"], name=hid)
+        else:
+            h = Household.from_frames(
+                shared["securities"], frames["accounts"], frames["holdings"], shared["targets"],
+                covariance=shared["covariance"], factor_loadings=shared["factor_loadings"],
+                factor_covariance=shared["factor_covariance"], specific_variance=shared["specific_variance"],
+                futures=frames["futures"], transactions=frames["transactions"], name=hid)
+        result = rebalance(h, policy, cache=_cache())
+        result.summary["input_digest"] = digest
+        (out_dir / "errors" / f"{hid}.json").unlink(missing_ok=True)
+        result.write(out_dir / "households" / hid)
+        return {KEY: hid, "status": "ok", "seconds": time.perf_counter() - t0,
+                "trades": len(result.trades), "tracking_error": result.summary["tracking_error"]["after"]}
+    except Exception as exc:  # noqa: BLE001 - one household's failure, whatever it is, is its own
+        reason = str(exc) if isinstance(exc, CvxRebalanceError) else f"{type(exc).__name__}: {exc}"
+        (out_dir / "households" / hid / "summary.json").unlink(missing_ok=True)
+        _write_atomic(out_dir / "errors" / f"{hid}.json",
+                      json.dumps({KEY: hid, "error": type(exc).__name__, "reason": reason,
+                                  "input_digest": digest}, indent=2))
+        return {KEY: hid, "status": "error", "seconds": time.perf_counter() - t0, "reason": reason}
+
+
+def _or_empty(df: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame:
+    """A household with no rows in a table (an all-cash client has no holdings)."""
+    return pd.DataFrame(columns=columns) if df is None else df
+
+
+def run_chunk(chunk: list[tuple[str, dict]], shared: dict, policy: Policy, out_dir: str,
+              parent: int | None = None) -> list[dict]:
+    """Rebalance a chunk of households in this worker (the unit of work of every executor).
+
+    ``parent``: the driver's process id; a local worker whose driver was killed stops instead
+    of writing on as an orphan.
+    """
+    try:
+        base = shared_household(shared)
+    except ValidationError:
+        base = None  # each household then reports the shared tables' problems itself
+    rows = []
+    for hid, frames in chunk:
+        if parent is not None and os.getppid() != parent:
+            os._exit(3)
+        rows.append(run_household(hid, frames, shared, policy, Path(out_dir), base))
+    return rows
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def finished(out_dir: Path, digests: dict[str, str] | None = None) -> tuple[set[str], set[str]]:
+    """Households already done (a summary.json, written last) and already failed (an error file)
+    from the same input (``digests``: household -> fingerprint; a changed household runs again)."""
+    def same(path: Path, hid: str) -> bool:
+        if digests is None:
+            return True
+        try:
+            return json.loads(path.read_text()).get("input_digest") == digests.get(hid)
+        except (OSError, ValueError):
+            return False
+
+    done = {p.parent.name for p in (out_dir / "households").glob("*/summary.json") if same(p, p.parent.name)}
+    failed = {p.stem for p in (out_dir / "errors").glob("*.json") if same(p, p.stem)}
+    return done, failed
+
+
+def combine(out_dir: Path, ids: list[str]) -> dict[str, int]:
+    """Rebuild the combined tables from the per-household files (so a resumed run has no
+    duplicates) and the block trades; returns row counts."""
+    frames: dict[str, list[pd.DataFrame]] = {"trades": [], "lots": [], "futures": []}
+    errors = []
+    for hid in ids:
+        hdir = out_dir / "households" / hid
+        if (hdir / "summary.json").exists():
+            for name in frames:
+                f = hdir / f"{name}.csv"
+                if f.exists() and f.stat().st_size > 0:
+                    df = pd.read_csv(f)
+                    if len(df):
+                        frames[name].append(df.assign(**{KEY: hid}))
+        elif (out_dir / "errors" / f"{hid}.json").exists():
+            errors.append(json.loads((out_dir / "errors" / f"{hid}.json").read_text()))
+    counts = {}
+    for name, parts in frames.items():
+        df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[KEY])
+        df = df[[KEY, *[c for c in df.columns if c != KEY]]]
+        _write_atomic(out_dir / f"{name}.csv", df.to_csv(index=False))
+        counts[name] = len(df)
+    err = pd.DataFrame(errors, columns=[KEY, "error", "reason"])
+    _write_atomic(out_dir / "errors.csv", err.to_csv(index=False))
+    counts["errors"] = len(err)
+    trades = pd.concat(frames["trades"], ignore_index=True) if frames["trades"] else None
+    block, alloc = block_trades(trades)
+    _write_atomic(out_dir / "block_trades.csv", block.to_csv(index=False))
+    _write_atomic(out_dir / "allocations.csv", alloc.to_csv(index=False))
+    counts["block_trades"] = len(block)
+    return counts
+
+
+def block_trades(trades: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Net quantity per security across households, and each account's part of it."""
+    cols = ["security_id", "buy_quantity", "sell_quantity", "net_quantity", "side"]
+    if trades is None or trades.empty:
+        return pd.DataFrame(columns=cols), pd.DataFrame(columns=["security_id", KEY, "account_id", "side", "quantity"])
+    signed = trades.assign(signed=trades["quantity"].where(trades["side"] == "buy", -trades["quantity"]))
+    g = signed.groupby("security_id")
+    block = pd.DataFrame({
+        "buy_quantity": g.apply(lambda d: d.loc[d["side"] == "buy", "quantity"].sum(), include_groups=False),
+        "sell_quantity": g.apply(lambda d: d.loc[d["side"] == "sell", "quantity"].sum(), include_groups=False),
+        "net_quantity": g["signed"].sum(),
+    }).reset_index()
+    block["side"] = block["net_quantity"].map(lambda q: "buy" if q > 0 else "sell" if q < 0 else "cross")
+    alloc = trades[["security_id", KEY, "account_id", "side", "quantity"]].sort_values(["security_id", KEY, "account_id"])
+    return block[cols], alloc.reset_index(drop=True)
+
+
+def manifest(batch: BatchInput, counts: dict, timings: dict, executor: str, workers: int) -> dict:
+    """Inputs' checksums, versions, counts and timings of a run."""
+    from importlib.metadata import version
+
+    import cvxpy
+    import numpy
+
+    __version__ = version("cvxrebalance")
+
+    versions = {"cvxrebalance": __version__, "python": platform.python_version(), "cvxpy": cvxpy.__version__,
+                "numpy": numpy.__version__, "pandas": pd.__version__}
+    for mod in ("piqp", "clarabel", "osqp"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except (ImportError, AttributeError):
+            versions[mod] = None
+    checksums = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in batch.files}
+    return {"inputs": checksums, "versions": versions, "counts": counts, "timings": timings,
+            "executor": executor, "workers": workers}

@@ -1,0 +1,293 @@
+"""The household: securities, accounts, holdings (tax lots), targets and a risk model.
+
+``Household.from_frames`` validates everything and collects every problem into one
+ValidationError. Frames may hold strings (as read from CSV) or typed values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
+from cvxrebalance.optimizer.domain.futures import empty_futures, parse_futures
+from cvxrebalance.optimizer.domain.risk_model import RiskModel, build_risk_model
+from cvxrebalance.optimizer.domain.tables import (
+    CASH,
+    Column,
+    duplicates,
+    fraction,
+    has_problem,
+    nonneg,
+    parse_table,
+    positive,
+)
+from cvxrebalance.optimizer.domain.transactions import parse_transactions
+
+ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
+
+SECURITIES = {
+    "security_id": Column("str", required=True),
+    "asset_class": Column("str", required=True),
+    "price": Column("float", required=True, check=positive),
+    "liquid": Column("bool", default=True),
+    "esg_excluded": Column("bool", default=False),
+    "esg_score": Column("float", default=np.nan),
+    "half_spread": Column("float", default=0.0, check=fraction),
+    "commission": Column("float", default=0.0, check=fraction),
+    "impact": Column("float", default=0.0, check=nonneg),
+    "allowed_account_types": Column("list", default=ACCOUNT_TYPES),
+    "drag_taxable": Column("float", default=0.0),
+    "drag_tax_deferred": Column("float", default=0.0),
+    "drag_tax_exempt": Column("float", default=0.0),
+    "currency": Column("str", default=""),
+    "wash_group": Column("str", default=""),
+    "substitute_group": Column("str", default=""),
+}
+ACCOUNTS = {
+    "account_id": Column("str", required=True),
+    "type": Column("str", required=True),
+    "cash": Column("float", required=True, check=nonneg),
+    "min_cash": Column("float", default=0.0, check=nonneg),
+    "cash_flow": Column("float", default=0.0),
+    "ytd_short_gain": Column("float", default=0.0),
+    "ytd_long_gain": Column("float", default=0.0),
+    "gain_budget": Column("float", default=np.nan),
+}
+HOLDINGS = {
+    "account_id": Column("str", required=True),
+    "security_id": Column("str", required=True),
+    "quantity": Column("float", required=True, check=positive),
+    "lot_id": Column("str"),
+    "cost_basis": Column("float", default=np.nan, check=nonneg),
+    "acquired": Column("date"),
+}
+TARGETS = {
+    "asset_class": Column("str"),
+    "security_id": Column("str"),
+    "weight": Column("float", required=True, check=fraction),
+    "lower": Column("float", default=np.nan, check=fraction),
+    "upper": Column("float", default=np.nan, check=fraction),
+    "tilt": Column("float", default=0.0),
+    "max_tilt": Column("float", default=np.nan, check=nonneg),
+    "tilt_expires": Column("date"),
+}
+SUM_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Household:
+    """A validated household.
+
+    Build with :meth:`from_frames` (library use) or :func:`optimizer.load_case` (files).
+    ``targets`` always has a ``target_by`` of "asset_class" or "security_id".
+    """
+
+    securities: pd.DataFrame
+    accounts: pd.DataFrame
+    holdings: pd.DataFrame
+    targets: pd.DataFrame
+    target_by: str
+    risk: RiskModel
+    futures: pd.DataFrame = field(default_factory=empty_futures)
+    transactions: pd.DataFrame = field(default_factory=lambda: parse_transactions(None, None, None, []))
+    name: str = "household"
+
+    @classmethod
+    def from_frames(
+        cls,
+        securities: pd.DataFrame,
+        accounts: pd.DataFrame,
+        holdings: pd.DataFrame,
+        targets: pd.DataFrame,
+        covariance: pd.DataFrame | None = None,
+        factor_loadings: pd.DataFrame | None = None,
+        factor_covariance: pd.DataFrame | None = None,
+        specific_variance: pd.DataFrame | None = None,
+        futures: pd.DataFrame | None = None,
+        transactions: pd.DataFrame | None = None,
+        name: str = "household",
+    ) -> Household:
+        """Validate input frames and build a household.
+
+        ``covariance`` and the factor frames use the CSV layout: the id in the first column.
+
+        Raises
+        ------
+        ValidationError
+            Listing every problem found, each with file, line and field.
+        """
+        problems: list[Problem] = []
+        sec = parse_table(securities, "securities.csv", SECURITIES, problems)
+        acc = parse_table(accounts, "accounts.csv", ACCOUNTS, problems)
+        hol = parse_table(holdings, "holdings.csv", HOLDINGS, problems)
+        tgt = parse_table(targets, "targets.csv", TARGETS, problems)
+        _check_securities(sec, problems)
+        _check_accounts(acc, problems)
+        _check_holdings(hol, sec, acc, problems)
+        target_by = _check_targets(tgt, targets, sec, problems)
+        _check_target_coverage(tgt, target_by, sec, hol, problems)
+        fut = parse_futures(futures, sec, acc, problems)
+        tx = parse_transactions(transactions, sec, acc, problems)
+        risk = build_risk_model(
+            sec, fut, covariance, factor_loadings, factor_covariance, specific_variance, problems
+        )
+        if problems:
+            raise ValidationError(problems)
+        tgt = tgt.rename(columns={target_by: "id"}).drop(
+            columns=[c for c in ("asset_class", "security_id") if c != target_by]
+        )
+        return cls(sec, acc, hol, tgt, target_by, risk, fut, tx, name)
+
+    def with_accounts(self, accounts: pd.DataFrame, holdings: pd.DataFrame,
+                      transactions: pd.DataFrame | None = None, name: str = "household") -> Household:
+        """Another household sharing this one's securities, targets and risk model (already
+        validated): only its accounts, holdings and transactions are read and checked. This is
+        the batch path; a household with futures of its own goes through :meth:`from_frames`.
+
+        Raises
+        ------
+        ValidationError
+            Listing every problem in the new tables.
+        """
+        problems: list[Problem] = []
+        acc = parse_table(accounts, "accounts.csv", ACCOUNTS, problems)
+        hol = parse_table(holdings, "holdings.csv", HOLDINGS, problems)
+        _check_accounts(acc, problems)
+        _check_holdings(hol, self.securities, acc, problems)
+        raw_targets = self.targets.rename(columns={"id": self.target_by})
+        _check_target_coverage(raw_targets, self.target_by, self.securities, hol, problems)
+        tx = parse_transactions(transactions, self.securities, acc, problems)
+        if problems:
+            raise ValidationError(problems)
+        return Household(self.securities, acc, hol, self.targets, self.target_by, self.risk,
+                         empty_futures(), tx, name)
+
+    @property
+    def value(self) -> float:
+        """Household value before trades and cash flows."""
+        price = self.securities.set_index("security_id")["price"]
+        held = (self.holdings["quantity"] * self.holdings["security_id"].map(price)).sum()
+        return float(held + self.accounts["cash"].sum())
+
+
+def _check_securities(sec: pd.DataFrame, problems: list[Problem]) -> None:
+    f = "securities.csv"
+    duplicates(sec, ["security_id"], f, problems)
+    for i, cls, types in zip(sec.index.tolist(), sec["asset_class"].tolist(),
+                             sec["allowed_account_types"].tolist(), strict=True):
+        if cls == CASH:
+            problems.append(
+                Problem(f, i, "asset_class", "'cash' is the accounts' cash, not a security")
+            )
+        for t in types or ():
+            if t not in ACCOUNT_TYPES:
+                problems.append(
+                    Problem(f, i, "allowed_account_types", f"unknown account type {t!r}")
+                )
+
+
+def _check_accounts(acc: pd.DataFrame, problems: list[Problem]) -> None:
+    f = "accounts.csv"
+    duplicates(acc, ["account_id"], f, problems)
+    if acc.empty:
+        problems.append(Problem(f, None, None, "no accounts"))
+    for i, row in acc.iterrows():
+        if row["type"] is not None and row["type"] not in ACCOUNT_TYPES:
+            problems.append(
+                Problem(f, i, "type", f"unknown account type {row['type']!r}; "
+                        f"use one of {', '.join(ACCOUNT_TYPES)}")
+            )
+
+
+def _check_holdings(
+    hol: pd.DataFrame, sec: pd.DataFrame, acc: pd.DataFrame, problems: list[Problem]
+) -> None:
+    f = "holdings.csv"
+    known_sec = set(sec["security_id"])
+    types = dict(zip(acc["account_id"], acc["type"], strict=True))
+    lot_ids = hol["lot_id"].tolist()
+    columns = [hol[c].tolist() for c in ("account_id", "security_id", "cost_basis", "acquired")]
+    for j, (i, account, security, basis, acquired) in enumerate(zip(hol.index.tolist(), *columns, strict=True)):
+        if account is not None and account not in types:
+            problems.append(Problem(f, i, "account_id", f"unknown account {account!r}"))
+        if security is not None and security not in known_sec:
+            problems.append(Problem(f, i, "security_id", f"unknown security {security!r}"))
+        if lot_ids[j] is None:
+            lot_ids[j] = f"L{i}"
+        if types.get(account) == "taxable":
+            if pd.isna(basis) and not has_problem(problems, f, i, "cost_basis"):
+                problems.append(
+                    Problem(f, i, "cost_basis", "a tax lot in a taxable account needs a cost basis")
+                )
+            if acquired is None and not has_problem(problems, f, i, "acquired"):
+                problems.append(
+                    Problem(f, i, "acquired", "a tax lot in a taxable account needs an acquired date")
+                )
+    hol["lot_id"] = pd.Series(lot_ids, index=hol.index, dtype=object)
+    duplicates(hol, ["account_id", "lot_id"], f, problems)
+
+
+def _check_target_coverage(tgt, by, sec, hol, problems) -> None:
+    """Class targets must name every held asset class (an explicit 0 is fine), so a forgotten
+    row is never silently read as "sell all of it"; model portfolios take bands from the policy."""
+    f = "targets.csv"
+    if by == "asset_class":
+        named = set(tgt["asset_class"])
+        cls_of = dict(zip(sec["security_id"], sec["asset_class"], strict=True))
+        held = {cls_of[s] for s in hol["security_id"] if s in cls_of}
+        for c in sorted(held - named - {None}):
+            problems.append(Problem(f, None, "asset_class",
+                                    f"asset class {c!r} is held but has no row (give it a weight, 0 to sell it)"))
+    else:
+        for col in ("lower", "upper"):
+            for i, v in tgt[col].items():
+                if not pd.isna(v):
+                    problems.append(Problem(f, i, col, "band edges apply to asset_class targets; a model "
+                                            "portfolio's class bands come from the policy's [bands] rule"))
+
+
+def _check_targets(
+    tgt: pd.DataFrame, raw: pd.DataFrame, sec: pd.DataFrame, problems: list[Problem]
+) -> str:
+    f = "targets.csv"
+    has_class, has_sec = "asset_class" in raw.columns, "security_id" in raw.columns
+    if has_class == has_sec:
+        problems.append(
+            Problem(f, 1, None, "give exactly one of the columns asset_class or security_id")
+        )
+        return "asset_class"
+    by = "asset_class" if has_class else "security_id"
+    known = set(sec["asset_class"]) | {CASH} if has_class else set(sec["security_id"]) | {CASH}
+    for i, key in tgt[by].items():
+        if key is None:
+            problems.append(Problem(f, i, by, "missing value"))
+        elif key not in known:
+            what = "asset class" if has_class else "security"
+            problems.append(Problem(f, i, by, f"unknown {what} {key!r}"))
+    duplicates(tgt, [by], f, problems)
+    total = tgt["weight"].sum()
+    if tgt["weight"].notna().all() and abs(total - 1) > SUM_TOL:
+        problems.append(Problem(f, None, "weight", f"weights sum to {total:.6g}, not 1"))
+    tilt_total = tgt["tilt"].sum()
+    if abs(tilt_total) > SUM_TOL:
+        problems.append(Problem(f, None, "tilt", f"tilts sum to {tilt_total:.6g}, not 0"))
+    for i, row in tgt.iterrows():
+        w, lo, hi = row["weight"], row["lower"], row["upper"]
+        if w is None or pd.isna(w):
+            continue
+        eff = w + row["tilt"]
+        if not -1e-12 <= eff <= 1 + 1e-12:
+            problems.append(Problem(f, i, "tilt", f"weight + tilt = {eff:.6g} is outside [0, 1]"))
+        if not pd.isna(row["max_tilt"]) and abs(row["tilt"]) > row["max_tilt"] + 1e-12:
+            problems.append(
+                Problem(f, i, "tilt", f"|tilt| {abs(row['tilt']):.6g} exceeds max_tilt "
+                        f"{row['max_tilt']:.6g}")
+            )
+        if not pd.isna(lo) and lo > min(w, eff) + 1e-12:
+            problems.append(Problem(f, i, "lower", f"band lower {lo:g} excludes its own target {min(w, eff):g}"))
+        if not pd.isna(hi) and hi < max(w, eff) - 1e-12:
+            problems.append(Problem(f, i, "upper", f"band upper {hi:g} excludes its own target {max(w, eff):g}"))
+    return by

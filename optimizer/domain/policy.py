@@ -1,0 +1,296 @@
+"""The rebalancing policy: objective weights, bands, trigger, tax, limits, solver.
+
+Every key has a documented default (docs/case_format.md); unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
+
+BAND_RULES = ("none", "absolute", "relative", "5/25")
+TRIGGER_MODES = ("always", "threshold")
+REBALANCE_TO = ("target", "tolerance")
+ESG_MODES = ("hold", "sell")
+SOLVERS = ("auto", "PIQP", "CLARABEL", "OSQP")
+INSTRUMENTS = ("both", "cash_only", "overlay_only")
+BANDS_ON = ("exposure", "physical")
+ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Weights of the objective terms (costs and taxes are fractions of household value)."""
+
+    risk_weight: float = 100.0
+    cost_weight: float = 1.0
+    tax_weight: float = 1.0
+    location_weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class Bands:
+    """Band rule around each asset-class target (Daryanani's 5/25 by default)."""
+
+    rule: str = "5/25"
+    absolute: float = 0.05
+    relative: float = 0.25
+    inner: float = 0.5
+    on: str = "exposure"  # "exposure" (physical + overlay) | "physical"
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Whether to trade at all (``mode``) and how far (``rebalance_to``)."""
+
+    mode: str = "always"
+    rebalance_to: str = "target"
+
+
+@dataclass(frozen=True)
+class Tax:
+    """Capital-gains rates by term, the trade date, gain netting and wash-sale settings.
+
+    Realized gains net with the year's earlier gains (accounts.csv ``ytd_*``) into the convex
+    tax max(c * net, net), net = short_rate * short gains + long_rate * long gains (household).
+    ``c`` is ``loss_value`` in ``harvest`` mode (what a net loss carried forward is worth per
+    dollar of tax) and 0 otherwise (losses only offset gains). ``gain_budget`` caps the net
+    gain realized by this rebalance (currency; negative: no cap).
+    """
+
+    short_term_rate: float = 0.37
+    long_term_rate: float = 0.20
+    as_of: dt.date = field(default_factory=dt.date.today)
+    harvest: bool = False
+    loss_value: float = 0.5
+    gain_budget: float = -1.0
+    allow_short_term_gains: bool = True
+    wash_window_days: float = 30.0
+
+
+@dataclass(frozen=True)
+class Tactical:
+    """Default maximum |tilt| where targets.csv gives none."""
+
+    max_tilt: float = 0.05
+
+
+@dataclass(frozen=True)
+class Esg:
+    """What happens to excluded securities, and the minimum household ESG score."""
+
+    excluded: str = "hold"
+    min_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Trading limits as fractions of household value."""
+
+    turnover: float = 1.0
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """The futures/forwards overlay: which instruments trade, margin, limits, rolls, hedges.
+
+    ``gross_limit``/``net_limit`` bound sum |notional| and |sum notional| (fractions of household
+    value); contracts expiring before ``horizon`` are closed and rolled into the next contract of
+    the same underlying; ``hedge_ratio`` maps a currency to the share of the benchmark's exposure
+    to it that is hedged (the target the currency forwards steer to).
+    """
+
+    instruments: str = "both"  # "both" | "cash_only" | "overlay_only"
+    margin_buffer: float = 0.10
+    gross_limit: float = 1.0
+    net_limit: float = 1.0
+    horizon: dt.date | None = None
+    accounts: tuple[str, ...] = ("taxable",)
+    hedge_ratio: dict[str, float] = field(default_factory=dict)
+    compare_cash_only: bool = True
+
+
+@dataclass(frozen=True)
+class Solver:
+    """Solver name: ``auto`` walks the measured fallback chain."""
+
+    name: str = "auto"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A complete rebalancing policy.
+
+    Examples
+    --------
+    >>> from cvxrebalance import Policy
+    >>> p = Policy.from_dict({"bands": {"rule": "absolute", "absolute": 0.03}})
+    >>> p.bands.rule, p.bands.absolute, p.objective.risk_weight
+    ('absolute', 0.03, 100.0)
+    """
+
+    objective: Objective = field(default_factory=Objective)
+    bands: Bands = field(default_factory=Bands)
+    trigger: Trigger = field(default_factory=Trigger)
+    tax: Tax = field(default_factory=Tax)
+    tactical: Tactical = field(default_factory=Tactical)
+    esg: Esg = field(default_factory=Esg)
+    limits: Limits = field(default_factory=Limits)
+    overlay: Overlay = field(default_factory=Overlay)
+    solver: Solver = field(default_factory=Solver)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], file: str = "policy.toml") -> Policy:
+        """Build a policy from a nested dict (as read from TOML), reporting every bad key.
+
+        Raises
+        ------
+        ValidationError
+            Unknown sections or keys, wrong types, values out of range.
+        """
+        problems: list[Problem] = []
+        sections: dict[str, Any] = {}
+        for f in fields(cls):
+            section_cls = f.default_factory  # type: ignore[misc]
+            raw = data.get(f.name, {})
+            if not isinstance(raw, dict):
+                problems.append(Problem(file, None, f.name, "must be a table"))
+                continue
+            sections[f.name] = _parse_section(section_cls, f.name, raw, file, problems)
+        for name in data:
+            if name not in sections and name not in {f.name for f in fields(cls)}:
+                problems.append(Problem(file, None, name, "unknown section"))
+        # Sections that could not be read keep their defaults, so the value checks still run.
+        policy = cls(**sections)
+        problems.extend(policy.problems(file))
+        if problems:
+            raise ValidationError(problems)
+        return policy
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Policy:
+        """Read a policy file; a missing file means all defaults."""
+        path = Path(path)
+        if not path.exists():
+            return cls()
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ValidationError([Problem(path.name, None, None, f"not valid TOML: {exc}")]) from exc
+        return cls.from_dict(data, file=path.name)
+
+    def replace(self, **sections: dict[str, Any]) -> Policy:
+        """A copy with some keys changed, e.g. ``policy.replace(bands={"rule": "none"})``."""
+        data = self.to_dict()
+        for name, changes in sections.items():
+            if name not in data or not isinstance(changes, dict):
+                raise ValidationError([Problem("policy", None, name, "unknown section")])
+            data[name] = {**data[name], **changes}
+        return Policy.from_dict(data, file="policy")
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """The policy as nested dicts (the shape of policy.toml)."""
+        return {f.name: {g.name: getattr(getattr(self, f.name), g.name)
+                         for g in fields(getattr(self, f.name))} for f in fields(self)}
+
+    def problems(self, file: str) -> list[Problem]:
+        """Range and choice checks on a built policy."""
+        out: list[Problem] = []
+
+        def bad(section: str, key: str, msg: str) -> None:
+            out.append(Problem(file, None, f"{section}.{key}", msg))
+
+        for key in ("risk_weight", "cost_weight", "tax_weight", "location_weight"):
+            if getattr(self.objective, key) < 0:
+                bad("objective", key, "must be >= 0")
+        _choice(self.bands.rule, BAND_RULES, "bands", "rule", bad)
+        _choice(self.trigger.mode, TRIGGER_MODES, "trigger", "mode", bad)
+        _choice(self.trigger.rebalance_to, REBALANCE_TO, "trigger", "rebalance_to", bad)
+        _choice(self.esg.excluded, ESG_MODES, "esg", "excluded", bad)
+        _choice(self.solver.name.upper(), SOLVERS + ("AUTO",), "solver", "name", bad)
+        for key in ("absolute", "relative"):
+            if not 0 <= getattr(self.bands, key) <= 1:
+                bad("bands", key, "must be in [0, 1]")
+        if not 0 <= self.bands.inner <= 1:
+            bad("bands", "inner", "must be in [0, 1]")
+        for key in ("short_term_rate", "long_term_rate", "loss_value"):
+            if not 0 <= getattr(self.tax, key) <= 1:
+                bad("tax", key, "must be in [0, 1]")
+        if self.tactical.max_tilt < 0:
+            bad("tactical", "max_tilt", "must be >= 0")
+        if self.limits.turnover < 0:
+            bad("limits", "turnover", "must be >= 0")
+        _choice(self.bands.on, BANDS_ON, "bands", "on", bad)
+        _choice(self.overlay.instruments, INSTRUMENTS, "overlay", "instruments", bad)
+        for t in self.overlay.accounts:
+            _choice(t, ACCOUNT_TYPES, "overlay", "accounts", bad)
+        for key in ("margin_buffer", "gross_limit", "net_limit"):
+            if getattr(self.overlay, key) < 0:
+                bad("overlay", key, "must be >= 0")
+        for cur, h in self.overlay.hedge_ratio.items():
+            if not 0 <= h <= 1:
+                bad("overlay", f"hedge_ratio.{cur}", "must be in [0, 1]")
+        if self.trigger.mode == "threshold" and self.bands.rule == "none":
+            bad("trigger", "mode", '"threshold" needs a band rule other than "none"')
+        return out
+
+
+def _choice(value: str, allowed: tuple[str, ...], section: str, key: str, bad) -> None:
+    if value not in allowed:
+        bad(section, key, f"{value!r} is not one of {', '.join(allowed)}")
+
+
+def _parse_section(section_cls, name: str, raw: dict, file: str, problems: list[Problem]):
+    known = {f.name: f for f in fields(section_cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            problems.append(Problem(file, None, f"{name}.{key}", "unknown key"))
+            continue
+        default = getattr(section_cls(), key)
+        try:
+            values[key] = _coerce(value, default)
+        except (TypeError, ValueError) as exc:
+            problems.append(Problem(file, None, f"{name}.{key}", str(exc)))
+    return section_cls(**values)
+
+
+def _coerce(value: Any, default: Any) -> Any:
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise TypeError(f"expected a list of strings, got {value!r}")
+        return tuple(value)
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a table, got {value!r}")
+        return {str(k): float(_coerce(v, 0.0)) for k, v in value.items()}
+    if default is None:  # an optional date (overlay.horizon)
+        return None if value is None else _coerce(value, dt.date.today())
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise TypeError(f"expected true or false, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"expected a number, got {value!r}")
+        return float(value)
+    if isinstance(default, dt.date):
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            return dt.date.fromisoformat(value)
+        raise TypeError(f"expected a date, got {value!r}")
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {value!r}")
+        return value
+    return value

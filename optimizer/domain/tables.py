@@ -1,0 +1,200 @@
+"""Typed parsing of input tables with every problem collected (file, line, field)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cvxrebalance.optimizer.domain.errors import Problem
+
+CASH = "cash"  # the asset class of the accounts' cash
+
+
+def rows(df):
+    """(line, row) pairs of a table with attribute access, without pandas' per-call namedtuple
+    class (``itertuples`` costs about a millisecond each time it is called)."""
+    for line, record in zip(df.index, df.to_dict("records"), strict=True):
+        yield line, SimpleNamespace(**record)
+
+
+DTYPES = {"float": float, "bool": bool}
+TRUE = {"true", "1", "yes", "y", "t"}
+FALSE = {"false", "0", "no", "n", "f"}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column's type, whether it is required, and its default when absent or empty."""
+
+    kind: str  # "str" | "float" | "bool" | "date" | "list"
+    required: bool = False
+    default: Any = None
+    check: Callable[[Any], str | None] | None = None  # returns a message when the value is bad
+
+
+def nonneg(x: float) -> str | None:
+    return None if x >= 0 else f"must be >= 0, got {x:g}"
+
+
+def positive(x: float) -> str | None:
+    return None if x > 0 else f"must be > 0, got {x:g}"
+
+
+def fraction(x: float) -> str | None:
+    return None if 0 <= x <= 1 else f"must be in [0, 1], got {x:g}"
+
+
+def file_lines(df: pd.DataFrame) -> list[int]:
+    """File line of each row (header = line 1). Frames read by case_io carry their real line
+    numbers in the index (blank lines skipped); other frames count from line 2."""
+    if df.attrs.get("file_lines"):
+        return [int(i) for i in df.index]
+    return list(range(2, len(df) + 2))
+
+
+def parse_value(kind: str, value: Any) -> Any:
+    """Convert one cell; raises ValueError with a user-facing message."""
+    if kind == "str":
+        return str(value).strip()
+    if kind == "float":
+        try:
+            x = float(str(value).strip().replace("_", ""))
+        except ValueError:
+            raise ValueError(f"not a number: {value!r}") from None
+        if not math.isfinite(x):
+            raise ValueError(f"not a finite number: {value!r}")
+        return x
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        s = str(value).strip().lower()
+        if s in TRUE:
+            return True
+        if s in FALSE:
+            return False
+        raise ValueError(f"not true/false: {value!r}")
+    if kind == "date":
+        if isinstance(value, pd.Timestamp | dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValueError(f"not an ISO date (YYYY-MM-DD): {value!r}") from None
+    if kind == "list":
+        items = value if isinstance(value, list | tuple) else str(value).split(";")
+        return tuple(str(s).strip() for s in items if str(s).strip())
+    raise AssertionError(kind)
+
+
+def parse_table(
+    df: pd.DataFrame, file: str, spec: dict[str, Column], problems: list[Problem]
+) -> pd.DataFrame:
+    """Check columns and convert every cell; bad cells become problems and NaN/None.
+
+    Unknown columns are problems too, so a typo in a header is never silently ignored.
+    """
+    lines = file_lines(df)
+    for col in df.columns:
+        if col not in spec:
+            problems.append(Problem(file, 1, str(col), "unknown column"))
+    out: dict[str, list[Any]] = {}
+    for name, col in spec.items():
+        if name not in df.columns:
+            if col.required:
+                problems.append(Problem(file, 1, name, "required column is missing"))
+            out[name] = [col.default] * len(df)
+            continue
+        raw = df[name].tolist()
+        values = _convert(col.kind, raw)  # vectorized fast path; None marks a cell to look at
+        for j, v in enumerate(values):
+            if v is not _BAD:
+                continue
+            # Blank or unparseable: the cell-by-cell path gives the exact message.
+            if _blank(raw[j]):
+                if col.required:
+                    problems.append(Problem(file, lines[j], name, "missing value"))
+                values[j] = col.default
+                continue
+            try:
+                values[j] = parse_value(col.kind, raw[j])
+            except ValueError as exc:
+                problems.append(Problem(file, lines[j], name, str(exc)))
+                values[j] = col.default
+        if col.check is not None:
+            for j, v in enumerate(values):
+                if not _blank(raw[j]) and v is not None and not (isinstance(v, float) and math.isnan(v)):
+                    msg = col.check(v)
+                    if msg:
+                        problems.append(Problem(file, lines[j], name, msg))
+        out[name] = values
+    # Object dtype keeps None for blank text and dates (pandas 3 would turn them into NaN).
+    index = pd.Index(lines, name="line")
+    frame = {
+        name: pd.Series(vals, index=index, dtype=DTYPES.get(spec[name].kind, object))
+        for name, vals in out.items()
+    }
+    return pd.DataFrame(frame, index=index)
+
+
+_BAD = object()  # a cell the fast path could not convert
+
+
+def _convert(kind: str, raw: list) -> list:
+    """Convert a column at once where the cells are plain; _BAD where they need a closer look
+    (blank, malformed, or of a type the fast path does not handle)."""
+    n = len(raw)
+    if kind == "float":
+        s = pd.Series(raw, dtype=object)
+        text = s.map(lambda v: v.strip().replace("_", "") if isinstance(v, str) else v)
+        num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+        ok = np.isfinite(num)
+        return [float(x) if good else _BAD for x, good in zip(num, ok, strict=True)]
+    if kind == "str":
+        return [v.strip() if isinstance(v, str) and v.strip() else _BAD for v in raw]
+    if kind == "date":
+        out: list = [_BAD] * n
+        strings = [(j, v) for j, v in enumerate(raw) if isinstance(v, str) and len(v.strip()) == 10]
+        if strings:
+            parsed = pd.to_datetime(pd.Series([v.strip() for _, v in strings]), format="%Y-%m-%d", errors="coerce")
+            for (j, _), ts in zip(strings, parsed, strict=True):
+                if not pd.isna(ts):
+                    out[j] = ts.date()
+        return out
+    return [_BAD] * n  # bool and list columns: the cell-by-cell path
+
+
+def _blank(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip() == ""
+
+
+def duplicates(df: pd.DataFrame, cols: list[str], file: str, problems: list[Problem]) -> None:
+    """Report every row whose key repeats an earlier row's (``df`` indexed by file line)."""
+    seen: dict[tuple, int] = {}
+    for i, key in zip(df.index, zip(*(df[c] for c in cols), strict=True), strict=True):
+        if any(_blank(k) for k in key):
+            continue
+        if key in seen:
+            what = ", ".join(f"{c}={k}" for c, k in zip(cols, key, strict=True))
+            problems.append(
+                Problem(file, int(i), cols[-1], f"duplicate {what} (first on line {seen[key]})")
+            )
+        else:
+            seen[key] = int(i)
+
+
+def has_problem(problems: list[Problem], file: str, row: int, field: str) -> bool:
+    """Whether a problem is already reported for this cell (so one bad cell gives one problem)."""
+    return any(p.file == file and p.row == row and p.field == field for p in problems)

@@ -1,0 +1,241 @@
+"""The solve pipeline: prepare -> trigger -> solve -> whole shares -> check -> result."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+
+from cvxrebalance.constraints import wash_sales
+from cvxrebalance.constraints.bands import triggered
+from cvxrebalance.optimizer.domain.errors import InfeasibilityError, SolverError
+from cvxrebalance.optimizer.domain.household import Household
+from cvxrebalance.optimizer.domain.policy import Policy
+from cvxrebalance.optimizer.domain.prepare import Prepared, prepare
+from cvxrebalance.optimizer.domain.solution import Solution
+from cvxrebalance.optimizer.pipeline import checker, contracts
+from cvxrebalance.optimizer.pipeline.problem import TemplateCache
+from cvxrebalance.optimizer.pipeline.repair import repair
+from cvxrebalance.optimizer.pipeline.result import RebalanceResult
+from cvxrebalance.optimizer.pipeline.rounding import to_shares
+
+MAX_SOLVES = 16
+CONFLICT_TOL = 1e-5  # elastic slack below this (weight) is solver noise, not a conflict
+# The impact estimate improves accuracy, not correctness: rounding charges impact exactly and the
+# checker verifies the cash, so after this many solves the pipeline moves on.
+MAX_IMPACT_SOLVES = 6
+# Cash-balance error the impact estimate may leave, per account, as a fraction of household value
+# ($1 per $1M); whatever is left is charged exactly by the rounding step's cash repair.
+IMPACT_TOL = 1e-6
+
+
+def rebalance(
+    household: Household, policy: Policy | None = None, *, cache: TemplateCache | None = None
+) -> RebalanceResult:
+    """Rebalance a household under a policy: one convex program, rounded, checked.
+
+    Parameters
+    ----------
+    household : Household
+        From :func:`optimizer.load_case` or :meth:`Household.from_frames`.
+    policy : Policy, optional
+        Defaults to ``Policy()``.
+    cache : TemplateCache, optional
+        Reuse compiled problems across calls (batch jobs); a fresh cache per call otherwise.
+
+    Returns
+    -------
+    RebalanceResult
+        Trades, lots and a summary, already verified by the independent checker.
+
+    Raises
+    ------
+    ValidationError
+        Input problems that need both household and policy to see.
+    InfeasibilityError
+        The policy's constraints conflict; names the constraints that must give.
+    SolverError
+        Every solver in the fallback chain failed.
+    CheckError
+        The result broke a rule beyond tolerance (it is never returned).
+
+    Examples
+    --------
+    >>> from cvxrebalance import load_case, rebalance
+    >>> from cvxrebalance.scenarios import case_path
+    >>> household, policy = load_case(case_path("seed_portfolio"))
+    >>> result = rebalance(household, policy)
+    >>> result.summary["checks"]["passed"]
+    True
+    """
+    t0 = time.perf_counter()
+    policy = policy or Policy()
+    cache = TemplateCache() if cache is None else cache
+    data = prepare(household, policy)
+    go, reasons = triggered(data)
+    if not go:
+        sol = Solution.no_trade(data)
+        checks = checker.verify(sol)
+        return RebalanceResult.build(data, sol, None, checks, reasons, False, time.perf_counter() - t0)
+
+    template = cache.get(data.shape_key())
+    margins: dict[str, np.ndarray] = {}
+    sol, violations = None, []
+    impact_solves = 0
+    for _ in range(MAX_SOLVES):
+        cont = template.solve(data, margins)
+        if cont is None:
+            if "impact_trade" in margins:
+                # Impact priced into the cash balance made it infeasible: drop the estimate (the
+                # rounding step's cash repair charges impact exactly) and stop refining it.
+                del margins["impact_trade"]
+                impact_solves = MAX_IMPACT_SOLVES
+                continue
+            raise _infeasible(data, cache, margins)
+        impact_solves += 1
+        if impact_solves < MAX_IMPACT_SOLVES and _impact_moved(data, margins, cont):
+            continue
+        # A wash group is bought or loss-sold, never both: decide from this solve and re-solve.
+        # Blocks only grow, so this ends; it runs after every solve because a later re-solve
+        # (tightened bands, fixed contracts) can pair a purchase and a loss sale anew.
+        if wash_sales.decide(data, cont.buy, cont.lot_sell):
+            continue
+        if data.overlay.J and "contracts" not in margins:
+            cont = contracts.choose(template, data, margins, cont)
+            if cont is None:
+                raise _infeasible(data, cache, margins)
+        sol = to_shares(data, cont, margins.get("contracts"))
+        violations = checker.check(sol)
+        if not violations or not _tighten(data, margins, violations):
+            break
+    if sol is None:  # pragma: no cover - every path above ends in a solution or an error
+        raise SolverError([("pipeline", f"no solution after {MAX_SOLVES} solves")])
+    if violations:
+        sol = repair(sol)  # margins could not fix it: one-share moves
+        violations = checker.check(sol)
+        _whole_share_infeasible(violations)
+    checks = checker.verify(sol, violations)
+    result = RebalanceResult.build(data, sol, cont, checks, reasons, True, time.perf_counter() - t0)
+    if data.overlay.J and policy.overlay.instruments == "both" and policy.overlay.compare_cash_only:
+        result.summary["cash_only_comparison"] = _compare_cash_only(household, policy, cache, result)
+    return result
+
+
+def _compare_cash_only(household: Household, policy: Policy, cache: TemplateCache,
+                       result: RebalanceResult) -> dict:
+    """The same case solved without touching the overlay, side by side: what the overlay saved."""
+    def facts(r: RebalanceResult) -> dict:
+        s = r.summary
+        return {"costs": s["costs"], "tax": s["taxes"]["tax"],
+                "tracking_error": s["tracking_error"]["after"], "trade_count": s["trade_count"],
+                "objective": s["objective"]["value"]}
+
+    cash_only = policy.replace(overlay={"instruments": "cash_only", "compare_cash_only": False})
+    try:
+        other = facts(rebalance(household, cash_only, cache=cache))
+    except (InfeasibilityError, SolverError) as exc:
+        other = {"error": f"{type(exc).__name__}: {exc}"}
+    return {"with_overlay": facts(result), "cash_only": other}
+
+
+def _whole_share_infeasible(violations) -> None:
+    """A policy limit that no whole-share trade list meets (a band narrower than one share, say)
+    is an infeasible policy, reported as such; any other violation stays a CheckError."""
+    policy_limits = {"bands", "turnover", "cash", "esg"}
+    if violations and all(v.constraint in policy_limits for v in violations):
+        raise InfeasibilityError(
+            [(f"{v.constraint}.{v.where}", float(v.amount)) for v in violations],
+            "the continuous problem is feasible but no whole-share trade list meets these limits "
+            "(a band narrower than one share of its securities, for example)",
+        )
+
+
+def _impact_moved(data: Prepared, margins: dict[str, np.ndarray], cont) -> bool:
+    """Refresh the trade sizes the cash balance prices impact at; True if they moved enough to
+    matter (cvxrebalance.constraints.cash: the fixed point makes the impact in the cash balance exact)."""
+    impact = data.column("impact").astype(float)
+    if not impact.any():
+        return False
+    traded = cont.buy + cont.sell
+    if "impact_trade" not in margins:
+        margins["impact_trade"] = traded
+        return True
+    before = margins["impact_trade"]
+    error = np.abs(impact * (traded - before) * traded).sum(axis=1).max()
+    last = margins.get("impact_error", np.array([np.inf]))
+    # A full step settles in one or two solves; if the error grew, impact is large enough to make
+    # it oscillate (costly -> trade less -> cheap -> trade more), so take half a step.
+    margins["impact_trade"] = traded if error < last[0] else (before + traded) / 2
+    margins["impact_error"] = np.array([error])
+    return bool(error > IMPACT_TOL)
+
+
+def _tighten(data: Prepared, margins: dict[str, np.ndarray], violations) -> bool:
+    """Move the constraints rounding crossed inward, by at least one share of the priciest
+    security involved (less can leave the rounded result unchanged), doubling on each repeat;
+    False if no violation is of a kind a margin can fix."""
+    repeat = margins.setdefault("repairs", np.zeros(1))
+    grow = 2.0 ** repeat[0]
+    repeat[0] += 1
+    share = np.where(data.liquid, data.price, 0.0) / data.V  # one share, in weight
+    moved = False
+    for v in violations:
+        step = (2 * v.amount + share.max()) * grow
+        if v.constraint == "bands":
+            k = v.index
+            if k < data.C:
+                step = (2 * v.amount + (share * data.X[:, k]).max()) * grow
+            margins.setdefault("bands", np.zeros(data.C + 1))[k] += step
+        elif v.constraint == "turnover":
+            margins.setdefault("turnover", np.zeros(1))[0] += step
+        elif v.constraint == "esg" and v.where.startswith("score"):
+            margins.setdefault("esg", np.zeros(1))[0] += step * 10
+        elif v.constraint == "cash":
+            margins.setdefault("cash", np.zeros(data.A))[v.index] += 2 * v.amount / data.V
+        else:
+            continue
+        moved = True
+    return moved
+
+
+def _infeasible(data: Prepared, cache: TemplateCache, margins) -> InfeasibilityError:
+    """Elastic re-solve: relax every policy constraint with a penalized slack and name those
+    that had to give (an L1 penalty makes the set small). It uses the same margins (rounding
+    repairs, impact estimate) as the solve that failed."""
+    elastic = cache.get(data.shape_key(), elastic=True)
+    if elastic.solve(data, margins) is None:  # pragma: no cover - slacks make it feasible
+        return InfeasibilityError([], "even the relaxed problem is infeasible: check holdings and caps")
+    names = {"bands": [*data.classes, "cash"], "cash": data.account_ids, "overlay": data.account_ids,
+             "tax_rules": data.account_ids}
+
+    def label(raw: str) -> str:
+        m = re.match(r"(\w+)\.(\w+)\[(\d+)\]", raw)
+        if not m:
+            return raw
+        family, kind, k = m.group(1), m.group(2), int(m.group(3))
+        return f"{family}.{kind}[{names.get(family, [])[k] if family in names else k}]"
+
+    found = elastic.conflicts()
+    # Slacks at solver-noise level are not conflicts; keep at least the largest one.
+    conflicts = [(label(n), a) for n, a in found if a > CONFLICT_TOL] or [(label(n), a) for n, a in found[:1]]
+    return InfeasibilityError(conflicts, _explain(data, conflicts))
+
+
+def _explain(data: Prepared, conflicts: list[tuple[str, float]]) -> str:
+    """Context a user needs to act on the conflicts: illiquid weight in a conflicting class."""
+    lines = []
+    illiquid = data.X.T @ (data.h0.sum(0) * ~data.liquid)
+    for name, _ in conflicts:
+        m = re.match(r"bands\.(lower|upper)\[(.*)\]", name)
+        if m and m.group(2) in data.classes:
+            k = data.classes.index(m.group(2))
+            if illiquid[k] > 0:
+                lines.append(f"{m.group(2)} holds {illiquid[k]:.2%} of household value in illiquid "
+                             f"securities that are never traded (band {data.lower[k]:.2%} to "
+                             f"{data.upper[k]:.2%})")
+    unit = "Amounts are fractions of household value"
+    if any(name.startswith("esg.min_score") for name, _ in conflicts):
+        unit += " (esg.min_score: score points x weight)"
+    lines.append(unit + ".")
+    return "\n".join(lines)

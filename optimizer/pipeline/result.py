@@ -1,0 +1,281 @@
+"""The rebalance result: DataFrames, a JSON summary, and atomic writing of the output files."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cvxrebalance.constraints.esg import portfolio_score
+from cvxrebalance.cost_models import default_costs, lot_relief
+from cvxrebalance.cost_models.tax import realized as tax_realized
+from cvxrebalance.cost_models.tracking_error import variance
+from cvxrebalance.optimizer.domain.prepare import Prepared
+from cvxrebalance.optimizer.domain.solution import Solution
+from cvxrebalance.optimizer.pipeline.problem import ContinuousSolution
+
+TRADE_COLUMNS = ["account_id", "security_id", "side", "quantity", "price", "value", "cost"]
+FUTURES_COLUMNS = ["contract_id", "account_id", "contracts_before", "contracts_after", "trade",
+                   "notional_after", "margin", "cost", "roll_to"]
+LOT_COLUMNS = ["account_id", "security_id", "lot_id", "quantity", "cost_basis", "proceeds",
+               "gain", "term"]
+
+
+@dataclass
+class RebalanceResult:
+    """What a rebalance decided, checked.
+
+    Attributes
+    ----------
+    trades : DataFrame
+        One row per position traded, whole shares (columns ``TRADE_COLUMNS``).
+    lots : DataFrame
+        One row per tax lot sold (columns ``LOT_COLUMNS``).
+    asset_classes : DataFrame
+        Per asset class (and cash): target, lower, upper, before, after.
+    summary : dict
+        Everything ``summary.json`` holds.
+    futures : DataFrame
+        One row per overlay contract (columns ``FUTURES_COLUMNS``); empty without futures.
+    """
+
+    trades: pd.DataFrame
+    lots: pd.DataFrame
+    asset_classes: pd.DataFrame
+    summary: dict
+    solution: Solution = field(repr=False)
+    futures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FUTURES_COLUMNS))
+
+    @classmethod
+    def build(cls, data: Prepared, sol: Solution, cont: ContinuousSolution | None, checks: dict,
+              reasons: list[str], rebalanced: bool, seconds: float) -> RebalanceResult:
+        trades = _trades(data, sol)
+        lots = _lots(data, sol)
+        classes = _asset_classes(data, sol)
+        te_before = np.sqrt(variance(data, data.h0.sum(0), float(data.cash0.sum()), target=True))
+        te_after = np.sqrt(variance(data, sol.weights_after(), sol.cash_weight_after,
+                                    sol.overlay_after(), target=True))
+        terms = {c.name: c.evaluate(sol) for c in default_costs()}
+        taxes = {k: round(v, 2) for k, v in tax_realized(sol).items()}
+        if sol.lot_sell_q.any():
+            taxes["relief"] = lot_relief.compare(sol)
+        notes = list(data.notes)
+        o = data.policy.objective
+        objective = (o.risk_weight * terms["risk"] + o.cost_weight * (terms["cost"] + terms["overlay_cost"])
+                     + o.tax_weight * terms["tax"] + o.location_weight * terms["location"])
+        acc_before = (data.q0 * data.price).sum(1) + data.cash_cur
+        acc_after = (sol.q_after * data.price).sum(1) + sol.cash_after
+        summary = {
+            "household": data.household.name,
+            "household_value": round(data.V0, 2),
+            "household_value_after_flows": round(data.V, 2),
+            "household_value_after": round(sol.value_after, 2),
+            "rebalanced": rebalanced,
+            "trigger": {"mode": data.policy.trigger.mode, "reasons": reasons,
+                        "rebalance_to": data.policy.trigger.rebalance_to},
+            "asset_classes": {
+                name: {k: round(float(v), 8) for k, v in row.items()}
+                for name, row in classes.iterrows()
+            },
+            "tracking_error": {"before": float(te_before), "after": float(te_after)},
+            "costs": round(float(sol.costs.sum()), 2),
+            "taxes": taxes,
+            "wash_sales": _wash_summary(data),
+            "turnover": sol.traded / 2 / data.V,
+            "esg_score": _esg_scores(data, sol),
+            "trade_count": len(trades),
+            "objective": {"value": objective, **terms},
+            "accounts": {
+                aid: {"type": data.account_types[a], "value_before": round(float(acc_before[a]), 2),
+                      "cash_flow": round(float(data.flow_cur[a]), 2),
+                      "value_after": round(float(acc_after[a]), 2),
+                      "cash_after": round(float(sol.cash_after[a]), 2),
+                      "costs": round(float(sol.costs[a]), 2)}
+                for a, aid in enumerate(data.account_ids)
+            },
+            "solver": {"name": cont.solver if cont else None,
+                       "status": cont.status if cont else "not run (no trade triggered)",
+                       "time_ms": round(cont.time_ms, 3) if cont else 0.0,
+                       "attempts": [list(x) for x in cont.attempts] if cont else []},
+            "time_ms": round(seconds * 1e3, 3),
+            "checks": checks,
+            "notes": notes,
+        }
+        futures = _futures(data, sol)
+        if data.overlay.J:
+            summary["overlay"] = _overlay_summary(data, sol, futures)
+        return cls(trades, lots, classes, summary, sol, futures)
+
+    def write(self, out_dir: str | Path) -> Path:
+        """Write trades.csv, lots.csv, summary.json (and futures.csv when the household has an
+        overlay) into ``out_dir``; all of them or none.
+
+        Each file is first written in full to a temporary name in ``out_dir`` and only then renamed
+        over its final name, so a crash never leaves a half-written or mixed result. Other files in
+        ``out_dir`` are left alone.
+
+        Raises
+        ------
+        OSError
+            ``out_dir`` is a file, or cannot be created or written.
+        """
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(f"--out {out} is a file, not a directory")
+        out.mkdir(parents=True, exist_ok=True)
+        contents = {
+            "trades.csv": self.trades.to_csv(index=False),
+            "lots.csv": self.lots.to_csv(index=False),
+            **({"futures.csv": self.futures.to_csv(index=False)} if len(self.futures) else {}),
+            "summary.json": json.dumps(self.summary, indent=2, default=str) + "\n",
+        }
+        staged: dict[str, str] = {}
+        try:
+            for name, text in contents.items():
+                fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
+                staged[name] = tmp
+                try:
+                    f = os.fdopen(fd, "w")
+                except BaseException:
+                    os.close(fd)
+                    raise
+                with f:
+                    f.write(text)
+                os.chmod(tmp, 0o644)
+            for name, tmp in staged.items():
+                os.replace(tmp, out / name)
+            if "futures.csv" not in staged:  # a futures.csv from an earlier result is not this one's
+                (out / "futures.csv").unlink(missing_ok=True)
+        finally:
+            for tmp in staged.values():
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        return out
+
+    def to_text(self) -> str:
+        """The terminal summary: drift table, trade list, totals."""
+        from cvxrebalance.optimizer.pipeline.report import render
+
+        return render(self)
+
+
+def _esg_scores(data: Prepared, sol: Solution) -> dict | None:
+    """Value-weighted ESG score of scored holdings before and after (None without scores)."""
+    if np.isnan(data.column("esg_score").astype(float)).all():
+        return None
+    return {"before": portfolio_score(data, data.h0.sum(0)), "after": portfolio_score(data, sol.weights_after()),
+            "min": data.policy.esg.min_score or None}
+
+
+def _wash_summary(data: Prepared) -> dict:
+    """What the wash-sale rule blocked, and why."""
+    w = data.wash
+    return {"blocked_buys": {w.names[g]: why for g, why in w.recent_loss.items()},
+            "blocked_loss_sales": {w.names[g]: why for g, why in w.recent_buy.items()},
+            "decided_in_rebalance": {**{w.names[g]: "bought (loss sales blocked)" for g in w.block_loss},
+                                     **{w.names[g]: "loss-sold (buys blocked)" for g in w.block_buy}}}
+
+
+def _futures(data: Prepared, sol: Solution) -> pd.DataFrame:
+    ov = data.overlay
+    roll_to = dict(ov.rolls)
+    margin = ov.margin_rate * ov.notional * np.abs(sol.contracts_q)
+    cost = ov.cost_rate * ov.notional * np.abs(sol.contracts_traded)
+    rows = [(cid, data.account_ids[ov.account[j]], float(ov.q0[j]) + 0.0, float(sol.contracts_q[j]) + 0.0,
+             float(sol.contracts_traded[j]) + 0.0, round(float(sol.contracts_q[j] * ov.notional[j]), 2) + 0.0,
+             round(float(margin[j]), 2), round(float(cost[j]), 2), roll_to.get(cid, "") or "")
+            for j, cid in enumerate(ov.ids)]
+    return _whole(pd.DataFrame(rows, columns=FUTURES_COLUMNS), ["contracts_before", "contracts_after", "trade"])
+
+
+def _whole(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Write whole numbers of shares or contracts as integers (fractional holdings stay floats)."""
+    for c in columns:
+        if len(df) and (df[c] == df[c].round()).all():
+            df[c] = df[c].astype("int64")
+    return df
+
+
+def _overlay_summary(data: Prepared, sol: Solution, futures: pd.DataFrame) -> dict:
+    """Contracts, rolls, limits and which of them bind (why the overlay is not larger)."""
+    from cvxrebalance.constraints.overlay import margin_required
+
+    ov, p = data.overlay, data.policy.overlay
+    notional = sol.contracts_q * ov.notional / sol.value_after
+    binding = []
+    room = sol.cash_after - data.min_cash * data.V - margin_required(sol)
+    for a in sorted(set(ov.account.tolist())):
+        one_more = (ov.margin_rate * ov.notional)[ov.account == a].min()
+        if room[a] < one_more:
+            binding.append(f"margin: account {data.account_ids[a]} has {room[a]:,.2f} of cash beyond "
+                           f"its minimum and margin, less than one more contract needs ({one_more:,.2f})")
+    step = (ov.notional / sol.value_after).min()
+    if np.abs(notional).sum() + step > p.gross_limit + 1e-12:
+        binding.append(f"gross_limit {p.gross_limit:g}: gross overlay {np.abs(notional).sum():.4f}")
+    if abs(notional.sum()) + step > p.net_limit + 1e-12:
+        binding.append(f"net_limit {p.net_limit:g}: net overlay {notional.sum():.4f}")
+    for j in range(ov.J):
+        if ov.lo[j] < ov.hi[j] and (notional[j] >= ov.hi[j] - 1e-9 or notional[j] <= ov.lo[j] + 1e-9):
+            binding.append(f"max_contracts: {ov.ids[j]} at its limit")
+    rolls = [{"from": a, "to": b, "contracts": float(ov.q0[ov.ids.index(a)])} for a, b in ov.rolls]
+    return {"instruments": p.instruments, "contracts": futures.to_dict("records"),
+            "gross": float(np.abs(notional).sum()), "net": float(notional.sum()),
+            "costs": round(float(sol.futures_costs.sum()), 2), "rolls": rolls, "binding": binding}
+
+
+def _trades(data: Prepared, sol: Solution) -> pd.DataFrame:
+    lin = data.linear_cost
+    impact = data.column("impact")
+    rows = []
+    for side, q in (("sell", sol.sell_q), ("buy", sol.buy_q)):
+        for a, i in zip(*np.nonzero(q > 0), strict=True):
+            value = float(q[a, i] * data.price[i])
+            cost = value * lin[i] + impact[i] * value**2 / data.V
+            rows.append((data.account_ids[a], data.security_ids[i], side, float(q[a, i]),
+                         float(data.price[i]), round(value, 2), round(cost, 2)))
+    return _whole(pd.DataFrame(rows, columns=TRADE_COLUMNS), ["quantity"])
+
+
+def _lots(data: Prepared, sol: Solution) -> pd.DataFrame:
+    rows = []
+    at = {(lot.t, lot.security, lot.slot): lot for lot in data.lots}
+    for t, i, k in zip(*np.nonzero(sol.lot_sell_q > 0), strict=True):
+        lot = at[(t, i, k)]
+        q = float(sol.lot_sell_q[t, i, k])
+        price = data.price[lot.security]
+        rows.append((data.account_ids[lot.account], data.security_ids[lot.security], lot.lot_id, q,
+                     lot.cost_basis, round(q * price, 2), round(q * (price - lot.cost_basis), 2),
+                     lot.term))
+    return _whole(pd.DataFrame(rows, columns=LOT_COLUMNS), ["quantity"])
+
+
+def _asset_classes(data: Prepared, sol: Solution) -> pd.DataFrame:
+    """Per class: targets, bands, and weights before/after. ``before``/``after`` are what the
+    bands apply to (physical + overlay unless ``[bands] on = "physical"``); the physical and
+    overlay parts are listed too. "Before" is where the rebalance starts: holdings and cash after
+    the cash flows, over V."""
+    ov = data.overlay
+    physical_before = np.append(data.X.T @ data.h0.sum(0), data.cash0.sum())
+    physical_after = np.append(sol.class_after, sol.cash_weight_after)
+    overlay_before = np.append(ov.G.T @ ov.f0, 0.0)
+    overlay_after = np.append(sol.class_overlay_after, 0.0)
+    on_exposure = data.policy.bands.on == "exposure"
+    return pd.DataFrame(
+        {"strategic": np.append(data.strategic, data.cash_target),
+         "tilt": np.append(data.tilt, 0.0),
+         "target": np.append(data.target, data.cash_target),
+         "lower": np.append(data.lower, data.cash_lower),
+         "upper": np.append(data.upper, data.cash_upper),
+         "before": physical_before + overlay_before * on_exposure,
+         "after": physical_after + overlay_after * on_exposure,
+         "physical_before": physical_before, "overlay_before": overlay_before,
+         "effective_before": physical_before + overlay_before,
+         "physical_after": physical_after, "overlay_after": overlay_after,
+         "effective_after": physical_after + overlay_after},
+        index=pd.Index([*data.classes, "cash"], name="asset_class"),
+    )

@@ -1,0 +1,117 @@
+"""From the continuous solution to whole shares, with a repair that keeps cash rules true.
+
+1. Sells (per lot in taxable accounts, per position elsewhere) round to the nearest whole share,
+   or to the whole holding when that is nearer (fractional holdings can be closed out).
+2. Buys round to the nearest whole share.
+3. A position both bought and sold is netted (sells of the most heavily taxed lots go first).
+4. Cash repair: an account left below its minimum cash (rounding up, quadratic impact) buys fewer
+   shares, taking first from the buys that were rounded up the most; then cash left over buys back
+   one share of each buy that was rounded down, largest shortfall first, while cash allows.
+Bands, turnover and the ESG score are kept by the caller: it re-solves with the band tightened
+by the amount rounding crossed it (cvxrebalance.optimizer.pipeline.rebalance).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cvxrebalance.constraints import trade_masks
+from cvxrebalance.constraints.overlay import margin_required
+from cvxrebalance.cost_models.tax import coefficients
+from cvxrebalance.optimizer.domain.prepare import Prepared
+from cvxrebalance.optimizer.domain.solution import Solution, trade_costs
+from cvxrebalance.optimizer.pipeline.problem import ContinuousSolution
+
+NOISE = 1e-6  # shares: solver noise below this is no trade
+NOISE_VALUE = 1e-8  # fraction of household value: solver noise below this is no trade
+
+
+def round_sells(cont: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """Nearest whole share, capped at the holding; the whole holding when that is nearer."""
+    cont = np.where(cont < NOISE, 0.0, np.minimum(cont, held))
+    r = np.minimum(np.round(cont), np.floor(held + 1e-9))
+    return np.where(np.abs(held - cont) < np.abs(r - cont), held, r)
+
+
+def to_shares(data: Prepared, cont: ContinuousSolution, contracts: np.ndarray | None = None) -> Solution:
+    """Whole-share trades from a continuous solution (fractions of household value); the overlay
+    holds ``contracts`` (already whole; None: today's)."""
+    V, price = data.V, data.price
+    # Solver noise (below NOISE_VALUE of household value) and trades a rule forbids are no trade.
+    buy_ok, sell_ok, lot_ok = trade_masks(data)
+    clean = lambda x, ok: np.where((x > NOISE_VALUE) & ok, x, 0.0)  # noqa: E731
+    buy_c = clean(cont.buy, buy_ok) * V / price
+    sell_c = clean(cont.sell, sell_ok) * V / price
+    lot_c = np.zeros_like(data.lot_q)
+    for t in range(len(data.taxable)):
+        lot_c[t] = clean(cont.lot_sell[t], lot_ok[t]) * V / price[:, None]
+    # A cost-free optimum may buy and sell one position at once: keep the net trade before rounding.
+    _net(data, buy_c, sell_c, lot_c)
+    buy = np.round(np.where(buy_c < NOISE, 0.0, buy_c))
+    sell = round_sells(sell_c, data.q0)
+    lots = np.zeros_like(data.lot_q)
+    for t, a in enumerate(data.taxable):
+        lots[t] = round_sells(lot_c[t], data.lot_q[t])
+        sell[a] = lots[t].sum(1)
+    _net(data, buy, sell, lots)
+    # The cash each account would hold under the continuous plan: top-ups may spend only what
+    # rounding freed beyond it (spending more would move cash below its band).
+    untraded = Solution(data, np.zeros_like(buy), np.zeros_like(sell), np.zeros_like(lots), contracts)
+    plan_cash = _cash_after(data, untraded.cash_after, buy_c, sell_c)
+    _repair_cash(data, buy, buy_c, sell, untraded, plan_cash)
+    return Solution(data, buy, sell, lots, contracts)
+
+
+def _net(data: Prepared, buy, sell, lots) -> None:
+    """Cancel a buy against a sell of the same position (keeps only the net trade); in a taxable
+    account the sells given up are those of the most heavily taxed lots."""
+    tax = coefficients(data)
+    taxable = {a: t for t, a in enumerate(data.taxable)}
+    for a, i in zip(*np.nonzero((buy > 0) & (sell > 0)), strict=True):
+        both = min(buy[a, i], sell[a, i])
+        buy[a, i] -= both
+        sell[a, i] -= both
+        if a in taxable:
+            t, left = taxable[a], both
+            for k in np.argsort(-tax[t, i], kind="stable"):
+                take = min(left, lots[t, i, k])
+                lots[t, i, k] -= take
+                left -= take
+            sell[a, i] = lots[t, i].sum()
+
+
+def _cash_after(data: Prepared, untraded_cash: np.ndarray, buy, sell, rows: slice = slice(None)) -> np.ndarray:
+    """Cash after trading for the accounts in ``rows``: the untraded cash (after flows and
+    overlay costs) plus sells less buys less transaction costs (Solution's formula, per row)."""
+    b, s = buy[rows] * data.price, sell[rows] * data.price
+    return untraded_cash[rows] + s.sum(-1) - b.sum(-1) - trade_costs(data, np.atleast_2d(b + s))
+
+
+def _repair_cash(data: Prepared, buy, buy_c, sell, untraded: Solution, plan_cash) -> None:
+    """Cut buys where an account ends below its floor (minimum cash plus margin), then top up."""
+    floor = data.min_cash * data.V + margin_required(untraded)  # contracts are fixed here
+    for a in range(data.A):
+        def cash(a: int = a) -> float:
+            return float(_cash_after(data, untraded.cash_after, buy, sell, slice(a, a + 1))[0])
+
+        for _ in range(10 * data.N + 10):
+            short = floor[a] - cash()
+            if short <= 0:
+                break
+            held = np.flatnonzero(buy[a] > 0)
+            if held.size == 0:
+                break  # nothing to give up; the checker reports the shortfall
+            i = held[np.argmax((buy[a] - buy_c[a])[held])]
+            cut = min(buy[a, i], max(1.0, math.ceil(short / data.price[i])))
+            buy[a, i] -= cut
+        # Top up: spend cash that rounding freed (beyond the plan's cash) on the buys rounded
+        # down the most.
+        shortfall = (buy_c[a] - buy[a]) * data.price
+        for i in np.argsort(-shortfall):
+            if buy_c[a, i] - buy[a, i] <= 0.01:
+                break
+            buy[a, i] += 1
+            if cash() < max(floor[a], plan_cash[a] - 0.5 * data.price[i]):
+                buy[a, i] -= 1

@@ -1,0 +1,168 @@
+"""Batch runs: failures isolated per household, resumable after a kill, same results on Dask."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cvxrebalance.optimizer.apps.bench import write_batch_input
+from cvxrebalance.optimizer.apps.executors import run_batch
+from cvxrebalance.scenarios.synthetic import synthetic_universe
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_input(tmp: Path, n: int, corrupt: bool = False) -> Path:
+    in_dir = tmp / "in"
+    write_batch_input(in_dir, synthetic_universe(20, 0, seed=3), n, 2, 30)
+    if corrupt:
+        hol = pd.read_csv(in_dir / "holdings.csv", dtype=str, keep_default_na=False)
+        hol.loc[hol["household_id"] == "h00001", "security_id"] = "NOPE"  # unknown security
+        hol.to_csv(in_dir / "holdings.csv", index=False)
+        acc = pd.read_csv(in_dir / "accounts.csv", dtype=str, keep_default_na=False)
+        acc.loc[acc["household_id"] == "h00002", "min_cash"] = ""
+        acc.loc[acc["household_id"] == "h00002", "type"] = "savings"  # unknown account type
+        acc.loc[acc["household_id"] == "h00004", "min_cash"] = "1e12"  # infeasible policy
+        acc.to_csv(in_dir / "accounts.csv", index=False)
+    return in_dir
+
+
+def outcome(out: Path) -> tuple[set[str], set[str]]:
+    done = {p.parent.name for p in (out / "households").glob("*/summary.json")}
+    failed = set(pd.read_csv(out / "errors.csv")["household_id"]) if (out / "errors.csv").exists() else set()
+    return done, failed
+
+
+def test_corrupt_households_end_in_the_errors_table(tmp_path):
+    man = run_batch(make_input(tmp_path, 8, corrupt=True), tmp_path / "out", workers=1, progress=False)
+    done, failed = outcome(tmp_path / "out")
+    assert failed == {"h00001", "h00002", "h00004"}
+    assert done == {f"h{k:05d}" for k in range(8)} - failed
+    errors = pd.read_csv(tmp_path / "out" / "errors.csv").set_index("household_id")
+    assert "unknown security 'NOPE'" in errors.loc["h00001", "reason"]
+    assert "unknown account type 'savings'" in errors.loc["h00002", "reason"]
+    assert errors.loc["h00004", "error"] == "InfeasibilityError"
+    assert man["counts"]["failed"] == 3 and man["counts"]["succeeded"] == 5
+    trades = pd.read_csv(tmp_path / "out" / "trades.csv")
+    assert set(trades["household_id"]) <= done
+    # Block trades net every household's trades per security.
+    block = pd.read_csv(tmp_path / "out" / "block_trades.csv").set_index("security_id")
+    signed = trades["quantity"].where(trades["side"] == "buy", -trades["quantity"])
+    assert (block["net_quantity"] == signed.groupby(trades["security_id"]).sum()).all()
+    alloc = pd.read_csv(tmp_path / "out" / "allocations.csv")
+    assert alloc["quantity"].sum() == trades["quantity"].sum()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert {"securities.csv", "accounts.csv", "holdings.csv"} <= set(manifest["inputs"])
+    assert manifest["versions"]["cvxpy"]
+
+
+def test_rerun_skips_finished_households(tmp_path):
+    in_dir = make_input(tmp_path, 6)
+    first = run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    again = run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    assert first["counts"]["run"] == 6 and again["counts"]["run"] == 0
+    assert again["counts"]["skipped_finished"] == 6
+    assert again["counts"]["trades"] == first["counts"]["trades"]
+
+
+def test_killed_batch_resumes_with_every_household_exactly_once(tmp_path):
+    in_dir = make_input(tmp_path, 120)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "cvxrebalance.optimizer.apps.cli", "batch", str(in_dir), str(out), "--workers", "1",
+           "--chunk-size", "5", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "households").glob("*/summary.json"))) < 10:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = len(list((out / "households").glob("*/summary.json")))
+    assert 10 <= partial < 120  # killed mid-run
+    assert subprocess.run(cmd, cwd=ROOT, capture_output=True).returncode == 0
+    done, failed = outcome(out)
+    assert len(done) + len(failed) == 120 and not done & failed
+    trades = pd.read_csv(out / "trades.csv")
+    assert not trades.duplicated(["household_id", "account_id", "security_id", "side"]).any()
+    per_household = {p.parent.name: len(pd.read_csv(p)) for p in (out / "households").glob("*/trades.csv")}
+    assert trades.groupby("household_id").size().to_dict() == {k: v for k, v in per_household.items() if v}
+    assert not list(out.rglob("*.tmp"))  # no half-written files survive a resumed run
+
+
+def test_local_processes_match_one_process(tmp_path):
+    in_dir = make_input(tmp_path, 10)
+    run_batch(in_dir, tmp_path / "one", workers=1, progress=False)
+    run_batch(in_dir, tmp_path / "two", workers=2, chunk_size=3, progress=False)
+    a = pd.read_csv(tmp_path / "one" / "trades.csv").sort_values(["household_id", "account_id", "security_id"])
+    b = pd.read_csv(tmp_path / "two" / "trades.csv").sort_values(["household_id", "account_id", "security_id"])
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
+def test_dask_local_cluster_matches_local_executor(tmp_path):
+    pytest.importorskip("dask.distributed")
+    in_dir = make_input(tmp_path, 8)
+    run_batch(in_dir, tmp_path / "local", workers=1, progress=False)
+    man = run_batch(in_dir, tmp_path / "dask", executor="dask", workers=2, chunk_size=2, progress=False)
+    assert man["executor"] == "dask" and man["counts"]["succeeded"] == 8
+    for name in ("trades.csv", "lots.csv", "block_trades.csv"):
+        a = pd.read_csv(tmp_path / "local" / name)
+        b = pd.read_csv(tmp_path / "dask" / name)
+        keys = [c for c in ("household_id", "account_id", "security_id", "lot_id", "side") if c in a.columns]
+        pd.testing.assert_frame_equal(a.sort_values(keys).reset_index(drop=True),
+                                      b.sort_values(keys).reset_index(drop=True))
+
+
+def test_parquet_input_gives_the_same_result(tmp_path):
+    pytest.importorskip("pyarrow")
+    in_dir = make_input(tmp_path, 4)
+    run_batch(in_dir, tmp_path / "csv", workers=1, progress=False)
+    for name in ("accounts", "holdings"):
+        pd.read_csv(in_dir / f"{name}.csv").to_parquet(in_dir / f"{name}.parquet")
+        (in_dir / f"{name}.csv").unlink()
+    run_batch(in_dir, tmp_path / "parquet", workers=1, progress=False)
+    a = pd.read_csv(tmp_path / "csv" / "trades.csv")
+    b = pd.read_csv(tmp_path / "parquet" / "trades.csv")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_bad_shared_table_stops_the_batch_with_its_file_and_line(tmp_path):
+    from cvxrebalance import ValidationError
+
+    in_dir = make_input(tmp_path, 3)
+    sec = pd.read_csv(in_dir / "securities.csv", dtype=str, keep_default_na=False)
+    sec.loc[2, "price"] = "-1"
+    sec.to_csv(in_dir / "securities.csv", index=False)
+    with pytest.raises(ValidationError) as err:
+        run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    assert [(p.file, p.row, p.field) for p in err.value.problems] == [("securities.csv", 4, "price")]
+    assert not (tmp_path / "out" / "households").exists()
+
+
+def test_rerun_redoes_households_whose_input_changed(tmp_path):
+    in_dir = make_input(tmp_path, 4)
+    run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    hol = pd.read_csv(in_dir / "holdings.csv", dtype=str, keep_default_na=False)
+    first = hol.index[hol["household_id"] == "h00002"][0]
+    hol.loc[first, "quantity"] = str(float(hol.loc[first, "quantity"]) * 5)
+    hol.to_csv(in_dir / "holdings.csv", index=False)
+    again = run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    assert again["counts"]["run"] == 1 and again["counts"]["skipped_finished"] == 3
+    (in_dir / "policy.toml").write_text('[tax]\nas_of = 2026-11-20\n[objective]\nrisk_weight = 50.0\n')
+    assert run_batch(in_dir, tmp_path / "out", workers=1, progress=False)["counts"]["run"] == 4
+
+
+def test_all_cash_household_without_holdings(tmp_path):
+    in_dir = make_input(tmp_path, 3)
+    hol = pd.read_csv(in_dir / "holdings.csv", dtype=str, keep_default_na=False)
+    hol[hol["household_id"] != "h00001"].to_csv(in_dir / "holdings.csv", index=False)
+    man = run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    assert man["counts"]["succeeded"] == 3
+    trades = pd.read_csv(tmp_path / "out" / "trades.csv")
+    assert set(trades.query("household_id == 'h00001'")["side"]) == {"buy"}  # invests its cash

@@ -1,0 +1,575 @@
+"""The error contract for bad input: every problem is a Problem naming file, line and field.
+
+Each test copies the bundled ``example`` case, corrupts one thing, and checks that the resulting
+ValidationError reports exactly that thing: the right file, the file line (header = line 1, first
+data row = line 2, None for the whole file), the right column or policy key, and a message a user
+can act on.
+
+Lines of the example case used below (see scenarios/cases/example/*.csv):
+  securities.csv  2 VTI, 3 ESGV, 4 XOM, 5 VXUS, ..., 9 VTEB, 10 VNQ
+  accounts.csv    2 taxable, 3 ira, 4 roth
+  holdings.csv    2-13 taxable lots (2 VTI-2015-07, 3 VTI-2021-01, 4 VTI-2026-05, ...),
+                  14-19 ira (14 VTI, 15 VXUS), 20-21 roth (20 ESGV)
+  targets.csv     2 us_equity (0.45, tilt -0.01), 3 intl_equity (0.15, +0.01), 4 bonds (0.30),
+                  5 real_estate (0.08), 6 cash (0.02); max_tilt 0.03 on every row
+  covariance.csv  2 us_equity, 3 intl_equity, 4 bonds, 5 real_estate
+  policy.toml     as_of = 2026-11-20
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cvxrebalance import Household, Policy, Problem, ValidationError, load_case, rebalance
+from cvxrebalance.optimizer.apps.cli import main
+from cvxrebalance.optimizer.domain.case_io import read_csv
+from cvxrebalance.scenarios import case_path
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+@pytest.fixture
+def case(tmp_path: Path) -> Path:
+    """A private, writable copy of the bundled example case."""
+    dst = tmp_path / "case"
+    shutil.copytree(case_path("example"), dst)
+    return dst
+
+
+def set_cell(case: Path, file: str, line: int, column: str, value: str) -> None:
+    """Write ``value`` into ``column`` on file line ``line`` (header = line 1).
+
+    A column the file lacks is added, empty on every other row.
+    """
+    path = case / file
+    df = read_csv(path)
+    if column not in df.columns:
+        df[column] = ""
+    df.loc[line, column] = value  # read_csv indexes rows by file line
+    df.to_csv(path, index=False)
+
+
+def rename_column(case: Path, file: str, old: str, new: str) -> None:
+    """Change one header name, as a typo would."""
+    path = case / file
+    df = read_csv(path)
+    assert old in df.columns
+    df.rename(columns={old: new}).to_csv(path, index=False)
+
+
+def edit_text(case: Path, file: str, old: str, new: str) -> None:
+    """Replace the one occurrence of ``old`` in a file's text."""
+    path = case / file
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {file}"
+    path.write_text(text.replace(old, new))
+
+
+def load_error(case: Path) -> ValidationError:
+    """The ValidationError load_case raises for the case."""
+    with pytest.raises(ValidationError) as info:
+        load_case(case)
+    return info.value
+
+
+def find_problem(err: ValidationError, file: str, field: str | None, contains: str = "") -> Problem:
+    """The one problem about ``file``/``field`` whose message contains ``contains``."""
+    found = [
+        p for p in err.problems if p.file == file and p.field == field and contains in p.message
+    ]
+    listing = "\n".join(f"  {p!r}" for p in err.problems)
+    assert len(found) == 1, (
+        f"expected one problem in {file} [{field}] containing {contains!r}, "
+        f"found {len(found)} among:\n{listing}"
+    )
+    return found[0]
+
+
+def assert_problem(
+    err: ValidationError, file: str, row: int | None, field: str | None, contains: str
+) -> Problem:
+    """Assert ``err`` reports a problem in file/field with that message fragment, on ``row``."""
+    same_row = [p for p in err.problems if p.row == row]
+    if len([p for p in err.problems if p.file == file and p.field == field and contains in p.message]) > 1:
+        err = ValidationError(same_row)  # several rows share the message: pick this row's
+    p = find_problem(err, file, field, contains)
+    assert p.row == row, f"{p} is reported on line {p.row}, expected {row}"
+    return p
+
+
+def test_copied_example_case_is_valid(case):
+    # The control: every failure below comes from the corruption, not from the copy.
+    household, policy = load_case(case)
+    assert household.name == "case"
+    assert policy.tax.as_of == dt.date(2026, 11, 20)
+
+
+# ---------------------------------------------------------------------------------------------
+# One bad cell -> one problem on that cell's line and column
+
+UNKNOWN_REFERENCES = [
+    pytest.param("holdings.csv", 14, "security_id", "VTIX", "unknown security 'VTIX'",
+                 id="holdings-unknown-security"),
+    pytest.param("holdings.csv", 20, "account_id", "rothh", "unknown account 'rothh'",
+                 id="holdings-unknown-account"),
+    pytest.param("targets.csv", 4, "asset_class", "bond", "unknown asset class 'bond'",
+                 id="targets-unknown-asset-class"),
+    pytest.param("accounts.csv", 3, "type", "ira", "unknown account type 'ira'",
+                 id="accounts-unknown-account-type"),
+    pytest.param("securities.csv", 9, "allowed_account_types", "taxable;roth",
+                 "unknown account type 'roth'", id="securities-unknown-allowed-account-type"),
+    pytest.param("securities.csv", 6, "asset_class", "cash", "'cash' is the accounts' cash",
+                 id="securities-cash-asset-class"),
+]
+
+DUPLICATES = [
+    pytest.param("securities.csv", 3, "security_id", "VTI",
+                 "duplicate security_id=VTI (first on line 2)", id="security_id"),
+    pytest.param("accounts.csv", 4, "account_id", "ira",
+                 "duplicate account_id=ira (first on line 3)", id="account_id"),
+    pytest.param("holdings.csv", 3, "lot_id", "VTI-2015-07",
+                 "duplicate account_id=taxable, lot_id=VTI-2015-07 (first on line 2)",
+                 id="lot_id-within-account"),
+    pytest.param("targets.csv", 6, "asset_class", "bonds",
+                 "duplicate asset_class=bonds (first on line 4)", id="target-asset_class"),
+]
+
+TAX_LOTS = [
+    pytest.param("holdings.csv", 5, "cost_basis", "", "a tax lot in a taxable account needs a cost basis",
+                 id="missing-cost-basis"),
+    pytest.param("holdings.csv", 6, "acquired", "", "a tax lot in a taxable account needs an acquired date",
+                 id="missing-acquired"),
+    pytest.param("holdings.csv", 7, "acquired", "2018-13-01", "not an ISO date (YYYY-MM-DD): '2018-13-01'",
+                 id="bad-date"),
+    pytest.param("holdings.csv", 7, "acquired", "04/16/2018", "not an ISO date (YYYY-MM-DD): '04/16/2018'",
+                 id="us-style-date"),
+    pytest.param("holdings.csv", 8, "cost_basis", "-3", "must be >= 0, got -3", id="negative-cost-basis"),
+    pytest.param("holdings.csv", 15, "quantity", "0", "must be > 0, got 0", id="zero-quantity"),
+]
+
+BANDS = [
+    # bonds: weight 0.30, no tilt
+    pytest.param("targets.csv", 4, "lower", "0.32", "band lower 0.32 excludes its own target 0.3",
+                 id="lower-above-weight"),
+    pytest.param("targets.csv", 4, "upper", "0.25", "band upper 0.25 excludes its own target 0.3",
+                 id="upper-below-weight"),
+    # us_equity: weight 0.45, tilt -0.01 -> the band must hold both 0.44 and 0.45
+    pytest.param("targets.csv", 2, "lower", "0.445", "band lower 0.445 excludes its own target 0.44",
+                 id="lower-above-tilted-target"),
+    pytest.param("targets.csv", 2, "upper", "0.445", "band upper 0.445 excludes its own target 0.45",
+                 id="upper-below-strategic-weight"),
+    pytest.param("targets.csv", 5, "lower", "1.5", "must be in [0, 1], got 1.5", id="lower-out-of-range"),
+]
+
+
+@pytest.mark.parametrize(
+    ("file", "line", "column", "value", "message"),
+    UNKNOWN_REFERENCES + DUPLICATES + TAX_LOTS + BANDS,
+)
+def test_bad_cell_is_reported_on_its_line_and_column(case, file, line, column, value, message):
+    set_cell(case, file, line, column, value)
+    assert_problem(load_error(case), file, line, column, message)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param("-5", "must be > 0, got -5", id="negative"),
+        pytest.param("0", "must be > 0, got 0", id="zero"),
+        pytest.param("", "missing value", id="empty"),
+        pytest.param("  ", "missing value", id="blank"),
+        pytest.param("abc", "not a number: 'abc'", id="non-numeric"),
+        pytest.param("1,15", "not a number: '1,15'", id="decimal-comma"),
+        pytest.param("nan", "not a finite number: 'nan'", id="nan"),
+        pytest.param("NaN", "not a finite number: 'NaN'", id="NaN"),
+        pytest.param("inf", "not a finite number: 'inf'", id="inf"),
+        pytest.param("-inf", "not a finite number: '-inf'", id="minus-inf"),
+    ],
+)
+def test_bad_price_is_the_only_problem(case, value, message):
+    set_cell(case, "securities.csv", 4, "price", value)  # XOM
+    err = load_error(case)
+    assert err.problems == [Problem("securities.csv", 4, "price", message)]
+
+
+def test_same_lot_id_in_different_accounts_is_allowed(case):
+    set_cell(case, "holdings.csv", 14, "lot_id", "VTI-2015-07")  # ira row, taxable lot's id
+    household, _ = load_case(case)
+    assert (household.holdings["lot_id"] == "VTI-2015-07").sum() == 2
+
+
+def test_unknown_security_in_model_portfolio_targets(case):
+    (case / "targets.csv").write_text(
+        "security_id,weight\nVTI,0.5\nVANGUARD_TOTAL,0.3\nBND,0.2\n"
+    )
+    err = load_error(case)
+    assert_problem(err, "targets.csv", 3, "security_id", "unknown security 'VANGUARD_TOTAL'")
+
+
+def test_targets_with_both_key_columns(case):
+    set_cell(case, "targets.csv", 2, "security_id", "VTI")
+    assert_problem(load_error(case), "targets.csv", 1, None, "exactly one of the columns")
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole-file sums in targets.csv
+
+
+def test_weights_not_summing_to_one(case):
+    set_cell(case, "targets.csv", 4, "weight", "0.35")  # bonds 0.30 -> 0.35: total 1.05
+    err = load_error(case)
+    assert err.problems == [Problem("targets.csv", None, "weight", "weights sum to 1.05, not 1")]
+
+
+def test_tilts_not_summing_to_zero(case):
+    set_cell(case, "targets.csv", 3, "tilt", "0.02")  # -0.01 + 0.02
+    err = load_error(case)
+    assert err.problems == [Problem("targets.csv", None, "tilt", "tilts sum to 0.01, not 0")]
+
+
+def test_tilts_larger_than_their_max_tilt(case):
+    # Still summing to 0, so only the two rows' max_tilt (0.03) is broken.
+    set_cell(case, "targets.csv", 2, "tilt", "-0.04")
+    set_cell(case, "targets.csv", 3, "tilt", "0.04")
+    err = load_error(case)
+    assert err.problems == [
+        Problem("targets.csv", 2, "tilt", "|tilt| 0.04 exceeds max_tilt 0.03"),
+        Problem("targets.csv", 3, "tilt", "|tilt| 0.04 exceeds max_tilt 0.03"),
+    ]
+
+
+def test_tilt_larger_than_policy_default_max_tilt(case):
+    (case / "targets.csv").write_text(
+        "asset_class,weight,tilt\n"
+        "us_equity,0.45,-0.08\nintl_equity,0.15,0.08\nbonds,0.3,0\nreal_estate,0.08,0\ncash,0.02,0\n"
+    )
+    with pytest.raises(ValidationError) as info:
+        rebalance(*load_case(case))  # policy default max_tilt = 0.05
+    assert_problem(info.value, "targets.csv", 2, "tilt", "exceeds max_tilt 0.05")
+    assert_problem(info.value, "targets.csv", 3, "tilt", "exceeds max_tilt 0.05")
+
+
+# ---------------------------------------------------------------------------------------------
+# Headers
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new"),
+    [
+        ("securities.csv", "esg_score", "esg_scor"),
+        ("accounts.csv", "min_cash", "min_csh"),
+        ("holdings.csv", "lot_id", "lot id"),
+        ("targets.csv", "max_tilt", "max_tilts"),
+        ("securities.csv", "half_spread", "Half_Spread"),  # column names are case-sensitive
+    ],
+)
+def test_unknown_column_is_reported_on_the_header(case, file, old, new):
+    rename_column(case, file, old, new)
+    err = load_error(case)
+    assert err.problems == [Problem(file, 1, new, "unknown column")]
+
+
+def test_renamed_required_column_is_unknown_and_missing(case):
+    rename_column(case, "securities.csv", "price", "prcie")
+    err = load_error(case)
+    assert_problem(err, "securities.csv", 1, "prcie", "unknown column")
+    assert_problem(err, "securities.csv", 1, "price", "required column is missing")
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+
+@pytest.mark.parametrize("file", ["securities.csv", "accounts.csv", "holdings.csv", "targets.csv"])
+def test_missing_required_file(case, file):
+    (case / file).unlink()
+    err = load_error(case)
+    assert err.problems == [Problem(file, None, None, "file is missing")]
+
+
+def test_missing_risk_model(case):
+    (case / "covariance.csv").unlink()
+    assert_problem(load_error(case), "covariance.csv", None, None, "no risk model")
+
+
+def test_empty_csv_file(case):
+    (case / "accounts.csv").write_text("")
+    assert_problem(load_error(case), "accounts.csv", None, None, "cannot be read as CSV")
+
+
+def test_missing_case_directory(tmp_path):
+    err = load_error(tmp_path / "nowhere")
+    assert err.problems == [Problem(str(tmp_path / "nowhere"), None, None, "case directory not found")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Covariance
+
+
+def write_covariance(case: Path, matrix: np.ndarray, ids: list[str]) -> None:
+    df = pd.DataFrame(matrix, index=ids, columns=ids).reset_index(names="asset_class")
+    df.to_csv(case / "covariance.csv", index=False)
+
+
+CLASSES = ["us_equity", "intl_equity", "bonds", "real_estate"]
+
+
+def test_covariance_not_symmetric(case):
+    set_cell(case, "covariance.csv", 2, "intl_equity", "0.03")  # its mirror stays 0.02304
+    err = load_error(case)
+    assert err.problems == [Problem("covariance.csv", None, None, "matrix is not symmetric")]
+
+
+def test_covariance_not_positive_semidefinite(case):
+    corr = np.eye(4)
+    corr[0, 1] = corr[1, 0] = 1.5  # a "correlation" above 1: eigenvalue 1 - 1.5 = -0.5
+    write_covariance(case, corr, CLASSES)
+    p = assert_problem(load_error(case), "covariance.csv", None, None, "not positive semidefinite")
+    assert "-0.5" in p.message
+
+
+def test_covariance_missing_asset_class(case):
+    cov = pd.read_csv(case_path("example") / "covariance.csv", index_col=0)
+    kept = CLASSES[:3]
+    write_covariance(case, cov.loc[kept, kept].to_numpy(), kept)
+    err = load_error(case)
+    assert err.problems == [
+        Problem("covariance.csv", None, "real_estate", "asset class 'real_estate' has no row")
+    ]
+
+
+def test_covariance_missing_only_a_row(case):
+    path = case / "covariance.csv"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))  # drop real_estate row
+    assert_problem(load_error(case), "covariance.csv", 1, None, "must list the same ids")
+
+
+def test_covariance_non_numeric_cell(case):
+    set_cell(case, "covariance.csv", 4, "bonds", "x")
+    err = load_error(case)
+    assert_problem(err, "covariance.csv", 4, "bonds", "not a finite number: 'x'")
+
+
+# ---------------------------------------------------------------------------------------------
+# policy.toml (no line numbers: row is None, field is "section.key")
+
+POLICY_EDITS = [
+    pytest.param('rule = "5/25"', 'rules = "5/25"', "bands.rules", "unknown key", id="unknown-key"),
+    pytest.param("[limits]", "[limit]", "limit", "unknown section", id="unknown-section"),
+    pytest.param("risk_weight = 100.0", 'risk_weight = "high"', "objective.risk_weight",
+                 "expected a number, got 'high'", id="string-for-number"),
+    pytest.param('rule = "5/25"', "rule = 5", "bands.rule", "expected a string, got 5",
+                 id="number-for-string"),
+    pytest.param("as_of = 2026-11-20", 'as_of = "20/11/2026"', "tax.as_of", "20/11/2026",
+                 id="bad-date"),
+    pytest.param('rule = "5/25"', 'rule = "weird"', "bands.rule", "'weird' is not one of",
+                 id="bad-choice"),
+    pytest.param('mode = "always"', 'mode = "sometimes"', "trigger.mode", "'sometimes' is not one of",
+                 id="bad-trigger-mode"),
+    pytest.param("turnover = 0.25", "turnover = -0.1", "limits.turnover", "must be >= 0",
+                 id="out-of-range"),
+    pytest.param('rule = "5/25"', "rule = 5/25", None, "not valid TOML", id="invalid-toml"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "field", "message"), POLICY_EDITS)
+def test_bad_policy(case, old, new, field, message):
+    edit_text(case, "policy.toml", old, new)
+    err = load_error(case)
+    assert len(err.problems) == 1
+    assert_problem(err, "policy.toml", None, field, message)
+
+
+def test_policy_reports_key_and_choice_problems_together(case):
+    edit_text(case, "policy.toml", 'rule = "5/25"', 'rules = "5/25"')
+    edit_text(case, "policy.toml", 'mode = "always"', 'mode = "sometimes"')
+    err = load_error(case)
+    assert_problem(err, "policy.toml", None, "bands.rules", "unknown key")
+    assert_problem(err, "policy.toml", None, "trigger.mode", "'sometimes' is not one of")
+
+
+# ---------------------------------------------------------------------------------------------
+# Problems that need household and policy together (raised by rebalance via prepare)
+
+
+def test_lot_acquired_after_as_of(case):
+    set_cell(case, "holdings.csv", 4, "acquired", "2026-12-01")  # as_of is 2026-11-20
+    household, policy = load_case(case)  # each file is fine on its own
+    with pytest.raises(ValidationError) as info:
+        rebalance(household, policy)
+    assert info.value.problems == [
+        Problem("holdings.csv", 4, "acquired", "lot acquired 2026-12-01 after the as-of date 2026-11-20")
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Several problems: all reported in one ValidationError
+
+
+def test_problems_in_several_files_are_reported_together(case):
+    set_cell(case, "securities.csv", 3, "price", "-100")  # ESGV
+    set_cell(case, "holdings.csv", 15, "security_id", "VXUX")  # ira
+    set_cell(case, "targets.csv", 4, "weight", "0.35")  # bonds: weights sum to 1.05
+    edit_text(case, "policy.toml", 'rule = "5/25"', 'rule = "weird"')
+    err = load_error(case)
+    assert {(p.file, p.row, p.field) for p in err.problems} == {
+        ("securities.csv", 3, "price"),
+        ("holdings.csv", 15, "security_id"),
+        ("targets.csv", None, "weight"),
+        ("policy.toml", None, "bands.rule"),
+    }
+    assert len(err.problems) == 4
+    text = str(err)
+    assert text.startswith("4 problem(s) in the input:")
+    assert "securities.csv line 3 [price]: must be > 0, got -100" in text
+    assert "holdings.csv line 15 [security_id]: unknown security 'VXUX'" in text
+
+
+def test_line_numbers_count_blank_lines(case):
+    path = case / "securities.csv"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace(",100,", ",-100,")  # ESGV, line 3
+    lines.insert(2, "")  # now ESGV is on line 4
+    path.write_text("\n".join(lines) + "\n")
+    assert_problem(load_error(case), "securities.csv", 4, "price", "must be > 0")
+
+
+# ---------------------------------------------------------------------------------------------
+# Library use: Household.from_frames with DataFrames (typed values, no files)
+
+
+def frames(**changes: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """A small valid household as typed frames; keyword arguments replace one frame."""
+    out = {
+        "securities": pd.DataFrame(
+            {"security_id": ["AAA", "BBB"], "asset_class": ["stocks", "bonds"], "price": [100.0, 50.0]}
+        ),
+        "accounts": pd.DataFrame(
+            {"account_id": ["brokerage", "ira"], "type": ["taxable", "tax_deferred"],
+             "cash": [1000.0, 0.0]}
+        ),
+        "holdings": pd.DataFrame(
+            {"account_id": ["brokerage", "ira"], "security_id": ["AAA", "BBB"],
+             "quantity": [10.0, 20.0], "cost_basis": [80.0, np.nan],
+             "acquired": [dt.date(2020, 1, 2), None]}
+        ),
+        "targets": pd.DataFrame({"asset_class": ["stocks", "bonds"], "weight": [0.6, 0.4]}),
+        "covariance": pd.DataFrame(
+            {"asset_class": ["stocks", "bonds"], "stocks": [0.04, 0.001], "bonds": [0.001, 0.0025]}
+        ),
+    }
+    out.update(changes)
+    return out
+
+
+def test_from_frames_accepts_typed_frames():
+    household = Household.from_frames(**frames())
+    assert household.value == 1000 + 10 * 100 + 20 * 50
+    assert household.holdings["acquired"].tolist() == [dt.date(2020, 1, 2), None]
+
+
+@pytest.mark.parametrize(
+    ("price", "message"),
+    [
+        (-5.0, "must be > 0, got -5"),
+        (np.nan, "missing value"),
+        (np.inf, "not a finite number: inf"),
+    ],
+)
+def test_from_frames_reports_bad_securities_frame(price, message):
+    sec = frames()["securities"].assign(price=[100.0, price])
+    with pytest.raises(ValidationError) as info:
+        Household.from_frames(**frames(securities=sec))
+    assert info.value.problems == [Problem("securities.csv", 3, "price", message)]
+
+
+def test_from_frames_reports_nat_acquired_date():
+    hol = frames()["holdings"]
+    hol["acquired"] = pd.to_datetime(pd.Series([pd.NaT, pd.NaT]))
+    with pytest.raises(ValidationError) as info:
+        Household.from_frames(**frames(holdings=hol))
+    assert_problem(info.value, "holdings.csv", 2, "acquired", "needs an acquired date")
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line: exit code 2, problems on stderr, nothing written
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "expected"),
+    [
+        pytest.param(
+            lambda case: set_cell(case, "securities.csv", 3, "price", "abc"),
+            "securities.csv line 3 [price]: not a number: 'abc'",
+            id="load-stage",
+        ),
+        pytest.param(
+            lambda case: set_cell(case, "holdings.csv", 4, "acquired", "2026-12-01"),
+            "holdings.csv line 4 [acquired]: lot acquired 2026-12-01 after the as-of date",
+            id="prepare-stage",
+        ),
+    ],
+)
+def test_cli_bad_case_exits_2_and_writes_nothing(case, tmp_path, capsys, corrupt, expected):
+    corrupt(case)
+    out = tmp_path / "out"
+    assert main(["run", str(case), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "ValidationError" in captured.err
+    assert expected in captured.err
+    assert captured.out == ""
+    assert not out.exists()
+
+
+def test_cli_prints_every_problem(case, tmp_path, capsys):
+    set_cell(case, "accounts.csv", 3, "type", "ira")
+    set_cell(case, "holdings.csv", 14, "security_id", "VTIX")
+    out = tmp_path / "out"
+    assert main(["run", str(case), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "2 problem(s)" in err
+    assert "accounts.csv line 3 [type]: unknown account type 'ira'" in err
+    assert "holdings.csv line 14 [security_id]: unknown security 'VTIX'" in err
+    assert not out.exists()
+
+
+def test_held_asset_class_without_target_row(case):
+    targets = pd.read_csv(case / "targets.csv")
+    targets = targets[targets["asset_class"] != "intl_equity"]
+    targets.loc[targets["asset_class"] == "us_equity", "weight"] += 0.15
+    targets.loc[targets["asset_class"] == "us_equity", "tilt"] = 0.0
+    targets.loc[targets["asset_class"] == "cash", "tilt"] = 0.0
+    targets.to_csv(case / "targets.csv", index=False)
+    err = load_error(case)
+    assert_problem(err, "targets.csv", None, "asset_class", "'intl_equity' is held but has no row")
+
+
+def test_model_portfolio_band_edges_are_rejected(tmp_path):
+    case = tmp_path / "model"
+    shutil.copytree(case_path("seed_portfolio"), case)
+    (case / "targets.csv").write_text(
+        "security_id,weight,lower,upper\nVTI,0.5,0.45,0.55\nVXUS,0.1,,\nBND,0.3,,\nVNQ,0.1,,\n")
+    err = load_error(case)
+    assert_problem(err, "targets.csv", 2, "lower", "band edges apply to asset_class targets")
+    assert_problem(err, "targets.csv", 2, "upper", "band edges apply to asset_class targets")
+
+
+def test_policy_replace_validates_like_the_file():
+    policy = Policy()
+    with pytest.raises(ValidationError) as info:
+        policy.replace(objective={"tax_wieght": 2.0}, limits={"turnover": "0.1"})
+    fields = {p.field for p in info.value.problems}
+    assert fields == {"objective.tax_wieght", "limits.turnover"}
+
+
+def test_misspelled_case_file_is_an_error(case):
+    (case / "transaction.csv").write_text("account_id,security_id,date,side,quantity,price\n")
+    err = load_error(case)
+    assert_problem(err, "transaction.csv", None, None, "did you mean transactions.csv?")

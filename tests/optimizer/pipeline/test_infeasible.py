@@ -1,0 +1,44 @@
+"""An infeasible policy raises InfeasibilityError naming the constraints that conflict."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from builders import policy, two_account_household
+
+from cvxrebalance import InfeasibilityError, rebalance
+
+
+def test_illiquid_holding_outside_its_band_names_the_band():
+    # PE is 20,000 of 342,000 (5.85%) and cannot be sold: a 0-2% band on private equity is impossible.
+    targets = [
+        {"asset_class": "us_equity", "weight": 0.60},
+        {"asset_class": "bonds", "weight": 0.37},
+        {"asset_class": "private_equity", "weight": 0.01, "lower": 0.0, "upper": 0.02},
+        {"asset_class": "cash", "weight": 0.02},
+    ]
+    with pytest.raises(InfeasibilityError) as err:
+        rebalance(two_account_household(targets=targets), policy(bands={"rule": "absolute"}))
+    names = [n for n, _ in err.value.conflicts]
+    assert "bands.upper[private_equity]" in names
+    amount = dict(err.value.conflicts)["bands.upper[private_equity]"]
+    assert amount == pytest.approx(20_000 / 342_000 - 0.02, abs=2e-3)  # the PE weight above 2%
+    assert "bands.upper[private_equity]" in str(err.value)
+
+
+def test_turnover_limit_against_bands_names_both():
+    # Equity is far above its 5-point band; a 0.1% turnover limit cannot bring it back.
+    with pytest.raises(InfeasibilityError) as err:
+        rebalance(two_account_household(), policy(bands={"rule": "absolute"}, limits={"turnover": 0.001}))
+    names = {n.split("[")[0] for n, _ in err.value.conflicts}
+    assert "turnover" in names or any(n.startswith("bands") for n in names)
+
+
+def test_min_cash_above_account_value_names_the_account():
+    h = two_account_household()
+    acc = h.accounts.copy()
+    acc.loc[acc["account_id"] == "ira", "min_cash"] = 10_000_000.0
+    with pytest.raises(InfeasibilityError) as err:
+        rebalance(replace(h, accounts=acc), policy(bands={"rule": "none"}))
+    assert [n for n, _ in err.value.conflicts] == ["cash.min_cash[ira]"]

@@ -1,0 +1,118 @@
+"""Output files, summary keys, atomic writes and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from cvxrebalance import load_case, rebalance
+from cvxrebalance.optimizer.apps.cli import main
+from cvxrebalance.optimizer.pipeline.result import FUTURES_COLUMNS, LOT_COLUMNS, TRADE_COLUMNS
+from cvxrebalance.scenarios import case_path
+
+
+@pytest.fixture(scope="module")
+def example():
+    return rebalance(*load_case(case_path("example")))
+
+
+def test_summary_has_the_documented_keys(example):
+    s = example.summary
+    for key in ("household_value", "asset_classes", "tracking_error", "costs", "taxes", "accounts",
+                "solver", "checks"):
+        assert key in s
+    assert s["checks"]["passed"] is True
+    for cls in s["asset_classes"].values():
+        assert {"target", "lower", "upper", "before", "after"} <= set(cls)
+    assert {"short_term_gain", "long_term_gain", "tax"} <= set(s["taxes"])
+    assert {"name", "status", "time_ms"} <= set(s["solver"])
+    for acc in s["accounts"].values():
+        assert {"value_before", "value_after", "cash_after"} <= set(acc)
+    json.dumps(s)  # serializable
+
+
+def test_write_is_complete_and_keeps_other_files(example, tmp_path):
+    out = tmp_path / "out"
+    example.write(out)
+    assert sorted(p.name for p in out.iterdir()) == ["lots.csv", "summary.json", "trades.csv"]
+    assert list(pd.read_csv(out / "trades.csv").columns) == TRADE_COLUMNS
+    assert list(pd.read_csv(out / "lots.csv").columns) == LOT_COLUMNS
+    (out / "mine.txt").write_text("the user's own file")
+    example.write(out)
+    assert (out / "mine.txt").read_text() == "the user's own file"
+    assert sorted(p.name for p in out.iterdir()) == ["lots.csv", "mine.txt", "summary.json", "trades.csv"]
+
+
+def test_failed_write_leaves_the_previous_result(example, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    example.write(out)
+    before = {p.name: p.read_text() for p in out.iterdir()}
+    import cvxrebalance.optimizer.pipeline.result as result_module
+
+    calls = {"n": 0}
+    real_fdopen = result_module.os.fdopen
+
+    def failing_fdopen(fd, mode):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the disk fills while staging summary.json
+            raise OSError("No space left on device")
+        return real_fdopen(fd, mode)
+
+    monkeypatch.setattr(result_module.os, "fdopen", failing_fdopen)
+    with pytest.raises(OSError, match="No space"):
+        example.write(out)
+    assert {p.name: p.read_text() for p in out.iterdir()} == before  # no temp files, nothing replaced
+
+
+def test_write_refuses_a_file(example, tmp_path):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    with pytest.raises(NotADirectoryError):
+        example.write(f)
+    assert f.read_text() == "x"
+
+
+def test_trades_are_whole_shares(example):
+    q = example.trades["quantity"]
+    assert (q == q.round()).all() and (q > 0).all()
+
+
+def test_cli_run_prints_drift_table_and_writes_files(tmp_path, capsys):
+    assert main(["run", "example", "--out", str(tmp_path / "o")]) == 0
+    text = capsys.readouterr().out
+    assert "Asset classes" in text and "drift" in text and "Trades" in text
+    assert (tmp_path / "o" / "summary.json").exists()
+
+
+def test_cli_writes_the_overlay(tmp_path, capsys):
+    assert main(["run", "overlay", "--out", str(tmp_path / "o")]) == 0
+    text = capsys.readouterr().out
+    assert "Overlay (both" in text and "With the overlay vs cash trades only" in text
+    futures = pd.read_csv(tmp_path / "o" / "futures.csv")
+    assert list(futures.columns) == FUTURES_COLUMNS
+    assert set(futures["contract_id"]) == {"ESZ6", "ESH7", "TYH7", "6EH7"}
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["overlay"]["rolls"][0]["from"] == "ESZ6"
+    cmp = summary["cash_only_comparison"]
+    assert cmp["with_overlay"]["objective"] <= cmp["cash_only"]["objective"]
+    assert {"physical_after", "overlay_after", "effective_after"} <= set(summary["asset_classes"]["us_equity"])
+
+
+def test_cli_reports_taxes_and_wash_sales(tmp_path, capsys):
+    assert main(["run", "tax_aware", "--out", str(tmp_path / "t")]) == 0
+    text = capsys.readouterr().out
+    for fragment in ("Tax lots sold", "netted with year-to-date", "Lot relief", "fifo", "hifo",
+                     "Wash sale       no purchase of AGG", "Wash sale       no loss sale of us_total"):
+        assert fragment in text
+    lots = pd.read_csv(tmp_path / "t" / "lots.csv")
+    assert set(lots["term"]) <= {"short", "long"} and (lots["gain"] < 0).any()
+    summary = json.loads((tmp_path / "t" / "summary.json").read_text())
+    relief = summary["taxes"]["relief"]
+    assert relief["optimizer"]["tax"] <= min(relief["fifo"]["tax"], relief["hifo"]["tax"]) + 0.01
+
+
+def test_cli_lists_cases(capsys):
+    assert main(["cases"]) == 0
+    assert "example" in capsys.readouterr().out
