@@ -17,7 +17,7 @@ from cvxrebalance.optimizer.apps.bench import write_batch_input
 from cvxrebalance.optimizer.apps.executors import run_batch
 from cvxrebalance.scenarios.synthetic import synthetic_universe
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def make_input(tmp: Path, n: int, corrupt: bool = False) -> Path:
