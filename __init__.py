@@ -43,7 +43,6 @@ _EXPORTS = {
     "Policy": "cvxrebalance.optimizer.domain.policy",
     "check": "cvxrebalance.optimizer.pipeline.checker",
     "verify": "cvxrebalance.optimizer.pipeline.checker",
-    "TemplateCache": "cvxrebalance.optimizer.pipeline.problem",
     "rebalance": "cvxrebalance.optimizer.pipeline.rebalance",
     "RebalanceResult": "cvxrebalance.optimizer.pipeline.result",
     "case_path": "cvxrebalance.scenarios",
@@ -60,7 +59,6 @@ __all__ = [
     "RebalanceResult",
     "RiskModel",
     "SolverError",
-    "TemplateCache",
     "ValidationError",
     "case_path",
     "check",
@@ -83,7 +81,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from cvxrebalance.optimizer.domain.household import Household, RiskModel
     from cvxrebalance.optimizer.domain.policy import Policy
     from cvxrebalance.optimizer.pipeline.checker import check, verify
-    from cvxrebalance.optimizer.pipeline.problem import TemplateCache
     from cvxrebalance.optimizer.pipeline.rebalance import rebalance
     from cvxrebalance.optimizer.pipeline.result import RebalanceResult
     from cvxrebalance.scenarios import case_path, list_cases

@@ -1,35 +1,46 @@
-"""Constraint families: each module builds cvxpy constraints and checks a finished result."""
+"""Constraint families: each module declares its rows once and checks a finished result.
 
-from cvxrebalance.constraints.bands import BandConstraint
-from cvxrebalance.constraints.base import Constraint, Context, Violation
-from cvxrebalance.constraints.cash import Cash
-from cvxrebalance.constraints.esg import Esg
-from cvxrebalance.constraints.holdings import Holdings
-from cvxrebalance.constraints.illiquid import Illiquid
-from cvxrebalance.constraints.location import Location
-from cvxrebalance.constraints.overlay import Overlay
-from cvxrebalance.constraints.tactical import Tactical
-from cvxrebalance.constraints.tax_rules import TaxRules
-from cvxrebalance.constraints.turnover import Turnover
-from cvxrebalance.constraints.wash_sales import WashSales
+Every module of this package with a ``RULE`` is a rule (see ``constraints.base``); adding a rule
+means adding a module, nothing else.
+"""
 
+from __future__ import annotations
 
-def default_constraints() -> list:
-    """Every constraint family, in build order (Holdings reads the others' trade masks)."""
-    others = [Illiquid(), Esg(), Location(), Cash(), BandConstraint(), Turnover(), Tactical(),
-              Overlay(), TaxRules(), WashSales()]
-    return [Holdings(others), *others]
+import functools
+import importlib
+import pkgutil
+
+import numpy as np
+
+from cvxrebalance.constraints.base import MaskRule, Model, Rule, Violation
 
 
-def trade_masks(data) -> tuple:
-    """(A, N) masks of positions that may be bought / sold, and the (T, N, K) mask of lot slots
-    that may be sold, under every constraint family."""
-    holdings = default_constraints()[0]
-    buy_ok, sell_ok = holdings.masks(data)
-    return buy_ok, sell_ok, holdings.lot_mask(data, sell_ok)
+@functools.cache
+def default_constraints() -> tuple:
+    """Every rule of the package, in module-name order."""
+    rules = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "RULE"):
+            rules.append(module.RULE)
+    return tuple(rules)
 
 
-__all__ = [
-    "BandConstraint", "Cash", "Constraint", "Context", "Esg", "Holdings", "Illiquid", "Location", "Overlay",
-    "Tactical", "TaxRules", "Turnover", "Violation", "WashSales", "default_constraints", "trade_masks",
-]
+def trade_masks(data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(A, N) masks of the positions that may be bought / sold, and the (L,) mask of the lots that
+    may be sold, under every rule."""
+    buy_ok = np.ones((data.A, data.N), bool)
+    sell_ok = np.ones((data.A, data.N), bool)
+    lot_ok = np.ones(data.L, bool)
+    for rule in default_constraints():
+        if hasattr(rule, "buy_allowed"):
+            buy_ok &= rule.buy_allowed(data)
+        if hasattr(rule, "sell_allowed"):
+            sell_ok &= rule.sell_allowed(data)
+        if hasattr(rule, "lot_allowed"):
+            lot_ok &= rule.lot_allowed(data)
+    lot_ok &= sell_ok[data.lot_account, data.lot_security]
+    return buy_ok, sell_ok, lot_ok
+
+
+__all__ = ["MaskRule", "Model", "Rule", "Violation", "default_constraints", "trade_masks"]

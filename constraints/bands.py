@@ -1,19 +1,18 @@
 """Asset-class bands (absolute, relative, 5/25, asymmetric) and the trigger rule.
 
-Band edges around a target t (Daryanani 2008 for 5/25):
-- absolute: t +/- a;  relative: t * (1 +/- r);  5/25: t +/- min(a, r * t);
-clipped to [0, 1]. ``lower``/``upper`` in targets.csv override the rule per class (asymmetric).
+The band edges come from ``optimizer.domain.targets``. Rows: lower + margin <= class weight after
+trading <= upper - margin for every class and for cash, only where a band binds anything (an
+edge inside [0, 1], or an overlay whose exposure the bands see).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import cvxpy as cp
 import numpy as np
 
-from cvxrebalance.constraints.base import WEIGHT_TOL, Context, Violation
-from cvxrebalance.optimizer.domain.targets import band_edges, outside, reference  # noqa: F401  (re-exported)
+from cvxrebalance.constraints.base import WEIGHT_TOL, Model, Violation
+from cvxrebalance.optimizer.domain.targets import outside
 
 if TYPE_CHECKING:
     from cvxrebalance.optimizer.domain.prepare import Prepared
@@ -36,31 +35,34 @@ def banded_after(sol: Solution) -> np.ndarray:
     return sol.class_after
 
 
-class BandConstraint:
-    """lower + margin <= class weight after trading <= upper - margin, for every class and cash.
+def edges(data: Prepared, margins: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(C + 1) band edges, cash last, moved inward by ``margins["bands"]`` (the re-solve after a
+    rounding that crossed an edge); a margin never crosses the middle of the band."""
+    m = margins.get("bands", np.zeros(data.C + 1))
+    lo0 = np.append(data.lower, data.cash_lower)
+    hi0 = np.append(data.upper, data.cash_upper)
+    mid = (lo0 + hi0) / 2
+    return np.minimum(lo0 + m, mid), np.maximum(hi0 - m, mid)
 
-    ``margins`` (key "bands", C + 1 values, cash last) tighten the bands in the re-solve that follows
-    a rounding that crossed an edge.
-    """
+
+class BandConstraint:
+    """lower + margin <= class weight after trading <= upper - margin, for every class and cash."""
 
     name = "bands"
 
-    def parameters(self, data: Prepared, margins: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        m = margins.get("bands", np.zeros(data.C + 1))
-        lo = np.append(data.lower, data.cash_lower) + m
-        hi = np.append(data.upper, data.cash_upper) - m
-        mid = (np.append(data.lower, data.cash_lower) + np.append(data.upper, data.cash_upper)) / 2
-        # A margin never crosses the middle of the band.
-        return {"band_lo": np.minimum(lo, mid), "band_hi": np.maximum(hi, mid)}
-
-    def build(self, ctx: Context) -> list[cp.Constraint]:
-        lo = ctx.param("band_lo", (ctx.C + 1,))
-        hi = ctx.param("band_hi", (ctx.C + 1,))
-        w = cp.hstack([ctx.class_weight, cp.reshape(ctx.cash_weight, (1,), order="C")])
-        labels_lo = [f"bands.lower[{k}]" for k in range(ctx.C + 1)]
-        labels_hi = [f"bands.upper[{k}]" for k in range(ctx.C + 1)]
-        return [w >= lo - ctx.slack("bands_lower", labels_lo),
-                w <= hi + ctx.slack("bands_upper", labels_hi)]
+    def declare(self, m: Model) -> None:
+        d = m.data
+        lo, hi = edges(d, m.margins)
+        exposure = bool(m.J) and d.policy.bands.on == "exposure"
+        rows = np.flatnonzero((lo > 0) | (hi < 1) | exposure)
+        classes = rows[rows < d.C]
+        if classes.size:
+            m.program.constrain("bands", m.class_weight.rows(classes), lo[classes], hi[classes],
+                                lo_labels=[f"bands.lower[{k}]" for k in classes],
+                                hi_labels=[f"bands.upper[{k}]" for k in classes])
+        if d.C in rows:
+            m.program.constrain("bands.cash", m.cash_weight, lo[d.C], hi[d.C],
+                                lo_labels=[f"bands.lower[{d.C}]"], hi_labels=[f"bands.upper[{d.C}]"])
 
     def check(self, sol: Solution) -> list[Violation]:
         d = sol.data
@@ -69,11 +71,10 @@ class BandConstraint:
         w = np.append(banded_after(sol), sol.cash_weight_after)
         lo = np.append(d.lower, d.cash_lower)
         hi = np.append(d.upper, d.cash_upper)
-        for k, name in enumerate(names):
-            if w[k] < lo[k] - WEIGHT_TOL:
-                out.append(Violation(self.name, f"lower[{name}]", lo[k] - w[k], index=k))
-            if w[k] > hi[k] + WEIGHT_TOL:
-                out.append(Violation(self.name, f"upper[{name}]", w[k] - hi[k], index=k))
+        for k in np.flatnonzero(w < lo - WEIGHT_TOL):
+            out.append(Violation(self.name, f"lower[{names[k]}]", lo[k] - w[k], index=int(k)))
+        for k in np.flatnonzero(w > hi + WEIGHT_TOL):
+            out.append(Violation(self.name, f"upper[{names[k]}]", w[k] - hi[k], index=int(k)))
         return out
 
 
@@ -93,3 +94,6 @@ def triggered(data: Prepared) -> tuple[bool, list[str]]:
     if data.policy.trigger.mode == "always":
         return True, reasons or ["trigger mode is 'always'"]
     return bool(reasons), reasons
+
+
+RULE = BandConstraint()

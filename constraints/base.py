@@ -1,22 +1,28 @@
-"""The interface every constraint family shares: build into the problem, check a result.
+"""What every constraint family shares: the model's shared variables, and the rule interface.
 
-A constraint module exposes one object with
+A constraint module exposes one object, ``RULE``, with
 - ``name``: a short identifier used in error messages;
-- ``parameters(data, margins) -> dict[str, ndarray]``: numeric values of its cvxpy Parameters
-  (called on every re-solve, so a compiled problem is reused across households of one shape);
-- ``build(ctx) -> list[cvxpy.Constraint]``: its constraints, written DPP-compliant;
+- ``declare(m: Model) -> None``: its rows and bounds over the shared variables, declared once
+  in the model vocabulary (``optimizer.domain.program``); the pipeline compiles them both to
+  the minimal QP and to the cvxpy reference;
 - ``check(sol) -> list[Violation]``: an independent check of a finished, rounded result, from
-  share quantities and prices only (never from solver variables).
-Modules may also restrict trades with ``buy_allowed(data)`` / ``sell_allowed(data)`` masks.
+  share quantities and prices only (never from solver variables);
+- optionally ``buy_allowed(data)``, ``sell_allowed(data)`` ((A, N) masks) and
+  ``lot_allowed(data)`` ((L,) mask): the trades the rule forbids; they become variable bounds
+  (so the minimal QP has no variable for a forbidden trade) and the rounding step obeys them.
+
+Adding a rule means adding one module with a ``RULE`` (and its test file): the package finds it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-import cvxpy as cp
 import numpy as np
+import scipy.sparse as sp
+
+from cvxrebalance.optimizer.domain.program import Affine, Program
 
 if TYPE_CHECKING:
     from cvxrebalance.optimizer.domain.prepare import Prepared
@@ -41,90 +47,84 @@ class Violation:
         return f"{self.constraint} [{self.where}] violated by {self.amount:.6g} ({self.unit})"
 
 
-class Constraint(Protocol):
+class Rule(Protocol):
     name: str
 
-    def parameters(self, data: Prepared, margins: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
-
-    def build(self, ctx: Context) -> list[cp.Constraint]: ...
+    def declare(self, m: Model) -> None: ...
 
     def check(self, sol: Solution) -> list[Violation]: ...
 
 
 class MaskRule:
-    """Base of rules that only restrict which positions trade (via buy_allowed/sell_allowed
-    masks read by cvxrebalance.constraints.holdings) or only check: no parameters, no constraints of their own."""
+    """Base of rules that only restrict which trades happen (masks) or only check."""
 
-    def parameters(self, data: Prepared, margins: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {}
-
-    def build(self, ctx: Context) -> list[cp.Constraint]:
-        return []
+    def declare(self, m: Model) -> None:
+        return None
 
 
-@dataclass
-class Context:
-    """Variables and parameters shared by every module while one problem is assembled.
+class Model:
+    """The shared variables of one rebalance, all fractions of household value ``V``.
 
-    All variables are fractions of household value: ``buy``/``sell`` (A, N), ``lot_sell`` (one
-    (N, K) variable per taxable account), ``cash`` (A,) post-trade cash.
+    Variable blocks (declared here, bounded by the rules):
+    - ``buy`` (A*N, positions flattened ``a * N + i``), ``0 <= buy <= 1``;
+    - ``sell`` (A*N) in tax-deferred and tax-exempt accounts, ``0 <= sell <= held``;
+    - ``lots`` (L) in taxable accounts, ``0 <= lot sale <= lot value``: one variable per real
+      lot; a taxable position's sale is the sum of its lots' (``sold`` below);
+    - ``net`` (N): the household's net trade per security, ``net = sum_a (buy - sold)``, which
+      feeds the class and factor rows (so those rows have one entry per security);
+    - ``cash`` (A): cash after trading; the cash rule writes its balance;
+    - ``fbuy``, ``fsell`` (J): overlay notional bought and sold.
+
+    ``margins`` carries what the pipeline learned in earlier solves of the same household
+    (rounding repairs, the impact estimate, fixed contracts).
     """
 
-    A: int
-    N: int
-    C: int
-    K: int
-    taxable: tuple[int, ...]
-    risk_rank: int = 0
-    J: int = 0
-    elastic: bool = False
-    params: dict[str, cp.Parameter] = field(default_factory=dict)
-    slacks: dict[str, tuple[cp.Variable, list[str]]] = field(default_factory=dict)
-    extra_constraints: list[cp.Constraint] = field(default_factory=list)
+    def __init__(self, data: Prepared, margins: dict[str, np.ndarray] | None = None,
+                 program: Program | None = None) -> None:
+        self.data = data
+        self.margins = margins or {}
+        self.program = p = program or Program()
+        A, N, L, J = data.A, data.N, data.L, data.overlay.J
+        taxable_position = np.zeros((A, N), bool)
+        taxable_position[data.taxable] = True
+        # A position's buy never exceeds the household (the unit): a bound that is never active
+        # but keeps the first-order fallback (OSQP) from wandering along a linear objective.
+        self.buy = p.var("buy", A * N, hi=1.0)
+        self.sell_var = p.var("sell", A * N, hi=np.where(taxable_position, 0.0, data.h0).ravel())
+        self.lots = p.var("lots", L, hi=data.lot_q * data.price[data.lot_security] / data.V)
+        lot_map = sp.csr_matrix((np.ones(L), (data.lot_position, np.arange(L))), shape=(A * N, L))
+        self.sold = self.sell_var + lot_map @ self.lots  # (A*N) every position's sale
+        self.net = p.var("net", N, lo=-np.inf)
+        by_security = sp.hstack([sp.identity(N)] * A, format="csr")  # (N, A*N): sum over accounts
+        p.constrain("net_trade", self.net - by_security @ (self.buy - self.sold), lo=0.0, hi=0.0)
+        self.cash = p.var("cash", A, lo=-np.inf)
+        self.traded = self.buy + self.sold  # (A*N) value traded per position
+        if J:
+            self.fbuy = p.var("fbuy", J)
+            self.fsell = p.var("fsell", J)
+            self.ftrade = self.fbuy - self.fsell
+            self.f_after = self.ftrade + data.overlay.f0
+        self.J = J
 
-    def __post_init__(self) -> None:
-        self.buy = cp.Variable((self.A, self.N), nonneg=True, name="buy")
-        self.sell = cp.Variable((self.A, self.N), nonneg=True, name="sell")
-        self.lot_sell = [
-            cp.Variable((self.N, self.K), nonneg=True, name=f"lot_sell_{t}")
-            for t in range(len(self.taxable))
-        ]
-        self.cash = cp.Variable(self.A, name="cash")
-        # Household net trade per security; class and cash weights after trading.
-        self.net = cp.sum(self.buy - self.sell, axis=0)
-        self.cash_weight = cp.sum(self.cash)
-        self.class_weight = self.param("X", (self.N, self.C)).T @ self.net + self.param(
-            "x0", (self.C,)
-        )
-        # Overlay: contracts bought / sold as signed notional (fractions of V); notional after
-        # trading is f0 + fnet. Bands see G_band' fnet (G_band = 0 when bands are on physical only).
-        if self.J:
-            self.fbuy = cp.Variable(self.J, nonneg=True, name="contracts_bought")
-            self.fsell = cp.Variable(self.J, nonneg=True, name="contracts_sold")
-            self.fnet = self.fbuy - self.fsell
-            # A variable (not fnet + f0) so that parameters may multiply it: DPP.
-            self.f_after = cp.Variable(self.J, name="overlay_notional")
-            self.extra_constraints.append(self.f_after == self.fnet + self.param("f0", (self.J,)))
-            self.class_weight = self.class_weight + self.param("G_band", (self.J, self.C)).T @ self.fnet
+    def by_account(self, per_position: np.ndarray | None = None) -> sp.csr_matrix:
+        """(A, A*N) sums over each account's positions, weighted by ``per_position`` (A, N)."""
+        A, N = self.data.A, self.data.N
+        w = np.ones(A * N) if per_position is None else np.asarray(per_position, float).ravel()
+        return sp.csr_matrix((w, (np.repeat(np.arange(A), N), np.arange(A * N))), shape=(A, A * N))
 
-    def param(self, name: str, shape: tuple[int, ...], nonneg: bool = False) -> cp.Parameter:
-        """The named Parameter, created on first use (modules share e.g. ``X``)."""
-        if name not in self.params:
-            self.params[name] = cp.Parameter(shape, name=name, nonneg=nonneg)
-        return self.params[name]
+    @property
+    def class_weight(self) -> Affine:
+        """(C) class weights after trading that the bands apply to: physical, plus the overlay's
+        exposure when ``[bands] on = "exposure"``."""
+        d = self.data
+        on_exposure = d.policy.bands.on == "exposure"
+        x0 = d.X.T @ d.h0.sum(0) + (d.overlay.G.T @ d.overlay.f0 if on_exposure else 0.0)
+        w = sp.csr_matrix(d.X.T) @ self.net + x0
+        if self.J and on_exposure:
+            w = w + d.overlay.G.T @ self.ftrade
+        return w
 
-    def slack(self, name: str, labels: list[str]) -> cp.Expression | float:
-        """Elastic slack for a family of constraints (zero unless this is the elastic re-solve)."""
-        if not self.elastic:
-            return 0.0
-        var = cp.Variable(len(labels), nonneg=True, name=f"slack_{name}")
-        self.slacks[name] = (var, labels)
-        return var
-
-
-def shared_parameters(data: Prepared) -> dict[str, np.ndarray]:
-    """Values of the parameters the Context itself creates."""
-    ov = data.overlay
-    G_band = ov.G if data.policy.bands.on == "exposure" else np.zeros_like(ov.G)
-    return {"X": data.X, "x0": data.X.T @ data.h0.sum(0) + G_band.T @ ov.f0, "f0": ov.f0,
-            "G_band": G_band}
+    @property
+    def cash_weight(self) -> Affine:
+        """(1) household cash after trading."""
+        return self.cash.sum()

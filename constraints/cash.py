@@ -7,39 +7,33 @@ r_ai = half spread + commission + impact_i * t_ai, with t_ai the position's trad
 solve (margins["impact_trade"], zero at first). Impact impact_i * t^2 is quadratic; writing it into
 the cash balance exactly would make the problem a QCQP that QP solvers cannot take, so the
 pipeline re-solves until t stops moving (a fixed point where r t = c t + impact t^2 exactly).
+The minimum is the cash variable's lower bound (elastic: an infeasible policy names it).
 """
 
 from __future__ import annotations
 
-import cvxpy as cp
 import numpy as np
 
-from cvxrebalance.constraints.base import MONEY_TOL, Context, Violation
+from cvxrebalance.constraints.base import MONEY_TOL, Model, Violation
 
 
 class Cash:
     name = "cash"
 
-    def parameters(self, data, margins):
-        lin = data.linear_cost
-        traded = margins.get("impact_trade", np.zeros((data.A, data.N)))
-        m = margins.get("cash", np.zeros(data.A))
-        rate = lin[None, :] + data.column("impact")[None, :] * traded
-        ov = data.overlay
-        carry = np.zeros((data.A, ov.J))
-        carry[ov.account, np.arange(ov.J)] = ov.cost_rate
-        return {"cash0": data.cash0, "cash_cost_rate": rate, "min_cash": data.min_cash + m,
-                "futures_cost_rate": carry}
-
-    def build(self, ctx: Context) -> list[cp.Constraint]:
-        rate = ctx.param("cash_cost_rate", (ctx.A, ctx.N), nonneg=True)
-        flows = cp.sum(ctx.sell - ctx.buy, axis=1) - cp.sum(cp.multiply(rate, ctx.buy + ctx.sell), axis=1)
-        if ctx.J:  # the carrying account pays the overlay's commissions and spreads
-            carry = ctx.param("futures_cost_rate", (ctx.A, ctx.J), nonneg=True)
-            flows = flows - carry @ (ctx.fbuy + ctx.fsell)
-        labels = [f"cash.min_cash[{a}]" for a in range(ctx.A)]
-        return [ctx.cash == ctx.param("cash0", (ctx.A,)) + flows,
-                ctx.cash >= ctx.param("min_cash", (ctx.A,)) - ctx.slack("min_cash", labels)]
+    def declare(self, m: Model) -> None:
+        d = m.data
+        traded_before = m.margins.get("impact_trade", np.zeros((d.A, d.N)))
+        rate = d.linear_cost[None, :] + d.column("impact").astype(float)[None, :] * traded_before
+        # cash - (sell - buy) + rate * traded + overlay costs = cash0
+        balance = m.cash + m.by_account() @ (m.buy - m.sold) + m.by_account(np.broadcast_to(rate, (d.A, d.N))) @ m.traded
+        if m.J:
+            ov = d.overlay
+            carry = np.zeros((d.A, ov.J))
+            carry[ov.account, np.arange(ov.J)] = ov.cost_rate
+            balance = balance + carry @ (m.fbuy + m.fsell)
+        m.program.constrain("cash.balance", balance, lo=d.cash0, hi=d.cash0)
+        floor = d.min_cash + m.margins.get("cash", np.zeros(d.A))
+        m.program.bound("cash", lo=floor, lo_labels=[f"cash.min_cash[{a}]" for a in range(d.A)])
 
     def check(self, sol) -> list[Violation]:
         d = sol.data
@@ -47,3 +41,6 @@ class Cash:
         short = floor - sol.cash_after
         return [Violation(self.name, f"min_cash[{d.account_ids[a]}]", short[a], "currency", index=int(a))
                 for a in np.flatnonzero(short > MONEY_TOL)]
+
+
+RULE = Cash()

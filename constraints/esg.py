@@ -7,10 +7,9 @@ weighted average sum s_i w_i / sum w_i >= min without dividing by a variable.
 
 from __future__ import annotations
 
-import cvxpy as cp
 import numpy as np
 
-from cvxrebalance.constraints.base import Context, Violation
+from cvxrebalance.constraints.base import Model, Violation
 
 
 def excluded(data) -> np.ndarray:
@@ -41,22 +40,19 @@ class Esg:
         on = data.policy.esg.excluded == "sell"
         return np.broadcast_to(excluded(data) & data.liquid & on, (data.A, data.N)) * 1.0
 
-    def parameters(self, data, margins):
-        g = score_coef(data) if data.policy.esg.min_score > 0 else np.zeros(data.N)
-        m = float(margins.get("esg", np.zeros(1))[0])
-        held = data.h0.sum(0)
-        mask = self.sell_mask(data)
-        return {"esg_g": g, "esg_g0": np.array(g @ held - m), "esg_sell": mask,
-                "esg_sell_h0": mask * data.h0}
-
-    def build(self, ctx: Context) -> list[cp.Constraint]:
-        g = ctx.param("esg_g", (ctx.N,))
-        g0 = ctx.param("esg_g0", ())
-        mask = ctx.param("esg_sell", (ctx.A, ctx.N), nonneg=True)
-        h0 = ctx.param("esg_sell_h0", (ctx.A, ctx.N), nonneg=True)
-        after = cp.multiply(mask, ctx.buy - ctx.sell) + h0  # excluded holdings after trading
-        return [g @ ctx.net + g0 >= -cp.sum(ctx.slack("esg_min_score", ["esg.min_score"])),
-                cp.sum(after) <= cp.sum(ctx.slack("esg_sell", ["esg.sell_excluded"]))]
+    def declare(self, m: Model) -> None:
+        d = m.data
+        if d.policy.esg.min_score > 0:
+            # sum_i (s_i - min) * (held_i + net_i) >= margin over scored securities
+            g = score_coef(d)
+            margin = float(m.margins.get("esg", np.zeros(1))[0])
+            m.program.constrain("esg.min_score", g @ m.net + g @ d.h0.sum(0), lo=margin,
+                                lo_labels=["esg.min_score"])
+        mask = self.sell_mask(d).ravel() > 0
+        if mask.any():
+            # Excluded holdings after trading (buys of them are forbidden): sum (held - sold) <= 0.
+            after = (d.h0.ravel()[mask] - m.sold.rows(mask)).sum()
+            m.program.constrain("esg.sell_excluded", after, hi=0.0, hi_labels=["esg.sell_excluded"])
 
     def check(self, sol) -> list[Violation]:
         d = sol.data
@@ -74,3 +70,6 @@ class Esg:
             if avg is not None and avg < d.policy.esg.min_score - 1e-6:
                 out.append(Violation(self.name, f"score {avg:.4f} < min", d.policy.esg.min_score - avg, "score"))
         return out
+
+
+RULE = Esg()

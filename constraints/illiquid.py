@@ -23,3 +23,6 @@ class Illiquid(MaskRule):
         traded = (sol.buy_q + sol.sell_q) * ~d.liquid
         return [Violation(self.name, f"{d.account_ids[a]}/{d.security_ids[i]}", traded[a, i], "shares")
                 for a, i in zip(*np.nonzero(traded > 0), strict=True)]
+
+
+RULE = Illiquid()

@@ -29,3 +29,6 @@ class Location(MaskRule):
         return [Violation(self.name, f"{d.account_ids[a]} ({d.account_types[a]}) may not buy "
                           f"{d.security_ids[i]}", sol.buy_q[a, i], "shares")
                 for a, i in zip(*np.nonzero(bad), strict=True)]
+
+
+RULE = Location()

@@ -10,10 +10,9 @@
 
 from __future__ import annotations
 
-import cvxpy as cp
 import numpy as np
 
-from cvxrebalance.constraints.base import MONEY_TOL, WEIGHT_TOL, Context, Violation
+from cvxrebalance.constraints.base import MONEY_TOL, WEIGHT_TOL, Model, Violation
 
 
 def margin_matrix(data) -> np.ndarray:
@@ -39,32 +38,28 @@ class Overlay:
 
     sell_allowed = buy_allowed
 
-    def parameters(self, data, margins):
-        ov = data.overlay
+    def declare(self, m: Model) -> None:
+        if not m.J:
+            return
+        d, p = m.data, m.program
+        ov, pol = d.overlay, d.policy.overlay
         lo, hi = ov.lo.copy(), ov.hi.copy()
-        fixed = margins.get("contracts")
+        fixed = m.margins.get("contracts")
         if fixed is not None:  # whole contracts chosen: notional fixed
-            lo = hi = fixed * ov.notional / data.V
-        p = data.policy.overlay
-        return {"f_lo": lo, "f_hi": hi, "gross_limit": np.array(p.gross_limit),
-                "net_limit": np.array(p.net_limit), "margin_rate": margin_matrix(data),
-                "margin_floor": data.min_cash + margins.get("cash", np.zeros(data.A))}
-
-    def build(self, ctx: Context) -> list[cp.Constraint]:
-        if not ctx.J:
-            return []
-        f = ctx.f_after
-        size = cp.abs(f)
-        accounts = [f"overlay.margin[{a}]" for a in range(ctx.A)]
-        margin = ctx.param("margin_rate", (ctx.A, ctx.J), nonneg=True) @ size
-        return [
-            f >= ctx.param("f_lo", (ctx.J,)), f <= ctx.param("f_hi", (ctx.J,)),
-            cp.sum(size) <= ctx.param("gross_limit", (), nonneg=True)
-            + cp.sum(ctx.slack("overlay_gross", ["overlay.gross_limit"])),
-            cp.abs(cp.sum(f)) <= ctx.param("net_limit", (), nonneg=True)
-            + cp.sum(ctx.slack("overlay_net", ["overlay.net_limit"])),
-            ctx.cash >= ctx.param("margin_floor", (ctx.A,)) + margin - ctx.slack("overlay_margin", accounts),
-        ]
+            lo = hi = fixed * ov.notional / d.V
+        p.constrain("overlay.bounds", m.f_after, lo, hi)
+        # size >= |notional after|: what margin and the gross limit are charged on.
+        size = p.var("overlay.size", ov.J)
+        p.constrain("overlay.size", size - m.f_after, lo=0.0)
+        p.constrain("overlay.size_neg", size + m.f_after, lo=0.0)
+        p.constrain("overlay.gross", size.sum(), hi=pol.gross_limit, hi_labels=["overlay.gross_limit"])
+        p.constrain("overlay.net", m.f_after.sum(), lo=-pol.net_limit, hi=pol.net_limit,
+                    lo_labels=["overlay.net_limit"], hi_labels=["overlay.net_limit"])
+        carrying = np.unique(ov.account)
+        floor = d.min_cash + m.margins.get("cash", np.zeros(d.A))
+        margin = margin_matrix(d)[carrying]
+        p.constrain("overlay.margin", m.cash.rows(carrying) - margin @ size, lo=floor[carrying],
+                    lo_labels=[f"overlay.margin[{a}]" for a in carrying])
 
     def check(self, sol) -> list[Violation]:
         d = sol.data
@@ -92,3 +87,6 @@ class Overlay:
         for a in np.flatnonzero(short > MONEY_TOL):
             out.append(Violation(self.name, f"margin[{d.account_ids[a]}]", float(short[a]), "currency"))
         return out
+
+
+RULE = Overlay()

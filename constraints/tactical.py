@@ -28,3 +28,6 @@ class Tactical(MaskRule):
             if d.household.target_by == "asset_class" and excess > WEIGHT_TOL:
                 out.append(Violation(self.name, f"max_tilt[{c}]", excess))
         return out
+
+
+RULE = Tactical()

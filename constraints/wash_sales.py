@@ -6,7 +6,7 @@ A wash group is a security and its substantially identical substitutes (securiti
 - no purchase, in any account, of a group sold at a loss in a taxable account in those W days;
 - inside one rebalance a group is bought or loss-sold, never both: a first solve decides which
   (the larger side by value wins, after Moehle, Kochenderfer, Boyd and Ang 2021) and the second
-  solve forbids the other (``Prepared.wash_block_buy`` / ``wash_block_loss``).
+  solve forbids the other (``WashState.block_buy`` / ``block_loss``).
 Purchases in the 30 days *after* today are outside what a rebalance controls.
 """
 
@@ -23,7 +23,7 @@ DECIDE_TOL = 1e-7  # fraction of household value, in a continuous solution
 def loss_sold_groups(data, lot_sell_q: np.ndarray, tol: float = TRADE_TOL) -> set[int]:
     """Groups with a loss lot sold."""
     sold = (lot_sell_q > tol) & (data.lot_gain < 0)
-    return {int(data.wash.group[i]) for _, i, _ in zip(*np.nonzero(sold), strict=True)}
+    return {int(g) for g in np.unique(data.wash.group[data.lot_security[sold]])}
 
 
 def bought_groups(data, buy: np.ndarray, tol: float = TRADE_TOL) -> set[int]:
@@ -39,7 +39,7 @@ def decide(data, buy: np.ndarray, lot_sell: np.ndarray) -> bool:
     for g in both:
         members = data.wash.group == g
         bought = buy[:, members].sum()
-        loss = (lot_sell[:, members] * (data.lot_gain[:, members] < 0)).sum()
+        loss = (lot_sell * members[data.lot_security] * (data.lot_gain < 0)).sum()
         (data.wash.block_buy if loss >= bought else data.wash.block_loss).add(g)
     return bool(both)
 
@@ -54,7 +54,7 @@ class WashSales(MaskRule):
 
     def lot_allowed(self, data) -> np.ndarray:
         blocked = set(data.wash.recent_buy) | data.wash.block_loss
-        in_blocked = np.isin(data.wash.group, list(blocked))[None, :, None]
+        in_blocked = np.isin(data.wash.group, list(blocked))[data.lot_security]
         return ~(in_blocked & (data.lot_gain < 0))
 
     def check(self, sol) -> list[Violation]:
@@ -70,3 +70,6 @@ class WashSales(MaskRule):
         for g in sorted(bought & loss_sold):
             out.append(Violation(self.name, f"{w.names[g]} both bought and sold at a loss", 1.0, "group"))
         return out
+
+
+RULE = WashSales()

@@ -1,17 +1,26 @@
-"""Objective terms: tracking error, transaction cost, tax, location preference."""
+"""Objective terms: tracking error, transaction cost, tax, location preference, overlay cost.
+
+Every module of this package with a ``TERM`` is an objective term (see ``cost_models.base``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
 
 from cvxrebalance.cost_models.base import CostTerm
-from cvxrebalance.cost_models.location import LocationDrag
-from cvxrebalance.cost_models.overlay import OverlayCost
-from cvxrebalance.cost_models.tax import Tax
-from cvxrebalance.cost_models.tracking_error import TrackingError
-from cvxrebalance.cost_models.transaction import TransactionCost
 
 
-def default_costs() -> list:
-    """Every objective term."""
-    return [TrackingError(), TransactionCost(), Tax(), LocationDrag(), OverlayCost()]
+@functools.cache
+def default_costs() -> tuple:
+    """Every objective term of the package, in module-name order."""
+    terms = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "TERM"):
+            terms.append(module.TERM)
+    return tuple(terms)
 
 
-__all__ = ["CostTerm", "LocationDrag", "OverlayCost", "Tax", "TrackingError", "TransactionCost",
-           "default_costs"]
+__all__ = ["CostTerm", "default_costs"]

@@ -1,17 +1,15 @@
 """The interface every objective term shares.
 
-A cost term exposes ``name``, ``weight(policy) -> float`` (its policy weight),
-``parameters(data, weight) -> dict`` (values of its Parameters, the weight already folded in so
-that no parameter multiplies another: DPP), ``build(ctx) -> cvxpy expression`` (the weighted
-term, fractions of household value) and ``evaluate(sol) -> float``
-(the same term recomputed from a finished result, fractions of household value).
+A cost module exposes one object, ``TERM``, with ``name``, ``weight(policy) -> float`` (its
+policy weight), ``declare(m, weight)`` (its objective pieces over the shared variables of
+``constraints.base.Model``, in fractions of household value, times ``weight``; auxiliary
+variables and their defining rows included) and ``evaluate(sol) -> float`` (the unweighted term
+recomputed from a finished result, fractions of household value).
 """
 
 from __future__ import annotations
 
 from typing import Protocol
-
-import cvxpy as cp
 
 
 class CostTerm(Protocol):
@@ -19,8 +17,6 @@ class CostTerm(Protocol):
 
     def weight(self, policy) -> float: ...
 
-    def parameters(self, data, weight: float) -> dict: ...
-
-    def build(self, ctx) -> cp.Expression: ...
+    def declare(self, m, weight: float) -> None: ...
 
     def evaluate(self, sol) -> float: ...

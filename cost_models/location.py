@@ -6,7 +6,6 @@ fund with drag_taxable = 0.004 prefers tax-deferred accounts when its weight is 
 
 from __future__ import annotations
 
-import cvxpy as cp
 import numpy as np
 
 
@@ -22,13 +21,14 @@ class LocationDrag:
     def weight(self, policy) -> float:
         return policy.objective.location_weight
 
-    def parameters(self, data, weight: float) -> dict:
-        return {"drag": weight * drag(data)}
-
-    def build(self, ctx) -> cp.Expression:
-        # The drag of today's holdings is a constant; only the change depends on the trades.
-        return cp.sum(cp.multiply(ctx.param("drag", (ctx.A, ctx.N)), ctx.buy - ctx.sell))
+    def declare(self, m, weight: float) -> None:
+        rate = weight * drag(m.data).ravel()
+        if rate.any():  # the drag of today's holdings is a constant; only the change counts
+            m.program.minimize("location", rate @ (m.buy - m.sold))
 
     def evaluate(self, sol) -> float:
         d = sol.data
         return float((drag(d) * (sol.buy_q - sol.sell_q) * d.price).sum() / d.V)
+
+
+TERM = LocationDrag()

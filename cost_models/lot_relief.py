@@ -9,26 +9,25 @@ from cvxrebalance.cost_models.tax import gains_by_term, incremental
 
 
 def relieve(data, sold: np.ndarray, method: str) -> np.ndarray:
-    """(T, N, K) lot sells that take ``sold`` (T, N) shares per position in FIFO (oldest first)
-    or HIFO (highest basis first) order."""
-    out = np.zeros_like(data.lot_q)
-    by_position: dict[tuple[int, int], list] = {}
-    for lot in data.lots:
-        by_position.setdefault((lot.t, lot.security), []).append(lot)
-    for (t, i), lots in by_position.items():
-        left = sold[t, i]
-        key = (lambda x: x.acquired) if method == "fifo" else (lambda x: -x.cost_basis)
-        for lot in sorted(lots, key=key):
-            take = min(left, lot.quantity)
-            out[t, i, lot.slot] = take
-            left -= take
+    """(L,) lot sells that take ``sold`` ((A, N) shares per position) in FIFO (oldest first) or
+    HIFO (highest basis first) order within each position."""
+    key = data.lot_acquired.astype("int64") if method == "fifo" else -data.lot_basis
+    order = np.lexsort((key, data.lot_position))  # by position, then oldest / highest basis first
+    pos, q = data.lot_position[order], data.lot_q[order]
+    before = np.cumsum(q) - q  # shares of the same position's earlier lots, after subtracting...
+    first = np.r_[True, pos[1:] != pos[:-1]]
+    start = np.maximum.accumulate(np.where(first, before, 0.0))  # ...the position's own start
+    ahead = before - start
+    take = np.clip(sold.ravel()[pos] - ahead, 0.0, q)
+    out = np.zeros(data.L)
+    out[order] = take
     return out
 
 
 def compare(sol) -> dict[str, dict[str, float]]:
     """Gains by term and tax (model and exact) for the optimizer's lots, FIFO and HIFO."""
     d = sol.data
-    sold = sol.lot_sell_q.sum(axis=2)
+    sold = d.lots_by_position(sol.lot_sell_q)
     out = {}
     for name, lots in (("optimizer", sol.lot_sell_q), ("fifo", relieve(d, sold, "fifo")),
                        ("hifo", relieve(d, sold, "hifo"))):

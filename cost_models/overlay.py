@@ -4,8 +4,6 @@ A roll pays it twice: closing the expiring contract and opening the next."""
 
 from __future__ import annotations
 
-import cvxpy as cp
-
 
 class OverlayCost:
     name = "overlay_cost"
@@ -13,14 +11,12 @@ class OverlayCost:
     def weight(self, policy) -> float:
         return policy.objective.cost_weight
 
-    def parameters(self, data, weight: float) -> dict:
-        return {"overlay_cost": weight * data.overlay.cost_rate}
-
-    def build(self, ctx) -> cp.Expression:
-        if not ctx.J:
-            return cp.Constant(0.0)
-        rate = ctx.param("overlay_cost", (ctx.J,), nonneg=True)
-        return rate @ (ctx.fbuy + ctx.fsell)
+    def declare(self, m, weight: float) -> None:
+        if m.J:
+            m.program.minimize("overlay_cost", (weight * m.data.overlay.cost_rate) @ (m.fbuy + m.fsell))
 
     def evaluate(self, sol) -> float:
         return float(sol.futures_costs.sum() / sol.data.V)
+
+
+TERM = OverlayCost()

@@ -21,14 +21,12 @@ c * net (the value of the carried-forward loss).
 
 from __future__ import annotations
 
-import cvxpy as cp
 import numpy as np
 
 
 def coefficients(data) -> np.ndarray:
-    """(T, N, K) rate-weighted gain per unit of value sold from each lot slot (negative: loss)."""
-    gain_frac = data.lot_gain / data.price[None, :, None]
-    return data.lot_rate * gain_frac
+    """(L,) rate-weighted gain per unit of value sold from each lot (negative: a loss)."""
+    return data.lot_rate * data.lot_gain / data.price[data.lot_security]
 
 
 def loss_value(policy) -> float:
@@ -65,34 +63,28 @@ class Tax:
     def weight(self, policy) -> float:
         return policy.objective.tax_weight
 
-    def parameters(self, data, weight: float) -> dict:
-        coef = weight * coefficients(data)
-        c = loss_value(data.policy)
-        y = weight * ytd_net(data)
-        out = {"ytd_tax": np.array(y), "ytd_tax_c": np.array(c * y)}
-        for t in range(len(data.taxable)):
-            out[f"tax_{t}"] = coef[t]
-            out[f"tax_c_{t}"] = c * coef[t]
-        return out
-
-    def build(self, ctx) -> cp.Expression:
-        if not ctx.taxable:
-            return cp.Constant(0.0)
-        shape = (ctx.N, ctx.K)
-        net = ctx.param("ytd_tax", ()) + sum(
-            cp.sum(cp.multiply(ctx.param(f"tax_{t}", shape), ctx.lot_sell[t])) for t in range(len(ctx.taxable)))
-        net_c = ctx.param("ytd_tax_c", ()) + sum(
-            cp.sum(cp.multiply(ctx.param(f"tax_c_{t}", shape), ctx.lot_sell[t])) for t in range(len(ctx.taxable)))
-        tax = cp.Variable(name="tax")  # max(c * net, net), weighted
-        ctx.extra_constraints += [tax >= net, tax >= net_c]
-        return tax
+    def declare(self, m, weight: float) -> None:
+        d = m.data
+        if not d.L or weight == 0:
+            return
+        coef, c, ytd = coefficients(d), loss_value(d.policy), ytd_net(d)
+        # tax >= net and tax >= c * net, net = ytd + coef' lots: tax = max(c * net, net).
+        tax = m.program.var("tax", 1, lo=-np.inf)
+        m.program.constrain("tax.net", tax - coef @ m.lots, lo=ytd)
+        if c > 0:
+            m.program.constrain("tax.loss_value", tax - (c * coef) @ m.lots, lo=c * ytd)
+        else:  # c * net = 0: a bound, not a row
+            m.program.bound("tax", lo=0.0)
+        # The year-to-date part max(c*ytd, ytd) is a constant of the objective; evaluate() reports
+        # the increment.
+        m.program.minimize("tax", tax * weight)
 
     def evaluate(self, sol) -> float:
         return realized(sol)["tax"] / sol.data.V
 
 
 def gains_by_term(data, lot_sell_q: np.ndarray) -> tuple[float, float, np.ndarray]:
-    """Realized short and long gains (currency) and the per-slot gains."""
+    """Realized short and long gains (currency) and the per-lot gains."""
     g = data.lot_gain * lot_sell_q
     short = data.lot_short
     return float(g[short].sum()), float(g[~short].sum()), g
@@ -119,3 +111,6 @@ def realized(sol) -> dict[str, float]:
             "gross_gain": float(g[g > 0].sum()), "gross_loss": float(g[g < 0].sum()),
             "ytd_short_gain": d.ytd_short, "ytd_long_gain": d.ytd_long,
             "tax": model, "tax_exact": exact}
+
+
+TERM = Tax()

@@ -1,13 +1,14 @@
 """Tracking error: a' S a with a = weights after trading - benchmark, in factor form.
 
-S = M M' + diag(d^2) over securities (cash loads on the factors when the covariance has a cash
-row). With y = M' a as an auxiliary variable the term is ||y||^2 + ||d * a||^2: never a dense
-N x N matrix, and DPP-compliant because M multiplies a variable, not another parameter.
+S = B F B' + diag(d^2) over securities, contracts and cash, F = L L'. With the factor exposure
+y = B' a (+ cash's and the contracts' rows) as an auxiliary variable, the term is
+||L' y||^2 + ||d * a||^2 (+ the contracts' basis risk): never a dense N x N matrix; y's rows have
+one entry per security and per factor it loads on (one for a class covariance), and the
+objective's dense block is F itself, r x r.
 """
 
 from __future__ import annotations
 
-import cvxpy as cp
 import numpy as np
 
 
@@ -20,8 +21,10 @@ def variance(data, weights: np.ndarray, cash_weight: float, overlay: np.ndarray 
     cash_ref = data.cash_target if target else data.cash_ref
     f = data.overlay.f0 if overlay is None else overlay
     a, a_cash = weights - bench, cash_weight - cash_ref
-    y = data.risk_M.T @ a + data.risk_m_cash * a_cash + data.risk_M_f.T @ f + data.risk_hedge
-    return float(y @ y + ((data.risk_d * a) ** 2).sum() + ((data.risk_d_f * f) ** 2).sum())
+    rf = data.risk
+    e = rf.B.T @ a + rf.b_cash * a_cash + rf.b_f.T @ f + rf.shift  # factor exposure
+    y = rf.L.T @ e
+    return float(y @ y + ((rf.d * a) ** 2).sum() + ((rf.d_f * f) ** 2).sum())
 
 
 # A class-level risk model is indifferent between the securities of a class, so many trade lists
@@ -37,39 +40,29 @@ class TrackingError:
     def weight(self, policy) -> float:
         return policy.objective.risk_weight
 
-    def parameters(self, data, weight: float) -> dict:
-        a0 = data.h0.sum(0) - data.bench
-        ov = data.overlay
-        # y = M'(h0 + net - bench) + m_cash (cash - cash_ref) + M_f'(f0 + fnet) + hedge
-        #   = M' net + m_cash cash + M_f' fnet + y0
-        y0 = data.risk_M.T @ a0 - data.risk_m_cash * data.cash_ref + data.risk_M_f.T @ ov.f0 + data.risk_hedge
-        mean_var = float((data.risk_M**2).sum(1).mean()) if data.N else 0.0
-        # z carries the weight itself: w d^2 plus the pro-rata tie-break (TIE_QUAD).
-        dz = np.sqrt(weight * data.risk_d**2 + weight * TIE_QUAD * max(mean_var, 1e-12))
-        return {"w_risk": np.array(weight), "M": data.risk_M, "m_cash": data.risk_m_cash,
-                "dz": dz, "y0": y0, "e0": dz * a0, "M_f": data.risk_M_f,
-                "d_f": data.risk_d_f, "e0_f": data.risk_d_f * ov.f0}
-
-    def build(self, ctx) -> cp.Expression:
-        r = ctx.risk_rank
-        M = ctx.param("M", (ctx.N, r))
-        y = cp.Variable(r, name="factor_exposure")
-        exposure = M.T @ ctx.net + ctx.param("m_cash", (r,)) * ctx.cash_weight + ctx.param("y0", (r,))
-        if ctx.J:
-            exposure = exposure + ctx.param("M_f", (ctx.J, r)).T @ ctx.fnet
-        ctx.extra_constraints.append(y == exposure)
-        z = cp.Variable(ctx.N, name="specific_exposure")  # already weighted (see parameters)
-        ctx.extra_constraints.append(
-            z == cp.multiply(ctx.param("dz", (ctx.N,), nonneg=True), ctx.net) + ctx.param("e0", (ctx.N,))
-        )
-        total = cp.sum_squares(y)
-        if ctx.J:  # basis risk: each contract's own specific variance
-            zf = cp.Variable(ctx.J, name="basis_exposure")
-            ctx.extra_constraints.append(
-                zf == cp.multiply(ctx.param("d_f", (ctx.J,), nonneg=True), ctx.fnet) + ctx.param("e0_f", (ctx.J,))
-            )
-            total = total + cp.sum_squares(zf)
-        return ctx.param("w_risk", (), nonneg=True) * total + cp.sum_squares(z)
+    def declare(self, m, weight: float) -> None:
+        d = m.data
+        rf = d.risk
+        r = rf.L.shape[1]
+        a0 = d.h0.sum(0) - d.bench
+        # y = B'(h0 + net - bench) + b_cash (cash - cash_ref) + B_f'(f0 + ftrade) + shift
+        exposure = rf.B.T @ m.net + rf.b_cash[:, None] @ m.cash_weight
+        if m.J:
+            exposure = exposure + rf.b_f.T @ m.ftrade
+        y0 = rf.B.T @ a0 - rf.b_cash * d.cash_ref + rf.b_f.T @ d.overlay.f0 + rf.shift
+        if r:
+            y = m.program.var("risk.factor_exposure", r, lo=-np.inf)
+            m.program.constrain("risk.factor_exposure", y - exposure, lo=y0, hi=y0)
+            m.program.minimize_squares("risk.factor", (np.sqrt(weight) * rf.L.T) @ y)
+        # Specific risk plus the pro-rata tie-break (TIE_QUAD) on each security's own term.
+        mean_var = float((rf.M**2).sum(1).mean()) if d.N else 0.0
+        dz = np.sqrt(weight * rf.d**2 + weight * TIE_QUAD * max(mean_var, 1e-12))
+        m.program.minimize_squares("risk.specific", m.net * dz + dz * a0)
+        if m.J and rf.d_f.any():  # basis risk: each contract's own specific variance
+            m.program.minimize_squares("risk.basis", (m.ftrade + d.overlay.f0) * (np.sqrt(weight) * rf.d_f))
 
     def evaluate(self, sol) -> float:
         return variance(sol.data, sol.weights_after(), sol.cash_weight_after, sol.overlay_after())
+
+
+TERM = TrackingError()

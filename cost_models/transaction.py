@@ -1,11 +1,11 @@
 """Transaction cost: (half spread + commission) * |trade| + impact * trade^2 (fractions of V).
 
-The quadratic impact keeps the problem a QP (OSQP, PIQP, Clarabel all apply).
+The quadratic impact keeps the problem a QP (OSQP, PIQP, Clarabel all apply); it is declared
+only for the positions whose security has an impact coefficient.
 """
 
 from __future__ import annotations
 
-import cvxpy as cp
 import numpy as np
 
 
@@ -15,18 +15,17 @@ class TransactionCost:
     def weight(self, policy) -> float:
         return policy.objective.cost_weight
 
-    def parameters(self, data, weight: float) -> dict:
-        lin = data.linear_cost
-        return {"cost_obj": weight * lin,
-                "sqrt_impact": np.sqrt(weight * data.column("impact").astype(float))}
-
-    def build(self, ctx) -> cp.Expression:
-        lin = ctx.param("cost_obj", (ctx.N,), nonneg=True)
-        root = ctx.param("sqrt_impact", (ctx.N,), nonneg=True)
-        traded = ctx.buy + ctx.sell
-        # Impact on each position's trade: sum_a,i impact_i * t_ai^2 = ||t * sqrt(impact)||^2.
-        impact = cp.sum_squares(traded @ cp.diag(root)) if ctx.A else 0
-        return cp.sum(traded @ lin) + impact
+    def declare(self, m, weight: float) -> None:
+        d = m.data
+        lin = np.tile(d.linear_cost, d.A)
+        m.program.minimize("cost", (weight * lin) @ m.traded)
+        root = np.tile(np.sqrt(weight * d.column("impact").astype(float)), d.A)
+        if root.any():  # sum_a,i impact_i * t_ai^2 = || sqrt(impact) * t ||^2
+            on = root > 0
+            m.program.minimize_squares("cost.impact", m.traded.rows(on) * root[on])
 
     def evaluate(self, sol) -> float:
         return float(sol.costs.sum() / sol.data.V)
+
+
+TERM = TransactionCost()

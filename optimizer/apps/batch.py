@@ -30,7 +30,6 @@ from cvxrebalance.optimizer.domain.case_io import read_csv
 from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, Problem, ValidationError
 from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.policy import Policy
-from cvxrebalance.optimizer.pipeline.problem import TemplateCache
 from cvxrebalance.optimizer.pipeline.rebalance import rebalance
 
 SHARED = ("securities", "targets", "covariance", "factor_loadings", "factor_covariance",
@@ -126,17 +125,6 @@ def read_batch(in_dir: str | Path) -> BatchInput:
     return BatchInput(shared, policy, dict(sorted(households.items())), files)
 
 
-# One cache per worker process: templates compile once per worker, not per household.
-_WORKER_CACHE: TemplateCache | None = None
-
-
-def _cache() -> TemplateCache:
-    global _WORKER_CACHE
-    if _WORKER_CACHE is None:
-        _WORKER_CACHE = TemplateCache()
-    return _WORKER_CACHE
-
-
 def shared_household(shared: dict) -> Household:
     """The shared tables validated once, as a household without accounts of its own."""
     placeholder = pd.DataFrame([{"account_id": "_shared", "type": "tax_exempt", "cash": "0"}])
@@ -166,7 +154,7 @@ def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir:
                 covariance=shared["covariance"], factor_loadings=shared["factor_loadings"],
                 factor_covariance=shared["factor_covariance"], specific_variance=shared["specific_variance"],
                 futures=frames["futures"], transactions=frames["transactions"], name=hid)
-        result = rebalance(h, policy, cache=_cache())
+        result = rebalance(h, policy)
         result.summary["input_digest"] = digest
         (out_dir / "errors" / f"{hid}.json").unlink(missing_ok=True)
         result.write(out_dir / "households" / hid)

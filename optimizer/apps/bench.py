@@ -1,119 +1,130 @@
 """``cvxrebalance bench``: the library against the bare solver on synthetic households.
 
-For each household: the whole ``rebalance`` on a warm template (what a batch worker does), the
-cvxpy solve call alone, and PIQP called directly on the very matrices cvxpy hands it (setup and
-solve: the floor), plus the objective error against a tight Clarabel solve. Medians over the
-households; this is the speed measurement, never a timed test.
+For each household, in the same run: the whole ``rebalance`` (what a batch worker does per
+household), the pipeline's solve call (declare the rows, assemble the minimal QP, PIQP), and
+PIQP alone on that minimal QP (setup + solve: the floor), plus the objective's error against a
+tight Clarabel solve of the cvxpy reference. Medians over the households, and ratios to the bare
+solve; this is the speed measurement, never a timed test. BLAS is pinned to one thread.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
-import cvxpy as cp
 import numpy as np
 
+from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.prepare import prepare
-from cvxrebalance.optimizer.pipeline.problem import TemplateCache
+from cvxrebalance.optimizer.pipeline import solvers
+from cvxrebalance.optimizer.pipeline.assemble import assemble, solve_piqp
+from cvxrebalance.optimizer.pipeline.problem import declare, objective_scale
 from cvxrebalance.optimizer.pipeline.rebalance import rebalance
-from cvxrebalance.optimizer.pipeline.solvers import SETTINGS
+from cvxrebalance.optimizer.pipeline.reference import Reference
 from cvxrebalance.scenarios.synthetic import synthetic_accounts, synthetic_universe
 
 POLICY = {"tax": {"as_of": "2026-11-20"}, "overlay": {"compare_cash_only": False}}
+TIGHT = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12}
 
 
-def bare_piqp(problem: cp.Problem) -> tuple[float, float]:
-    """Seconds for PIQP's setup + solve on the problem's current data, and its objective."""
-    import cvxpy.settings as s
-    import piqp
+def households(args) -> list[Household]:
+    """``args.households`` synthetic households sharing one universe."""
+    universe = synthetic_universe(args.securities, args.contracts, seed=0)
+    out = []
+    for k in range(args.households):
+        acc, hol, fut = synthetic_accounts(universe, args.accounts, args.lots, seed=k)
+        out.append(Household.from_frames(universe.securities, acc, hol, universe.targets,
+                                         covariance=universe.covariance, futures=fut,
+                                         specific_variance=universe.specific_variance, name=f"h{k}"))
+    return out
 
-    data, _, _ = problem.get_problem_data(cp.PIQP)
-    solver = piqp.SparseSolver()
-    for key, value in SETTINGS["PIQP"].items():
-        if key != "warm_start":  # a cvxpy option, not a PIQP setting
-            setattr(solver.settings, key, value)
-    t0 = time.perf_counter()
-    kwargs = {"P": data[s.P], "c": data[s.Q], "A": data[s.A], "b": data[s.B], "G": data[s.F], "h_u": data[s.G]}
-    if data.get(s.LOWER_BOUNDS) is not None:
-        kwargs["x_l"] = data[s.LOWER_BOUNDS]
-    if data.get(s.UPPER_BOUNDS) is not None:
-        kwargs["x_u"] = data[s.UPPER_BOUNDS]
-    solver.setup(**kwargs)
-    solver.solve()
-    return time.perf_counter() - t0, float(solver.result.info.primal_obj)
+
+def measure(args) -> dict:
+    """The figures of one run, as a dict (what ``--json`` prints)."""
+    policy = Policy.from_dict(POLICY)
+    homes = households(args)
+    rebalance(homes[0], policy)  # imports and first-call costs are not part of a household's time
+    full, solve, bare, errors, solves, sizes = [], [], [], [], [], []
+    for h in homes:
+        t0 = time.perf_counter()
+        result = rebalance(h, policy)
+        full.append(time.perf_counter() - t0)
+        solves.append(result.summary["solver"]["solves"])
+        data = prepare(h, policy)
+        t0 = time.perf_counter()
+        scale = objective_scale(data)
+        program = declare(data).program
+        qp = assemble(program, scale)
+        out = solve_piqp(qp, solvers.SETTINGS["PIQP"])
+        solve.append(time.perf_counter() - t0)
+        bare.append(solve_piqp(qp, solvers.SETTINGS["PIQP"]).seconds)
+        sizes.append((qp.free.size, qp.A.shape[0] + qp.G.shape[0], qp.A.nnz + qp.G.nnz + qp.P.nnz))
+        reference = Reference(program, scale).solve("CLARABEL", TIGHT)
+        errors.append(abs(out.objective - reference.objective) / max(abs(reference.objective), scale))
+    med = {k: statistics.median(v) * 1e3 for k, v in (("full", full), ("solve", solve), ("bare", bare))}
+    figures = {
+        "config": {"households": args.households, "securities": args.securities, "accounts": args.accounts,
+                   "lots": args.lots, "contracts": args.contracts, "solver": "PIQP"},
+        "rebalance_ms": med["full"], "solve_ms": med["solve"], "bare_ms": med["bare"],
+        "rebalance_over_bare": med["full"] / med["bare"], "solve_over_bare": med["solve"] / med["bare"],
+        "households_per_s": 1e3 / med["full"],
+        "solves_per_household": statistics.mean(solves),
+        "qp_variables": int(np.median([s[0] for s in sizes])), "qp_rows": int(np.median([s[1] for s in sizes])),
+        "qp_nonzeros": int(np.median([s[2] for s in sizes])),
+        "objective_error_max": max(errors), "objective_error_median": float(np.median(errors)),
+    }
+    if args.batch:
+        figures["batch"] = _bench_batch(args)
+    return figures
 
 
 def main(args) -> int:
-    policy = Policy.from_dict(POLICY)
-    universe = synthetic_universe(args.securities, args.contracts, seed=0)
-    from cvxrebalance.optimizer.domain.household import Household
-
-    homes = []
-    for k in range(args.households):
-        acc, hol, fut = synthetic_accounts(universe, args.accounts, args.lots, seed=k)
-        homes.append(Household.from_frames(universe.securities, acc, hol, universe.targets,
-                                           covariance=universe.covariance, futures=fut,
-                                           specific_variance=universe.specific_variance, name=f"h{k}"))
-    cache = TemplateCache()
-    full, call, bare, errors = [], [], [], []
-    for h in homes:
-        rebalance(h, policy, cache=cache)  # compile each shape before timing
-    for h in homes:
-        t0 = time.perf_counter()
-        rebalance(h, policy, cache=cache)
-        full.append(time.perf_counter() - t0)
-        data = prepare(h, policy)
-        tpl = cache.get(data.shape_key())
-        tpl.update(data)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            piqp_problem = tpl.problem_for("PIQP")
-            t0 = time.perf_counter()
-            piqp_problem.solve(solver="PIQP", **SETTINGS["PIQP"])
-            call.append(time.perf_counter() - t0)
-            value = piqp_problem.value
-            bare.append(bare_piqp(piqp_problem)[0])
-            reference = tpl.problem_for("CLARABEL")
-            reference.solve(solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
-            errors.append(abs(value - reference.value) / max(abs(reference.value), 1e-12))
-    med = {k: statistics.median(v) for k, v in (("full", full), ("call", call), ("bare", bare))}
-    print(f"{args.households} households: {args.securities} securities, {args.accounts} accounts, "
-          f"{args.lots} lots, {args.contracts} contracts; {len(cache)} compiled shape(s); medians")
+    figures = measure(args)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    c = figures["config"]
+    print(f"{c['households']} households: {c['securities']} securities, {c['accounts']} accounts, {c['lots']} lots, "
+          f"{c['contracts']} contracts; medians; minimal QP {figures['qp_variables']} variables, "
+          f"{figures['qp_rows']} rows, {figures['qp_nonzeros']} nonzeros")
     rows = [
-        ("rebalance() on a warm template", f"{1e3 * med['full']:8.2f} ms", f"{1 / med['full']:7.1f} households/s",
-         f"{med['full'] / med['bare']:5.2f}x bare"),
-        ("cvxpy solve call (PIQP)", f"{1e3 * med['call']:8.2f} ms", "", f"{med['call'] / med['bare']:5.2f}x bare"),
-        ("bare PIQP (setup + solve)", f"{1e3 * med['bare']:8.2f} ms", "", "1.00x"),
+        ("rebalance()", figures["rebalance_ms"], f"{figures['households_per_s']:7.1f} households/s",
+         figures["rebalance_over_bare"]),
+        ("solve call (rows, assembly, PIQP)", figures["solve_ms"], "", figures["solve_over_bare"]),
+        ("bare PIQP on the minimal QP", figures["bare_ms"], "", 1.0),
     ]
-    for r in rows:
-        print(f"  {r[0]:32s}{r[1]}  {r[2]:20s}{r[3]}")
-    print(f"  objective error vs tight Clarabel (relative): max {max(errors):.2e}, median {np.median(errors):.2e}")
-    print("  (x bare: time over bare PIQP's setup + solve on the same matrices; rebalance() also reads and\n"
-          "   checks the household, re-solves for wash sales, whole contracts and limits crossed by\n"
-          "   rounding, rounds, verifies and builds the result)")
-    if args.batch:
-        _bench_batch(args, universe)
+    for name, ms, extra, ratio in rows:
+        print(f"  {name:36s}{ms:8.2f} ms  {extra:20s}{ratio:5.2f}x bare")
+    print(f"  solves per household {figures['solves_per_household']:.2f}; objective error vs tight Clarabel "
+          f"(relative to the objective's unit): max {figures['objective_error_max']:.1e}, "
+          f"median {figures['objective_error_median']:.1e}")
+    if "batch" in figures:
+        b = figures["batch"]
+        print(f"batch of {b['households']} households ({b['workers']} workers): {b['households_per_s']:.1f} "
+              f"households/s end to end (read {b['read_s']:.1f} s, rebalance {b['run_s']:.1f} s, "
+              f"combine {b['combine_s']:.1f} s), {b['failed']} failed")
     return 0
 
 
-def _bench_batch(args, universe) -> None:
+def _bench_batch(args) -> dict:
     """Write ``args.batch`` households as a batch input and time ``run_batch`` on it."""
     from cvxrebalance.optimizer.apps.executors import run_batch
 
+    universe = synthetic_universe(args.securities, 0, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         in_dir = Path(tmp) / "in"
         write_batch_input(in_dir, universe, args.batch, args.accounts, args.lots)
+        t0 = time.perf_counter()
         man = run_batch(in_dir, Path(tmp) / "out", workers=args.workers, progress=False)
+        wall = time.perf_counter() - t0
         t, c = man["timings"], man["counts"]
-        print(f"batch of {c['households']} households ({man['workers']} workers): "
-              f"{c['households'] / t['wall_seconds']:.1f} households/s end to end "
-              f"(read {t['read_seconds']:.1f} s, rebalance {t['run_seconds']:.1f} s, "
-              f"combine {t['combine_seconds']:.1f} s), {c['failed']} failed")
+        return {"households": c["households"], "workers": man["workers"], "households_per_s": c["households"] / wall,
+                "read_s": t["read_seconds"], "run_s": t["run_seconds"], "combine_s": t["combine_seconds"],
+                "failed": c["failed"]}
 
 
 def write_batch_input(in_dir: Path, universe, n: int, n_accounts: int, n_lots: int) -> None:

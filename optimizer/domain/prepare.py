@@ -11,33 +11,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from cvxrebalance.optimizer.domain import targets as target_rules
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
-from cvxrebalance.optimizer.domain.household import CASH, Household
+from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.overlay_data import OverlayData, prepare_overlay
 from cvxrebalance.optimizer.domain.policy import Policy
+from cvxrebalance.optimizer.domain.tables import CASH
 from cvxrebalance.optimizer.domain.wash import WashState, wash_state
-
-
-@dataclass(frozen=True)
-class Lot:
-    """One tax lot of a taxable account and its place in the lot-slot array."""
-
-    t: int  # index among taxable accounts
-    account: int  # index among all accounts
-    security: int
-    slot: int
-    lot_id: str
-    quantity: float
-    cost_basis: float
-    acquired: dt.date
-    term: str  # "short" | "long"
 
 
 @dataclass
 class Prepared:
-    """Arrays for one household and policy (shapes: A accounts, N securities, C classes)."""
+    """Arrays for one household and policy (shapes: A accounts, N securities, C classes,
+    L tax lots of the taxable accounts, one entry per real lot)."""
 
     household: Household
     policy: Policy
@@ -56,15 +44,19 @@ class Prepared:
     min_cash: np.ndarray  # (A,) / V
     liquid: np.ndarray  # (N,) bool
     taxable: list[int]  # account indices of taxable accounts
-    K: int  # lot slots per (taxable account, security)
-    lots: list[Lot]
-    lot_q: np.ndarray  # (T, N, K) shares
-    lot_gain: np.ndarray  # (T, N, K) gain per share sold, currency
-    lot_rate: np.ndarray  # (T, N, K) tax rate by term
-    lot_short: np.ndarray  # (T, N, K) short-term slot (False for empty slots)
+    lot_account: np.ndarray  # (L,) account index of each lot
+    lot_security: np.ndarray  # (L,) security index
+    lot_ids: list[str]  # (L,)
+    lot_q: np.ndarray  # (L,) shares
+    lot_basis: np.ndarray  # (L,) cost basis per share
+    lot_acquired: np.ndarray  # (L,) datetime64[D]
+    lot_gain: np.ndarray  # (L,) gain per share sold, currency (negative: a loss)
+    lot_rate: np.ndarray  # (L,) tax rate by term
+    lot_short: np.ndarray  # (L,) bool: short term on the as-of date
     ytd_short: float  # year-to-date realized gains of the taxable accounts, currency
     ytd_long: float
     X: np.ndarray  # (N, C) security -> class membership
+    class_of: np.ndarray  # (N,) class index of each security
     target: np.ndarray  # (C,) effective class targets (strategic + live tilt)
     strategic: np.ndarray  # (C,)
     tilt: np.ndarray  # (C,)
@@ -77,12 +69,7 @@ class Prepared:
     cash_ref: float
     bench: np.ndarray  # (N,) security-level benchmark the tracking term uses
     bench_target: np.ndarray  # (N,) the same for the targets (reported tracking error)
-    risk_M: np.ndarray  # (N, r): S_sec = M M' + diag(d^2)
-    risk_m_cash: np.ndarray  # (r,)
-    risk_d: np.ndarray  # (N,)
-    risk_M_f: np.ndarray  # (J, r) contracts' factor rows (per unit notional)
-    risk_d_f: np.ndarray  # (J,) contracts' specific (basis) risk
-    risk_hedge: np.ndarray  # (r,) benchmark shift for hedged currencies
+    risk: RiskFactors
     overlay: OverlayData
     wash: WashState
     targets_detail: target_rules.Targets
@@ -102,8 +89,17 @@ class Prepared:
         return len(self.classes)
 
     @property
+    def L(self) -> int:
+        return len(self.lot_q)
+
+    @property
     def securities(self) -> pd.DataFrame:
         return self.household.securities
+
+    @property
+    def lot_position(self) -> np.ndarray:
+        """(L,) flat position index ``account * N + security`` of each lot."""
+        return self.lot_account * self.N + self.lot_security
 
     def column(self, name: str) -> np.ndarray:
         """A securities.csv column as an array in security order (read once, then cached)."""
@@ -116,31 +112,60 @@ class Prepared:
         """(N,) half spread + commission: the linear cost per unit of value traded."""
         return self.column("half_spread") + self.column("commission")
 
-    def shape_key(self) -> tuple:
-        """What decides the compiled problem's structure (see cvxrebalance.optimizer.pipeline.problem)."""
-        return (self.A, self.N, self.C, self.K, self.risk_M.shape[1], tuple(self.taxable),
-                self.overlay.J)
+    def lots_by_position(self, per_lot: np.ndarray) -> np.ndarray:
+        """(A, N) sums of a per-lot quantity by position."""
+        return np.bincount(self.lot_position, weights=per_lot, minlength=self.A * self.N).reshape(self.A, self.N)
 
 
-def bucket(n: int) -> int:
-    """Round a size up to 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (a power of two or 1.5 times one), so
-    households of similar shape share one compiled problem; padded lot slots have zero capacity,
-    so there is no numerical difference, and at most a third of the slots are padding."""
-    k = 1
-    while True:
-        for size in (k, k + k // 2):
-            if size >= n:
-                return size
-        k *= 2
+@dataclass
+class RiskFactors:
+    """S = B F B' + diag(d^2) over securities, contracts and cash, with F = L L'.
+
+    ``B`` (N, r) is sparse for class and security covariances; ``b_f`` (J, r) the contracts'
+    rows, ``b_cash`` (r,) cash's; ``shift`` (r,) moves the benchmark's exposure for currency
+    hedges. ``M = B L`` is the square-root form the reported tracking error uses.
+    """
+
+    B: sp.csr_matrix
+    b_f: np.ndarray
+    b_cash: np.ndarray
+    L: np.ndarray
+    d: np.ndarray  # (N,) specific volatility
+    d_f: np.ndarray  # (J,) contracts' specific (basis) volatility
+    shift: np.ndarray
+
+    @property
+    def M(self) -> np.ndarray:
+        return np.asarray(self.B @ self.L)
+
+    @property
+    def M_f(self) -> np.ndarray:
+        return self.b_f @ self.L
+
+    @property
+    def m_cash(self) -> np.ndarray:
+        return self.b_cash @ self.L
+
+    @property
+    def hedge(self) -> np.ndarray:
+        return self.L.T @ self.shift
 
 
-def long_term(acquired: dt.date, as_of: dt.date) -> bool:
-    """Held more than one year at the trade date (IRS: the day after the anniversary)."""
-    try:
-        anniversary = acquired.replace(year=acquired.year + 1)
-    except ValueError:  # Feb 29
-        anniversary = dt.date(acquired.year + 1, 3, 1)
-    return as_of > anniversary
+def long_term(acquired, as_of: dt.date) -> np.ndarray:
+    """Held more than one year on the trade date (IRS: from the day after the anniversary; a lot
+    bought on Feb 29 has its anniversary on Mar 1), for a date or an array of dates.
+
+    Examples
+    --------
+    >>> d = np.array(["2025-11-20", "2025-11-19", "2024-02-29"], dtype="datetime64[D]")
+    >>> long_term(d, dt.date(2026, 11, 20)).tolist(), long_term(d[2:], dt.date(2025, 3, 1)).tolist()
+    ([False, True, True], [False])
+    """
+    acquired = np.asarray(acquired, dtype="datetime64[D]")
+    month = acquired.astype("datetime64[M]")
+    day = (acquired - month.astype("datetime64[D]")).astype(int)
+    anniversary = (month + 12).astype("datetime64[D]") + day  # day 29 of a 28-day Feb: Mar 1
+    return np.datetime64(as_of, "D") > anniversary
 
 
 def prepare(household: Household, policy: Policy) -> Prepared:
@@ -154,82 +179,60 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     """
     problems: list[Problem] = []
     sec, acc, hol = household.securities, household.accounts, household.holdings
-    sids = list(sec["security_id"])
-    aids = list(acc["account_id"])
-    s_idx = {s: i for i, s in enumerate(sids)}
-    a_idx = {a: i for i, a in enumerate(aids)}
+    sids = sec["security_id"].tolist()
+    aids = acc["account_id"].tolist()
     A, N = len(aids), len(sids)
     price = sec["price"].to_numpy(float)
     liquid = sec["liquid"].to_numpy(bool)
     as_of = policy.tax.as_of
 
-    q0 = np.zeros((A, N))
-    h_acc, h_sec = hol["account_id"].tolist(), hol["security_id"].tolist()
-    np.add.at(q0, ([a_idx[a] for a in h_acc], [s_idx[s] for s in h_sec]), hol["quantity"].to_numpy(float))
+    h_acc = pd.Index(aids).get_indexer(hol["account_id"])
+    h_sec = pd.Index(sids).get_indexer(hol["security_id"])
+    quantity = hol["quantity"].to_numpy(float)
+    q0 = np.bincount(h_acc * N + h_sec, weights=quantity, minlength=A * N).reshape(A, N)
     cash_cur = acc["cash"].to_numpy(float)
     flow_cur = acc["cash_flow"].to_numpy(float)
     V0 = float((q0 * price).sum() + cash_cur.sum())
     V = V0 + float(flow_cur.sum())
-    for i, (c, f) in enumerate(zip(cash_cur, flow_cur, strict=True)):
-        if c + f < 0 and not (q0[i] * price * liquid).sum() >= -(c + f):
-            problems.append(Problem("accounts.csv", int(acc.index[i]), "cash_flow",
-                                    f"withdrawal {-f:,.2f} exceeds the account's liquid value"))
+    liquid_value = (q0 * price * liquid).sum(1)
+    for i in np.flatnonzero((cash_cur + flow_cur < 0) & ~(liquid_value >= -(cash_cur + flow_cur))):
+        problems.append(Problem("accounts.csv", int(acc.index[i]), "cash_flow",
+                                f"withdrawal {-flow_cur[i]:,.2f} exceeds the account's liquid value"))
     if V <= 0:
         problems.append(Problem("accounts.csv", None, "cash_flow", "household value after flows is not positive"))
 
-    # Tax lots of taxable accounts, packed into (T, N, K) slots.
-    types = list(acc["type"])
+    # Tax lots of taxable accounts, one entry per real lot.
+    types = acc["type"].tolist()
     taxable = [i for i, t in enumerate(types) if t == "taxable"]
-    t_of = {a: t for t, a in enumerate(taxable)}
-    slot_count: dict[tuple[int, int], int] = {}
-    lots: list[Lot] = []
-    columns = [hol[c].tolist() for c in ("lot_id", "quantity", "cost_basis", "acquired")]
-    for r, a_id, s_id, lot_id, quantity, basis, acquired in zip(hol.index.tolist(), h_acc, h_sec, *columns,
-                                                                 strict=True):
-        a = a_idx[a_id]
-        if a not in t_of:
-            continue
-        if acquired > as_of:
-            problems.append(Problem("holdings.csv", int(r), "acquired",
-                                    f"lot acquired {acquired} after the as-of date {as_of}"))
-        i = s_idx[s_id]
-        k = slot_count.get((a, i), 0)
-        slot_count[(a, i)] = k + 1
-        term = "long" if long_term(acquired, as_of) else "short"
-        lots.append(Lot(t_of[a], a, i, k, str(lot_id), float(quantity), float(basis), acquired, term))
+    in_taxable = np.isin(h_acc, taxable)
+    lot_rows = np.flatnonzero(in_taxable)
+    acquired = np.array(hol["acquired"].to_numpy()[lot_rows], dtype="datetime64[D]")
+    late = acquired > np.datetime64(as_of, "D")
+    for r in lot_rows[late]:
+        problems.append(Problem("holdings.csv", int(hol.index[r]), "acquired",
+                                f"lot acquired {hol['acquired'].iat[r]} after the as-of date {as_of}"))
     # Tilts without their own max_tilt are held to the policy's default.
     default_max = policy.tactical.max_tilt
-    for r, row in household.targets.iterrows():
-        if np.isnan(row["max_tilt"]) and abs(row["tilt"]) > default_max + 1e-12:
-            problems.append(Problem("targets.csv", int(r), "tilt",
-                                    f"|tilt| {abs(row['tilt']):.6g} exceeds max_tilt {default_max:.6g} "
-                                    "(the policy's [tactical] default)"))
+    tgt = household.targets
+    over = tgt["max_tilt"].isna().to_numpy() & (tgt["tilt"].abs().to_numpy(float) > default_max + 1e-12)
+    for r in np.flatnonzero(over):
+        problems.append(Problem("targets.csv", int(tgt.index[r]), "tilt",
+                                f"|tilt| {abs(tgt['tilt'].iat[r]):.6g} exceeds max_tilt {default_max:.6g} "
+                                "(the policy's [tactical] default)"))
     if problems:
         raise ValidationError(problems)
-    K = bucket(max([1, *slot_count.values()]))
-    T = len(taxable)
-    lot_q = np.zeros((T, N, K))
-    lot_gain = np.zeros((T, N, K))
-    lot_rate = np.zeros((T, N, K))
-    lot_short = np.zeros((T, N, K), bool)
-    rates = {"short": policy.tax.short_term_rate, "long": policy.tax.long_term_rate}
-    for lot in lots:
-        lot_q[lot.t, lot.security, lot.slot] = lot.quantity
-        lot_gain[lot.t, lot.security, lot.slot] = price[lot.security] - lot.cost_basis
-        lot_rate[lot.t, lot.security, lot.slot] = rates[lot.term]
-        lot_short[lot.t, lot.security, lot.slot] = lot.term == "short"
+    lot_security = h_sec[lot_rows]
+    lot_basis = hol["cost_basis"].to_numpy(float)[lot_rows]
+    lot_short = ~long_term(acquired, as_of)
+    lot_rate = np.where(lot_short, policy.tax.short_term_rate, policy.tax.long_term_rate)
 
     # Asset classes, targets, bands.
-    sec_class = list(sec["asset_class"])
-    tgt = household.targets
-    tgt_classes = (
-        [c for c in tgt["id"] if c != CASH] if household.target_by == "asset_class" else []
-    )
+    sec_class = sec["asset_class"].tolist()
+    tgt_classes = [c for c in tgt["id"] if c != CASH] if household.target_by == "asset_class" else []
     classes = sorted(set(sec_class) | set(tgt_classes))
-    c_idx = {c: k for k, c in enumerate(classes)}
+    class_of = pd.Index(classes).get_indexer(sec_class)
     X = np.zeros((N, len(classes)))
-    for i, c in enumerate(sec_class):
-        X[i, c_idx[c]] = 1.0
+    X[np.arange(N), class_of] = 1.0
     h0 = q0 * price / V
     cash0 = (cash_cur + flow_cur) / V
     x_now = X.T @ h0.sum(0)
@@ -258,20 +261,20 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     bench_target = _benchmark(targets, targets.target, targets.target, X, h0.sum(0))
     overlay = prepare_overlay(household, policy, aids, types, classes, V)
     risk = _risk_factors(household, sids, overlay.ids, bench, cash_ref, policy.overlay.hedge_ratio)
+    ytd = acc[["ytd_short_gain", "ytd_long_gain"]].to_numpy(float)[taxable].sum(0)
     return Prepared(
         household=household, policy=policy, account_ids=aids, account_types=types,
         security_ids=sids, classes=classes, price=price, V0=V0, V=V, q0=q0, h0=h0,
         cash_cur=cash_cur, flow_cur=flow_cur, cash0=cash0,
-        min_cash=acc["min_cash"].to_numpy(float) / V, liquid=liquid, taxable=taxable, K=K,
-        lots=lots, lot_q=lot_q, lot_gain=lot_gain, lot_rate=lot_rate, lot_short=lot_short,
-        ytd_short=float(acc["ytd_short_gain"].to_numpy(float)[taxable].sum()),
-        ytd_long=float(acc["ytd_long_gain"].to_numpy(float)[taxable].sum()), X=X,
-        target=targets.target, strategic=targets.strategic, tilt=targets.tilt,
+        min_cash=acc["min_cash"].to_numpy(float) / V, liquid=liquid, taxable=taxable,
+        lot_account=h_acc[lot_rows], lot_security=lot_security,
+        lot_ids=[str(x) for x in hol["lot_id"].to_numpy()[lot_rows]], lot_q=quantity[lot_rows],
+        lot_basis=lot_basis, lot_acquired=acquired, lot_gain=price[lot_security] - lot_basis,
+        lot_rate=lot_rate, lot_short=lot_short, ytd_short=float(ytd[0]), ytd_long=float(ytd[1]),
+        X=X, class_of=class_of, target=targets.target, strategic=targets.strategic, tilt=targets.tilt,
         lower=lower, upper=upper, cash_target=targets.cash_target, cash_lower=cash_lower,
         cash_upper=cash_upper, ref=ref, cash_ref=cash_ref, bench=bench,
-        bench_target=bench_target, risk_M=risk["M"], risk_m_cash=risk["m_cash"],
-        risk_d=risk["d"], risk_M_f=risk["M_f"], risk_d_f=risk["d_f"],
-        risk_hedge=risk["hedge"], overlay=overlay, notes=notes,
+        bench_target=bench_target, risk=risk, overlay=overlay, notes=notes,
         wash=wash_state(household, policy, sids, {aids[a] for a in taxable}), targets_detail=targets,
     )
 
@@ -305,28 +308,26 @@ def _benchmark(targets, ref, target, X, held) -> np.ndarray:
 
 
 def _risk_factors(household: Household, sids: list[str], cids: list[str], bench: np.ndarray,
-                  cash_ref: float, hedge_ratio: dict[str, float]) -> dict[str, np.ndarray]:
-    """Square-root factor form of the covariance over securities, contracts and cash:
-    S = M M' + diag(d^2) with M = B L and F = L L' (rows: securities, contracts, cash).
+                  cash_ref: float, hedge_ratio: dict[str, float]) -> RiskFactors:
+    """Factor form of the covariance over securities, contracts and cash: S = B F B' + diag(d^2)
+    with F = L L' (an eigen square root, so a semidefinite F is fine).
 
-    ``hedge`` (r,) shifts the benchmark's factor exposure for currency hedges: the benchmark keeps
-    (1 - hedge ratio) of its exposure to a hedged currency, so y = L'(B'w + ... - y_bench) gains
-    L' (h_c * (B'bench)_c) on each hedged currency c.
+    ``shift`` moves the benchmark's factor exposure for currency hedges: the benchmark keeps
+    (1 - hedge ratio) of its exposure to a hedged currency c, so its exposure B'bench loses
+    h_c * (B'bench)_c, i.e. the active exposure gains that amount.
     """
     rm = household.risk
     F = rm.factor_cov.to_numpy(float)
     w, U = np.linalg.eigh((F + F.T) / 2)
     L = U * np.sqrt(np.clip(w, 0, None))
-    rows = sids + cids + [CASH]
-    load = rm.loadings.reindex(rows).fillna(0.0)
+    load = rm.loadings.reindex(sids + cids + [CASH]).fillna(0.0)
     B = load.to_numpy(float)
-    M_all = B @ L
-    spec = np.sqrt(rm.specific.reindex(sids + cids).fillna(0.0).to_numpy(float))
     N, J = len(sids), len(cids)
+    spec = np.sqrt(rm.specific.reindex(sids + cids).fillna(0.0).to_numpy(float))
     shift = np.zeros(B.shape[1])
     for k, factor in enumerate(load.columns):
         h = hedge_ratio.get(factor, 0.0)
         if h:
             shift[k] = h * (B[:N, k] @ bench + B[-1, k] * cash_ref)
-    return {"M": M_all[:N], "M_f": M_all[N:N + J], "m_cash": M_all[-1], "d": spec[:N],
-            "d_f": spec[N:], "hedge": L.T @ shift}
+    return RiskFactors(B=sp.csr_matrix(B[:N]), b_f=B[N:N + J], b_cash=B[-1], L=L, d=spec[:N],
+                       d_f=spec[N:], shift=shift)

@@ -37,8 +37,8 @@ def futures_costs(data: Prepared, contracts_traded: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Solution:
-    """Trades in shares: ``buy_q``/``sell_q`` (A, N), ``lot_sell_q`` (T, N, K); contracts held
-    after trading ``contracts_q`` (J,; None: unchanged)."""
+    """Trades in shares: ``buy_q``/``sell_q`` (A, N), ``lot_sell_q`` (L,) per tax lot of the
+    taxable accounts; contracts held after trading ``contracts_q`` (J,; None: unchanged)."""
 
     data: Prepared
     buy_q: np.ndarray
@@ -67,9 +67,7 @@ class Solution:
 
     @classmethod
     def no_trade(cls, data: Prepared) -> Solution:
-        T = len(data.taxable)
-        return cls(data, np.zeros((data.A, data.N)), np.zeros((data.A, data.N)),
-                   np.zeros((T, data.N, data.K)))
+        return cls(data, np.zeros((data.A, data.N)), np.zeros((data.A, data.N)), np.zeros(data.L))
 
     @property
     def traded(self) -> float:

@@ -10,7 +10,7 @@ import itertools
 import numpy as np
 
 from cvxrebalance.optimizer.domain.prepare import Prepared
-from cvxrebalance.optimizer.pipeline.problem import ContinuousSolution, ProblemTemplate
+from cvxrebalance.optimizer.pipeline.problem import ContinuousSolution, Solver
 
 ENUMERATE = 3
 NEAR = 0.05
@@ -43,7 +43,7 @@ def candidates(data: Prepared, f: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def choose(template: ProblemTemplate, data: Prepared, margins: dict,
+def choose(solver: Solver, data: Prepared, margins: dict,
            cont: ContinuousSolution) -> ContinuousSolution | None:
     """Fix whole contracts in ``margins["contracts"]`` and return the re-solve with the best
     objective (None when no combination is feasible).
@@ -57,12 +57,12 @@ def choose(template: ProblemTemplate, data: Prepared, margins: dict,
     options = candidates(data, cont.f)
     for cand in options:
         margins["contracts"] = cand
-        sol = template.solve(data, margins, first_only=True)
+        sol = solver.solve(margins, first_only=True)
         if sol is not None and (best is None or sol.objective < best[0]):
             best = (sol.objective, cand, sol)
     if best is None:
         nearest = np.clip(np.round(cont.f * data.V / data.overlay.notional), *_bounds(data))
         margins["contracts"] = nearest
-        return template.solve(data, margins)
+        return solver.solve(margins)
     margins["contracts"] = best[1]
     return best[2]

@@ -1,32 +1,41 @@
-"""One cvxpy problem per problem *shape*, built once from the constraint and cost modules and
-re-solved with new Parameter values (DPP), so households of the same shape share the compile.
+"""One rebalance's convex program: declared by the rule and cost modules, compiled to the minimal
+QP and solved along the solver chain.
+
+``declare`` collects every module's rows into one Program (the single definition of the model).
+``Solver.solve`` compiles it with ``assemble`` and calls PIQP directly; when PIQP does not reach
+an optimum the same Program goes through cvxpy (``reference``) to Clarabel, then OSQP. Building
+the minimal QP from the household's index arrays takes a fraction of a millisecond, so nothing
+is cached between households: each gets the QP of its own shape, with no padding.
 """
 
 from __future__ import annotations
 
-import time
-import warnings
 from dataclasses import dataclass
 
-import cvxpy as cp
 import numpy as np
 
 from cvxrebalance.constraints import default_constraints
-from cvxrebalance.constraints.base import Context, shared_parameters
+from cvxrebalance.constraints.base import Model
 from cvxrebalance.cost_models import default_costs
+from cvxrebalance.cost_models.location import drag
+from cvxrebalance.cost_models.tax import coefficients
+from cvxrebalance.optimizer.domain.errors import SolverError
 from cvxrebalance.optimizer.domain.prepare import Prepared
+from cvxrebalance.optimizer.domain.program import Program
 from cvxrebalance.optimizer.pipeline import solvers
+from cvxrebalance.optimizer.pipeline.assemble import Outcome, TriviallyInfeasible, assemble, solve_piqp
 
 TIE_BREAK = 1e-7  # per unit of household value traded, in objective units
+ELASTIC_TOL = 1e-7  # total elastic slack below this: the policy is feasible after all
 
 
 @dataclass
 class ContinuousSolution:
     """Solver output in fractions of household value."""
 
-    buy: np.ndarray
-    sell: np.ndarray
-    lot_sell: np.ndarray  # (T, N, K)
+    buy: np.ndarray  # (A, N)
+    sell: np.ndarray  # (A, N), taxable positions included (the sum of their lots)
+    lot_sell: np.ndarray  # (L,)
     f: np.ndarray  # (J,) overlay notional after trading
     objective: float  # in the policy's units (fractions of household value)
     solver: str
@@ -39,11 +48,8 @@ def objective_scale(data: Prepared) -> float:
     """Typical size of the objective's terms, so the solver sees O(1) numbers whatever the units
     of the covariance: 1e-4 times the largest of risk_weight * mean security variance, cost_weight * largest
     linear cost rate, tax_weight * largest tax rate and location_weight * largest drag."""
-    from cvxrebalance.cost_models.location import drag
-    from cvxrebalance.cost_models.tax import coefficients
-
     o = data.policy.objective
-    var = (data.risk_M**2).sum(1) + data.risk_d**2
+    var = (data.risk.M**2).sum(1) + data.risk.d**2
     sizes = [
         o.risk_weight * float(var.mean()) if var.size else 0.0,
         o.cost_weight * float(data.linear_cost.max()),
@@ -54,137 +60,124 @@ def objective_scale(data: Prepared) -> float:
     return max(max(sizes), 1e-12) * 1e-4
 
 
-class ProblemTemplate:
-    """A compiled problem for one shape; ``solve(data)`` sets parameters and solves.
+def declare(data: Prepared, margins: dict[str, np.ndarray] | None = None) -> Model:
+    """The rebalance as one Program: every rule's rows and every cost term, plus the tie-breaks."""
+    m = Model(data, margins)
+    for rule in default_constraints():
+        rule.declare(m)
+    for term in default_costs():
+        term.declare(m, term.weight(data.policy))
+    # Tie-break: without it a cost-free household may buy and sell at once (many optima).
+    # TIE_BREAK per unit traded moves the optimum negligibly. (The pro-rata pull within a
+    # class is part of the tracking-error term: cost_models.tracking_error.)
+    traded = m.traded.sum()
+    if m.J:
+        traded = traded + (m.fbuy + m.fsell).sum()
+    m.program.minimize("tie_break", traded * TIE_BREAK)
+    return m
 
-    Parameters
-    ----------
-    key : tuple
-        ``Prepared.shape_key()``: (A, N, C, K, risk rank, taxable account indices, contracts).
-    elastic : bool
-        Build the elastic (phase-one) version that minimizes the violation of policy constraints,
-        used to name the constraints of an infeasible policy.
-    """
 
-    def __init__(self, key: tuple, elastic: bool = False) -> None:
-        A, N, C, K, r, taxable, J = key
-        self.key = key
-        self.elastic = elastic
-        self.constraints = default_constraints()
-        self.costs = default_costs()
-        ctx = Context(A, N, C, K, tuple(taxable), risk_rank=r, J=J, elastic=elastic)
-        cons: list[cp.Constraint] = []
-        for m in self.constraints:
-            cons += m.build(ctx)
-        terms = [c.build(ctx) for c in self.costs]
-        # Tie-break: without it a cost-free household may buy and sell at once (many optima).
-        # TIE_BREAK per unit traded moves the optimum negligibly. (The pro-rata pull within a
-        # class is part of the tracking-error term: cvxrebalance.cost_models.tracking_error.)
-        traded = cp.sum(ctx.buy) + cp.sum(ctx.sell)
-        if J:
-            traded = traded + cp.sum(ctx.fbuy) + cp.sum(ctx.fsell)
-        terms.append(ctx.param("tie_break", (), nonneg=True) * traded)
-        cons += ctx.extra_constraints
-        # The elastic version minimizes the total relaxation of the policy constraints.
-        slack = [cp.sum(v) for v, _ in ctx.slacks.values()]
-        objective = cp.sum(cp.hstack(slack)) if elastic else cp.sum(cp.hstack(terms))
-        self.ctx = ctx
-        self.problem = cp.Problem(cp.Minimize(objective), cons)
-        # One cvxpy Problem per solver over the same variables and parameters: cvxpy keeps one
-        # compiled program per Problem, so a fallback to another solver would otherwise
-        # recompile (about 0.1 s) on every switch.
-        self._per_solver: dict[str, cp.Problem] = {}
-        self.scale = 1.0
+class Solver:
+    """Solves one household's program under changing ``margins`` (re-solves of the pipeline)."""
 
-    def update(self, data: Prepared, margins: dict[str, np.ndarray] | None = None) -> None:
-        """Set every Parameter from a household's data."""
-        margins = margins or {}
-        values = shared_parameters(data)
-        for m in self.constraints:
-            values.update(m.parameters(data, margins))
+    def __init__(self, data: Prepared) -> None:
+        self.data = data
         self.scale = objective_scale(data)
-        for c in self.costs:
-            values.update(c.parameters(data, c.weight(data.policy) / self.scale))
-        values["tie_break"] = np.array(TIE_BREAK / self.scale)
-        for name, p in self.ctx.params.items():
-            p.value = np.asarray(values[name], dtype=float).reshape(p.shape)
+        self.solves = 0  # solver runs, for the summary and the benchmark
 
-    def solve(self, data: Prepared, margins: dict[str, np.ndarray] | None = None,
+    def solve(self, margins: dict[str, np.ndarray] | None = None,
               first_only: bool = False) -> ContinuousSolution | None:
-        """Solve along the fallback chain; None when a solver certifies infeasibility (or, with
-        ``first_only``, when the first solver of the chain does not succeed).
+        """Solve along the chain; None when the program is infeasible (or, with ``first_only``,
+        when the first solver of the chain does not reach an optimum).
+
+        PIQP reports primal infeasibility itself; the verdict is confirmed by the elastic
+        program (every policy constraint relaxed with a penalized slack): a positive minimal
+        violation proves it. If the elastic optimum violates nothing, PIQP was wrong and the chain
+        goes on to Clarabel, which certifies infeasibility, then OSQP.
 
         Raises
         ------
         SolverError
             No solver in the chain succeeded.
         """
-        from cvxrebalance.optimizer.domain.errors import SolverError
-
-        self.update(data, margins)
+        program = declare(self.data, margins).program
         attempts: list[tuple[str, str]] = []
-        chain = solvers.chain(data.policy.solver.name)
+        chain = solvers.chain(self.data.policy.solver.name)
         for name in chain[:1] if first_only else chain:
-            t0 = time.perf_counter()
-            try:
-                with warnings.catch_warnings():
-                    # An inaccurate solve is reported by its status and falls through the chain.
-                    warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                    # A solver stopped at its iteration cap may leave huge values behind.
-                    warnings.filterwarnings("ignore", category=RuntimeWarning)
-                    problem = self.problem_for(name)
-                    problem.solve(solver=name, **solvers.SETTINGS[name])
-                status = problem.status
-            except cp.error.SolverError as exc:
-                status = f"error: {exc}"
-            ms = (time.perf_counter() - t0) * 1e3
-            attempts.append((name, status))
-            if status == cp.OPTIMAL:
-                return self._extract(problem, name, status, ms, attempts)
-            if status in solvers.INFEASIBLE and name in solvers.CERTIFIES_INFEASIBILITY:
-                return None
+            outcome = self._run(program, name)
+            attempts.append((name, outcome.status))
+            if outcome.status == "optimal":
+                return self._extract(program, outcome, name, attempts)
+            if outcome.status == "infeasible":
+                if name in solvers.CERTIFIES_INFEASIBILITY or first_only:
+                    return None
+                if self.violation(margins) > ELASTIC_TOL:
+                    attempts.append(("elastic", "infeasible: confirmed"))
+                    return None
         if first_only:
             return None
         raise SolverError(attempts)
 
-    def problem_for(self, solver: str) -> cp.Problem:
-        """The cvxpy Problem this template solves with ``solver`` (compiled for it once)."""
-        if solver not in self._per_solver:
-            first = not self._per_solver
-            self._per_solver[solver] = self.problem if first else cp.Problem(
-                self.problem.objective, self.problem.constraints)
-        return self._per_solver[solver]
+    def _run(self, program: Program, name: str) -> Outcome:
+        self.solves += 1
+        scale = 1.0 if program.is_elastic else self.scale
+        if name == "PIQP":
+            try:
+                qp = assemble(program, scale)
+            except TriviallyInfeasible:
+                return Outcome("infeasible", None, float("nan"), 0.0)
+            out = solve_piqp(qp, solvers.SETTINGS["PIQP"])
+            if out.z is not None:
+                out.z = qp.full(out.z)
+            return out
+        from cvxrebalance.optimizer.pipeline.reference import Reference
 
-    def _extract(self, problem, name, status, ms, attempts) -> ContinuousSolution:
-        ctx = self.ctx
-        lot = np.array([v.value for v in ctx.lot_sell]) if ctx.lot_sell else np.zeros((0, ctx.N, ctx.K))
-        clean = lambda x: np.maximum(np.asarray(x), 0.0)  # noqa: E731  (solver noise below zero)
-        value = float(problem.value) * (1.0 if self.elastic else self.scale)
-        f = np.asarray(ctx.f_after.value, float).reshape(-1) if ctx.J else np.zeros(0)
-        return ContinuousSolution(clean(ctx.buy.value), clean(ctx.sell.value), clean(lot), f, value,
-                                  name, status, ms, attempts)
+        return Reference(program, scale).solve(name, solvers.SETTINGS[name])
 
-    def conflicts(self, tol: float = 1e-7) -> list[tuple[str, float]]:
-        """After an elastic solve: the constraints that had to give, and by how much."""
-        out = []
-        for var, labels in self.ctx.slacks.values():
-            for label, amount in zip(labels, np.atleast_1d(var.value), strict=True):
-                if amount > tol:
-                    out.append((label, float(amount)))
-        return sorted(out, key=lambda x: -x[1])
+    def _extract(self, program: Program, outcome: Outcome, name: str,
+                 attempts: list[tuple[str, str]]) -> ContinuousSolution:
+        d = self.data
+        x = outcome.z
+        part = {b.name: x[b.offset:b.offset + b.size] for b in program.blocks.values()}
+        clean = lambda v: np.maximum(np.asarray(v, float), 0.0)  # noqa: E731  (solver noise below zero)
+        lots = clean(part["lots"])
+        by_lot = d.lots_by_position(lots)
+        sell = clean(part["sell"]).reshape(d.A, d.N) + by_lot
+        f = d.overlay.f0 + part["fbuy"] - part["fsell"] if d.overlay.J else np.zeros(0)
+        return ContinuousSolution(clean(part["buy"]).reshape(d.A, d.N), sell, lots, f,
+                                  outcome.objective, name, outcome.status, outcome.seconds * 1e3,
+                                  attempts)
 
+    def elastic(self, margins: dict[str, np.ndarray] | None = None) -> tuple[Program, Outcome]:
+        """Solve the elastic program (always feasible): the least total violation of the policy's
+        constraints, PIQP first, then the cvxpy chain."""
+        program = declare(self.data, margins).program.elastic()
+        out = Outcome("not run", None, float("nan"), 0.0)
+        for name in solvers.chain(self.data.policy.solver.name):
+            out = self._run(program, name)
+            if out.status == "optimal":
+                break
+        return program, out
 
-class TemplateCache:
-    """Compiled problems by shape: pass one to ``rebalance`` to reuse compiles across households."""
+    def violation(self, margins: dict[str, np.ndarray] | None = None) -> float:
+        """The elastic program's optimum: 0 when the policy is feasible."""
+        _, out = self.elastic(margins)
+        return out.objective if out.status == "optimal" else float("inf")
 
-    def __init__(self) -> None:
-        self._templates: dict[tuple, ProblemTemplate] = {}
-
-    def get(self, key: tuple, elastic: bool = False) -> ProblemTemplate:
-        k = (key, elastic)
-        if k not in self._templates:
-            self._templates[k] = ProblemTemplate(key, elastic)
-        return self._templates[k]
-
-    def __len__(self) -> int:
-        return len(self._templates)
+    def conflicts(self, margins: dict[str, np.ndarray] | None = None,
+                  tol: float = 1e-7) -> list[tuple[str, float]]:
+        """The constraints that had to give in the elastic program, and by how much, largest
+        first."""
+        program, out = self.elastic(margins)
+        if out.status != "optimal":
+            return []
+        found = []
+        for b in program.blocks.values():
+            if b.name.startswith("slack:"):
+                for label, amount in zip(b.lo_labels, out.z[b.offset:b.offset + b.size], strict=True):
+                    if amount > tol:
+                        found.append((label, float(amount)))
+        merged: dict[str, float] = {}
+        for label, amount in found:  # a two-sided row (net limit) has one label for both sides
+            merged[label] = merged.get(label, 0.0) + amount
+        return sorted(merged.items(), key=lambda x: -x[1])

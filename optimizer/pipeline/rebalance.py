@@ -15,7 +15,7 @@ from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.prepare import Prepared, prepare
 from cvxrebalance.optimizer.domain.solution import Solution
 from cvxrebalance.optimizer.pipeline import checker, contracts
-from cvxrebalance.optimizer.pipeline.problem import TemplateCache
+from cvxrebalance.optimizer.pipeline.problem import Solver
 from cvxrebalance.optimizer.pipeline.repair import repair
 from cvxrebalance.optimizer.pipeline.result import RebalanceResult
 from cvxrebalance.optimizer.pipeline.rounding import to_shares
@@ -30,9 +30,7 @@ MAX_IMPACT_SOLVES = 6
 IMPACT_TOL = 1e-6
 
 
-def rebalance(
-    household: Household, policy: Policy | None = None, *, cache: TemplateCache | None = None
-) -> RebalanceResult:
+def rebalance(household: Household, policy: Policy | None = None) -> RebalanceResult:
     """Rebalance a household under a policy: one convex program, rounded, checked.
 
     Parameters
@@ -41,8 +39,6 @@ def rebalance(
         From :func:`optimizer.load_case` or :meth:`Household.from_frames`.
     policy : Policy, optional
         Defaults to ``Policy()``.
-    cache : TemplateCache, optional
-        Reuse compiled problems across calls (batch jobs); a fresh cache per call otherwise.
 
     Returns
     -------
@@ -71,7 +67,6 @@ def rebalance(
     """
     t0 = time.perf_counter()
     policy = policy or Policy()
-    cache = TemplateCache() if cache is None else cache
     data = prepare(household, policy)
     go, reasons = triggered(data)
     if not go:
@@ -79,12 +74,12 @@ def rebalance(
         checks = checker.verify(sol)
         return RebalanceResult.build(data, sol, None, checks, reasons, False, time.perf_counter() - t0)
 
-    template = cache.get(data.shape_key())
+    solver = Solver(data)
     margins: dict[str, np.ndarray] = {}
     sol, violations = None, []
     impact_solves = 0
     for _ in range(MAX_SOLVES):
-        cont = template.solve(data, margins)
+        cont = solver.solve(margins)
         if cont is None:
             if "impact_trade" in margins:
                 # Impact priced into the cash balance made it infeasible: drop the estimate (the
@@ -92,7 +87,7 @@ def rebalance(
                 del margins["impact_trade"]
                 impact_solves = MAX_IMPACT_SOLVES
                 continue
-            raise _infeasible(data, cache, margins)
+            raise _infeasible(data, solver, margins)
         impact_solves += 1
         if impact_solves < MAX_IMPACT_SOLVES and _impact_moved(data, margins, cont):
             continue
@@ -102,9 +97,9 @@ def rebalance(
         if wash_sales.decide(data, cont.buy, cont.lot_sell):
             continue
         if data.overlay.J and "contracts" not in margins:
-            cont = contracts.choose(template, data, margins, cont)
+            cont = contracts.choose(solver, data, margins, cont)
             if cont is None:
-                raise _infeasible(data, cache, margins)
+                raise _infeasible(data, solver, margins)
         sol = to_shares(data, cont, margins.get("contracts"))
         violations = checker.check(sol)
         if not violations or not _tighten(data, margins, violations):
@@ -117,13 +112,13 @@ def rebalance(
         _whole_share_infeasible(violations)
     checks = checker.verify(sol, violations)
     result = RebalanceResult.build(data, sol, cont, checks, reasons, True, time.perf_counter() - t0)
+    result.summary["solver"]["solves"] = solver.solves
     if data.overlay.J and policy.overlay.instruments == "both" and policy.overlay.compare_cash_only:
-        result.summary["cash_only_comparison"] = _compare_cash_only(household, policy, cache, result)
+        result.summary["cash_only_comparison"] = _compare_cash_only(household, policy, result)
     return result
 
 
-def _compare_cash_only(household: Household, policy: Policy, cache: TemplateCache,
-                       result: RebalanceResult) -> dict:
+def _compare_cash_only(household: Household, policy: Policy, result: RebalanceResult) -> dict:
     """The same case solved without touching the overlay, side by side: what the overlay saved."""
     def facts(r: RebalanceResult) -> dict:
         s = r.summary
@@ -133,7 +128,7 @@ def _compare_cash_only(household: Household, policy: Policy, cache: TemplateCach
 
     cash_only = policy.replace(overlay={"instruments": "cash_only", "compare_cash_only": False})
     try:
-        other = facts(rebalance(household, cash_only, cache=cache))
+        other = facts(rebalance(household, cash_only))
     except (InfeasibilityError, SolverError) as exc:
         other = {"error": f"{type(exc).__name__}: {exc}"}
     return {"with_overlay": facts(result), "cash_only": other}
@@ -199,12 +194,12 @@ def _tighten(data: Prepared, margins: dict[str, np.ndarray], violations) -> bool
     return moved
 
 
-def _infeasible(data: Prepared, cache: TemplateCache, margins) -> InfeasibilityError:
+def _infeasible(data: Prepared, solver: Solver, margins) -> InfeasibilityError:
     """Elastic re-solve: relax every policy constraint with a penalized slack and name those
     that had to give (an L1 penalty makes the set small). It uses the same margins (rounding
     repairs, impact estimate) as the solve that failed."""
-    elastic = cache.get(data.shape_key(), elastic=True)
-    if elastic.solve(data, margins) is None:  # pragma: no cover - slacks make it feasible
+    found = solver.conflicts(margins)
+    if not found:  # pragma: no cover - slacks make the elastic program feasible
         return InfeasibilityError([], "even the relaxed problem is infeasible: check holdings and caps")
     names = {"bands": [*data.classes, "cash"], "cash": data.account_ids, "overlay": data.account_ids,
              "tax_rules": data.account_ids}
@@ -216,7 +211,6 @@ def _infeasible(data: Prepared, cache: TemplateCache, margins) -> InfeasibilityE
         family, kind, k = m.group(1), m.group(2), int(m.group(3))
         return f"{family}.{kind}[{names.get(family, [])[k] if family in names else k}]"
 
-    found = elastic.conflicts()
     # Slacks at solver-noise level are not conflicts; keep at least the largest one.
     conflicts = [(label(n), a) for n, a in found if a > CONFLICT_TOL] or [(label(n), a) for n, a in found[:1]]
     return InfeasibilityError(conflicts, _explain(data, conflicts))

@@ -79,11 +79,12 @@ def _moves(d: Prepared, sol: Solution):
     for a, i in _positions(d, sol):
         if sol.buy_q[a, i] >= 1:
             yield ("buy", a, i, -1)
-        if buy_ok[a, i]:
+        # Never both buy and sell one position (a round trip only pays costs twice).
+        if buy_ok[a, i] and sol.sell_q[a, i] == 0:
             yield ("buy", a, i, +1)
         if sol.sell_q[a, i] >= 1:
             yield ("sell", a, i, -1)
-        if sell_ok[a, i] and sol.q_after[a, i] >= 1:
+        if sell_ok[a, i] and sol.buy_q[a, i] == 0 and sol.q_after[a, i] >= 1:
             yield ("sell", a, i, +1)
 
 
@@ -95,20 +96,20 @@ def _apply(sol: Solution, move) -> Solution | None:
         buy[a, i] += step
         return Solution(d, buy, sell, lots, sol.contracts_q)
     if a in d.taxable:
-        t = d.taxable.index(a)
-        tax = coefficients(d)[t, i]
+        mine = np.flatnonzero((d.lot_account == a) & (d.lot_security == i))
+        tax = coefficients(d)
         if step < 0:
-            sold = np.flatnonzero(lots[t, i] >= 1)
+            sold = mine[lots[mine] >= 1]
             if sold.size == 0:
                 return None
             k = sold[np.argmax(tax[sold])]
         else:
-            room = np.flatnonzero(d.lot_q[t, i] - lots[t, i] >= 1)
+            room = mine[d.lot_q[mine] - lots[mine] >= 1]
             if room.size == 0:
                 return None
             k = room[np.argmin(tax[room])]
-        lots[t, i, k] += step
-        sell[a, i] = lots[t, i].sum()
+        lots[k] += step
+        sell[a, i] = lots[mine].sum()
     else:
         sell[a, i] += step
     return Solution(d, buy, sell, lots, sol.contracts_q)

@@ -101,7 +101,7 @@ class RebalanceResult:
             "solver": {"name": cont.solver if cont else None,
                        "status": cont.status if cont else "not run (no trade triggered)",
                        "time_ms": round(cont.time_ms, 3) if cont else 0.0,
-                       "attempts": [list(x) for x in cont.attempts] if cont else []},
+                       "attempts": [list(x) for x in cont.attempts] if cont else [], "solves": 0},
             "time_ms": round(seconds * 1e3, 3),
             "checks": checks,
             "notes": notes,
@@ -242,16 +242,17 @@ def _trades(data: Prepared, sol: Solution) -> pd.DataFrame:
 
 
 def _lots(data: Prepared, sol: Solution) -> pd.DataFrame:
-    rows = []
-    at = {(lot.t, lot.security, lot.slot): lot for lot in data.lots}
-    for t, i, k in zip(*np.nonzero(sol.lot_sell_q > 0), strict=True):
-        lot = at[(t, i, k)]
-        q = float(sol.lot_sell_q[t, i, k])
-        price = data.price[lot.security]
-        rows.append((data.account_ids[lot.account], data.security_ids[lot.security], lot.lot_id, q,
-                     lot.cost_basis, round(q * price, 2), round(q * (price - lot.cost_basis), 2),
-                     lot.term))
-    return _whole(pd.DataFrame(rows, columns=LOT_COLUMNS), ["quantity"])
+    sold = np.flatnonzero(sol.lot_sell_q > 0)
+    q = sol.lot_sell_q[sold]
+    price = data.price[data.lot_security[sold]]
+    basis = data.lot_basis[sold]
+    df = pd.DataFrame({
+        "account_id": np.asarray(data.account_ids, object)[data.lot_account[sold]],
+        "security_id": np.asarray(data.security_ids, object)[data.lot_security[sold]],
+        "lot_id": np.asarray(data.lot_ids, object)[sold], "quantity": q, "cost_basis": basis,
+        "proceeds": np.round(q * price, 2), "gain": np.round(q * (price - basis), 2),
+        "term": np.where(data.lot_short[sold], "short", "long").astype(object)}, columns=LOT_COLUMNS)
+    return _whole(df, ["quantity"])
 
 
 def _asset_classes(data: Prepared, sol: Solution) -> pd.DataFrame:

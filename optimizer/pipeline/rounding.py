@@ -44,17 +44,14 @@ def to_shares(data: Prepared, cont: ContinuousSolution, contracts: np.ndarray | 
     clean = lambda x, ok: np.where((x > NOISE_VALUE) & ok, x, 0.0)  # noqa: E731
     buy_c = clean(cont.buy, buy_ok) * V / price
     sell_c = clean(cont.sell, sell_ok) * V / price
-    lot_c = np.zeros_like(data.lot_q)
-    for t in range(len(data.taxable)):
-        lot_c[t] = clean(cont.lot_sell[t], lot_ok[t]) * V / price[:, None]
+    lot_c = clean(cont.lot_sell, lot_ok) * V / price[data.lot_security]
+    sell_c[data.taxable] = data.lots_by_position(lot_c)[data.taxable]
     # A cost-free optimum may buy and sell one position at once: keep the net trade before rounding.
     _net(data, buy_c, sell_c, lot_c)
     buy = np.round(np.where(buy_c < NOISE, 0.0, buy_c))
     sell = round_sells(sell_c, data.q0)
-    lots = np.zeros_like(data.lot_q)
-    for t, a in enumerate(data.taxable):
-        lots[t] = round_sells(lot_c[t], data.lot_q[t])
-        sell[a] = lots[t].sum(1)
+    lots = round_sells(lot_c, data.lot_q)
+    sell[data.taxable] = data.lots_by_position(lots)[data.taxable]
     _net(data, buy, sell, lots)
     # The cash each account would hold under the continuous plan: top-ups may spend only what
     # rounding freed beyond it (spending more would move cash below its band).
@@ -67,19 +64,23 @@ def to_shares(data: Prepared, cont: ContinuousSolution, contracts: np.ndarray | 
 def _net(data: Prepared, buy, sell, lots) -> None:
     """Cancel a buy against a sell of the same position (keeps only the net trade); in a taxable
     account the sells given up are those of the most heavily taxed lots."""
+    both_ways = (buy > 0) & (sell > 0)
+    if not both_ways.any():
+        return
     tax = coefficients(data)
-    taxable = {a: t for t, a in enumerate(data.taxable)}
-    for a, i in zip(*np.nonzero((buy > 0) & (sell > 0)), strict=True):
+    taxable = set(data.taxable)
+    for a, i in zip(*np.nonzero(both_ways), strict=True):
         both = min(buy[a, i], sell[a, i])
         buy[a, i] -= both
         sell[a, i] -= both
         if a in taxable:
-            t, left = taxable[a], both
-            for k in np.argsort(-tax[t, i], kind="stable"):
-                take = min(left, lots[t, i, k])
-                lots[t, i, k] -= take
+            left = both
+            mine = np.flatnonzero((data.lot_account == a) & (data.lot_security == i))
+            for k in mine[np.argsort(-tax[mine], kind="stable")]:
+                take = min(left, lots[k])
+                lots[k] -= take
                 left -= take
-            sell[a, i] = lots[t, i].sum()
+            sell[a, i] = lots[mine].sum()
 
 
 def _cash_after(data: Prepared, untraded_cash: np.ndarray, buy, sell, rows: slice = slice(None)) -> np.ndarray:

@@ -7,8 +7,8 @@ import pytest
 from builders import policy
 
 from cvxrebalance import rebalance
-from cvxrebalance.constraints.bands import band_edges
 from cvxrebalance.optimizer.domain.policy import Bands
+from cvxrebalance.optimizer.domain.targets import band_edges
 
 
 @pytest.mark.parametrize(

@@ -115,9 +115,11 @@ def test_checker_catches_tampering(result, changes, family):
 
 def test_checker_catches_oversold_lot(result):
     sol = result.solution
+    d = sol.data
     lots = sol.lot_sell_q.copy()
-    lots[0, 0, 0] = 5000  # the 1000-share lot
+    k = d.lot_ids.index("EQ-old")
+    lots[k] = 5000  # the 1000-share lot
     sell = sol.sell_q.copy()
-    sell[0, 0] = lots[0, 0].sum()
-    bad = Solution(sol.data, sol.buy_q, sell, lots)
-    assert any("lot over-sold" in v.where for v in check(bad))
+    sell[0, 0] = lots[(d.lot_account == 0) & (d.lot_security == 0)].sum()
+    bad = Solution(d, sol.buy_q, sell, lots)
+    assert any("EQ-old" in v.where and v.constraint == "holdings" for v in check(bad))

@@ -24,7 +24,7 @@ from cvxrebalance.optimizer.domain.prepare import long_term
     ],
 )
 def test_holding_period(acquired, as_of, expected):
-    assert long_term(dt.date.fromisoformat(acquired), dt.date.fromisoformat(as_of)) is expected
+    assert bool(long_term(dt.date.fromisoformat(acquired), dt.date.fromisoformat(as_of))) is expected
 
 
 def lots_household(lots):

@@ -1,0 +1,207 @@
+"""Compile a declared Program into the minimal sparse QP and solve it with PIQP directly.
+
+The minimal form (what PIQP sees):
+
+    minimize    1/2 z' P z + c' z            (z: the free variables only)
+    subject to  A z = b,   h_l <= G z <= h_u,   x_l <= z <= x_u
+
+- a variable whose bounds meet (lo == hi: a forbidden trade, a fixed contract) is not a variable:
+  its value moves into the rows' constants;
+- bounds are PIQP's native variable bounds, never rows;
+- a row left without coefficients is checked against its constant and dropped;
+- ``|| M x + e ||^2`` adds ``2 M'M`` to P and ``2 M'e`` to c (exact; modules keep M sparse by
+  declaring auxiliary variables where M'M would be dense, as the factor risk term does);
+- the objective is divided by ``scale`` so the solver sees O(1) numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from cvxrebalance.optimizer.domain.program import Affine, Program
+
+FEAS_TOL = 1e-9  # a row without variables must hold its constant to this
+
+
+class TriviallyInfeasible(Exception):
+    """A row with no free variable left whose constant breaks its bounds."""
+
+    def __init__(self, row: str) -> None:
+        super().__init__(row)
+        self.row = row
+
+
+@dataclass
+class QP:
+    """The minimal QP of a program, and the map back to the program's variables."""
+
+    P: sp.csc_matrix
+    c: np.ndarray
+    const: float
+    A: sp.csc_matrix
+    b: np.ndarray
+    G: sp.csc_matrix
+    h_l: np.ndarray
+    h_u: np.ndarray
+    x_l: np.ndarray
+    x_u: np.ndarray
+    free: np.ndarray  # (n_free,) index into the program's variables
+    fixed_x: np.ndarray  # (n,) values of the fixed variables (free ones: 0)
+    scale: float
+
+    def full(self, z: np.ndarray) -> np.ndarray:
+        """The program's variable vector from the free variables' values."""
+        x = self.fixed_x.copy()
+        x[self.free] = z
+        return x
+
+    def objective(self, z: np.ndarray) -> float:
+        """The program's objective (unscaled, constants included) at ``z``; ``P`` holds the upper
+        triangle, so z'Pz counts the diagonal once and each off-diagonal pair once."""
+        Pz = self.P @ z + self.P.T @ z - self.P.diagonal() * z
+        return float((0.5 * z @ Pz + self.c @ z) * self.scale + self.const)
+
+
+def _coo(program: Program, expr: Affine) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, columns in the program's variable order, values) of an expression's terms."""
+    rows, cols, vals = [], [], []
+    for name, m in expr.terms.items():
+        coo = m.tocoo()
+        rows.append(coo.row)
+        cols.append(coo.col + program.blocks[name].offset)
+        vals.append(coo.data)
+    if not rows:
+        return np.zeros(0, int), np.zeros(0, int), np.zeros(0)
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+
+
+def _stack(program: Program, exprs: list[Affine]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One COO triplet for several expressions stacked row-wise, and their constants."""
+    parts, offset = [], 0
+    for e in exprs:
+        r, c, v = _coo(program, e)
+        parts.append((r + offset, c, v))
+        offset += e.size
+    if not parts:
+        return np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0)
+    r, c, v = (np.concatenate(x) for x in zip(*parts, strict=True))
+    const = np.concatenate([e.const for e in exprs])
+    keep = v != 0
+    return r[keep], c[keep], v[keep], const
+
+
+def assemble(program: Program, scale: float = 1.0) -> QP:
+    """The minimal QP of ``program`` (see the module docstring).
+
+    Raises
+    ------
+    TriviallyInfeasible
+        A row whose variables are all fixed breaks its bounds (an infeasible policy).
+    """
+    n = program.n
+    lo = np.concatenate([b.lo for b in program.blocks.values()]) if n else np.zeros(0)
+    hi = np.concatenate([b.hi for b in program.blocks.values()]) if n else np.zeros(0)
+    fixed = lo >= hi
+    fixed_x = np.where(fixed, np.where(np.isfinite(lo), lo, 0.0), 0.0)
+    free = np.flatnonzero(~fixed)
+    new_col = np.full(n, -1)
+    new_col[free] = np.arange(free.size)
+    nf = free.size
+
+    # Rows: move the fixed variables into the constants, split equalities from inequalities.
+    r, c, v, const = _stack(program, [rows.expr for rows in program.rows])
+    lo_r = np.concatenate([rows.lo for rows in program.rows]) if program.rows else np.zeros(0)
+    hi_r = np.concatenate([rows.hi for rows in program.rows]) if program.rows else np.zeros(0)
+    names = np.repeat([rows.name for rows in program.rows], [rows.expr.size for rows in program.rows])
+    m = const.size
+    on_fixed = fixed[c]
+    const = const + np.bincount(r[on_fixed], weights=v[on_fixed] * fixed_x[c[on_fixed]], minlength=m)
+    r, c, v = r[~on_fixed], new_col[c[~on_fixed]], v[~on_fixed]
+    lo_r, hi_r = lo_r - const, hi_r - const
+    empty = np.bincount(r, minlength=m) == 0
+    bad = empty & ((lo_r > FEAS_TOL * (1 + np.abs(const))) | (hi_r < -FEAS_TOL * (1 + np.abs(const))))
+    if bad.any():
+        raise TriviallyInfeasible(str(names[np.flatnonzero(bad)[0]]))
+    eq = ~empty & (lo_r == hi_r)
+    ineq = ~empty & ~eq & (np.isfinite(lo_r) | np.isfinite(hi_r))
+    A, b = _select(r, c, v, eq, nf), hi_r[eq]
+    G, h_l, h_u = _select(r, c, v, ineq, nf), lo_r[ineq], hi_r[ineq]
+
+    # Objective: linear pieces, then sums of squares as 2 M'M and 2 M'e.
+    q = np.zeros(n)
+    total = 0.0
+    for _, e in program.linear:
+        rr, cc, vv = _coo(program, e)
+        np.add.at(q, cc, vv)
+        total += float(e.const[0])
+    P = sp.csc_matrix((nf, nf))
+    if program.squares:
+        r2, c2, v2, e2 = _stack(program, [e for _, e in program.squares])
+        on_fixed = fixed[c2]
+        e2 = e2 + np.bincount(r2[on_fixed], weights=v2[on_fixed] * fixed_x[c2[on_fixed]], minlength=e2.size)
+        used = np.unique(r2[~on_fixed])
+        M = sp.csr_matrix((v2[~on_fixed], (r2[~on_fixed], new_col[c2[~on_fixed]])), shape=(e2.size, nf))
+        total += float(e2 @ e2)
+        if used.size:
+            Mu = M[used]
+            P = (2.0 * (Mu.T @ Mu)).tocsc()
+            q_free = 2.0 * (Mu.T @ e2[used])
+        else:
+            q_free = np.zeros(nf)
+    else:
+        q_free = np.zeros(nf)
+    total += float(q @ fixed_x)
+    c_free = q[free] + q_free
+    # Quadratic terms on fixed variables were folded into e2 above, so only linear parts remain.
+    # PIQP reads the upper triangle of P, in canonical (sorted, summed) CSC form; so do A and G.
+    P = sp.triu(P / scale, format="csc")
+    for m in (P, A, G):
+        m.sum_duplicates()
+        m.sort_indices()
+    return QP(P=P, c=c_free / scale, const=total, A=A, b=b, G=G, h_l=h_l, h_u=h_u,
+              x_l=lo[free], x_u=hi[free], free=free, fixed_x=fixed_x, scale=scale)
+
+
+def _select(r, c, v, rows_mask: np.ndarray, ncols: int) -> sp.csc_matrix:
+    """The rows ``rows_mask`` of the COO triplet, renumbered, as a CSC matrix."""
+    new_row = np.cumsum(rows_mask) - 1
+    keep = rows_mask[r]
+    return sp.csc_matrix((v[keep], (new_row[r[keep]], c[keep])), shape=(int(rows_mask.sum()), ncols))
+
+
+@dataclass
+class Outcome:
+    """A solver's answer on a QP: status ("optimal", "infeasible" or another word), the free
+    variables' values and the objective, with the solve's wall time."""
+
+    status: str
+    z: np.ndarray | None
+    objective: float
+    seconds: float
+    iterations: int = 0
+
+
+def solve_piqp(qp: QP, settings: dict) -> Outcome:
+    """Setup and solve with PIQP's sparse interface."""
+    import piqp
+
+    t0 = time.perf_counter()
+    solver = piqp.SparseSolver()
+    for key, value in settings.items():
+        setattr(solver.settings, key, value)
+    solver.setup(qp.P, qp.c, qp.A if qp.A.shape[0] else None, qp.b if qp.A.shape[0] else None,
+                 qp.G if qp.G.shape[0] else None, qp.h_l if qp.G.shape[0] else None,
+                 qp.h_u if qp.G.shape[0] else None, qp.x_l, qp.x_u)
+    status = solver.solve()
+    seconds = time.perf_counter() - t0
+    info = solver.result.info
+    if status == piqp.PIQP_SOLVED:
+        z = np.asarray(solver.result.x, float).copy()
+        return Outcome("optimal", z, qp.objective(z), seconds, int(info.iter))
+    word = {piqp.PIQP_PRIMAL_INFEASIBLE: "infeasible", piqp.PIQP_DUAL_INFEASIBLE: "unbounded",
+            piqp.PIQP_MAX_ITER_REACHED: "iteration limit", piqp.PIQP_NUMERICS: "numerical trouble"}
+    return Outcome(word.get(status, str(status)), None, float("nan"), seconds, int(info.iter))
