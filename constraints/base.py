@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import scipy.sparse as sp
 
 from cvxrebalance.optimizer.domain.program import Affine, Program
 
@@ -92,11 +91,10 @@ class Model:
         self.buy = p.var("buy", A * N, hi=1.0)
         self.sell_var = p.var("sell", A * N, hi=np.where(taxable_position, 0.0, data.h0).ravel())
         self.lots = p.var("lots", L, hi=data.lot_q * data.price[data.lot_security] / data.V)
-        lot_map = sp.csr_matrix((np.ones(L), (data.lot_position, np.arange(L))), shape=(A * N, L))
-        self.sold = self.sell_var + lot_map @ self.lots  # (A*N) every position's sale
+        self.sold = self.sell_var + self.lots.group(data.lot_position, A * N)  # every position's sale
         self.net = p.var("net", N, lo=-np.inf)
-        by_security = sp.hstack([sp.identity(N)] * A, format="csr")  # (N, A*N): sum over accounts
-        p.constrain("net_trade", self.net - by_security @ (self.buy - self.sold), lo=0.0, hi=0.0)
+        security = np.tile(np.arange(N), A)  # of each position
+        p.constrain("net_trade", self.net - (self.buy - self.sold).group(security, N), lo=0.0, hi=0.0)
         self.cash = p.var("cash", A, lo=-np.inf)
         self.traded = self.buy + self.sold  # (A*N) value traded per position
         if J:
@@ -106,11 +104,11 @@ class Model:
             self.f_after = self.ftrade + data.overlay.f0
         self.J = J
 
-    def by_account(self, per_position: np.ndarray | None = None) -> sp.csr_matrix:
-        """(A, A*N) sums over each account's positions, weighted by ``per_position`` (A, N)."""
+    def per_account(self, per_position: Affine, weight: np.ndarray | None = None) -> Affine:
+        """(A) sums over each account's positions of an (A*N) expression, times ``weight`` (A, N)."""
         A, N = self.data.A, self.data.N
-        w = np.ones(A * N) if per_position is None else np.asarray(per_position, float).ravel()
-        return sp.csr_matrix((w, (np.repeat(np.arange(A), N), np.arange(A * N))), shape=(A, A * N))
+        e = per_position if weight is None else per_position * np.asarray(weight, float).ravel()
+        return e.group(np.repeat(np.arange(A), N), A)
 
     @property
     def class_weight(self) -> Affine:
@@ -119,7 +117,7 @@ class Model:
         d = self.data
         on_exposure = d.policy.bands.on == "exposure"
         x0 = d.X.T @ d.h0.sum(0) + (d.overlay.G.T @ d.overlay.f0 if on_exposure else 0.0)
-        w = sp.csr_matrix(d.X.T) @ self.net + x0
+        w = self.net.group(d.class_of, d.C) + x0
         if self.J and on_exposure:
             w = w + d.overlay.G.T @ self.ftrade
         return w

@@ -25,7 +25,7 @@ class Cash:
         traded_before = m.margins.get("impact_trade", np.zeros((d.A, d.N)))
         rate = d.linear_cost[None, :] + d.column("impact").astype(float)[None, :] * traded_before
         # cash - (sell - buy) + rate * traded + overlay costs = cash0
-        balance = m.cash + m.by_account() @ (m.buy - m.sold) + m.by_account(np.broadcast_to(rate, (d.A, d.N))) @ m.traded
+        balance = m.cash + m.per_account(m.buy - m.sold) + m.per_account(m.traded, np.broadcast_to(rate, (d.A, d.N)))
         if m.J:
             ov = d.overlay
             carry = np.zeros((d.A, ov.J))

@@ -48,28 +48,36 @@ class Block:
     lo_labels: list[str | None] | None = None
 
 
-def _csr(m, shape: tuple[int, int]) -> sp.csr_matrix:
-    out = sp.csr_matrix(m, dtype=float)
-    if out.shape != shape:
-        raise ValueError(f"coefficient matrix of shape {out.shape}, expected {shape}")
-    return out
-
-
 class Affine:
     """``sum_b M_b x_b + const``: an expression with ``size`` rows over named blocks.
 
-    Supports ``+``, ``-``, unary ``-``, ``matrix @ expr`` (sparse or dense), ``expr * vector``
-    (row scaling), ``sum()`` and ``rows(index)``.
+    Each ``M_b`` is kept as COO triplets (rows, columns, values; repeated entries add up), so
+    building an expression costs a few numpy operations. Supports ``+``, ``-``, unary ``-``,
+    ``matrix @ expr`` (sparse or dense matrix, or a vector for a one-row result),
+    ``expr * vector`` (row scaling), ``sum()``, ``rows(index)`` and ``group(to, n)``.
     """
 
     __array_ufunc__ = None  # numpy defers ``ndarray @ Affine`` and ``ndarray + Affine`` to us
     __array_priority__ = 100
 
-    def __init__(self, size: int, terms: dict[str, sp.csr_matrix] | None = None,
+    def __init__(self, size: int, terms: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
                  const: np.ndarray | float = 0.0) -> None:
         self.size = size
         self.terms = terms or {}
         self.const = np.broadcast_to(np.asarray(const, float), (size,)).copy()
+
+    @classmethod
+    def identity(cls, name: str, size: int) -> Affine:
+        i = np.arange(size)
+        return cls(size, {name: (i, i, np.ones(size))})
+
+    def matrix(self, name: str, ncols: int) -> sp.csr_matrix:
+        """The coefficient matrix of block ``name`` (``size`` x ``ncols``)."""
+        r, c, v = self.terms[name]
+        return sp.csr_matrix((v, (r, c)), shape=(self.size, ncols))
+
+    def _map(self, fn) -> dict:
+        return {n: fn(*t) for n, t in self.terms.items()}
 
     def _combine(self, other, sign: float) -> Affine:
         if not isinstance(other, Affine):
@@ -77,8 +85,12 @@ class Affine:
         if other.size != self.size:
             raise ValueError(f"adding expressions of {self.size} and {other.size} rows")
         terms = dict(self.terms)
-        for name, m in other.terms.items():
-            terms[name] = terms[name] + sign * m if name in terms else sign * m
+        for name, (r, c, v) in other.terms.items():
+            if name in terms:
+                r0, c0, v0 = terms[name]
+                terms[name] = (np.concatenate([r0, r]), np.concatenate([c0, c]), np.concatenate([v0, sign * v]))
+            else:
+                terms[name] = (r, c, sign * v)
         return Affine(self.size, terms, self.const + sign * other.const)
 
     def __add__(self, other) -> Affine:
@@ -93,29 +105,54 @@ class Affine:
         return (-self)._combine(other, 1.0)
 
     def __neg__(self) -> Affine:
-        return Affine(self.size, {n: -m for n, m in self.terms.items()}, -self.const)
-
-    def __rmatmul__(self, matrix) -> Affine:
-        m = sp.csr_matrix(matrix, dtype=float)
-        if m.shape[1] != self.size:
-            raise ValueError(f"({m.shape[0]}, {m.shape[1]}) @ expression of {self.size} rows")
-        return Affine(m.shape[0], {n: (m @ t).tocsr() for n, t in self.terms.items()}, m @ self.const)
+        return Affine(self.size, self._map(lambda r, c, v: (r, c, -v)), -self.const)
 
     def __mul__(self, scale) -> Affine:
         """Row-wise scaling by a vector (or a scalar)."""
         s = np.broadcast_to(np.asarray(scale, float), (self.size,))
-        return sp.diags(s) @ self
+        return Affine(self.size, self._map(lambda r, c, v: (r, c, v * s[r])), self.const * s)
 
     __rmul__ = __mul__
 
+    def group(self, to: np.ndarray, n: int) -> Affine:
+        """Add row ``k`` into row ``to[k]`` of an ``n``-row result (a sum by group)."""
+        to = np.asarray(to)
+        return Affine(n, self._map(lambda r, c, v: (to[r], c, v)), np.bincount(to, self.const, minlength=n))
+
     def sum(self) -> Affine:
-        return np.ones((1, self.size)) @ self
+        return self.group(np.zeros(self.size, int), 1)
 
     def rows(self, index) -> Affine:
-        """The rows ``index`` (an integer array or a boolean mask)."""
+        """The rows ``index`` (an integer array or a boolean mask), in that order."""
         idx = np.arange(self.size)[index]
-        pick = sp.csr_matrix((np.ones(idx.size), (np.arange(idx.size), idx)), shape=(idx.size, self.size))
-        return pick @ self
+        new = np.full(self.size, -1)
+        new[idx] = np.arange(idx.size)
+
+        def pick(r, c, v):
+            keep = new[r] >= 0
+            return new[r[keep]], c[keep], v[keep]
+
+        return Affine(idx.size, self._map(pick), self.const[idx])
+
+    def __rmatmul__(self, matrix) -> Affine:
+        if isinstance(matrix, np.ndarray) and matrix.ndim == 1:  # a vector: one row
+            if matrix.size != self.size:
+                raise ValueError(f"vector of {matrix.size} @ expression of {self.size} rows")
+            w = np.asarray(matrix, float)
+            return Affine(1, self._map(lambda r, c, v: (np.zeros(r.size, int), c, v * w[r])),
+                          np.array([w @ self.const]))
+        m = sp.csc_matrix(matrix, dtype=float)
+        if m.shape[1] != self.size:
+            raise ValueError(f"({m.shape[0]}, {m.shape[1]}) @ expression of {self.size} rows")
+
+        def product(r, c, v):
+            # entry (r, c, v) times column r of m: (i, c, m[i, r] * v) for every stored m[i, r]
+            start, count = m.indptr[r], np.diff(m.indptr)[r]
+            which = np.repeat(np.arange(r.size), count)
+            at = np.repeat(start - np.cumsum(count) + count, count) + np.arange(which.size)
+            return m.indices[at], c[which], m.data[at] * v[which]
+
+        return Affine(m.shape[0], self._map(product), m @ self.const)
 
 
 @dataclass
@@ -152,7 +189,7 @@ class Program:
         lo_a = np.broadcast_to(np.asarray(lo, float), (size,)).copy()
         hi_a = np.broadcast_to(np.asarray(hi, float), (size,)).copy()
         self.blocks[name] = Block(name, size, self.n, lo_a, hi_a, lo_labels)
-        return Affine(size, {name: sp.identity(size, format="csr")})
+        return Affine.identity(name, size)
 
     def bound(self, name: str, lo=None, hi=None, where=None, lo_labels: list[str] | None = None) -> None:
         """Tighten the bounds of block ``name`` (on the entries ``where``, a mask; default all);
@@ -200,7 +237,7 @@ class Program:
             if b.lo_labels is not None:
                 soft = np.flatnonzero([lab is not None and np.isfinite(b.lo[k]) for k, lab in enumerate(b.lo_labels)])
                 if soft.size:
-                    x = Affine(b.size, {b.name: sp.identity(b.size, format="csr")}).rows(soft)
+                    x = Affine.identity(b.name, b.size).rows(soft)
                     out.rows.append(Rows(f"{b.name}.lower", x, b.lo[soft], np.full(soft.size, INF),
                                          [b.lo_labels[k] for k in soft], None))
         for r in self.rows:
@@ -218,9 +255,8 @@ class Program:
                 name = f"slack:{r.name}:{side}"
                 s = out.var(name, soft.size)
                 out.blocks[name].lo_labels = [labels[k] for k in soft]  # the names of the slacks
-                place = sp.csr_matrix((np.full(soft.size, sign), (soft, np.arange(soft.size))),
-                                      shape=(r.expr.size, soft.size))
-                expr = expr + place @ s
+                placed = Affine(r.expr.size, {name: (soft, np.arange(soft.size), np.full(soft.size, sign))})
+                expr = expr + placed
                 out.minimize(name, s.sum())
             relaxed.append(Rows(r.name, expr, r.lo, r.hi))
         out.rows = relaxed

@@ -69,11 +69,10 @@ class QP:
 def _coo(program: Program, expr: Affine) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, columns in the program's variable order, values) of an expression's terms."""
     rows, cols, vals = [], [], []
-    for name, m in expr.terms.items():
-        coo = m.tocoo()
-        rows.append(coo.row)
-        cols.append(coo.col + program.blocks[name].offset)
-        vals.append(coo.data)
+    for name, (r, c, v) in expr.terms.items():
+        rows.append(r)
+        cols.append(c + program.blocks[name].offset)
+        vals.append(v)
     if not rows:
         return np.zeros(0, int), np.zeros(0, int), np.zeros(0)
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
@@ -120,16 +119,17 @@ def assemble(program: Program, scale: float = 1.0) -> QP:
     m = const.size
     on_fixed = fixed[c]
     const = const + np.bincount(r[on_fixed], weights=v[on_fixed] * fixed_x[c[on_fixed]], minlength=m)
-    r, c, v = r[~on_fixed], new_col[c[~on_fixed]], v[~on_fixed]
+    M = sp.csr_matrix((v[~on_fixed], (r[~on_fixed], new_col[c[~on_fixed]])), shape=(m, nf))
+    M.eliminate_zeros()  # repeated entries that cancel
     lo_r, hi_r = lo_r - const, hi_r - const
-    empty = np.bincount(r, minlength=m) == 0
+    empty = np.diff(M.indptr) == 0
     bad = empty & ((lo_r > FEAS_TOL * (1 + np.abs(const))) | (hi_r < -FEAS_TOL * (1 + np.abs(const))))
     if bad.any():
         raise TriviallyInfeasible(str(names[np.flatnonzero(bad)[0]]))
     eq = ~empty & (lo_r == hi_r)
     ineq = ~empty & ~eq & (np.isfinite(lo_r) | np.isfinite(hi_r))
-    A, b = _select(r, c, v, eq, nf), hi_r[eq]
-    G, h_l, h_u = _select(r, c, v, ineq, nf), lo_r[ineq], hi_r[ineq]
+    A, b = M[eq].tocsc(), hi_r[eq]
+    G, h_l, h_u = M[ineq].tocsc(), lo_r[ineq], hi_r[ineq]
 
     # Objective: linear pieces, then sums of squares as 2 M'M and 2 M'e.
     q = np.zeros(n)
@@ -145,6 +145,7 @@ def assemble(program: Program, scale: float = 1.0) -> QP:
         e2 = e2 + np.bincount(r2[on_fixed], weights=v2[on_fixed] * fixed_x[c2[on_fixed]], minlength=e2.size)
         used = np.unique(r2[~on_fixed])
         M = sp.csr_matrix((v2[~on_fixed], (r2[~on_fixed], new_col[c2[~on_fixed]])), shape=(e2.size, nf))
+        M.eliminate_zeros()
         total += float(e2 @ e2)
         if used.size:
             Mu = M[used]
@@ -159,18 +160,11 @@ def assemble(program: Program, scale: float = 1.0) -> QP:
     # Quadratic terms on fixed variables were folded into e2 above, so only linear parts remain.
     # PIQP reads the upper triangle of P, in canonical (sorted, summed) CSC form; so do A and G.
     P = sp.triu(P / scale, format="csc")
-    for m in (P, A, G):
-        m.sum_duplicates()
-        m.sort_indices()
+    for mat in (P, A, G):
+        mat.sum_duplicates()
+        mat.sort_indices()
     return QP(P=P, c=c_free / scale, const=total, A=A, b=b, G=G, h_l=h_l, h_u=h_u,
               x_l=lo[free], x_u=hi[free], free=free, fixed_x=fixed_x, scale=scale)
-
-
-def _select(r, c, v, rows_mask: np.ndarray, ncols: int) -> sp.csc_matrix:
-    """The rows ``rows_mask`` of the COO triplet, renumbered, as a CSC matrix."""
-    new_row = np.cumsum(rows_mask) - 1
-    keep = rows_mask[r]
-    return sp.csc_matrix((v[keep], (new_row[r[keep]], c[keep])), shape=(int(rows_mask.sum()), ncols))
 
 
 @dataclass

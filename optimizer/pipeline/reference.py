@@ -50,8 +50,8 @@ class Reference:
     def expr(self, a: Affine):
         """An Affine as a cvxpy expression."""
         out = a.const
-        for name, m in a.terms.items():
-            out = out + m @ self.x[name]
+        for name in a.terms:
+            out = out + a.matrix(name, self.program.blocks[name].size) @ self.x[name]
         return out
 
     def solve(self, solver: str, settings: dict) -> Outcome:
