@@ -7,23 +7,17 @@ means adding a module, nothing else.
 from __future__ import annotations
 
 import functools
-import importlib
-import pkgutil
 
 import numpy as np
 
 from cvxrebalance.constraints.base import MaskRule, Model, Rule, Violation
+from cvxrebalance.optimizer.domain.registry import members
 
 
 @functools.cache
 def default_constraints() -> tuple:
     """Every rule of the package, in module-name order."""
-    rules = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        if hasattr(module, "RULE"):
-            rules.append(module.RULE)
-    return tuple(rules)
+    return members(__name__, __path__, "RULE")
 
 
 def trade_masks(data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -24,8 +24,8 @@ CLASSES = ["eq", "fi", "re"]
 TYPES = ["taxable", "tax_deferred", "tax_exempt"]
 
 
-def random_household(seed: int):
-    """A small random household (the property tests' family, drawn from a numpy seed)."""
+def random_tables(seed: int, spreads=(0.0005, 0.001, 0.002), flows=(-0.3, 0.5)):
+    """A small random household (also the property tests' family), drawn from a numpy seed."""
     rng = np.random.default_rng(seed)
     n_sec, n_acc = int(rng.integers(2, 8)), int(rng.integers(1, 4))
     securities = []
@@ -37,7 +37,7 @@ def random_household(seed: int):
             "liquid": bool(i == 0 or rng.random() > 0.15),
             "esg_excluded": bool(i > 0 and rng.random() < 0.15),
             "esg_score": float(np.round(rng.uniform(0, 10), 1)),
-            "half_spread": float(rng.choice([0.0005, 0.001, 0.002])),
+            "half_spread": float(rng.choice(list(spreads))),
             "impact": float(rng.choice([0.0, 0.0, 0.05])),
             "allowed_account_types": ";".join(TYPES if rng.random() > 0.2 else ["taxable"]),
         })
@@ -47,7 +47,7 @@ def random_household(seed: int):
         cash = float(np.round(rng.uniform(0, 20_000), 2))
         accounts.append({"account_id": f"A{a}", "type": kind, "cash": cash,
                          "min_cash": float(np.round(rng.uniform(0, 0.5) * cash, 2)),
-                         "cash_flow": float(np.round(rng.uniform(-0.3, 0.5) * cash, 2))})
+                         "cash_flow": float(np.round(rng.uniform(*flows) * cash, 2))})
         for i in range(n_sec):
             if rng.random() < 0.6:
                 for k in range(int(rng.integers(1, 4)) if kind == "taxable" else 1):
@@ -67,6 +67,11 @@ def random_household(seed: int):
     w = rng.dirichlet(np.ones(len(present) + 1))
     targets = [{"asset_class": c, "weight": float(x)} for c, x in zip(present, w, strict=False)]
     targets.append({"asset_class": "cash", "weight": float(1 - sum(t["weight"] for t in targets))})
+    return household(securities, accounts, holdings, targets, corr=0.2)
+
+
+def random_household(seed: int):
+    """``random_tables(seed)`` with a policy drawn from the same seed."""
     pol = {
         "bands": {"rule": ["none", "5/25", "absolute"][seed % 3]},
         "objective": {"tax_weight": [0.0, 1.0, 5.0][seed % 5 % 3], "risk_weight": [1.0, 100.0, 1e4][seed % 7 % 3]},
@@ -74,7 +79,7 @@ def random_household(seed: int):
         "limits": {"turnover": [1.0, 1.0, 0.05][seed % 3]},
         "trigger": {"rebalance_to": ["target", "tolerance"][seed % 4 // 2]},
     }
-    return household(securities, accounts, holdings, targets, corr=0.2), policy(**pol)
+    return random_tables(seed), policy(**pol)
 
 
 def cases():

@@ -5,57 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from builders import household, policy
+from golden_cases import random_tables
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cvxrebalance import InfeasibilityError, check, rebalance
 
-CLASSES = ["eq", "fi", "re"]
-TYPES = ["taxable", "tax_deferred", "tax_exempt"]
-
 
 @st.composite
 def households(draw):
-    n_sec = draw(st.integers(2, 7))
-    n_acc = draw(st.integers(1, 3))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    securities = []
-    for i in range(n_sec):
-        securities.append({
-            "security_id": f"S{i}",
-            "asset_class": CLASSES[i % 3] if i < 3 else CLASSES[int(rng.integers(3))],
-            "price": float(np.round(rng.uniform(5, 500), 2)),
-            "liquid": bool(i == 0 or rng.random() > 0.15),
-            "esg_excluded": bool(i > 0 and rng.random() < 0.15),
-            "esg_score": float(np.round(rng.uniform(0, 10), 1)),
-            "half_spread": float(rng.choice([0.0, 0.0005, 0.002])),
-            "impact": float(rng.choice([0.0, 0.0, 0.05])),
-            "allowed_account_types": ";".join(TYPES if rng.random() > 0.2 else ["taxable"]),
-        })
-    accounts, holdings = [], []
-    for a in range(n_acc):
-        kind = TYPES[int(rng.integers(3))] if a else "taxable"
-        cash = float(np.round(rng.uniform(0, 20_000), 2))
-        accounts.append({"account_id": f"A{a}", "type": kind, "cash": cash,
-                         "min_cash": float(np.round(rng.uniform(0, 0.5) * cash, 2)),
-                         "cash_flow": float(np.round(rng.uniform(-0.5, 0.5) * cash, 2))})
-        for i in range(n_sec):
-            if rng.random() < 0.6:
-                for k in range(int(rng.integers(1, 4)) if kind == "taxable" else 1):
-                    row = {"account_id": f"A{a}", "security_id": f"S{i}",
-                           "quantity": float(rng.integers(1, 400))}
-                    if kind == "taxable":
-                        price = securities[i]["price"]
-                        row |= {"lot_id": f"L{a}-{i}-{k}", "cost_basis": float(np.round(price * rng.uniform(0.3, 1.5), 2)),
-                                "acquired": f"20{int(rng.integers(15, 26))}-0{int(rng.integers(1, 10))}-1{int(rng.integers(0, 9))}"}
-                    holdings.append(row)
-    if not holdings:
-        holdings.append({"account_id": "A0", "security_id": "S0", "quantity": 10.0, "lot_id": "x",
-                         "cost_basis": 1.0, "acquired": "2020-01-01"})
-    present = sorted({s["asset_class"] for s in securities})
-    w = rng.dirichlet(np.ones(len(present) + 1))
-    targets = [{"asset_class": c, "weight": float(x)} for c, x in zip(present, w, strict=False)]
-    targets.append({"asset_class": "cash", "weight": float(1 - sum(t["weight"] for t in targets))})
+    h = random_tables(draw(st.integers(0, 2**32 - 1)), spreads=(0.0, 0.0005, 0.002), flows=(-0.5, 0.5))
     pol = {
         "bands": {"rule": draw(st.sampled_from(["none", "5/25", "absolute"]))},
         "objective": {"tax_weight": draw(st.sampled_from([0.0, 1.0, 5.0])),
@@ -64,7 +23,7 @@ def households(draw):
         "limits": {"turnover": draw(st.sampled_from([1.0, 0.05]))},
         "trigger": {"rebalance_to": draw(st.sampled_from(["target", "tolerance"]))},
     }
-    return household(securities, accounts, holdings, targets, corr=0.2), policy(**pol)
+    return h, policy(**pol)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
