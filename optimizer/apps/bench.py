@@ -98,7 +98,7 @@ def main(args) -> int:
         ("bare PIQP on the minimal QP", figures["bare_ms"], "", 1.0),
     ]
     for name, ms, extra, ratio in rows:
-        print(f"  {name:36s}{ms:8.2f} ms  {extra:20s}{ratio:5.2f}x bare")
+        print(f"  {name:36s}{ms:8.2f} ms  {extra:20s}{ratio:6.2f}x bare")
     print(f"  solves per household {figures['solves_per_household']:.2f}; objective error vs tight Clarabel "
           f"(relative to the objective's unit): max {figures['objective_error_max']:.1e}, "
           f"median {figures['objective_error_median']:.1e}")
