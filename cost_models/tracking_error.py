@@ -55,7 +55,7 @@ class TrackingError:
             m.program.constrain("risk.factor_exposure", y - exposure, lo=y0, hi=y0)
             m.program.minimize_squares("risk.factor", (np.sqrt(weight) * rf.L.T) @ y)
         # Specific risk plus the pro-rata tie-break (TIE_QUAD) on each security's own term.
-        mean_var = float((rf.M**2).sum(1).mean()) if d.N else 0.0
+        mean_var = float(rf.factor_variance.mean()) if d.N else 0.0
         dz = np.sqrt(weight * rf.d**2 + weight * TIE_QUAD * max(mean_var, 1e-12))
         m.program.minimize_squares("risk.specific", m.net * dz + dz * a0)
         if m.J and rf.d_f.any():  # basis risk: each contract's own specific variance

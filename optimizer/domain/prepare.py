@@ -123,7 +123,7 @@ class RiskFactors:
 
     ``B`` (N, r) is sparse for class and security covariances; ``b_f`` (J, r) the contracts'
     rows, ``b_cash`` (r,) cash's; ``shift`` (r,) moves the benchmark's exposure for currency
-    hedges. ``M = B L`` is the square-root form the reported tracking error uses.
+    hedges. ``factor_variance`` (N,) is each security's factor variance, diag(B F B').
     """
 
     B: sp.csr_matrix
@@ -133,22 +133,7 @@ class RiskFactors:
     d: np.ndarray  # (N,) specific volatility
     d_f: np.ndarray  # (J,) contracts' specific (basis) volatility
     shift: np.ndarray
-
-    @property
-    def M(self) -> np.ndarray:
-        return np.asarray(self.B @ self.L)
-
-    @property
-    def M_f(self) -> np.ndarray:
-        return self.b_f @ self.L
-
-    @property
-    def m_cash(self) -> np.ndarray:
-        return self.b_cash @ self.L
-
-    @property
-    def hedge(self) -> np.ndarray:
-        return self.L.T @ self.shift
+    factor_variance: np.ndarray
 
 
 def long_term(acquired, as_of: dt.date) -> np.ndarray:
@@ -330,4 +315,4 @@ def _risk_factors(household: Household, sids: list[str], cids: list[str], bench:
         if h:
             shift[k] = h * (B[:N, k] @ bench + B[-1, k] * cash_ref)
     return RiskFactors(B=sp.csr_matrix(B[:N]), b_f=B[N:N + J], b_cash=B[-1], L=L, d=spec[:N],
-                       d_f=spec[N:], shift=shift)
+                       d_f=spec[N:], shift=shift, factor_variance=((B[:N] @ L) ** 2).sum(1))

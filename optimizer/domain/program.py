@@ -261,8 +261,3 @@ class Program:
             relaxed.append(Rows(r.name, expr, r.lo, r.hi))
         out.rows = relaxed
         return out
-
-    def slacks(self) -> list[tuple[str, str]]:
-        """(block name, label) of every slack of an elastic program, in variable order."""
-        return [(b.name, lab) for b in self.blocks.values() if b.name.startswith("slack:")
-                for lab in (b.lo_labels or [])]

@@ -49,7 +49,7 @@ def objective_scale(data: Prepared) -> float:
     of the covariance: 1e-4 times the largest of risk_weight * mean security variance, cost_weight * largest
     linear cost rate, tax_weight * largest tax rate and location_weight * largest drag."""
     o = data.policy.objective
-    var = (data.risk.M**2).sum(1) + data.risk.d**2
+    var = data.risk.factor_variance + data.risk.d**2
     sizes = [
         o.risk_weight * float(var.mean()) if var.size else 0.0,
         o.cost_weight * float(data.linear_cost.max()),
@@ -84,6 +84,7 @@ class Solver:
         self.data = data
         self.scale = objective_scale(data)
         self.solves = 0  # solver runs, for the summary and the benchmark
+        self._elastic: tuple[tuple, Program, Outcome] | None = None  # the last elastic solve
 
     def solve(self, margins: dict[str, np.ndarray] | None = None,
               first_only: bool = False) -> ContinuousSolution | None:
@@ -150,13 +151,20 @@ class Solver:
 
     def elastic(self, margins: dict[str, np.ndarray] | None = None) -> tuple[Program, Outcome]:
         """Solve the elastic program (always feasible): the least total violation of the policy's
-        constraints, PIQP first, then the cvxpy chain."""
+        constraints, PIQP first, then the cvxpy chain. Confirming an infeasibility and naming its
+        conflicts ask for the same solve; it runs once per margins and wash-sale decisions."""
+        wash = self.data.wash  # wash-sale decisions also shape the program
+        key = (tuple(sorted((k, np.asarray(v).tobytes()) for k, v in (margins or {}).items())),
+               tuple(sorted(wash.block_buy)), tuple(sorted(wash.block_loss)))
+        if self._elastic is not None and self._elastic[0] == key:
+            return self._elastic[1], self._elastic[2]
         program = declare(self.data, margins).program.elastic()
         out = Outcome("not run", None, float("nan"), 0.0)
         for name in solvers.chain(self.data.policy.solver.name):
             out = self._run(program, name)
             if out.status == "optimal":
                 break
+        self._elastic = (key, program, out)
         return program, out
 
     def violation(self, margins: dict[str, np.ndarray] | None = None) -> float:
