@@ -44,7 +44,7 @@ def prepare_overlay(household, policy, account_ids, account_types, classes, V) -
     fut = household.futures
     J = len(fut)
     ov = policy.overlay
-    notional = (fut["price"] * fut["multiplier"]).to_numpy(float)
+    notional = fut["price"].to_numpy(float) * fut["multiplier"].to_numpy(float)
     q0 = fut["position"].to_numpy(float)
     f0 = q0 * notional / V
     a_idx = {a: i for i, a in enumerate(account_ids)}

@@ -18,7 +18,7 @@ from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.overlay_data import OverlayData, prepare_overlay
 from cvxrebalance.optimizer.domain.policy import Policy
-from cvxrebalance.optimizer.domain.tables import CASH
+from cvxrebalance.optimizer.domain.tables import CASH, days, index_of
 from cvxrebalance.optimizer.domain.wash import WashState, wash_state
 
 
@@ -171,8 +171,8 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     liquid = sec["liquid"].to_numpy(bool)
     as_of = policy.tax.as_of
 
-    h_acc = pd.Index(aids).get_indexer(hol["account_id"])
-    h_sec = pd.Index(sids).get_indexer(hol["security_id"])
+    h_acc = index_of(aids, hol["account_id"].to_numpy())
+    h_sec = index_of(sids, hol["security_id"].to_numpy())
     quantity = hol["quantity"].to_numpy(float)
     q0 = np.bincount(h_acc * N + h_sec, weights=quantity, minlength=A * N).reshape(A, N)
     cash_cur = acc["cash"].to_numpy(float)
@@ -191,7 +191,7 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     taxable = [i for i, t in enumerate(types) if t == "taxable"]
     in_taxable = np.isin(h_acc, taxable)
     lot_rows = np.flatnonzero(in_taxable)
-    acquired = np.array(hol["acquired"].to_numpy()[lot_rows], dtype="datetime64[D]")
+    acquired = days(hol["acquired"].to_numpy()[lot_rows])
     late = acquired > np.datetime64(as_of, "D")
     for r in lot_rows[late]:
         problems.append(Problem("holdings.csv", int(hol.index[r]), "acquired",
@@ -215,7 +215,7 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     sec_class = sec["asset_class"].tolist()
     tgt_classes = [c for c in tgt["id"] if c != CASH] if household.target_by == "asset_class" else []
     classes = sorted(set(sec_class) | set(tgt_classes))
-    class_of = pd.Index(classes).get_indexer(sec_class)
+    class_of = index_of(classes, sec_class)
     X = np.zeros((N, len(classes)))
     X[np.arange(N), class_of] = 1.0
     h0 = q0 * price / V
@@ -246,7 +246,7 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     bench_target = _benchmark(targets, targets.target, targets.target, X, h0.sum(0))
     overlay = prepare_overlay(household, policy, aids, types, classes, V)
     risk = _risk_factors(household, sids, overlay.ids, bench, cash_ref, policy.overlay.hedge_ratio)
-    ytd = acc[["ytd_short_gain", "ytd_long_gain"]].to_numpy(float)[taxable].sum(0)
+    ytd = [float(acc[c].to_numpy(float)[taxable].sum()) for c in ("ytd_short_gain", "ytd_long_gain")]
     return Prepared(
         household=household, policy=policy, account_ids=aids, account_types=types,
         security_ids=sids, classes=classes, price=price, V0=V0, V=V, q0=q0, h0=h0,
@@ -305,14 +305,20 @@ def _risk_factors(household: Household, sids: list[str], cids: list[str], bench:
     F = rm.factor_cov.to_numpy(float)
     w, U = np.linalg.eigh((F + F.T) / 2)
     L = U * np.sqrt(np.clip(w, 0, None))
-    load = rm.loadings.reindex(sids + cids + [CASH]).fillna(0.0)
-    B = load.to_numpy(float)
     N, J = len(sids), len(cids)
-    spec = np.sqrt(rm.specific.reindex(sids + cids).fillna(0.0).to_numpy(float))
+    B = _take_rows(rm.loadings.to_numpy(float), index_of(rm.loadings.index, sids + cids + [CASH]))
+    spec = np.sqrt(_take_rows(rm.specific.to_numpy(float), index_of(rm.specific.index, sids + cids)))
     shift = np.zeros(B.shape[1])
-    for k, factor in enumerate(load.columns):
+    for k, factor in enumerate(rm.loadings.columns):
         h = hedge_ratio.get(factor, 0.0)
         if h:
             shift[k] = h * (B[:N, k] @ bench + B[-1, k] * cash_ref)
     return RiskFactors(B=sp.csr_matrix(B[:N]), b_f=B[N:N + J], b_cash=B[-1], L=L, d=spec[:N],
                        d_f=spec[N:], shift=shift, factor_variance=((B[:N] @ L) ** 2).sum(1))
+
+
+def _take_rows(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Rows ``at`` of ``values``, zero where ``at`` is -1 (an id the risk model does not name)."""
+    out = values[np.maximum(at, 0)] if len(values) else np.zeros((len(at), *values.shape[1:]))
+    out[at < 0] = 0.0
+    return np.nan_to_num(out, nan=0.0)

@@ -18,10 +18,48 @@ CASH = "cash"  # the asset class of the accounts' cash
 
 
 def rows(df):
-    """(line, row) pairs of a table with attribute access, without pandas' per-call namedtuple
-    class (``itertuples`` costs about a millisecond each time it is called)."""
-    for line, record in zip(df.index, df.to_dict("records"), strict=True):
-        yield line, SimpleNamespace(**record)
+    """(line, row) pairs of a table with attribute access, read column by column (pandas'
+    ``itertuples`` and ``to_dict`` cost about a millisecond per call, even on an empty table)."""
+    if not len(df):
+        return
+    names = [str(c) for c in df.columns]
+    columns = [df[c].to_numpy().tolist() for c in df.columns]
+    for line, *values in zip(df.index.tolist(), *columns, strict=True):
+        yield line, SimpleNamespace(**dict(zip(names, values, strict=True)))
+
+
+def index_of(keys, values) -> np.ndarray:
+    """Position of each value among ``keys`` (-1 where absent), by a dict: for a few hundred
+    ids this is ten times faster than building a pandas Index.
+
+    Examples
+    --------
+    >>> index_of(["a", "b", "c"], ["c", "a", "z"]).tolist()
+    [2, 0, -1]
+    """
+    where = {k: i for i, k in enumerate(keys)}
+    values = values.tolist() if hasattr(values, "tolist") else list(values)
+    return np.fromiter((where.get(v, -1) for v in values), dtype=np.int64, count=len(values))
+
+
+def days(dates) -> np.ndarray:
+    """``datetime.date`` values (or None) as ``datetime64[D]`` (None: NaT), without numpy's slow
+    per-object parsing.
+
+    Examples
+    --------
+    >>> days([dt.date(1970, 1, 2), None]).tolist()
+    [datetime.date(1970, 1, 2), None]
+    """
+    epoch = dt.date(1970, 1, 1).toordinal()
+    nat = np.iinfo(np.int64).min  # NaT's integer value
+    values = dates.tolist() if hasattr(dates, "tolist") else list(dates)
+    try:
+        ordinal = np.fromiter((nat if d is None else d.toordinal() - epoch for d in values), np.int64,
+                              count=len(values))
+    except (AttributeError, TypeError):  # strings or numpy dates: numpy's own parser
+        return np.array(values, dtype="datetime64[D]")
+    return ordinal.view("datetime64[D]")
 
 
 DTYPES = {"float": float, "bool": bool}

@@ -26,9 +26,15 @@ LOT_COLUMNS = ["account_id", "security_id", "lot_id", "quantity", "cost_basis", 
                "gain", "term"]
 
 
+Columns = dict[str, np.ndarray]
+
+
 @dataclass
 class RebalanceResult:
     """What a rebalance decided, checked.
+
+    The tables are kept as arrays and become DataFrames on first use, so a caller that reads only
+    the summary or the solution (a backtest, a batch's totals) never pays for pandas.
 
     Attributes
     ----------
@@ -44,12 +50,34 @@ class RebalanceResult:
         One row per overlay contract (columns ``FUTURES_COLUMNS``); empty without futures.
     """
 
-    trades: pd.DataFrame
-    lots: pd.DataFrame
-    asset_classes: pd.DataFrame
     summary: dict
     solution: Solution = field(repr=False)
-    futures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FUTURES_COLUMNS))
+    tables: dict[str, Columns] = field(repr=False)
+    _frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def trades(self) -> pd.DataFrame:
+        return self._frame("trades")
+
+    @property
+    def lots(self) -> pd.DataFrame:
+        return self._frame("lots")
+
+    @property
+    def asset_classes(self) -> pd.DataFrame:
+        return self._frame("asset_classes")
+
+    @property
+    def futures(self) -> pd.DataFrame:
+        return self._frame("futures")
+
+    def _frame(self, name: str) -> pd.DataFrame:
+        if name not in self._frames:
+            columns = dict(self.tables[name])
+            index = columns.pop("asset_class") if name == "asset_classes" else None
+            self._frames[name] = pd.DataFrame(
+                columns, index=None if index is None else pd.Index(index, name="asset_class"))
+        return self._frames[name]
 
     @classmethod
     def build(cls, data: Prepared, sol: Solution, cont: ContinuousSolution | None, checks: dict,
@@ -79,8 +107,8 @@ class RebalanceResult:
             "trigger": {"mode": data.policy.trigger.mode, "reasons": reasons,
                         "rebalance_to": data.policy.trigger.rebalance_to},
             "asset_classes": {
-                name: {k: round(float(v), 8) for k, v in row.items()}
-                for name, row in classes.iterrows()
+                name: {k: round(float(v[c]), 8) for k, v in classes.items() if k != "asset_class"}
+                for c, name in enumerate(classes["asset_class"])
             },
             "tracking_error": {"before": float(te_before), "after": float(te_after)},
             "costs": round(float(sol.costs.sum()), 2),
@@ -88,7 +116,7 @@ class RebalanceResult:
             "wash_sales": _wash_summary(data),
             "turnover": sol.traded / 2 / data.V,
             "esg_score": _esg_scores(data, sol),
-            "trade_count": len(trades),
+            "trade_count": len(trades["side"]),
             "objective": {"value": objective, **terms},
             "accounts": {
                 aid: {"type": data.account_types[a], "value_before": round(float(acc_before[a]), 2),
@@ -109,7 +137,8 @@ class RebalanceResult:
         futures = _futures(data, sol)
         if data.overlay.J:
             summary["overlay"] = _overlay_summary(data, sol, futures)
-        return cls(trades, lots, classes, summary, sol, futures)
+        tables = {"trades": trades, "lots": lots, "asset_classes": classes, "futures": futures}
+        return cls(summary, sol, tables)
 
     def write(self, out_dir: str | Path) -> Path:
         """Write trades.csv, lots.csv, summary.json (and futures.csv when the household has an
@@ -181,27 +210,25 @@ def _wash_summary(data: Prepared) -> dict:
                                      **{w.names[g]: "loss-sold (buys blocked)" for g in w.block_buy}}}
 
 
-def _futures(data: Prepared, sol: Solution) -> pd.DataFrame:
+def _futures(data: Prepared, sol: Solution) -> Columns:
     ov = data.overlay
     roll_to = dict(ov.rolls)
     margin = ov.margin_rate * ov.notional * np.abs(sol.contracts_q)
     cost = ov.cost_rate * ov.notional * np.abs(sol.contracts_traded)
-    rows = [(cid, data.account_ids[ov.account[j]], float(ov.q0[j]) + 0.0, float(sol.contracts_q[j]) + 0.0,
-             float(sol.contracts_traded[j]) + 0.0, round(float(sol.contracts_q[j] * ov.notional[j]), 2) + 0.0,
-             round(float(margin[j]), 2), round(float(cost[j]), 2), roll_to.get(cid, "") or "")
-            for j, cid in enumerate(ov.ids)]
-    return _whole(pd.DataFrame(rows, columns=FUTURES_COLUMNS), ["contracts_before", "contracts_after", "trade"])
+    columns = [np.asarray(ov.ids, object), np.asarray(data.account_ids, object)[ov.account],
+               _whole(ov.q0 + 0.0), _whole(sol.contracts_q + 0.0), _whole(sol.contracts_traded + 0.0),
+               np.round(sol.contracts_q * ov.notional, 2) + 0.0, np.round(margin, 2), np.round(cost, 2),
+               np.array([roll_to.get(cid) or "" for cid in ov.ids], object)]
+    return dict(zip(FUTURES_COLUMNS, columns, strict=True))
 
 
-def _whole(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Write whole numbers of shares or contracts as integers (fractional holdings stay floats)."""
-    for c in columns:
-        if len(df) and (df[c] == df[c].round()).all():
-            df[c] = df[c].astype("int64")
-    return df
+def _whole(values: np.ndarray) -> np.ndarray:
+    """Whole numbers of shares or contracts as integers (fractional holdings stay floats)."""
+    values = np.asarray(values, float)
+    return values.astype(np.int64) if len(values) and (values == np.round(values)).all() else values
 
 
-def _overlay_summary(data: Prepared, sol: Solution, futures: pd.DataFrame) -> dict:
+def _overlay_summary(data: Prepared, sol: Solution, futures: Columns) -> dict:
     """Contracts, rolls, limits and which of them bind (why the overlay is not larger)."""
     from cvxrebalance.constraints.overlay import margin_required
 
@@ -223,39 +250,41 @@ def _overlay_summary(data: Prepared, sol: Solution, futures: pd.DataFrame) -> di
         if ov.lo[j] < ov.hi[j] and (notional[j] >= ov.hi[j] - 1e-9 or notional[j] <= ov.lo[j] + 1e-9):
             binding.append(f"max_contracts: {ov.ids[j]} at its limit")
     rolls = [{"from": a, "to": b, "contracts": float(ov.q0[ov.ids.index(a)])} for a, b in ov.rolls]
-    return {"instruments": p.instruments, "contracts": futures.to_dict("records"),
+    return {"instruments": p.instruments, "contracts": _records(futures),
             "gross": float(np.abs(notional).sum()), "net": float(notional.sum()),
             "costs": round(float(sol.futures_costs.sum()), 2), "rolls": rolls, "binding": binding}
 
 
-def _trades(data: Prepared, sol: Solution) -> pd.DataFrame:
-    lin = data.linear_cost
-    impact = data.column("impact")
-    rows = []
+def _trades(data: Prepared, sol: Solution) -> Columns:
+    """One row per account, security and side: sells first, each side in account then security order."""
+    accounts = np.asarray(data.account_ids, object)
+    securities = np.asarray(data.security_ids, object)
+    parts = []
     for side, q in (("sell", sol.sell_q), ("buy", sol.buy_q)):
-        for a, i in zip(*np.nonzero(q > 0), strict=True):
-            value = float(q[a, i] * data.price[i])
-            cost = value * lin[i] + impact[i] * value**2 / data.V
-            rows.append((data.account_ids[a], data.security_ids[i], side, float(q[a, i]),
-                         float(data.price[i]), round(value, 2), round(cost, 2)))
-    return _whole(pd.DataFrame(rows, columns=TRADE_COLUMNS), ["quantity"])
+        a, i = np.nonzero(q > 0)
+        value = q[a, i] * data.price[i]
+        cost = value * data.linear_cost[i] + data.column("impact")[i] * value**2 / data.V
+        parts.append((accounts[a], securities[i], np.full(len(a), side, object), q[a, i], data.price[i],
+                      np.round(value, 2), np.round(cost, 2)))
+    columns = [np.concatenate(c) for c in zip(*parts, strict=True)]
+    columns[3] = _whole(columns[3])
+    return dict(zip(TRADE_COLUMNS, columns, strict=True))
 
 
-def _lots(data: Prepared, sol: Solution) -> pd.DataFrame:
+def _lots(data: Prepared, sol: Solution) -> Columns:
     sold = np.flatnonzero(sol.lot_sell_q > 0)
     q = sol.lot_sell_q[sold]
     price = data.price[data.lot_security[sold]]
     basis = data.lot_basis[sold]
-    df = pd.DataFrame({
+    return {
         "account_id": np.asarray(data.account_ids, object)[data.lot_account[sold]],
         "security_id": np.asarray(data.security_ids, object)[data.lot_security[sold]],
-        "lot_id": np.asarray(data.lot_ids, object)[sold], "quantity": q, "cost_basis": basis,
+        "lot_id": np.asarray(data.lot_ids, object)[sold], "quantity": _whole(q), "cost_basis": basis,
         "proceeds": np.round(q * price, 2), "gain": np.round(q * (price - basis), 2),
-        "term": np.where(data.lot_short[sold], "short", "long").astype(object)}, columns=LOT_COLUMNS)
-    return _whole(df, ["quantity"])
+        "term": np.where(data.lot_short[sold], "short", "long").astype(object)}
 
 
-def _asset_classes(data: Prepared, sol: Solution) -> pd.DataFrame:
+def _asset_classes(data: Prepared, sol: Solution) -> Columns:
     """Per class: targets, bands, and weights before/after. ``before``/``after`` are what the
     bands apply to (physical + overlay unless ``[bands] on = "physical"``); the physical and
     overlay parts are listed too. "Before" is where the rebalance starts: holdings and cash after
@@ -266,17 +295,24 @@ def _asset_classes(data: Prepared, sol: Solution) -> pd.DataFrame:
     overlay_before = np.append(ov.G.T @ ov.f0, 0.0)
     overlay_after = np.append(sol.class_overlay_after, 0.0)
     on_exposure = data.policy.bands.on == "exposure"
-    return pd.DataFrame(
-        {"strategic": np.append(data.strategic, data.cash_target),
-         "tilt": np.append(data.tilt, 0.0),
-         "target": np.append(data.target, data.cash_target),
-         "lower": np.append(data.lower, data.cash_lower),
-         "upper": np.append(data.upper, data.cash_upper),
-         "before": physical_before + overlay_before * on_exposure,
-         "after": physical_after + overlay_after * on_exposure,
-         "physical_before": physical_before, "overlay_before": overlay_before,
-         "effective_before": physical_before + overlay_before,
-         "physical_after": physical_after, "overlay_after": overlay_after,
-         "effective_after": physical_after + overlay_after},
-        index=pd.Index([*data.classes, "cash"], name="asset_class"),
-    )
+    return {
+        "asset_class": np.array([*data.classes, "cash"], object),
+        "strategic": np.append(data.strategic, data.cash_target),
+        "tilt": np.append(data.tilt, 0.0),
+        "target": np.append(data.target, data.cash_target),
+        "lower": np.append(data.lower, data.cash_lower),
+        "upper": np.append(data.upper, data.cash_upper),
+        "before": physical_before + overlay_before * on_exposure,
+        "after": physical_after + overlay_after * on_exposure,
+        "physical_before": physical_before, "overlay_before": overlay_before,
+        "effective_before": physical_before + overlay_before,
+        "physical_after": physical_after, "overlay_after": overlay_after,
+        "effective_after": physical_after + overlay_after,
+    }
+
+
+def _records(columns: Columns) -> list[dict]:
+    """Rows of a table as plain Python dicts (for JSON)."""
+    names = list(columns)
+    return [dict(zip(names, row, strict=True))
+            for row in zip(*(columns[n].tolist() for n in names), strict=True)]
