@@ -22,7 +22,15 @@ def default_constraints() -> tuple:
 
 def trade_masks(data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(A, N) masks of the positions that may be bought / sold, and the (L,) mask of the lots that
-    may be sold, under every rule."""
+    may be sold, under every rule. Read-only: they are computed once per set of wash-sale
+    blocks (the only state a rebalance changes that they depend on)."""
+    key = ("trade_masks", frozenset(data.wash.block_buy), frozenset(data.wash.block_loss))
+    if key not in data.memo:
+        data.memo[key] = _masks(data)
+    return data.memo[key]
+
+
+def _masks(data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     buy_ok = np.ones((data.A, data.N), bool)
     sell_ok = np.ones((data.A, data.N), bool)
     lot_ok = np.ones(data.L, bool)
@@ -34,6 +42,8 @@ def trade_masks(data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if hasattr(rule, "lot_allowed"):
             lot_ok &= rule.lot_allowed(data)
     lot_ok &= sell_ok[data.lot_account, data.lot_security]
+    for mask in (buy_ok, sell_ok, lot_ok):
+        mask.flags.writeable = False
     return buy_ok, sell_ok, lot_ok
 
 

@@ -75,6 +75,8 @@ class Prepared:
     targets_detail: target_rules.Targets
     notes: list[str] = field(default_factory=list)
     _columns: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # Values derived from these arrays by the layers above, computed once (keys name their inputs).
+    memo: dict = field(default_factory=dict, repr=False)
 
     @property
     def A(self) -> int:

@@ -37,7 +37,7 @@ def index_of(keys, values) -> np.ndarray:
     >>> index_of(["a", "b", "c"], ["c", "a", "z"]).tolist()
     [2, 0, -1]
     """
-    where = {k: i for i, k in enumerate(keys)}
+    where = {k: i for i, k in enumerate(keys.tolist() if hasattr(keys, "tolist") else keys)}
     values = values.tolist() if hasattr(values, "tolist") else list(values)
     return np.fromiter((where.get(v, -1) for v in values), dtype=np.int64, count=len(values))
 

@@ -93,6 +93,23 @@ def _stack(program: Program, exprs: list[Affine]) -> tuple[np.ndarray, np.ndarra
     return r[keep], c[keep], v[keep], const
 
 
+def _csc(r: np.ndarray, c: np.ndarray, v: np.ndarray, shape: tuple[int, int]) -> sp.csc_matrix:
+    """Canonical CSC (sorted, duplicates summed, exact zeros dropped) from COO triplets, in one
+    sort: what PIQP reads, without scipy's COO -> CSR -> CSC conversions."""
+    m, n = shape
+    key = c.astype(np.int64) * m + r
+    order = np.argsort(key, kind="stable")
+    key, v = key[order], v[order]
+    first = np.r_[True, key[1:] != key[:-1]] if key.size else np.zeros(0, bool)
+    data = np.bincount(np.cumsum(first) - 1, weights=v) if key.size else np.zeros(0)
+    key = key[first]
+    keep = data != 0  # repeated entries that cancel
+    data, key = data[keep], key[keep]
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(key // m, minlength=n), out=indptr[1:])
+    return sp.csc_matrix((data, (key % m).astype(np.int32), indptr.astype(np.int32)), shape=shape)
+
+
 def assemble(program: Program, scale: float = 1.0) -> QP:
     """The minimal QP of ``program`` (see the module docstring).
 
@@ -115,21 +132,21 @@ def assemble(program: Program, scale: float = 1.0) -> QP:
     r, c, v, const = _stack(program, [rows.expr for rows in program.rows])
     lo_r = np.concatenate([rows.lo for rows in program.rows]) if program.rows else np.zeros(0)
     hi_r = np.concatenate([rows.hi for rows in program.rows]) if program.rows else np.zeros(0)
-    names = np.repeat([rows.name for rows in program.rows], [rows.expr.size for rows in program.rows])
     m = const.size
     on_fixed = fixed[c]
     const = const + np.bincount(r[on_fixed], weights=v[on_fixed] * fixed_x[c[on_fixed]], minlength=m)
-    M = sp.csr_matrix((v[~on_fixed], (r[~on_fixed], new_col[c[~on_fixed]])), shape=(m, nf))
-    M.eliminate_zeros()  # repeated entries that cancel
+    r, c, v = r[~on_fixed], new_col[c[~on_fixed]], v[~on_fixed]
+    M = _csc(r, c, v, (m, nf))
     lo_r, hi_r = lo_r - const, hi_r - const
-    empty = np.diff(M.indptr) == 0
+    empty = np.bincount(M.indices, minlength=m) == 0
     bad = empty & ((lo_r > FEAS_TOL * (1 + np.abs(const))) | (hi_r < -FEAS_TOL * (1 + np.abs(const))))
     if bad.any():
+        names = np.repeat([rows.name for rows in program.rows], [rows.expr.size for rows in program.rows])
         raise TriviallyInfeasible(str(names[np.flatnonzero(bad)[0]]))
     eq = ~empty & (lo_r == hi_r)
     ineq = ~empty & ~eq & (np.isfinite(lo_r) | np.isfinite(hi_r))
-    A, b = M[eq].tocsc(), hi_r[eq]
-    G, h_l, h_u = M[ineq].tocsc(), lo_r[ineq], hi_r[ineq]
+    A, b = _rows_of(r, c, v, eq, nf), hi_r[eq]
+    G, h_l, h_u = _rows_of(r, c, v, ineq, nf), lo_r[ineq], hi_r[ineq]
 
     # Objective: linear pieces, then sums of squares as 2 M'M and 2 M'e.
     q = np.zeros(n)
@@ -139,32 +156,32 @@ def assemble(program: Program, scale: float = 1.0) -> QP:
         np.add.at(q, cc, vv)
         total += float(e.const[0])
     P = sp.csc_matrix((nf, nf))
+    q_free = np.zeros(nf)
     if program.squares:
         r2, c2, v2, e2 = _stack(program, [e for _, e in program.squares])
         on_fixed = fixed[c2]
         e2 = e2 + np.bincount(r2[on_fixed], weights=v2[on_fixed] * fixed_x[c2[on_fixed]], minlength=e2.size)
-        used = np.unique(r2[~on_fixed])
-        M = sp.csr_matrix((v2[~on_fixed], (r2[~on_fixed], new_col[c2[~on_fixed]])), shape=(e2.size, nf))
-        M.eliminate_zeros()
         total += float(e2 @ e2)
-        if used.size:
-            Mu = M[used]
-            P = (2.0 * (Mu.T @ Mu)).tocsc()
-            q_free = 2.0 * (Mu.T @ e2[used])
-        else:
-            q_free = np.zeros(nf)
-    else:
-        q_free = np.zeros(nf)
+        if (~on_fixed).any():
+            M = _csc(r2[~on_fixed], new_col[c2[~on_fixed]], v2[~on_fixed], (e2.size, nf))
+            P = (M.T @ M).tocoo()
+            q_free = 2.0 * (M.T @ e2)
     total += float(q @ fixed_x)
     c_free = q[free] + q_free
     # Quadratic terms on fixed variables were folded into e2 above, so only linear parts remain.
     # PIQP reads the upper triangle of P, in canonical (sorted, summed) CSC form; so do A and G.
-    P = sp.triu(P / scale, format="csc")
-    for mat in (P, A, G):
-        mat.sum_duplicates()
-        mat.sort_indices()
+    P = sp.coo_matrix(P)
+    upper = P.row <= P.col
+    P = _csc(P.row[upper], P.col[upper], P.data[upper] * (2.0 / scale), (nf, nf))
     return QP(P=P, c=c_free / scale, const=total, A=A, b=b, G=G, h_l=h_l, h_u=h_u,
               x_l=lo[free], x_u=hi[free], free=free, fixed_x=fixed_x, scale=scale)
+
+
+def _rows_of(r: np.ndarray, c: np.ndarray, v: np.ndarray, keep: np.ndarray, ncols: int) -> sp.csc_matrix:
+    """The rows ``keep`` (a mask over rows) of the COO triplets, renumbered, as canonical CSC."""
+    new_row = np.cumsum(keep) - 1
+    on = keep[r]
+    return _csc(new_row[r[on]], c[on], v[on], (int(keep.sum()), ncols))
 
 
 @dataclass
