@@ -4,9 +4,10 @@ A wash group is a security and its substantially identical substitutes (securiti
 ``wash_group``; default: the security alone). With W = ``[tax] wash_window_days`` (30):
 - no loss sale in a group bought in the W days up to the as-of date (transactions.csv, any account);
 - no purchase, in any account, of a group sold at a loss in a taxable account in those W days;
-- inside one rebalance a group is bought or loss-sold, never both: a first solve decides which
-  (the larger side by value wins, after Moehle, Kochenderfer, Boyd and Ang 2021) and the second
-  solve forbids the other (``WashState.block_buy`` / ``block_loss``).
+- inside one rebalance a group is bought or loss-sold, never both. If a solve does both in some
+  group, the side of every group it traded is decided in one pass (``decide``) and the re-solve
+  forbids the other sides (``WashState.block_buy`` / ``block_loss``), so a decided group never
+  pairs again; only a group no solve had traded can, which costs one more re-solve.
 Purchases in the 30 days *after* today are outside what a rebalance controls.
 """
 
@@ -32,16 +33,31 @@ def bought_groups(data, buy: np.ndarray, tol: float = TRADE_TOL) -> set[int]:
 
 
 def decide(data, buy: np.ndarray, lot_sell: np.ndarray) -> bool:
-    """After the first solve (trades in fractions of household value): for each group both bought
-    and loss-sold, keep the larger side (by value) and block the other. Returns whether anything
-    was blocked."""
-    both = bought_groups(data, buy, DECIDE_TOL) & loss_sold_groups(data, lot_sell, DECIDE_TOL)
+    """After a solve (trades in fractions of household value) that both buys and loss-sells some
+    group, decide the side of every group the solve traded and return True (False: nothing to
+    decide).
+
+    - bought and loss-sold: the larger side by value wins (Moehle, Kochenderfer, Boyd and Ang
+      2021, "Tax-aware portfolio construction via convex optimization", sec. 5);
+    - only bought: loss sales blocked; only loss-sold: buys blocked, so the re-solve keeps every
+      traded group on the side this solve chose and cannot pair it anew.
+    Groups the solve left alone stay open (blocking them would forgo harvests the re-solve may
+    find); only they can pair in the re-solve, which then decides them the same way.
+    """
+    bought = bought_groups(data, buy, DECIDE_TOL)
+    loss_sold = loss_sold_groups(data, lot_sell, DECIDE_TOL)
+    both = bought & loss_sold
+    if not both:
+        return False
+    w = data.wash
     for g in both:
-        members = data.wash.group == g
-        bought = buy[:, members].sum()
-        loss = (lot_sell * members[data.lot_security] * (data.lot_gain < 0)).sum()
-        (data.wash.block_buy if loss >= bought else data.wash.block_loss).add(g)
-    return bool(both)
+        members = w.group == g
+        bought_value = buy[:, members].sum()
+        loss_value = (lot_sell * members[data.lot_security] * (data.lot_gain < 0)).sum()
+        (w.block_buy if loss_value >= bought_value else w.block_loss).add(g)
+    w.block_buy.update(loss_sold - both)
+    w.block_loss.update(bought - both)
+    return True
 
 
 class WashSales(MaskRule):

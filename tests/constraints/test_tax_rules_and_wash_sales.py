@@ -191,3 +191,22 @@ def test_random_histories_pass_wash_and_lot_checks(case):
                       .fillna(h.securities["security_id"]), strict=True))
     for g in w.recent_loss:
         assert not any(groups[s] == w.names[g] for s in bought)
+
+
+def test_decide_settles_every_traded_group_in_one_pass():
+    """One decision after a solve that pairs a purchase and a loss sale in group A: A keeps its
+    larger side, and the groups that solve traded on one side only (B bought, C loss-sold) keep
+    that side, so the re-solve cannot pair them; the untraded group D stays open."""
+    from types import SimpleNamespace
+
+    from cvxrebalance.constraints.wash_sales import decide
+    from cvxrebalance.optimizer.domain.wash import WashState
+
+    wash = WashState(np.arange(4), ["A", "B", "C", "D"])
+    data = SimpleNamespace(wash=wash, lot_security=np.array([0, 2, 3]), lot_gain=np.array([-1.0, -1.0, -1.0]))
+    buy = np.array([[0.01, 0.02, 0.0, 0.0]])  # one account
+    lot_sell = np.array([0.03, 0.01, 0.0])  # A's loss sale is larger than its purchase
+    assert decide(data, buy, lot_sell)
+    assert wash.block_buy == {0, 2} and wash.block_loss == {1}
+    # A solve without a pair decides nothing.
+    assert not decide(data, np.array([[0.0, 0.02, 0.0, 0.0]]), np.array([0.0, 0.01, 0.0]))
