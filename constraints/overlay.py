@@ -30,6 +30,15 @@ def margin_required(sol) -> np.ndarray:
     return margin_matrix(d) @ (np.abs(sol.contracts_q) * ov.notional)
 
 
+BOUNDS = "overlay.bounds"  # the rows that hold each contract's notional after trading
+
+
+def fixed_notional(data, contracts: np.ndarray) -> np.ndarray:
+    """(J,) notional after trading, fractions of V, of whole ``contracts``: the bounds of the
+    ``BOUNDS`` rows once the contracts are chosen (a re-solve moves only these)."""
+    return contracts * data.overlay.notional / data.V
+
+
 class Overlay:
     name = "overlay"
 
@@ -46,8 +55,8 @@ class Overlay:
         lo, hi = ov.lo.copy(), ov.hi.copy()
         fixed = m.margins.get("contracts")
         if fixed is not None:  # whole contracts chosen: notional fixed
-            lo = hi = fixed * ov.notional / d.V
-        p.constrain("overlay.bounds", m.f_after, lo, hi)
+            lo = hi = fixed_notional(d, fixed)
+        p.constrain(BOUNDS, m.f_after, lo, hi)
         # size >= |notional after|: what margin and the gross limit are charged on.
         size = p.var("overlay.size", ov.J)
         p.constrain("overlay.size", size - m.f_after, lo=0.0)

@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -222,6 +223,14 @@ class Program:
     def minimize_squares(self, name: str, expr: Affine) -> None:
         """Add ``|| expr ||^2`` to the objective."""
         self.squares.append((name, expr))
+
+    def with_rows(self, name: str, lo: np.ndarray, hi: np.ndarray) -> Program:
+        """The same program with new bounds on the rows ``name`` (blocks and objective shared,
+        not copied): a re-solve that moves only those bounds skips declaring again."""
+        rows = [dataclasses.replace(r, lo=np.broadcast_to(lo, r.lo.shape).astype(float),
+                                    hi=np.broadcast_to(hi, r.hi.shape).astype(float))
+                if r.name == name else r for r in self.rows]
+        return dataclasses.replace(self, rows=rows)
 
     def elastic(self) -> Program:
         """The phase-one program: every elastic row side and bound gets a slack >= 0 and the

@@ -52,6 +52,26 @@ class QP:
     free: np.ndarray  # (n_free,) index into the program's variables
     fixed_x: np.ndarray  # (n,) values of the fixed variables (free ones: 0)
     scale: float
+    # Where each program row went, so a re-solve can move row bounds without re-assembling:
+    # the constant moved into it, its family's slice of rows, and its index in A (eq) or G (ineq).
+    row_const: np.ndarray | None = None
+    families: dict[str, slice] | None = None
+    in_A: np.ndarray | None = None  # (m,) index into A's rows, -1 if not an equality
+    in_G: np.ndarray | None = None  # (m,) index into G's rows, -1 if not an inequality
+
+    def set_rows(self, family: str, lo: np.ndarray, hi: np.ndarray) -> bool:
+        """Give the rows of ``family`` new bounds ``lo <= row <= hi``, in place; False (and no
+        change) if that would change which rows are equalities or inequalities."""
+        rows = np.arange(self.row_const.size)[self.families[family]]
+        lo = np.broadcast_to(lo, rows.shape) - self.row_const[rows]
+        hi = np.broadcast_to(hi, rows.shape) - self.row_const[rows]
+        eq, ineq = self.in_A[rows], self.in_G[rows]
+        if (((eq >= 0) != (lo == hi)) | ((eq < 0) & (ineq < 0))).any():
+            return False
+        self.b[eq[eq >= 0]] = hi[eq >= 0]
+        self.h_l[ineq[ineq >= 0]] = lo[ineq >= 0]
+        self.h_u[ineq[ineq >= 0]] = hi[ineq >= 0]
+        return True
 
     def full(self, z: np.ndarray) -> np.ndarray:
         """The program's variable vector from the free variables' values."""
@@ -147,6 +167,10 @@ def assemble(program: Program, scale: float = 1.0) -> QP:
     ineq = ~empty & ~eq & (np.isfinite(lo_r) | np.isfinite(hi_r))
     A, b = _rows_of(r, c, v, eq, nf), hi_r[eq]
     G, h_l, h_u = _rows_of(r, c, v, ineq, nf), lo_r[ineq], hi_r[ineq]
+    starts = np.cumsum([0] + [rows.expr.size for rows in program.rows])
+    families = {rows.name: slice(a, b_) for rows, a, b_ in zip(program.rows, starts[:-1], starts[1:], strict=True)}
+    in_A = np.where(eq, np.cumsum(eq) - 1, -1)
+    in_G = np.where(ineq, np.cumsum(ineq) - 1, -1)
 
     # Objective: linear pieces, then sums of squares as 2 M'M and 2 M'e.
     q = np.zeros(n)
@@ -174,7 +198,8 @@ def assemble(program: Program, scale: float = 1.0) -> QP:
     upper = P.row <= P.col
     P = _csc(P.row[upper], P.col[upper], P.data[upper] * (2.0 / scale), (nf, nf))
     return QP(P=P, c=c_free / scale, const=total, A=A, b=b, G=G, h_l=h_l, h_u=h_u,
-              x_l=lo[free], x_u=hi[free], free=free, fixed_x=fixed_x, scale=scale)
+              x_l=lo[free], x_u=hi[free], free=free, fixed_x=fixed_x, scale=scale,
+              row_const=const, families=families, in_A=in_A, in_G=in_G)
 
 
 def _rows_of(r: np.ndarray, c: np.ndarray, v: np.ndarray, keep: np.ndarray, ncols: int) -> sp.csc_matrix:
@@ -196,23 +221,45 @@ class Outcome:
     iterations: int = 0
 
 
+class Piqp:
+    """A PIQP workspace for one QP structure: ``solve`` sets it up once; ``resolve`` solves again
+    after the QP's row bounds changed in place (``QP.set_rows``), reusing PIQP's symbolic
+    factorization and memory (PIQP's update: setup, update, solve)."""
+
+    def __init__(self, qp: QP, settings: dict) -> None:
+        import piqp
+
+        self.qp = qp
+        self.solver = piqp.SparseSolver()
+        for key, value in settings.items():
+            setattr(self.solver.settings, key, value)
+        self._ready = False
+
+    def solve(self) -> Outcome:
+        t0 = time.perf_counter()
+        qp, has_A, has_G = self.qp, self.qp.A.shape[0] > 0, self.qp.G.shape[0] > 0
+        if not self._ready:
+            self.solver.setup(qp.P, qp.c, qp.A if has_A else None, qp.b if has_A else None,
+                              qp.G if has_G else None, qp.h_l if has_G else None,
+                              qp.h_u if has_G else None, qp.x_l, qp.x_u)
+            self._ready = True
+        else:
+            self.solver.update(b=qp.b if has_A else None, h_l=qp.h_l if has_G else None,
+                               h_u=qp.h_u if has_G else None)
+        return self._outcome(self.solver.solve(), time.perf_counter() - t0)
+
+    def _outcome(self, status, seconds: float) -> Outcome:
+        import piqp
+
+        info = self.solver.result.info
+        if status == piqp.PIQP_SOLVED:
+            z = np.asarray(self.solver.result.x, float).copy()
+            return Outcome("optimal", z, self.qp.objective(z), seconds, int(info.iter))
+        word = {piqp.PIQP_PRIMAL_INFEASIBLE: "infeasible", piqp.PIQP_DUAL_INFEASIBLE: "unbounded",
+                piqp.PIQP_MAX_ITER_REACHED: "iteration limit", piqp.PIQP_NUMERICS: "numerical trouble"}
+        return Outcome(word.get(status, str(status)), None, float("nan"), seconds, int(info.iter))
+
+
 def solve_piqp(qp: QP, settings: dict) -> Outcome:
     """Setup and solve with PIQP's sparse interface."""
-    import piqp
-
-    t0 = time.perf_counter()
-    solver = piqp.SparseSolver()
-    for key, value in settings.items():
-        setattr(solver.settings, key, value)
-    solver.setup(qp.P, qp.c, qp.A if qp.A.shape[0] else None, qp.b if qp.A.shape[0] else None,
-                 qp.G if qp.G.shape[0] else None, qp.h_l if qp.G.shape[0] else None,
-                 qp.h_u if qp.G.shape[0] else None, qp.x_l, qp.x_u)
-    status = solver.solve()
-    seconds = time.perf_counter() - t0
-    info = solver.result.info
-    if status == piqp.PIQP_SOLVED:
-        z = np.asarray(solver.result.x, float).copy()
-        return Outcome("optimal", z, qp.objective(z), seconds, int(info.iter))
-    word = {piqp.PIQP_PRIMAL_INFEASIBLE: "infeasible", piqp.PIQP_DUAL_INFEASIBLE: "unbounded",
-            piqp.PIQP_MAX_ITER_REACHED: "iteration limit", piqp.PIQP_NUMERICS: "numerical trouble"}
-    return Outcome(word.get(status, str(status)), None, float("nan"), seconds, int(info.iter))
+    return Piqp(qp, settings).solve()

@@ -1,7 +1,13 @@
 """Whole futures contracts: round the continuous overlay, then re-solve the cash trades with the
 contracts fixed. With few free contracts (at most ENUMERATE), every floor/ceiling combination is
-solved and the best objective kept; otherwise each rounds to the nearest whole contract. A
-contract within NEAR of a whole number is not enumerated."""
+a candidate; otherwise each rounds to the nearest whole contract. A contract within NEAR of a
+whole number is not enumerated. All candidates share one declared program and one PIQP
+workspace: between them only the contract rows' bounds move.
+
+Ranking candidates instead, by the objective with the cash trades held at the continuous optimum,
+found the best first on 40 of 40 synthetic households but fourth of eight on the bundled
+``overlay`` case (there the cash trades re-optimize around the hedge), so every candidate is
+still solved."""
 
 from __future__ import annotations
 
@@ -46,18 +52,16 @@ def candidates(data: Prepared, f: np.ndarray) -> list[np.ndarray]:
 def choose(solver: Solver, data: Prepared, margins: dict,
            cont: ContinuousSolution) -> ContinuousSolution | None:
     """Fix whole contracts in ``margins["contracts"]`` and return the re-solve with the best
-    objective (None when no combination is feasible).
+    objective (None when no candidate is feasible).
 
-    Combinations are screened with the first solver of the chain only: one it cannot solve is
-    usually infeasible (rounding up broke the margin or a limit), and certifying that with a
-    second solver costs more than the rest of the rebalance. Only if no combination solves does
-    the nearest rounding get the full chain.
+    Candidates are screened with the first solver of the chain only, in one PIQP workspace
+    (``Solver.solve_contracts``): one it cannot solve is usually infeasible (rounding up broke
+    the margin or a limit), and certifying that with a second solver costs more than the rest of
+    the rebalance. Only if no candidate solves does the nearest rounding get the full chain.
     """
     best: tuple[float, np.ndarray, ContinuousSolution] | None = None
     options = candidates(data, cont.f)
-    for cand in options:
-        margins["contracts"] = cand
-        sol = solver.solve(margins, first_only=True)
+    for cand, sol in zip(options, solver.solve_contracts(margins, options), strict=True):
         if sol is not None and (best is None or sol.objective < best[0]):
             best = (sol.objective, cand, sol)
     if best is None:

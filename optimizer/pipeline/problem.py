@@ -10,12 +10,14 @@ is cached between households: each gets the QP of its own shape, with no padding
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from cvxrebalance.constraints import default_constraints
 from cvxrebalance.constraints.base import Model
+from cvxrebalance.constraints.overlay import BOUNDS, fixed_notional
 from cvxrebalance.cost_models import default_costs
 from cvxrebalance.cost_models.location import drag
 from cvxrebalance.cost_models.tax import coefficients
@@ -23,7 +25,7 @@ from cvxrebalance.optimizer.domain.errors import SolverError
 from cvxrebalance.optimizer.domain.prepare import Prepared
 from cvxrebalance.optimizer.domain.program import Program
 from cvxrebalance.optimizer.pipeline import solvers
-from cvxrebalance.optimizer.pipeline.assemble import Outcome, TriviallyInfeasible, assemble, solve_piqp
+from cvxrebalance.optimizer.pipeline.assemble import Outcome, Piqp, TriviallyInfeasible, assemble, solve_piqp
 
 TIE_BREAK = 1e-7  # per unit of household value traded, in objective units
 ELASTIC_TOL = 1e-7  # total elastic slack below this: the policy is feasible after all
@@ -85,6 +87,14 @@ class Solver:
         self.scale = objective_scale(data)
         self.solves = 0  # solver runs, for the summary and the benchmark
         self._elastic: tuple[tuple, Program, Outcome] | None = None  # the last elastic solve
+        self._last: tuple[tuple, Program] | None = None  # the last program solved, by its key
+
+    def _key(self, margins: dict[str, np.ndarray] | None, skip: str = "contracts") -> tuple:
+        """What shapes the program besides the household: margins (but ``skip``) and the
+        wash-sale decisions."""
+        wash = self.data.wash
+        return (tuple(sorted((k, np.asarray(v).tobytes()) for k, v in (margins or {}).items() if k != skip)),
+                tuple(sorted(wash.block_buy)), tuple(sorted(wash.block_loss)))
 
     def solve(self, margins: dict[str, np.ndarray] | None = None,
               first_only: bool = False) -> ContinuousSolution | None:
@@ -102,6 +112,7 @@ class Solver:
             No solver in the chain succeeded.
         """
         program = declare(self.data, margins).program
+        self._last = (self._key(margins), program)
         attempts: list[tuple[str, str]] = []
         chain = solvers.chain(self.data.policy.solver.name)
         for name in chain[:1] if first_only else chain:
@@ -118,6 +129,42 @@ class Solver:
         if first_only:
             return None
         raise SolverError(attempts)
+
+    def solve_contracts(self, margins: dict[str, np.ndarray],
+                        candidates: list[np.ndarray]) -> Iterator[ContinuousSolution | None]:
+        """The program with each whole-contract vector fixed in turn, first solver only (None:
+        no optimum), lazily: a caller may stop early. With PIQP first, the program is declared
+        once (the last solve's, with the contract rows' bounds moved) and assembled and set up
+        once: between candidates only those bounds change (``QP.set_rows``)."""
+        def one(contracts: np.ndarray) -> ContinuousSolution | None:
+            return self.solve({**margins, "contracts": contracts}, first_only=True)
+
+        if not candidates or solvers.chain(self.data.policy.solver.name)[0] != "PIQP":
+            yield from (one(c) for c in candidates)
+            return
+        first = fixed_notional(self.data, candidates[0])
+        if self._last is not None and self._last[0] == self._key(margins):
+            program = self._last[1].with_rows(BOUNDS, first, first)  # only these bounds differ
+        else:
+            program = declare(self.data, {**margins, "contracts": candidates[0]}).program
+        try:
+            qp = assemble(program, self.scale)
+        except TriviallyInfeasible:
+            yield from (one(c) for c in candidates)
+            return
+        workspace = Piqp(qp, solvers.SETTINGS["PIQP"])
+        for k, contracts in enumerate(candidates):
+            bounds = fixed_notional(self.data, contracts)
+            if k and not qp.set_rows(BOUNDS, bounds, bounds):
+                yield one(contracts)  # a row changed kind: this candidate is assembled anew
+                continue
+            self.solves += 1
+            outcome = workspace.solve()
+            if outcome.status != "optimal":
+                yield None
+                continue
+            outcome.z = qp.full(outcome.z)
+            yield self._extract(program, outcome, "PIQP", [("PIQP", "optimal")])
 
     def _run(self, program: Program, name: str) -> Outcome:
         self.solves += 1
@@ -153,9 +200,7 @@ class Solver:
         """Solve the elastic program (always feasible): the least total violation of the policy's
         constraints, PIQP first, then the cvxpy chain. Confirming an infeasibility and naming its
         conflicts ask for the same solve; it runs once per margins and wash-sale decisions."""
-        wash = self.data.wash  # wash-sale decisions also shape the program
-        key = (tuple(sorted((k, np.asarray(v).tobytes()) for k, v in (margins or {}).items())),
-               tuple(sorted(wash.block_buy)), tuple(sorted(wash.block_loss)))
+        key = self._key(margins, skip="")
         if self._elastic is not None and self._elastic[0] == key:
             return self._elastic[1], self._elastic[2]
         program = declare(self.data, margins).program.elastic()
