@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cvxrebalance.optimizer.domain.case_io import read_csv
@@ -35,6 +36,7 @@ from cvxrebalance.optimizer.pipeline.rebalance import rebalance
 SHARED = ("securities", "targets", "covariance", "factor_loadings", "factor_covariance",
           "specific_variance")
 PER_HOUSEHOLD = ("accounts", "holdings", "transactions", "futures")
+COMBINED = ("trades", "lots", "futures")  # the per-household tables the batch also combines
 KEY = "household_id"
 
 
@@ -158,8 +160,10 @@ def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir:
         result.summary["input_digest"] = digest
         (out_dir / "errors" / f"{hid}.json").unlink(missing_ok=True)
         result.write(out_dir / "households" / hid)
+        tables = {name: result.tables[name] for name in COMBINED}
         return {KEY: hid, "status": "ok", "seconds": time.perf_counter() - t0,
-                "trades": len(result.trades), "tracking_error": result.summary["tracking_error"]["after"]}
+                "trades": len(tables["trades"]["side"]), "tracking_error": result.summary["tracking_error"]["after"],
+                "tables": tables}
     except Exception as exc:  # noqa: BLE001 - one household's failure, whatever it is, is its own
         reason = str(exc) if isinstance(exc, CvxRebalanceError) else f"{type(exc).__name__}: {exc}"
         (out_dir / "households" / hid / "summary.json").unlink(missing_ok=True)
@@ -221,33 +225,47 @@ def finished(out_dir: Path, digests: dict[str, str] | None = None) -> tuple[set[
     return done, failed
 
 
-def combine(out_dir: Path, ids: list[str]) -> dict[str, int]:
-    """Rebuild the combined tables from the per-household files (so a resumed run has no
-    duplicates) and the block trades; returns row counts."""
-    frames: dict[str, list[pd.DataFrame]] = {"trades": [], "lots": [], "futures": []}
+def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None) -> dict[str, int]:
+    """Rebuild the combined tables and the block trades; returns row counts.
+
+    ``fresh``: household -> its tables (column arrays) from this run, taken as they are; the
+    households finished by an earlier run are read back from their files, so a resumed run has
+    every household once.
+    """
+    fresh = fresh or {}
+    parts: dict[str, list[dict]] = {name: [] for name in COMBINED}
     errors = []
     for hid in ids:
         hdir = out_dir / "households" / hid
-        if (hdir / "summary.json").exists():
-            for name in frames:
+        if hid in fresh:
+            for name in COMBINED:
+                columns = fresh[hid][name]
+                n = len(next(iter(columns.values())))
+                if n:
+                    parts[name].append({KEY: np.full(n, hid, dtype=object), **columns})
+        elif (hdir / "summary.json").exists():
+            for name in COMBINED:
                 f = hdir / f"{name}.csv"
                 if f.exists() and f.stat().st_size > 0:
                     df = pd.read_csv(f)
                     if len(df):
-                        frames[name].append(df.assign(**{KEY: hid}))
+                        parts[name].append({KEY: np.full(len(df), hid, dtype=object),
+                                            **{c: df[c].to_numpy() for c in df.columns}})
         elif (out_dir / "errors" / f"{hid}.json").exists():
             errors.append(json.loads((out_dir / "errors" / f"{hid}.json").read_text()))
     counts = {}
-    for name, parts in frames.items():
-        df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[KEY])
-        df = df[[KEY, *[c for c in df.columns if c != KEY]]]
-        _write_atomic(out_dir / f"{name}.csv", df.to_csv(index=False))
-        counts[name] = len(df)
+    frames = {}
+    for name, chunks in parts.items():
+        if chunks:
+            frames[name] = pd.DataFrame({c: np.concatenate([p[c] for p in chunks]) for c in chunks[0]})
+        else:
+            frames[name] = pd.DataFrame(columns=[KEY])
+        _write_atomic(out_dir / f"{name}.csv", frames[name].to_csv(index=False))
+        counts[name] = len(frames[name])
     err = pd.DataFrame(errors, columns=[KEY, "error", "reason"])
     _write_atomic(out_dir / "errors.csv", err.to_csv(index=False))
     counts["errors"] = len(err)
-    trades = pd.concat(frames["trades"], ignore_index=True) if frames["trades"] else None
-    block, alloc = block_trades(trades)
+    block, alloc = block_trades(frames["trades"] if parts["trades"] else None)
     _write_atomic(out_dir / "block_trades.csv", block.to_csv(index=False))
     _write_atomic(out_dir / "allocations.csv", alloc.to_csv(index=False))
     counts["block_trades"] = len(block)

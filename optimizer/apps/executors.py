@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from cvxrebalance.optimizer.apps.batch import (
+    KEY,
     BatchInput,
     _write_atomic,
     combine,
@@ -116,7 +117,9 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
     solve_seconds = 0.0
     t1 = time.perf_counter()
     bar = _progress(len(todo), progress)
+    fresh: dict[str, dict] = {}  # this run's tables, so combining reads no file back
     for rows in runner:
+        fresh.update((r[KEY], r.pop("tables")) for r in rows if "tables" in r)
         ok += sum(r["status"] == "ok" for r in rows)
         bad += sum(r["status"] == "error" for r in rows)
         solve_seconds += sum(r["seconds"] for r in rows)
@@ -127,7 +130,7 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
         bar.close()
     t_run = time.perf_counter() - t1
     t2 = time.perf_counter()
-    counts = combine(out, ids)
+    counts = combine(out, ids, fresh)
     counts |= {"households": len(ids), "run": len(todo), "succeeded": ok, "failed": bad,
                "skipped_finished": len(ids) - len(todo), "failed_total": counts["errors"]}
     timings = {"read_seconds": t_read, "run_seconds": t_run, "combine_seconds": time.perf_counter() - t2,

@@ -157,8 +157,7 @@ class Household:
         hol = parse_table(holdings, "holdings.csv", HOLDINGS, problems)
         _check_accounts(acc, problems)
         _check_holdings(hol, self.securities, acc, problems)
-        raw_targets = self.targets.rename(columns={"id": self.target_by})
-        _check_target_coverage(raw_targets, self.target_by, self.securities, hol, problems)
+        _check_target_coverage(self.targets, self.target_by, self.securities, hol, problems, key="id")
         tx = parse_transactions(transactions, self.securities, acc, problems)
         if problems:
             raise ValidationError(problems)
@@ -230,12 +229,13 @@ def _check_holdings(
     duplicates(hol, ["account_id", "lot_id"], f, problems)
 
 
-def _check_target_coverage(tgt, by, sec, hol, problems) -> None:
+def _check_target_coverage(tgt, by, sec, hol, problems, key: str | None = None) -> None:
     """Class targets must name every held asset class (an explicit 0 is fine), so a forgotten
-    row is never silently read as "sell all of it"; model portfolios take bands from the policy."""
+    row is never silently read as "sell all of it"; model portfolios take bands from the policy.
+    ``key``: the column holding the class or security (default ``by``)."""
     f = "targets.csv"
     if by == "asset_class":
-        named = set(tgt["asset_class"])
+        named = set(tgt[key or "asset_class"])
         cls_of = dict(zip(sec["security_id"], sec["asset_class"], strict=True))
         held = {cls_of[s] for s in hol["security_id"] if s in cls_of}
         for c in sorted(held - named - {None}):

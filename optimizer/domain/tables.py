@@ -89,6 +89,14 @@ def fraction(x: float) -> str | None:
     return None if 0 <= x <= 1 else f"must be in [0, 1], got {x:g}"
 
 
+# The numeric checks above as array tests (True: passes), so a column is checked at once.
+_VECTOR_CHECKS: dict[Callable, Callable[[np.ndarray], np.ndarray]] = {
+    nonneg: lambda x: x >= 0,
+    positive: lambda x: x > 0,
+    fraction: lambda x: (x >= 0) & (x <= 1),
+}
+
+
 def file_lines(df: pd.DataFrame) -> list[int]:
     """File line of each row (header = line 1). Frames read by case_io carry their real line
     numbers in the index (blank lines skipped); other frames count from line 2."""
@@ -152,12 +160,12 @@ def parse_table(
             out[name] = [col.default] * len(df)
             continue
         raw = df[name].tolist()
-        values = _convert(col.kind, raw)  # vectorized fast path; None marks a cell to look at
-        for j, v in enumerate(values):
-            if v is not _BAD:
-                continue
+        values = _convert(col.kind, raw)  # vectorized fast path; _BAD marks a cell to look at
+        blank = []
+        for j in [j for j, v in enumerate(values) if v is _BAD]:
             # Blank or unparseable: the cell-by-cell path gives the exact message.
             if _blank(raw[j]):
+                blank.append(j)
                 if col.required:
                     problems.append(Problem(file, lines[j], name, "missing value"))
                 values[j] = col.default
@@ -168,11 +176,10 @@ def parse_table(
                 problems.append(Problem(file, lines[j], name, str(exc)))
                 values[j] = col.default
         if col.check is not None:
-            for j, v in enumerate(values):
-                if not _blank(raw[j]) and v is not None and not (isinstance(v, float) and math.isnan(v)):
-                    msg = col.check(v)
-                    if msg:
-                        problems.append(Problem(file, lines[j], name, msg))
+            for j in _suspects(col, values, blank):
+                msg = col.check(values[j])
+                if msg:
+                    problems.append(Problem(file, lines[j], name, msg))
         out[name] = values
     # Object dtype keeps None for blank text and dates (pandas 3 would turn them into NaN).
     index = pd.Index(lines, name="line")
@@ -186,28 +193,48 @@ def parse_table(
 _BAD = object()  # a cell the fast path could not convert
 
 
+def _suspects(col: Column, values: list, blank: list[int]) -> list[int]:
+    """Cells whose value the column's check must see: all non-blank ones, or for the numeric
+    checks only those a vectorized test flags (the check then words the message)."""
+    test = _VECTOR_CHECKS.get(col.check) if col.kind == "float" else None
+    if test is None:
+        skip = set(blank)
+        return [j for j, v in enumerate(values) if j not in skip and v is not None
+                and not (isinstance(v, float) and math.isnan(v))]
+    x = np.asarray(values, dtype=float)
+    flagged = ~np.isnan(x) & ~test(x)
+    flagged[blank] = False
+    return np.flatnonzero(flagged).tolist()
+
+
 def _convert(kind: str, raw: list) -> list:
     """Convert a column at once where the cells are plain; _BAD where they need a closer look
     (blank, malformed, or of a type the fast path does not handle)."""
     n = len(raw)
     if kind == "float":
-        s = pd.Series(raw, dtype=object)
-        text = s.map(lambda v: v.strip().replace("_", "") if isinstance(v, str) else v)
-        num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+        try:  # numbers, and text Python's float() reads (spaces, "1_000"); blanks are NaN
+            num = np.asarray([np.nan if v is None or v == "" else v for v in raw], dtype=object).astype(float)
+        except (TypeError, ValueError):  # a blank or malformed cell somewhere: one by one
+            s = pd.Series(raw, dtype=object)
+            text = s.map(lambda v: v.strip().replace("_", "") if isinstance(v, str) else v)
+            num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
         ok = np.isfinite(num)
-        return [float(x) if good else _BAD for x, good in zip(num, ok, strict=True)]
+        return [x if good else _BAD for x, good in zip(num.tolist(), ok.tolist(), strict=True)]
     if kind == "str":
         return [v.strip() if isinstance(v, str) and v.strip() else _BAD for v in raw]
     if kind == "date":
-        out: list = [_BAD] * n
-        strings = [(j, v) for j, v in enumerate(raw) if isinstance(v, str) and len(v.strip()) == 10]
-        if strings:
-            parsed = pd.to_datetime(pd.Series([v.strip() for _, v in strings]), format="%Y-%m-%d", errors="coerce")
-            for (j, _), ts in zip(strings, parsed, strict=True):
-                if not pd.isna(ts):
-                    out[j] = ts.date()
-        return out
+        return [_iso_date(v) for v in raw]
     return [_BAD] * n  # bool and list columns: the cell-by-cell path
+
+
+def _iso_date(value: Any) -> Any:
+    """A YYYY-MM-DD string's date (other ISO forms and non-strings: _BAD, for the slow path)."""
+    if isinstance(value, str) and len(text := value.strip()) == 10:
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            return _BAD
+    return _BAD
 
 
 def _blank(value: Any) -> bool:
@@ -220,8 +247,11 @@ def _blank(value: Any) -> bool:
 
 def duplicates(df: pd.DataFrame, cols: list[str], file: str, problems: list[Problem]) -> None:
     """Report every row whose key repeats an earlier row's (``df`` indexed by file line)."""
+    keys = list(zip(*(df[c].tolist() for c in cols), strict=True))
+    if len(set(keys)) == len(keys):
+        return  # no key repeats: nothing to report
     seen: dict[tuple, int] = {}
-    for i, key in zip(df.index, zip(*(df[c] for c in cols), strict=True), strict=True):
+    for i, key in zip(df.index, keys, strict=True):
         if any(_blank(k) for k in key):
             continue
         if key in seen:

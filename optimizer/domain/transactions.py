@@ -28,7 +28,7 @@ def parse_transactions(df: pd.DataFrame | None, sec: pd.DataFrame, acc: pd.DataF
                        problems: list[Problem]) -> pd.DataFrame:
     """Typed, checked transactions (empty when the case has none)."""
     if df is None:
-        df = pd.DataFrame({c: [] for c in TRANSACTIONS})
+        return _EMPTY.copy()
     tx = parse_table(df, "transactions.csv", TRANSACTIONS, problems)
     if sec is None or acc is None:
         return tx
@@ -42,3 +42,6 @@ def parse_transactions(df: pd.DataFrame | None, sec: pd.DataFrame, acc: pd.DataF
         if row["side"] not in (None, "buy", "sell"):
             problems.append(Problem(f, i, "side", f"{row['side']!r} is not buy or sell"))
     return tx
+
+
+_EMPTY = parse_table(pd.DataFrame({c: [] for c in TRANSACTIONS}), "transactions.csv", TRANSACTIONS, [])

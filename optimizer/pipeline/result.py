@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
@@ -158,9 +160,9 @@ class RebalanceResult:
             raise NotADirectoryError(f"--out {out} is a file, not a directory")
         out.mkdir(parents=True, exist_ok=True)
         contents = {
-            "trades.csv": self.trades.to_csv(index=False),
-            "lots.csv": self.lots.to_csv(index=False),
-            **({"futures.csv": self.futures.to_csv(index=False)} if len(self.futures) else {}),
+            "trades.csv": csv_text(self.tables["trades"]),
+            "lots.csv": csv_text(self.tables["lots"]),
+            **({"futures.csv": csv_text(self.tables["futures"])} if len(self.tables["futures"]["contract_id"]) else {}),
             "summary.json": json.dumps(self.summary, indent=2, default=str) + "\n",
         }
         staged: dict[str, str] = {}
@@ -309,6 +311,17 @@ def _asset_classes(data: Prepared, sol: Solution) -> Columns:
         "physical_after": physical_after, "overlay_after": overlay_after,
         "effective_after": physical_after + overlay_after,
     }
+
+
+def csv_text(columns: Columns) -> str:
+    """A table's columns as CSV text, as ``DataFrame.to_csv(index=False)`` writes it (floats by
+    their shortest repr, NaN and None empty), without building a DataFrame."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(list(columns))
+    cells = [[None if isinstance(v, float) and v != v else v for v in c.tolist()] for c in columns.values()]
+    writer.writerows(zip(*cells, strict=True))
+    return buf.getvalue()
 
 
 def _records(columns: Columns) -> list[dict]:
