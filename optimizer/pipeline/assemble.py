@@ -222,9 +222,9 @@ class Outcome:
 
 
 class Piqp:
-    """A PIQP workspace for one QP structure: ``solve`` sets it up once; ``resolve`` solves again
-    after the QP's row bounds changed in place (``QP.set_rows``), reusing PIQP's symbolic
-    factorization and memory (PIQP's update: setup, update, solve)."""
+    """A PIQP workspace for one QP structure: the first ``solve`` sets it up; later ones solve
+    again after the QP's row or variable bounds changed in place (``QP.set_rows``, ``x_u``),
+    reusing PIQP's symbolic factorization and memory (PIQP's update: setup, update, solve)."""
 
     def __init__(self, qp: QP, settings: dict) -> None:
         import piqp
@@ -245,7 +245,7 @@ class Piqp:
             self._ready = True
         else:
             self.solver.update(b=qp.b if has_A else None, h_l=qp.h_l if has_G else None,
-                               h_u=qp.h_u if has_G else None)
+                               h_u=qp.h_u if has_G else None, x_l=qp.x_l, x_u=qp.x_u)
         return self._outcome(self.solver.solve(), time.perf_counter() - t0)
 
     def _outcome(self, status, seconds: float) -> Outcome:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cvxrebalance.constraints import default_constraints
+from cvxrebalance.constraints import default_constraints, trade_masks
 from cvxrebalance.constraints.base import Model
 from cvxrebalance.constraints.overlay import BOUNDS, fixed_notional
 from cvxrebalance.cost_models import default_costs
@@ -25,7 +25,7 @@ from cvxrebalance.optimizer.domain.errors import SolverError
 from cvxrebalance.optimizer.domain.prepare import Prepared
 from cvxrebalance.optimizer.domain.program import Program
 from cvxrebalance.optimizer.pipeline import solvers
-from cvxrebalance.optimizer.pipeline.assemble import Outcome, Piqp, TriviallyInfeasible, assemble, solve_piqp
+from cvxrebalance.optimizer.pipeline.assemble import QP, Outcome, Piqp, TriviallyInfeasible, assemble
 
 TIE_BREAK = 1e-7  # per unit of household value traded, in objective units
 ELASTIC_TOL = 1e-7  # total elastic slack below this: the policy is feasible after all
@@ -88,13 +88,16 @@ class Solver:
         self.solves = 0  # solver runs, for the summary and the benchmark
         self._elastic: tuple[tuple, Program, Outcome] | None = None  # the last elastic solve
         self._last: tuple[tuple, Program] | None = None  # the last program solved, by its key
+        # The last optimal PIQP solve's margins, program, QP and workspace (``_rebound``).
+        self._warm: tuple[tuple, Program, QP, Piqp] | None = None
+        self._workspace: tuple[QP, Piqp] | None = None  # set by every PIQP run
 
-    def _key(self, margins: dict[str, np.ndarray] | None, skip: str = "contracts") -> tuple:
-        """What shapes the program besides the household: margins (but ``skip``) and the
-        wash-sale decisions."""
-        wash = self.data.wash
+    def _key(self, margins: dict[str, np.ndarray] | None, skip: str = "contracts", wash: bool = True) -> tuple:
+        """What shapes the program besides the household: margins (but ``skip``) and, with
+        ``wash``, the wash-sale decisions."""
+        blocks = (tuple(sorted(self.data.wash.block_buy)), tuple(sorted(self.data.wash.block_loss))) if wash else ()
         return (tuple(sorted((k, np.asarray(v).tobytes()) for k, v in (margins or {}).items() if k != skip)),
-                tuple(sorted(wash.block_buy)), tuple(sorted(wash.block_loss)))
+                *blocks)
 
     def solve(self, margins: dict[str, np.ndarray] | None = None,
               first_only: bool = False) -> ContinuousSolution | None:
@@ -111,6 +114,9 @@ class Solver:
         SolverError
             No solver in the chain succeeded.
         """
+        quick = self._rebound(margins)
+        if quick is not None:
+            return quick
         program = declare(self.data, margins).program
         self._last = (self._key(margins), program)
         attempts: list[tuple[str, str]] = []
@@ -119,6 +125,8 @@ class Solver:
             outcome = self._run(program, name)
             attempts.append((name, outcome.status))
             if outcome.status == "optimal":
+                if name == "PIQP":  # its workspace serves re-solves that only close trades
+                    self._warm = (self._key(margins, skip="", wash=False), program, *self._workspace)
                 return self._extract(program, outcome, name, attempts)
             if outcome.status == "infeasible":
                 if name in solvers.CERTIFIES_INFEASIBILITY or first_only:
@@ -129,6 +137,28 @@ class Solver:
         if first_only:
             return None
         raise SolverError(attempts)
+
+    def _rebound(self, margins: dict[str, np.ndarray] | None) -> ContinuousSolution | None:
+        """Re-solve after wash-sale decisions in the last PIQP solve's workspace: they only
+        forbid trades, i.e. lower some variables' upper bounds to 0, so the QP keeps its
+        structure and PIQP its symbolic factorization (``update(x_u=...)``). None when there is
+        no such workspace for these margins, or the re-solve does not reach an optimum (the
+        full path then decides)."""
+        if self._warm is None or self._warm[0] != self._key(margins, skip="", wash=False):
+            return None
+        _, program, qp, workspace = self._warm
+        hi = np.concatenate([b.hi for b in program.blocks.values()])
+        for name, ok in zip(("buy", "sell", "lots"), trade_masks(self.data), strict=True):
+            block = program.blocks[name]
+            part = hi[block.offset:block.offset + block.size]  # a view: edits land in hi
+            part[~ok.ravel()] = np.minimum(part[~ok.ravel()], 0.0)
+        qp.x_u = hi[qp.free]
+        self.solves += 1
+        outcome = workspace.solve()
+        if outcome.status != "optimal":
+            return None
+        outcome.z = qp.full(outcome.z)
+        return self._extract(program, outcome, "PIQP", [("PIQP", "optimal")])
 
     def solve_contracts(self, margins: dict[str, np.ndarray],
                         candidates: list[np.ndarray]) -> Iterator[ContinuousSolution | None]:
@@ -174,7 +204,9 @@ class Solver:
                 qp = assemble(program, scale)
             except TriviallyInfeasible:
                 return Outcome("infeasible", None, float("nan"), 0.0)
-            out = solve_piqp(qp, solvers.SETTINGS["PIQP"])
+            workspace = Piqp(qp, solvers.SETTINGS["PIQP"])
+            self._workspace = (qp, workspace)
+            out = workspace.solve()
             if out.z is not None:
                 out.z = qp.full(out.z)
             return out
