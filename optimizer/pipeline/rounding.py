@@ -93,6 +93,7 @@ def _cash_after(data: Prepared, untraded_cash: np.ndarray, buy, sell, rows: slic
 def _repair_cash(data: Prepared, buy, buy_c, sell, untraded: Solution, plan_cash) -> None:
     """Cut buys where an account ends below its floor (minimum cash plus margin), then top up."""
     floor = data.min_cash * data.V + margin_required(untraded)  # contracts are fixed here
+    lin, impact = data.linear_cost, data.column("impact")
     for a in range(data.A):
         def cash(a: int = a) -> float:
             return float(_cash_after(data, untraded.cash_after, buy, sell, slice(a, a + 1))[0])
@@ -109,10 +110,16 @@ def _repair_cash(data: Prepared, buy, buy_c, sell, untraded: Solution, plan_cash
             buy[a, i] -= cut
         # Top up: spend cash that rounding freed (beyond the plan's cash) on the buys rounded
         # down the most.
+        # One more share of i costs its price plus the change in trade_costs' formula for that
+        # position: lin * p + impact * ((t + p)^2 - t^2) / V, t its value traded so far.
         shortfall = (buy_c[a] - buy[a]) * data.price
+        left = cash()
         for i in np.argsort(-shortfall):
             if buy_c[a, i] - buy[a, i] <= 0.01:
                 break
-            buy[a, i] += 1
-            if cash() < max(floor[a], plan_cash[a] - 0.5 * data.price[i]):
-                buy[a, i] -= 1
+            p = data.price[i]
+            t = (buy[a, i] + sell[a, i]) * p
+            step = p + lin[i] * p + impact[i] * ((t + p) ** 2 - t**2) / data.V
+            if left - step >= max(floor[a], plan_cash[a] - 0.5 * p):
+                buy[a, i] += 1
+                left -= step
