@@ -248,6 +248,10 @@ class Piqp:
                                h_u=qp.h_u if has_G else None, x_l=qp.x_l, x_u=qp.x_u)
         return self._outcome(self.solver.solve(), time.perf_counter() - t0)
 
+    def duals(self) -> np.ndarray:
+        """The last solve's multipliers of the equality rows ``A z = b``."""
+        return np.asarray(self.solver.result.y, float).copy()
+
     def _outcome(self, status, seconds: float) -> Outcome:
         import piqp
 

@@ -10,7 +10,7 @@ is cached between households: each gets the QP of its own shape, with no padding
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,17 +160,27 @@ class Solver:
         outcome.z = qp.full(outcome.z)
         return self._extract(program, outcome, "PIQP", [("PIQP", "optimal")])
 
-    def solve_contracts(self, margins: dict[str, np.ndarray],
-                        candidates: list[np.ndarray]) -> Iterator[ContinuousSolution | None]:
-        """The program with each whole-contract vector fixed in turn, first solver only (None:
-        no optimum), lazily: a caller may stop early. With PIQP first, the program is declared
-        once (the last solve's, with the contract rows' bounds moved) and assembled and set up
-        once: between candidates only those bounds change (``QP.set_rows``)."""
+    def solve_contracts(self, margins: dict[str, np.ndarray], candidates: list[np.ndarray],
+                        skip: Callable[[np.ndarray], bool] | None = None,
+                        ) -> Iterator[tuple[ContinuousSolution | None, np.ndarray | None]]:
+        """The program with each whole-contract vector fixed in turn, first solver only, lazily.
+
+        Yields ``(solution, slope)`` per candidate: the solution (None: no optimum, or ``skip``
+        said not to solve it) and the objective's slope in each contract's notional (fractions
+        of V) at it, from the multipliers of the contract rows (None when not known). The
+        optimum is convex in the fixed notionals, so each slope gives a lower bound on every
+        other candidate (``contracts.choose`` prunes with it).
+
+        With PIQP first, the program is declared once (the last solve's, with the contract rows'
+        bounds moved) and assembled and set up once: between candidates only those bounds change
+        (``QP.set_rows``).
+        """
         def one(contracts: np.ndarray) -> ContinuousSolution | None:
             return self.solve({**margins, "contracts": contracts}, first_only=True)
 
+        skip = skip or (lambda contracts: False)
         if not candidates or solvers.chain(self.data.policy.solver.name)[0] != "PIQP":
-            yield from (one(c) for c in candidates)
+            yield from ((None if skip(c) else one(c), None) for c in candidates)
             return
         first = fixed_notional(self.data, candidates[0])
         if self._last is not None and self._last[0] == self._key(margins):
@@ -180,21 +190,28 @@ class Solver:
         try:
             qp = assemble(program, self.scale)
         except TriviallyInfeasible:
-            yield from (one(c) for c in candidates)
+            yield from ((None if skip(c) else one(c), None) for c in candidates)
             return
         workspace = Piqp(qp, solvers.SETTINGS["PIQP"])
+        rows = qp.in_A[qp.families[BOUNDS]]  # the contract rows' places among the equalities
         for k, contracts in enumerate(candidates):
+            if skip(contracts):
+                yield None, None
+                continue
             bounds = fixed_notional(self.data, contracts)
             if k and not qp.set_rows(BOUNDS, bounds, bounds):
-                yield one(contracts)  # a row changed kind: this candidate is assembled anew
+                yield one(contracts), None  # a row changed kind: this candidate is assembled anew
                 continue
             self.solves += 1
             outcome = workspace.solve()
             if outcome.status != "optimal":
-                yield None
+                yield None, None
                 continue
             outcome.z = qp.full(outcome.z)
-            yield self._extract(program, outcome, "PIQP", [("PIQP", "optimal")])
+            # PIQP's Lagrangian adds y'(Az - b): the optimum moves by -y per unit of b, in the
+            # solver's scaled objective.
+            slope = -workspace.duals()[rows] * qp.scale if (rows >= 0).all() else None
+            yield self._extract(program, outcome, "PIQP", [("PIQP", "optimal")]), slope
 
     def _run(self, program: Program, name: str) -> Outcome:
         self.solves += 1

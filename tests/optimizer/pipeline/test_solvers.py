@@ -73,7 +73,7 @@ def test_contract_candidates_in_one_workspace_match_separate_solves():
     cont = solver.solve({})
     options = contracts.candidates(data, cont.f)
     assert len(options) > 2
-    shared = list(solver.solve_contracts({}, options))
+    shared = [sol for sol, _ in solver.solve_contracts({}, options)]
     for cand, sol in zip(options, shared, strict=True):
         alone = solver.solve({"contracts": cand}, first_only=True)
         assert (sol is None) == (alone is None)
