@@ -181,3 +181,18 @@ def test_combined_tables_from_memory_match_those_read_back(tmp_path):
     ids = sorted(p.name for p in (out / "households").iterdir())
     combine(out, ids)  # no fresh tables: every household read from its files
     assert {n: (out / n).read_text() for n in names} == in_memory
+
+
+def test_a_bad_cell_fails_only_its_household_naming_file_line_and_field(tmp_path):
+    """The driver types each per-household file once for all households; a bad cell is still
+    its own household's error, with the cell's line in the file."""
+    in_dir = make_input(tmp_path, 5)
+    hol = pd.read_csv(in_dir / "holdings.csv", dtype=str, keep_default_na=False)
+    row = hol.index[hol["household_id"] == "h00003"][1]
+    hol.loc[row, "quantity"] = "12x"
+    hol.to_csv(in_dir / "holdings.csv", index=False)
+    run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    done, failed = outcome(tmp_path / "out")
+    assert failed == {"h00003"} and len(done) == 4
+    reason = pd.read_csv(tmp_path / "out" / "errors.csv").set_index("household_id").loc["h00003", "reason"]
+    assert f"holdings.csv line {row + 2}" in reason and "quantity" in reason and "12x" in reason
