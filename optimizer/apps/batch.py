@@ -29,18 +29,13 @@ import pandas as pd
 
 from cvxrebalance.optimizer.domain.case_io import read_csv
 from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, Problem, ValidationError
-from cvxrebalance.optimizer.domain.household import ACCOUNTS, HOLDINGS, Household
+from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.policy import Policy
-from cvxrebalance.optimizer.domain.tables import parse_table
-from cvxrebalance.optimizer.domain.transactions import TRANSACTIONS
 from cvxrebalance.optimizer.pipeline.rebalance import rebalance
 
 SHARED = ("securities", "targets", "covariance", "factor_loadings", "factor_covariance",
           "specific_variance")
 PER_HOUSEHOLD = ("accounts", "holdings", "transactions", "futures")
-# The per-household tables the driver types once for all households (futures go through the
-# full household check in the worker).
-PARSED = {"accounts": ACCOUNTS, "holdings": HOLDINGS, "transactions": TRANSACTIONS}
 COMBINED = ("trades", "lots", "futures")  # the per-household tables the batch also combines
 KEY = "household_id"
 
@@ -122,36 +117,14 @@ def read_batch(in_dir: str | Path) -> BatchInput:
         sums = row_hash.groupby(keys).sum()
         sizes = keys.value_counts()
         rest = df.drop(columns=[KEY])  # once, not per household (0.7 ms each)
-        rest.attrs["file_lines"] = df.attrs.get("file_lines", False)
-        found: dict[str, list[Problem]] = {}
-        if name in PARSED:  # typed once for every household, each problem given to its own
-            rest, found = _parse_by_household(rest, keys, name)
         for hid, part in rest.groupby(keys.to_numpy(), sort=False):
-            part.attrs["file_lines"] = True if name in PARSED else df.attrs.get("file_lines", False)
-            frames = households.setdefault(str(hid), {n: None for n in PER_HOUSEHOLD})
-            frames[name] = part
-            if name in PARSED:
-                frames.setdefault("_parsed", set()).add(name)
-                frames.setdefault("_problems", []).extend(found.get(str(hid), []) + found.get("", []))
+            part.attrs["file_lines"] = df.attrs.get("file_lines", False)
+            households.setdefault(str(hid), {n: None for n in PER_HOUSEHOLD})[name] = part
             digests.setdefault(str(hid), []).append(f"{name}:{int(sums[hid]) & (2**64 - 1)}:{sizes[hid]}")
     for hid, parts in digests.items():
         text = shared_digest + "|" + "|".join(sorted(parts))
         households[hid]["_digest"] = hashlib.sha256(text.encode()).hexdigest()[:32]
     return BatchInput(shared, policy, dict(sorted(households.items())), files)
-
-
-def _parse_by_household(df: pd.DataFrame, keys: pd.Series, name: str,
-                        ) -> tuple[pd.DataFrame, dict[str, list[Problem]]]:
-    """A per-household table typed at once (a column at a time over every household), and its
-    problems by household ("" for those of the whole file: a bad header, say, which every
-    household then reports)."""
-    problems: list[Problem] = []
-    typed = parse_table(df, f"{name}.csv", PARSED[name], problems)
-    owner = dict(zip(typed.index.tolist(), keys.astype(str).tolist(), strict=True))
-    found: dict[str, list[Problem]] = {}
-    for p in problems:
-        found.setdefault(owner.get(p.row, "") if p.row is not None else "", []).append(p)
-    return typed, found
 
 
 def shared_household(shared: dict) -> Household:
@@ -176,12 +149,8 @@ def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir:
               "holdings": _or_empty(frames.get("holdings"), ["account_id", "security_id", "quantity"])}
     try:
         if base is not None and frames["futures"] is None:
-            parsed = frozenset(n for n in frames.get("_parsed", ()) if frames.get(n) is not None)
-            h = base.with_accounts(frames["accounts"], frames["holdings"], frames["transactions"], name=hid,
-                                   parsed=parsed, problems=frames.get("_problems"))
+            h = base.with_accounts(frames["accounts"], frames["holdings"], frames["transactions"], name=hid)
         else:
-            if frames.get("_problems"):  # the typed tables hold defaults where cells were bad
-                raise ValidationError(frames["_problems"])
             h = Household.from_frames(
                 shared["securities"], frames["accounts"], frames["holdings"], shared["targets"],
                 covariance=shared["covariance"], factor_loadings=shared["factor_loadings"],

@@ -142,29 +142,23 @@ class Household:
         return cls(sec, acc, hol, tgt, target_by, risk, fut, tx, name)
 
     def with_accounts(self, accounts: pd.DataFrame, holdings: pd.DataFrame,
-                      transactions: pd.DataFrame | None = None, name: str = "household",
-                      parsed: frozenset[str] = frozenset(), problems: list[Problem] | None = None,
-                      ) -> Household:
+                      transactions: pd.DataFrame | None = None, name: str = "household") -> Household:
         """Another household sharing this one's securities, targets and risk model (already
         validated): only its accounts, holdings and transactions are read and checked. This is
         the batch path; a household with futures of its own goes through :meth:`from_frames`.
-
-        ``parsed`` names the tables already converted by :func:`parse_table` (a batch parses
-        each file once for all households), and ``problems`` the problems found doing so.
 
         Raises
         ------
         ValidationError
             Listing every problem in the new tables.
         """
-        problems = list(problems or [])
-        acc = accounts if "accounts" in parsed else parse_table(accounts, "accounts.csv", ACCOUNTS, problems)
-        hol = holdings if "holdings" in parsed else parse_table(holdings, "holdings.csv", HOLDINGS, problems)
+        problems: list[Problem] = []
+        acc = parse_table(accounts, "accounts.csv", ACCOUNTS, problems)
+        hol = parse_table(holdings, "holdings.csv", HOLDINGS, problems)
         _check_accounts(acc, problems)
         _check_holdings(hol, self.securities, acc, problems)
         _check_target_coverage(self.targets, self.target_by, self.securities, hol, problems, key="id")
-        tx = parse_transactions(transactions, self.securities, acc, problems,
-                                parsed="transactions" in parsed)
+        tx = parse_transactions(transactions, self.securities, acc, problems)
         if problems:
             raise ValidationError(problems)
         return Household(self.securities, acc, hol, self.targets, self.target_by, self.risk,

@@ -25,12 +25,11 @@ TRANSACTIONS = {
 
 
 def parse_transactions(df: pd.DataFrame | None, sec: pd.DataFrame, acc: pd.DataFrame,
-                       problems: list[Problem], parsed: bool = False) -> pd.DataFrame:
-    """Typed, checked transactions (empty when the case has none; ``parsed``: ``df`` is
-    already typed by :func:`parse_table`, only the references are checked)."""
+                       problems: list[Problem]) -> pd.DataFrame:
+    """Typed, checked transactions (empty when the case has none)."""
     if df is None:
         return _EMPTY.copy()
-    tx = df if parsed else parse_table(df, "transactions.csv", TRANSACTIONS, problems)
+    tx = parse_table(df, "transactions.csv", TRANSACTIONS, problems)
     if sec is None or acc is None:
         return tx
     f = "transactions.csv"
