@@ -205,26 +205,26 @@ def _check_holdings(
     hol: pd.DataFrame, sec: pd.DataFrame, acc: pd.DataFrame, problems: list[Problem]
 ) -> None:
     f = "holdings.csv"
-    known_sec = set(sec["security_id"])
-    types = dict(zip(acc["account_id"], acc["type"], strict=True))
-    lot_ids = hol["lot_id"].tolist()
-    columns = [hol[c].tolist() for c in ("account_id", "security_id", "cost_basis", "acquired")]
-    for j, (i, account, security, basis, acquired) in enumerate(zip(hol.index.tolist(), *columns, strict=True)):
+    known_sec = set(sec["security_id"].tolist())
+    types = dict(zip(acc["account_id"].tolist(), acc["type"].tolist(), strict=True))
+    lines = hol.index.tolist()
+    accounts, securities = hol["account_id"].tolist(), hol["security_id"].tolist()
+    for i, account, security in zip(lines, accounts, securities, strict=True):
         if account is not None and account not in types:
             problems.append(Problem(f, i, "account_id", f"unknown account {account!r}"))
         if security is not None and security not in known_sec:
             problems.append(Problem(f, i, "security_id", f"unknown security {security!r}"))
-        if lot_ids[j] is None:
-            lot_ids[j] = f"L{i}"
-        if types.get(account) == "taxable":
-            if pd.isna(basis) and not has_problem(problems, f, i, "cost_basis"):
-                problems.append(
-                    Problem(f, i, "cost_basis", "a tax lot in a taxable account needs a cost basis")
-                )
-            if acquired is None and not has_problem(problems, f, i, "acquired"):
-                problems.append(
-                    Problem(f, i, "acquired", "a tax lot in a taxable account needs an acquired date")
-                )
+    lot_ids = [f"L{i}" if lot is None else lot for i, lot in zip(lines, hol["lot_id"].tolist(), strict=True)]
+    # A tax lot in a taxable account needs its basis and date (one problem per cell).
+    taxable = np.array([types.get(a) == "taxable" for a in accounts], bool)
+    missing = {"cost_basis": pd.isna(hol["cost_basis"].to_numpy(float)),
+               "acquired": np.array([d is None for d in hol["acquired"].tolist()], bool)}
+    what = {"cost_basis": "a cost basis", "acquired": "an acquired date"}
+    for field_name, gap in missing.items():
+        for j in np.flatnonzero(taxable & gap):
+            if not has_problem(problems, f, lines[j], field_name):
+                problems.append(Problem(f, lines[j], field_name,
+                                        f"a tax lot in a taxable account needs {what[field_name]}"))
     hol["lot_id"] = pd.Series(lot_ids, index=hol.index, dtype=object)
     duplicates(hol, ["account_id", "lot_id"], f, problems)
 
