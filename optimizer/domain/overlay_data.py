@@ -44,6 +44,10 @@ def prepare_overlay(household, policy, account_ids, account_types, classes, V) -
     fut = household.futures
     J = len(fut)
     ov = policy.overlay
+    if not J:  # no contracts: empty arrays of the right shapes
+        empty = np.zeros(0)
+        return OverlayData([], empty, empty, empty, np.zeros(0, int), np.zeros((0, len(classes))),
+                           empty, empty, empty, empty)
     notional = fut["price"].to_numpy(float) * fut["multiplier"].to_numpy(float)
     q0 = fut["position"].to_numpy(float)
     f0 = q0 * notional / V

@@ -201,7 +201,7 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     # Tilts without their own max_tilt are held to the policy's default.
     default_max = policy.tactical.max_tilt
     tgt = household.targets
-    over = tgt["max_tilt"].isna().to_numpy() & (tgt["tilt"].abs().to_numpy(float) > default_max + 1e-12)
+    over = np.isnan(tgt["max_tilt"].to_numpy(float)) & (np.abs(tgt["tilt"].to_numpy(float)) > default_max + 1e-12)
     for r in np.flatnonzero(over):
         problems.append(Problem("targets.csv", int(tgt.index[r]), "tilt",
                                 f"|tilt| {abs(tgt['tilt'].iat[r]):.6g} exceeds max_tilt {default_max:.6g} "

@@ -47,8 +47,8 @@ def effective_targets(
     C = len(classes)
     c_idx = {c: k for k, c in enumerate(classes)}
     s_idx = {s: i for i, s in enumerate(sids)}
-    cls_of = dict(zip(household.securities["security_id"], household.securities["asset_class"],
-                      strict=True))
+    cls_of = (dict(zip(household.securities["security_id"].tolist(), household.securities["asset_class"].tolist(),
+                       strict=True)) if household.target_by == "security_id" else {})
     strategic, tilt = np.zeros(C), np.zeros(C)
     max_tilt = np.full(C, policy.tactical.max_tilt)
     sec_w = np.zeros(len(sids)) if household.target_by == "security_id" else None
