@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import difflib
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -16,16 +18,99 @@ OPTIONAL = ("covariance.csv", "factor_loadings.csv", "factor_covariance.csv",
             "specific_variance.csv", "futures.csv", "transactions.csv")
 
 
-def read_csv(path: Path) -> pd.DataFrame:
+def read_csv(path: Path, problems: list[Problem] | None = None) -> pd.DataFrame | None:
     """Every cell as text, so the validator sees exactly what the file says; the index is each
-    row's line in the file (blank lines are skipped but still counted)."""
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+    row's line in the file (blank lines are skipped but still counted).
+
+    The file must be UTF-8 (a byte-order mark is fine) with as many fields on every line as in
+    its header. A problem (file, line) goes to ``problems`` and the bad lines are left out, so
+    the other checks still run; without a ``problems`` list they raise ValidationError.
+    Returns None when nothing can be read (a directory, an empty file, a wrong encoding).
+    """
+    found: list[Problem] = []
+    df = _read_text_table(Path(path), found)
+    if problems is None and found:
+        raise ValidationError(found)
+    if problems is not None:
+        problems.extend(found)
+    return df
+
+
+def _read_text_table(path: Path, problems: list[Problem]) -> pd.DataFrame | None:
+    name = path.name
+    if path.is_dir():
+        problems.append(Problem(name, None, None, "is a directory, not a file"))
+        return None
+    text = decode_utf8(path.read_bytes(), name, problems)
+    if text is None:
+        return None
+    # One pass with the csv module finds every line whose field count differs from the header's
+    # (pandas raises on the first longer line and pads shorter ones silently).
+    header: list[str] | None = None
+    bad_lines: list[int] = []
+    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
+    start = 1
+    for record in reader:
+        line, start = start, reader.line_num + 1
+        if header is None:
+            header = record
+            continue
+        if not any(cell.strip() for cell in record):
+            continue  # a blank line
+        if len(record) != len(header):
+            what = "more" if len(record) > len(header) else "fewer"
+            problems.append(Problem(name, line, None, f"{len(record)} fields, {what} than the header's "
+                                    f"{len(header)} ({', '.join(header)})"))
+            bad_lines.append(line)
+    if header is None:
+        problems.append(Problem(name, None, None, "cannot be read as CSV: the file is empty (it needs a header line)"))
+        return None
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    for c in repeated:
+        problems.append(Problem(name, 1, c, "column appears more than once in the header"))
+    if bad_lines or repeated:
+        return _table_from_records(text, header, set(bad_lines))
+    df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True,
                      skip_blank_lines=False)
     blank = df.apply(lambda col: col.str.strip() == "").all(axis=1) if len(df.columns) else df.index == df.index
     df = df[~blank].copy()
     df.index = df.index + 2
     df.attrs["file_lines"] = True
     return df
+
+
+def _table_from_records(text: str, header: list[str], skip: set[int]) -> pd.DataFrame:
+    """The slow path for a file with bad lines: the good lines only, first of each column name."""
+    keep = [header.index(c) for c in dict.fromkeys(header)]
+    rows, lines = [], []
+    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
+    start = 1
+    for k, record in enumerate(reader):
+        line, start = start, reader.line_num + 1
+        if k == 0 or line in skip or not any(cell.strip() for cell in record):
+            continue
+        rows.append([record[j] for j in keep])
+        lines.append(line)
+    df = pd.DataFrame(rows, columns=[header[j] for j in keep], index=lines, dtype=object)
+    df.attrs["file_lines"] = True
+    return df
+
+
+def decode_utf8(data: bytes, name: str, problems: list[Problem]) -> str | None:
+    """The text of a file that should be UTF-8: a byte-order mark is dropped; another encoding
+    is a problem naming the line of the first byte that is not UTF-8."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        problems.append(Problem(name, None, None, "the file is UTF-16; save it as UTF-8"))
+        return None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        problems.append(Problem(name, line, None, f"not UTF-8 text (byte {data[exc.start]:#04x}); save the "
+                                "file as UTF-8"))
+        return None
 
 
 def load_case(path: str | Path) -> tuple[Household, Policy]:
@@ -74,8 +159,8 @@ def load_case(path: str | Path) -> tuple[Household, Policy]:
             frames[name] = None
             continue
         try:
-            frames[name] = read_csv(f)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            frames[name] = read_csv(f, problems)
+        except (pd.errors.ParserError, csv.Error) as exc:
             problems.append(Problem(name, None, None, f"cannot be read as CSV: {exc}"))
             frames[name] = None
     policy: Policy | None = None

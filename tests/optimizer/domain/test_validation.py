@@ -573,3 +573,78 @@ def test_misspelled_case_file_is_an_error(case):
     (case / "transaction.csv").write_text("account_id,security_id,date,side,quantity,price\n")
     err = load_error(case)
     assert_problem(err, "transaction.csv", None, None, "did you mean transactions.csv?")
+
+
+# ---------------------------------------------------------------------------------------------
+# The reader: field counts, encodings, things that are not files
+
+
+def test_a_line_with_more_fields_than_the_header_is_named(case):
+    text = (case / "accounts.csv").read_text().splitlines()
+    text[2] += ",EXTRA"  # line 3 gets one field too many
+    (case / "accounts.csv").write_text("\n".join(text) + "\n")
+    err = load_error(case)
+    assert_problem(err, "accounts.csv", 3, None, "more than the header's")
+
+
+def test_a_line_with_fewer_fields_than_the_header_is_named_not_padded(case):
+    # A withdrawal in the last column that a short line would silently drop.
+    lines = (case / "accounts.csv").read_text().splitlines()
+    lines.append("extra_acct,taxable")  # line 5: two fields
+    (case / "accounts.csv").write_text("\n".join(lines) + "\n")
+    err = load_error(case)
+    assert_problem(err, "accounts.csv", 5, None, "fewer than the header's")
+
+
+def test_a_comment_line_before_the_header_is_named(case):
+    path = case / "securities.csv"
+    path.write_text("# exported from the desk\n" + path.read_text())
+    err = load_error(case)
+    assert any(p.file == "securities.csv" and p.row == 3 and "more than the header's" in p.message
+               for p in err.problems)
+
+
+def test_other_problems_are_still_listed_beside_a_bad_line(case):
+    lines = (case / "accounts.csv").read_text().splitlines()
+    lines[1] += ",EXTRA"
+    (case / "accounts.csv").write_text("\n".join(lines) + "\n")
+    set_cell(case, "securities.csv", 2, "price", "-5")
+    err = load_error(case)
+    assert_problem(err, "accounts.csv", 2, None, "more than the header's")
+    assert_problem(err, "securities.csv", 2, "price", "must be > 0")
+
+
+def test_a_csv_with_a_utf8_byte_order_mark_reads(case):
+    path = case / "securities.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    household, _ = load_case(case)
+    assert "security_id" in household.securities.columns
+
+
+def test_a_csv_in_latin1_names_the_line(case):
+    path = case / "accounts.csv"
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = lines[2].replace(b"ira", b"ir\xe9", 1)
+    path.write_bytes(b"\n".join(lines))
+    err = load_error(case)
+    assert_problem(err, "accounts.csv", 3, None, "not UTF-8")
+
+
+def test_a_csv_in_utf16_is_named(case):
+    path = case / "accounts.csv"
+    path.write_bytes(path.read_text().encode("utf-16"))
+    assert_problem(load_error(case), "accounts.csv", None, None, "UTF-16")
+
+
+def test_a_case_file_that_is_a_directory_is_named(case):
+    (case / "transactions.csv").mkdir()
+    assert_problem(load_error(case), "transactions.csv", None, None, "is a directory")
+
+
+def test_a_header_with_a_repeated_column_is_named(case):
+    path = case / "accounts.csv"
+    lines = path.read_text().splitlines()
+    lines[0] += ",cash"
+    lines[1:] = [line + ",0" for line in lines[1:]]
+    path.write_text("\n".join(lines) + "\n")
+    assert_problem(load_error(case), "accounts.csv", 1, "cash", "more than once")
