@@ -12,6 +12,7 @@ import pandas as pd
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.policy import Policy
+from cvxrebalance.optimizer.domain.tables import decode_utf8
 
 REQUIRED = ("securities.csv", "accounts.csv", "holdings.csv", "targets.csv")
 OPTIONAL = ("covariance.csv", "factor_loadings.csv", "factor_covariance.csv",
@@ -94,23 +95,6 @@ def _table_from_records(text: str, header: list[str], skip: set[int]) -> pd.Data
     df = pd.DataFrame(rows, columns=[header[j] for j in keep], index=lines, dtype=object)
     df.attrs["file_lines"] = True
     return df
-
-
-def decode_utf8(data: bytes, name: str, problems: list[Problem]) -> str | None:
-    """The text of a file that should be UTF-8: a byte-order mark is dropped; another encoding
-    is a problem naming the line of the first byte that is not UTF-8."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        problems.append(Problem(name, None, None, "the file is UTF-16; save it as UTF-8"))
-        return None
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        problems.append(Problem(name, line, None, f"not UTF-8 text (byte {data[exc.start]:#04x}); save the "
-                                "file as UTF-8"))
-        return None
 
 
 def load_case(path: str | Path) -> tuple[Household, Policy]:

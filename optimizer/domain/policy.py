@@ -6,12 +6,15 @@ Every key has a documented default (docs/case_format.md); unknown keys are error
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
+from cvxrebalance.optimizer.domain.tables import decode_utf8
 
 BAND_RULES = ("none", "absolute", "relative", "5/25")
 TRIGGER_MODES = ("always", "threshold")
@@ -21,6 +24,8 @@ SOLVERS = ("auto", "PIQP", "CLARABEL", "OSQP")
 INSTRUMENTS = ("both", "cash_only", "overlay_only")
 BANDS_ON = ("exposure", "physical")
 ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
+MAX_NUMBER = 1e15  # any number in a policy (docs/case_format.md: the same limit as the tables)
+MAX_WEIGHT = 1e9  # an objective weight; beyond it the other terms vanish in floating point
 
 
 @dataclass(frozen=True)
@@ -178,10 +183,18 @@ class Policy:
         path = Path(path)
         if not path.exists():
             return cls()
+        problems: list[Problem] = []
+        if path.is_dir():
+            raise ValidationError([Problem(path.name, None, None, "is a directory, not a file")])
+        text = decode_utf8(path.read_bytes(), path.name, problems)  # a byte-order mark is dropped
+        if text is None:
+            raise ValidationError(problems)
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ValidationError([Problem(path.name, None, None, f"not valid TOML: {exc}")]) from exc
+            where = re.search(r"at line (\d+)", str(exc))
+            line = int(where.group(1)) if where else None
+            raise ValidationError([Problem(path.name, line, None, f"not valid TOML: {exc}")]) from exc
         return cls.from_dict(data, file=path.name)
 
     def replace(self, **sections: dict[str, Any]) -> Policy:
@@ -206,8 +219,8 @@ class Policy:
             out.append(Problem(file, None, f"{section}.{key}", msg))
 
         for key in ("risk_weight", "cost_weight", "tax_weight", "location_weight"):
-            if getattr(self.objective, key) < 0:
-                bad("objective", key, "must be >= 0")
+            if not 0 <= getattr(self.objective, key) <= MAX_WEIGHT:
+                bad("objective", key, f"must be in [0, {MAX_WEIGHT:g}]")
         _choice(self.bands.rule, BAND_RULES, "bands", "rule", bad)
         _choice(self.trigger.mode, TRIGGER_MODES, "trigger", "mode", bad)
         _choice(self.trigger.rebalance_to, REBALANCE_TO, "trigger", "rebalance_to", bad)
@@ -221,8 +234,12 @@ class Policy:
         for key in ("short_term_rate", "long_term_rate", "loss_value"):
             if not 0 <= getattr(self.tax, key) <= 1:
                 bad("tax", key, "must be in [0, 1]")
-        if self.tactical.max_tilt < 0:
-            bad("tactical", "max_tilt", "must be >= 0")
+        if not 0 <= self.tactical.max_tilt <= 1:
+            bad("tactical", "max_tilt", "must be in [0, 1]")
+        if not 0 <= self.tax.wash_window_days <= 3660:
+            bad("tax", "wash_window_days", "must be in [0, 3660] days (0: no wash-sale rule)")
+        if self.esg.min_score < 0:
+            bad("esg", "min_score", "must be >= 0 (0: no minimum)")
         if self.limits.turnover < 0:
             bad("limits", "turnover", "must be >= 0")
         _choice(self.bands.on, BANDS_ON, "bands", "on", bad)
@@ -230,8 +247,8 @@ class Policy:
         for t in self.overlay.accounts:
             _choice(t, ACCOUNT_TYPES, "overlay", "accounts", bad)
         for key in ("margin_buffer", "gross_limit", "net_limit"):
-            if getattr(self.overlay, key) < 0:
-                bad("overlay", key, "must be >= 0")
+            if not 0 <= getattr(self.overlay, key) <= 100:
+                bad("overlay", key, "must be in [0, 100] (fractions of household value)")
         for cur, h in self.overlay.hedge_ratio.items():
             if not 0 <= h <= 1:
                 bad("overlay", f"hedge_ratio.{cur}", "must be in [0, 1]")
@@ -280,6 +297,8 @@ def _coerce(value: Any, default: Any) -> Any:
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError(f"expected a number, got {value!r}")
+        if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+            raise ValueError(f"expected a finite number of size at most {MAX_NUMBER:g}, got {value!r}")
         return float(value)
     if isinstance(default, dt.date):
         if isinstance(value, dt.datetime):

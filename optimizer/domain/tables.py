@@ -175,6 +175,11 @@ def parse_table(
             except ValueError as exc:
                 problems.append(Problem(file, lines[j], name, str(exc)))
                 values[j] = col.default
+        if col.kind == "float":
+            for j in _out_of_range(values, blank):
+                problems.append(Problem(file, lines[j], name, f"{values[j]:g} is out of range: numbers are 0 "
+                                        f"or between {MIN_MAGNITUDE:g} and {MAX_MAGNITUDE:g} in size"))
+                values[j] = col.default
         if col.check is not None:
             for j in _suspects(col, values, blank):
                 msg = col.check(values[j])
@@ -191,6 +196,18 @@ def parse_table(
 
 
 _BAD = object()  # a cell the fast path could not convert
+# Every number in a table: 0, or of a size between these (docs/case_format.md). Beyond them the
+# optimizer's scaling (a household's value is its unit) loses every digit of a trade.
+MAX_MAGNITUDE = 1e15
+MIN_MAGNITUDE = 1e-12
+
+
+def _out_of_range(values: list, blank: list[int]) -> list[int]:
+    """Cells of a number column whose size is beyond the limits (blank cells are not numbers)."""
+    x = np.abs(np.asarray(values, dtype=float))
+    bad = (x > MAX_MAGNITUDE) | ((x > 0) & (x < MIN_MAGNITUDE))
+    bad[blank] = False
+    return np.flatnonzero(bad).tolist()
 
 
 def _suspects(col: Column, values: list, blank: list[int]) -> list[int]:
@@ -266,3 +283,20 @@ def duplicates(df: pd.DataFrame, cols: list[str], file: str, problems: list[Prob
 def has_problem(problems: list[Problem], file: str, row: int, field: str) -> bool:
     """Whether a problem is already reported for this cell (so one bad cell gives one problem)."""
     return any(p.file == file and p.row == row and p.field == field for p in problems)
+
+
+def decode_utf8(data: bytes, name: str, problems: list[Problem]) -> str | None:
+    """The text of a file that should be UTF-8: a byte-order mark is dropped; another encoding
+    is a problem naming the line of the first byte that is not UTF-8."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        problems.append(Problem(name, None, None, "the file is UTF-16; save it as UTF-8"))
+        return None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        problems.append(Problem(name, line, None, f"not UTF-8 text (byte {data[exc.start]:#04x}); save the "
+                                "file as UTF-8"))
+        return None

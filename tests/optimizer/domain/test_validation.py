@@ -384,7 +384,11 @@ def test_bad_policy(case, old, new, field, message):
     edit_text(case, "policy.toml", old, new)
     err = load_error(case)
     assert len(err.problems) == 1
-    assert_problem(err, "policy.toml", None, field, message)
+    # A syntax error names its line; key and value problems name the key.
+    line = None
+    if field is None:
+        line = 1 + (case / "policy.toml").read_text().splitlines().index(new)
+    assert_problem(err, "policy.toml", line, field, message)
 
 
 def test_policy_reports_key_and_choice_problems_together(case):
@@ -648,3 +652,80 @@ def test_a_header_with_a_repeated_column_is_named(case):
     lines[1:] = [line + ",0" for line in lines[1:]]
     path.write_text("\n".join(lines) + "\n")
     assert_problem(load_error(case), "accounts.csv", 1, "cash", "more than once")
+
+
+# ---------------------------------------------------------------------------------------------
+# policy.toml: encodings, non-finite and out-of-range numbers
+
+
+def test_policy_with_a_utf8_byte_order_mark_reads(case):
+    path = case / "policy.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    _, policy = load_case(case)
+    assert policy.esg.min_score == 5.0
+
+
+def test_policy_in_latin1_names_the_line(case):
+    path = case / "policy.toml"
+    path.write_bytes(path.read_bytes().replace(b"# The flagship", b"# The fl\xe4gship", 1))
+    assert_problem(load_error(case), "policy.toml", 1, None, "not UTF-8")
+
+
+def test_policy_in_utf16_is_named(case):
+    path = case / "policy.toml"
+    path.write_bytes(path.read_text().encode("utf-16"))
+    assert_problem(load_error(case), "policy.toml", None, None, "UTF-16")
+
+
+def test_policy_syntax_error_names_its_line(case):
+    edit_text(case, "policy.toml", "turnover = 0.25", "turnover = ")
+    p = find_problem(load_error(case), "policy.toml", None, "not valid TOML")
+    assert p.row == 1 + (case / "policy.toml").read_text().splitlines().index("turnover = ")
+
+
+@pytest.mark.parametrize("section,key,old,new", [
+    ("tactical", "max_tilt", None, "nan"),
+    ("tax", "gain_budget", None, "nan"),
+    ("esg", "min_score", "min_score = 5.0", "min_score = nan"),
+    ("objective", "risk_weight", "risk_weight = 100.0", "risk_weight = inf"),
+    ("objective", "cost_weight", "cost_weight = 1.0", "cost_weight = 1e300"),
+    ("limits", "turnover", "turnover = 0.25", "turnover = -inf"),
+])
+def test_policy_numbers_must_be_finite(case, section, key, old, new):
+    if old is None:
+        path = case / "policy.toml"
+        path.write_text(path.read_text() + f"\n[{section}]\n{key} = {new}\n" if section not in
+                        path.read_text() else path.read_text().replace(f"[{section}]", f"[{section}]\n{key} = {new}"))
+    else:
+        edit_text(case, "policy.toml", old, new)
+    assert_problem(load_error(case), "policy.toml", None, f"{section}.{key}", "finite number")
+
+
+def test_negative_wash_window_is_an_error_and_zero_turns_the_rule_off(case):
+    edit_text(case, "policy.toml", "as_of = 2026-11-20", "as_of = 2026-11-20\nwash_window_days = -30")
+    assert_problem(load_error(case), "policy.toml", None, "tax.wash_window_days", "must be in [0, 3660]")
+    edit_text(case, "policy.toml", "wash_window_days = -30", "wash_window_days = 0")
+    _, policy = load_case(case)
+    assert policy.tax.wash_window_days == 0
+
+
+def test_hedge_ratio_must_be_finite():
+    with pytest.raises(ValidationError) as info:
+        Policy.from_dict({"overlay": {"hedge_ratio": {"EUR": float("nan")}}})
+    assert any(p.field == "overlay.hedge_ratio" and "finite" in p.message for p in info.value.problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers in the tables: finite and of a sane size
+
+
+@pytest.mark.parametrize("file,line,column,value", [
+    ("securities.csv", 2, "price", "1e300"),
+    ("holdings.csv", 2, "quantity", "1e-300"),
+    ("holdings.csv", 3, "cost_basis", "1e300"),
+    ("accounts.csv", 2, "cash", "1e300"),
+    ("accounts.csv", 3, "cash_flow", "-1e300"),
+])
+def test_numbers_beyond_the_documented_limits_are_named(case, file, line, column, value):
+    set_cell(case, file, line, column, value)
+    assert_problem(load_error(case), file, line, column, "out of range")
