@@ -132,6 +132,11 @@ def _specific(specific, index, problems) -> pd.Series:
     sv = _numeric(specific, "specific_variance.csv", problems)
     if sv is None:
         return spec
+    if sv.shape[1] != 1:  # e.g. semicolons for commas: one column holding everything
+        found = ", ".join(map(str, specific.columns)) or "nothing"
+        problems.append(Problem("specific_variance.csv", 1, None,
+                                f"needs two comma-separated columns, an id and its variance; found {found}"))
+        return spec
     for i, (s, v) in zip(file_lines(specific), sv.iloc[:, 0].items(), strict=True):
         if s not in spec.index:
             problems.append(Problem("specific_variance.csv", i, "security_id", f"unknown security or contract {s!r}"))

@@ -729,3 +729,24 @@ def test_hedge_ratio_must_be_finite():
 def test_numbers_beyond_the_documented_limits_are_named(case, file, line, column, value):
     set_cell(case, file, line, column, value)
     assert_problem(load_error(case), file, line, column, "out of range")
+
+
+@pytest.mark.parametrize("rewrite", [
+    pytest.param(lambda text: "\n".join(line.split(",")[0] for line in text.splitlines()) + "\n", id="no-variance"),
+    pytest.param(lambda text: text.replace(",", ";"), id="semicolons"),
+])
+def test_specific_variance_without_its_variance_column_is_named(tmp_path, rewrite):
+    case = tmp_path / "overlay"
+    shutil.copytree(case_path("overlay"), case)
+    path = case / "specific_variance.csv"
+    path.write_text(rewrite(path.read_text()))
+    set_cell(case, "securities.csv", 2, "price", "-1")  # another problem, still listed
+    err = load_error(case)
+    assert_problem(err, "specific_variance.csv", 1, None, "needs two comma-separated columns")
+    assert_problem(err, "securities.csv", 2, "price", "must be > 0")
+
+
+def test_covariance_with_a_header_only_is_named(case):
+    path = case / "covariance.csv"
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    assert find_problem(load_error(case), "covariance.csv", None).file == "covariance.csv"
