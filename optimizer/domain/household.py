@@ -6,6 +6,7 @@ ValidationError. Frames may hold strings (as read from CSV) or typed values.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -268,11 +269,12 @@ def _check_targets(
             what = "asset class" if has_class else "security"
             problems.append(Problem(f, i, by, f"unknown {what} {key!r}"))
     duplicates(tgt, [by], f, problems)
-    total = tgt["weight"].sum()
-    if tgt["weight"].notna().all() and abs(total - 1) > SUM_TOL:
-        problems.append(Problem(f, None, "weight", f"weights sum to {total:.6g}, not 1"))
-    tilt_total = tgt["tilt"].sum()
-    if abs(tilt_total) > SUM_TOL:
+    # Exact sums (fsum), rounded below the tolerance, so 1 - 1e-6 and 1 + 1e-6 get the same verdict.
+    total = math.fsum(tgt["weight"].tolist())
+    if tgt["weight"].notna().all() and abs(round(total - 1, 12)) > SUM_TOL:
+        problems.append(Problem(f, None, "weight", f"weights sum to {total:.9g}, not 1 (tolerance {SUM_TOL:g})"))
+    tilt_total = math.fsum(tgt["tilt"].tolist())
+    if abs(round(tilt_total, 12)) > SUM_TOL:
         problems.append(Problem(f, None, "tilt", f"tilts sum to {tilt_total:.6g}, not 0"))
     for i, row in tgt.iterrows():
         w, lo, hi = row["weight"], row["lower"], row["upper"]

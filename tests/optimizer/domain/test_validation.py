@@ -225,7 +225,7 @@ def test_targets_with_both_key_columns(case):
 def test_weights_not_summing_to_one(case):
     set_cell(case, "targets.csv", 4, "weight", "0.35")  # bonds 0.30 -> 0.35: total 1.05
     err = load_error(case)
-    assert err.problems == [Problem("targets.csv", None, "weight", "weights sum to 1.05, not 1")]
+    assert err.problems == [Problem("targets.csv", None, "weight", "weights sum to 1.05, not 1 (tolerance 1e-06)")]
 
 
 def test_tilts_not_summing_to_zero(case):
@@ -750,3 +750,16 @@ def test_covariance_with_a_header_only_is_named(case):
     path = case / "covariance.csv"
     path.write_text(path.read_text().splitlines()[0] + "\n")
     assert find_problem(load_error(case), "covariance.csv", None).file == "covariance.csv"
+
+
+@pytest.mark.parametrize("delta,ok", [(1e-6, True), (-1e-6, True), (2e-6, False), (-2e-6, False)])
+def test_weight_sum_tolerance_is_symmetric(case, delta, ok):
+    """Weights off by the same amount above or below 1 get the same verdict."""
+    targets = pd.read_csv(case / "targets.csv", dtype=str, keep_default_na=False)
+    weight = float(targets.loc[targets["asset_class"] == "bonds", "weight"].iloc[0])
+    targets.loc[targets["asset_class"] == "bonds", "weight"] = repr(weight + delta)
+    targets.to_csv(case / "targets.csv", index=False)
+    if ok:
+        load_case(case)
+    else:
+        assert_problem(load_error(case), "targets.csv", None, "weight", "weights sum to")
