@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
-from cvxrebalance.optimizer.domain.tables import decode_utf8
+from cvxrebalance.optimizer.domain.tables import decode_utf8, iso_date
 
 BAND_RULES = ("none", "absolute", "relative", "5/25")
 TRIGGER_MODES = ("always", "threshold")
@@ -306,7 +306,7 @@ def _coerce(value: Any, default: Any) -> Any:
         if isinstance(value, dt.date):
             return value
         if isinstance(value, str):
-            return dt.date.fromisoformat(value)
+            return iso_date(value.strip())
         raise TypeError(f"expected a date, got {value!r}")
     if isinstance(default, str):
         if not isinstance(value, str):

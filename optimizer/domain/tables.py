@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -131,10 +132,7 @@ def parse_value(kind: str, value: Any) -> Any:
             return value.date()
         if isinstance(value, dt.date):
             return value
-        try:
-            return dt.date.fromisoformat(str(value).strip())
-        except ValueError:
-            raise ValueError(f"not an ISO date (YYYY-MM-DD): {value!r}") from None
+        return iso_date(str(value).strip())
     if kind == "list":
         items = value if isinstance(value, list | tuple) else str(value).split(";")
         return tuple(str(s).strip() for s in items if str(s).strip())
@@ -245,13 +243,33 @@ def _convert(kind: str, raw: list) -> list:
 
 
 def _iso_date(value: Any) -> Any:
-    """A YYYY-MM-DD string's date (other ISO forms and non-strings: _BAD, for the slow path)."""
-    if isinstance(value, str) and len(text := value.strip()) == 10:
+    """A YYYY-MM-DD string's date (anything else: _BAD, for the slow path's message)."""
+    if isinstance(value, str):
         try:
-            return dt.date.fromisoformat(text)
+            return iso_date(value.strip())
         except ValueError:
             return _BAD
     return _BAD
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_date(text: str) -> dt.date:
+    """The date written ``YYYY-MM-DD``, and only that form (Python's ISO parser also takes
+    ``20261120`` and week dates like ``2026-W47-5``, which a spreadsheet user does not mean).
+
+    Examples
+    --------
+    >>> iso_date("2026-11-20")
+    datetime.date(2026, 11, 20)
+    """
+    if not _DATE.fullmatch(text):
+        raise ValueError(f"not a date written YYYY-MM-DD: {text!r}")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not a calendar date: {text!r}") from None
 
 
 def _blank(value: Any) -> bool:

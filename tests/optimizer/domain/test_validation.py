@@ -146,9 +146,9 @@ TAX_LOTS = [
                  id="missing-cost-basis"),
     pytest.param("holdings.csv", 6, "acquired", "", "a tax lot in a taxable account needs an acquired date",
                  id="missing-acquired"),
-    pytest.param("holdings.csv", 7, "acquired", "2018-13-01", "not an ISO date (YYYY-MM-DD): '2018-13-01'",
+    pytest.param("holdings.csv", 7, "acquired", "2018-13-01", "not a calendar date: '2018-13-01'",
                  id="bad-date"),
-    pytest.param("holdings.csv", 7, "acquired", "04/16/2018", "not an ISO date (YYYY-MM-DD): '04/16/2018'",
+    pytest.param("holdings.csv", 7, "acquired", "04/16/2018", "not a date written YYYY-MM-DD: '04/16/2018'",
                  id="us-style-date"),
     pytest.param("holdings.csv", 8, "cost_basis", "-3", "must be >= 0, got -3", id="negative-cost-basis"),
     pytest.param("holdings.csv", 15, "quantity", "0", "must be > 0, got 0", id="zero-quantity"),
@@ -763,3 +763,14 @@ def test_weight_sum_tolerance_is_symmetric(case, delta, ok):
         load_case(case)
     else:
         assert_problem(load_error(case), "targets.csv", None, "weight", "weights sum to")
+
+
+@pytest.mark.parametrize("value", ["20150706", "2015-W28-1", "2015-187", " 2015-7-6"])
+def test_dates_are_only_accepted_as_yyyy_mm_dd(case, value):
+    set_cell(case, "holdings.csv", 2, "acquired", value)
+    assert_problem(load_error(case), "holdings.csv", 2, "acquired", "not a date written YYYY-MM-DD")
+
+
+def test_policy_dates_are_only_accepted_as_yyyy_mm_dd(case):
+    edit_text(case, "policy.toml", "as_of = 2026-11-20", 'as_of = "2026-W47-5"')
+    assert_problem(load_error(case), "policy.toml", None, "tax.as_of", "YYYY-MM-DD")
