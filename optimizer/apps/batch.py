@@ -31,6 +31,7 @@ from cvxrebalance.optimizer.domain.case_io import read_csv
 from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, Problem, ValidationError
 from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.policy import Policy
+from cvxrebalance.optimizer.domain.tables import frame_csv, from_spreadsheet_safe
 from cvxrebalance.optimizer.pipeline.rebalance import rebalance
 
 SHARED = ("securities", "targets", "covariance", "factor_loadings", "factor_covariance",
@@ -247,7 +248,7 @@ def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None)
             for name in COMBINED:
                 f = hdir / f"{name}.csv"
                 if f.exists() and f.stat().st_size > 0:
-                    df = pd.read_csv(f)
+                    df = read_result_csv(f)
                     if len(df):
                         parts[name].append({KEY: np.full(len(df), hid, dtype=object),
                                             **{c: df[c].to_numpy() for c in df.columns}})
@@ -260,16 +261,31 @@ def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None)
             frames[name] = pd.DataFrame({c: np.concatenate([p[c] for p in chunks]) for c in chunks[0]})
         else:
             frames[name] = pd.DataFrame(columns=[KEY])
-        _write_atomic(out_dir / f"{name}.csv", frames[name].to_csv(index=False))
+        _write_atomic(out_dir / f"{name}.csv", frame_csv(frames[name]))
         counts[name] = len(frames[name])
     err = pd.DataFrame(errors, columns=[KEY, "error", "reason"])
-    _write_atomic(out_dir / "errors.csv", err.to_csv(index=False))
+    _write_atomic(out_dir / "errors.csv", frame_csv(err))
     counts["errors"] = len(err)
     block, alloc = block_trades(frames["trades"] if parts["trades"] else None)
-    _write_atomic(out_dir / "block_trades.csv", block.to_csv(index=False))
-    _write_atomic(out_dir / "allocations.csv", alloc.to_csv(index=False))
+    _write_atomic(out_dir / "block_trades.csv", frame_csv(block))
+    _write_atomic(out_dir / "allocations.csv", frame_csv(alloc))
     counts["block_trades"] = len(block)
     return counts
+
+
+TEXT_COLUMNS = {"account_id", "security_id", "side", "lot_id", "term", "contract_id", "roll_to"}
+
+
+def read_result_csv(path: Path) -> pd.DataFrame:
+    """A per-household result file as it was written: ids as text, exactly (no "NA" -> blank,
+    no "0012" -> 12.0; the spreadsheet quote removed), numbers as numbers."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for c in df.columns:
+        if c in TEXT_COLUMNS:
+            df[c] = df[c].map(from_spreadsheet_safe).astype(object)
+        else:
+            df[c] = pd.to_numeric(df[c].replace("", None))
+    return df
 
 
 def block_trades(trades: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:

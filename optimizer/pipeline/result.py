@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import tempfile
@@ -19,6 +17,7 @@ from cvxrebalance.cost_models.tax import realized as tax_realized
 from cvxrebalance.cost_models.tracking_error import variance
 from cvxrebalance.optimizer.domain.prepare import Prepared
 from cvxrebalance.optimizer.domain.solution import Solution
+from cvxrebalance.optimizer.domain.tables import csv_text
 from cvxrebalance.optimizer.pipeline.problem import ContinuousSolution
 
 TRADE_COLUMNS = ["account_id", "security_id", "side", "quantity", "price", "value", "cost"]
@@ -311,17 +310,6 @@ def _asset_classes(data: Prepared, sol: Solution) -> Columns:
         "physical_after": physical_after, "overlay_after": overlay_after,
         "effective_after": physical_after + overlay_after,
     }
-
-
-def csv_text(columns: Columns) -> str:
-    """A table's columns as CSV text, as ``DataFrame.to_csv(index=False)`` writes it (floats by
-    their shortest repr, NaN and None empty), without building a DataFrame."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(list(columns))
-    cells = [[None if isinstance(v, float) and v != v else v for v in c.tolist()] for c in columns.values()]
-    writer.writerows(zip(*cells, strict=True))
-    return buf.getvalue()
 
 
 def _records(columns: Columns) -> list[dict]:

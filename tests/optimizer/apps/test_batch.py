@@ -196,3 +196,32 @@ def test_a_bad_cell_fails_only_its_household_naming_file_line_and_field(tmp_path
     assert failed == {"h00003"} and len(done) == 4
     reason = pd.read_csv(tmp_path / "out" / "errors.csv").set_index("household_id").loc["h00003", "reason"]
     assert f"holdings.csv line {row + 2}" in reason and "quantity" in reason and "12x" in reason
+
+
+def test_combined_files_keep_ids_exact_and_spreadsheet_safe(tmp_path):
+    """Ids like NA, 0012, 1E2 stay text through combining (also when read back for a resumed
+    run), and ids that look like formulas are quoted in every combined CSV."""
+    from cvxrebalance.optimizer.apps.batch import combine
+
+    in_dir = make_input(tmp_path, 4)
+    renames = {f"SEC{k:04d}": new for k, new in enumerate(["NA", "0012", "1E2", "=1+1", "None", "-5"])}
+    for name in ("securities.csv", "holdings.csv", "targets.csv"):
+        path = in_dir / name
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        for col in ("security_id",):
+            if col in df.columns:
+                df[col] = df[col].replace(renames)
+        df.to_csv(path, index=False)
+    out = tmp_path / "out"
+    run_batch(in_dir, out, workers=1, progress=False)
+    files = ["trades.csv", "lots.csv", "block_trades.csv", "allocations.csv"]
+    first = {n: (out / n).read_text() for n in files}
+    combine(out, sorted(p.name for p in (out / "households").iterdir()))  # read back from files
+    assert {n: (out / n).read_text() for n in files} == first
+    trades = pd.read_csv(out / "trades.csv", dtype=str, keep_default_na=False)
+    written = set(trades["security_id"]) | set(pd.read_csv(out / "lots.csv", dtype=str,
+                                                           keep_default_na=False)["security_id"])
+    assert written & {"NA", "0012", "1E2", "'=1+1", "None", "'-5"}  # some renamed ids traded
+    assert not written & {"12.0", "100.0", "", "12", "100", "=1+1", "-5", "-5.0"}
+    block = pd.read_csv(out / "block_trades.csv", dtype=str, keep_default_na=False)
+    assert not [v for v in block["security_id"] if v[:1] in "=+-@"]

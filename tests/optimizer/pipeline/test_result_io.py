@@ -116,3 +116,36 @@ def test_cli_reports_taxes_and_wash_sales(tmp_path, capsys):
 def test_cli_lists_cases(capsys):
     assert main(["cases"]) == 0
     assert "example" in capsys.readouterr().out
+
+
+def rename_ids(case, renames: dict[str, dict[str, str]]) -> None:
+    """Rename ids in a case's CSV files: {column: {old: new}} in every file that has the column."""
+    for path in case.glob("*.csv"):
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        for column, mapping in renames.items():
+            if column in df.columns:
+                df[column] = df[column].replace(mapping)
+        df.to_csv(path, index=False)
+
+
+def test_ids_that_look_like_formulas_are_safe_in_csv_and_exact_elsewhere(tmp_path):
+    """OWASP's rule for CSV injection: a text cell starting with = + - @ gets a leading quote in
+    every CSV written; DataFrames and summary.json keep the ids exact."""
+    import shutil
+
+    case = tmp_path / "case"
+    shutil.copytree(case_path("example"), case)
+    rename_ids(case, {"security_id": {"VTI": "=HYPERLINK(\"x\")", "VXUS": "+VXUS"},
+                      "account_id": {"taxable": "@taxable", "ira": "-ira"}})
+    result = rebalance(*load_case(case))
+    out = result.write(tmp_path / "out")
+    ids = set(result.trades["security_id"]) | set(result.trades["account_id"])
+    assert {"=HYPERLINK(\"x\")", "@taxable"} <= ids | set(result.lots["security_id"])
+    assert "@taxable" in json.loads((out / "summary.json").read_text())["accounts"]
+    for name in ("trades.csv", "lots.csv"):
+        raw = pd.read_csv(out / name, dtype=str, keep_default_na=False)
+        text = [c for c in raw.columns if c in ("account_id", "security_id", "lot_id", "side", "term")]
+        cells = [v for c in text for v in raw[c]]
+        assert cells and not [v for v in cells if v[:1] in ("=", "+", "-", "@")], name
+    trades = pd.read_csv(out / "trades.csv", dtype=str, keep_default_na=False)
+    assert "'@taxable" in set(trades["account_id"])
