@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from cvxrebalance.optimizer.domain.case_io import read_csv
 from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, Problem, ValidationError
 from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.policy import Policy
-from cvxrebalance.optimizer.domain.tables import frame_csv, from_spreadsheet_safe
+from cvxrebalance.optimizer.domain.tables import file_lines, frame_csv, from_spreadsheet_safe
 from cvxrebalance.optimizer.pipeline.rebalance import rebalance
 
 SHARED = ("securities", "targets", "covariance", "factor_loadings", "factor_covariance",
@@ -107,10 +108,15 @@ def read_batch(in_dir: str | Path) -> BatchInput:
                                             for p in shared_files)).hexdigest()
     households: dict[str, dict[str, pd.DataFrame | None]] = {}
     digests: dict[str, list[str]] = {}
+    blank_ids: list[Problem] = []
     for name, df in tables.items():
         if df is None:
             continue
         keys = df[KEY].astype(str)
+        blank = (keys.str.strip() == "").to_numpy()
+        lines = file_lines(df)
+        blank_ids += [Problem(f"{name}.csv", lines[j], KEY, "missing household_id: the row belongs to no "
+                              "household") for j in np.flatnonzero(blank)]
         # A fingerprint of each household's rows (order-free sum of row hashes, and the count),
         # so a rerun notices a household whose input changed.
         row_hash = pd.Series(pd.util.hash_pandas_object(df.drop(columns=[KEY]), index=False).to_numpy(),
@@ -122,10 +128,40 @@ def read_batch(in_dir: str | Path) -> BatchInput:
             part.attrs["file_lines"] = df.attrs.get("file_lines", False)
             households.setdefault(str(hid), {n: None for n in PER_HOUSEHOLD})[name] = part
             digests.setdefault(str(hid), []).append(f"{name}:{int(sums[hid]) & (2**64 - 1)}:{sizes[hid]}")
+    if blank_ids:
+        raise ValidationError(blank_ids)
     for hid, parts in digests.items():
         text = shared_digest + "|" + "|".join(sorted(parts))
         households[hid]["_digest"] = hashlib.sha256(text.encode()).hexdigest()[:32]
     return BatchInput(shared, policy, dict(sorted(households.items())), files)
+
+
+# A household id used as it is for its directory and error file; any other id (path separators,
+# "." or "..", spaces, a leading dash, very long) is named by a hash instead, which no plain id can
+# equal (they never start with "~"), so every household gets its own place inside OUT_DIR.
+_PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{k}" for k in range(10)), *(f"LPT{k}" for k in range(10))}
+
+
+def dir_name(hid: str) -> str:
+    """The household's file-system name under OUT_DIR (see ``_PLAIN_ID``).
+
+    Examples
+    --------
+    >>> dir_name("h00017"), dir_name("../../x")[:1], dir_name(".") != dir_name("..")
+    ('h00017', '~', True)
+    """
+    if _PLAIN_ID.fullmatch(hid) and hid.split(".")[0].upper() not in _RESERVED:
+        return hid
+    return "~" + hashlib.sha256(hid.encode()).hexdigest()[:32]
+
+
+def household_dir(out_dir: Path, hid: str) -> Path:
+    return out_dir / "households" / dir_name(hid)
+
+
+def error_file(out_dir: Path, hid: str) -> Path:
+    return out_dir / "errors" / f"{dir_name(hid)}.json"
 
 
 def shared_household(shared: dict) -> Household:
@@ -159,16 +195,16 @@ def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir:
                 futures=frames["futures"], transactions=frames["transactions"], name=hid)
         result = rebalance(h, policy)
         result.summary["input_digest"] = digest
-        (out_dir / "errors" / f"{hid}.json").unlink(missing_ok=True)
-        result.write(out_dir / "households" / hid)
+        error_file(out_dir, hid).unlink(missing_ok=True)
+        result.write(household_dir(out_dir, hid))
         tables = {name: result.tables[name] for name in COMBINED}
         return {KEY: hid, "status": "ok", "seconds": time.perf_counter() - t0,
                 "trades": len(tables["trades"]["side"]), "tracking_error": result.summary["tracking_error"]["after"],
                 "tables": tables}
     except Exception as exc:  # noqa: BLE001 - one household's failure, whatever it is, is its own
         reason = str(exc) if isinstance(exc, CvxRebalanceError) else f"{type(exc).__name__}: {exc}"
-        (out_dir / "households" / hid / "summary.json").unlink(missing_ok=True)
-        _write_atomic(out_dir / "errors" / f"{hid}.json",
+        (household_dir(out_dir, hid) / "summary.json").unlink(missing_ok=True)
+        _write_atomic(error_file(out_dir, hid),
                       json.dumps({KEY: hid, "error": type(exc).__name__, "reason": reason,
                                   "input_digest": digest}, indent=2))
         return {KEY: hid, "status": "error", "seconds": time.perf_counter() - t0, "reason": reason}
@@ -210,19 +246,17 @@ def _write_atomic(path: Path, text: str) -> None:
             os.unlink(tmp)
 
 
-def finished(out_dir: Path, digests: dict[str, str] | None = None) -> tuple[set[str], set[str]]:
+def finished(out_dir: Path, digests: dict[str, str | None]) -> tuple[set[str], set[str]]:
     """Households already done (a summary.json, written last) and already failed (an error file)
     from the same input (``digests``: household -> fingerprint; a changed household runs again)."""
     def same(path: Path, hid: str) -> bool:
-        if digests is None:
-            return True
         try:
             return json.loads(path.read_text()).get("input_digest") == digests.get(hid)
         except (OSError, ValueError):
             return False
 
-    done = {p.parent.name for p in (out_dir / "households").glob("*/summary.json") if same(p, p.parent.name)}
-    failed = {p.stem for p in (out_dir / "errors").glob("*.json") if same(p, p.stem)}
+    done = {hid for hid in digests if same(household_dir(out_dir, hid) / "summary.json", hid)}
+    failed = {hid for hid in digests if same(error_file(out_dir, hid), hid)}
     return done, failed
 
 
@@ -237,7 +271,7 @@ def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None)
     parts: dict[str, list[dict]] = {name: [] for name in COMBINED}
     errors = []
     for hid in ids:
-        hdir = out_dir / "households" / hid
+        hdir = household_dir(out_dir, hid)
         if hid in fresh:
             for name in COMBINED:
                 columns = fresh[hid][name]
@@ -252,8 +286,8 @@ def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None)
                     if len(df):
                         parts[name].append({KEY: np.full(len(df), hid, dtype=object),
                                             **{c: df[c].to_numpy() for c in df.columns}})
-        elif (out_dir / "errors" / f"{hid}.json").exists():
-            errors.append(json.loads((out_dir / "errors" / f"{hid}.json").read_text()))
+        elif error_file(out_dir, hid).exists():
+            errors.append(json.loads(error_file(out_dir, hid).read_text()))
     counts = {}
     frames = {}
     for name, chunks in parts.items():

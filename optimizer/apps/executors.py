@@ -21,6 +21,7 @@ from cvxrebalance.optimizer.apps.batch import (
     BatchInput,
     _write_atomic,
     combine,
+    error_file,
     finished,
     manifest,
     read_batch,
@@ -107,7 +108,7 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
     skip = done | (set() if retry_errors else failed)
     if retry_errors:
         for hid in failed - done:
-            (out / "errors" / f"{hid}.json").unlink(missing_ok=True)
+            error_file(out, hid).unlink(missing_ok=True)
     todo = [(hid, batch.households[hid]) for hid in ids if hid not in skip]
     workers = workers or os.cpu_count() or 1
     size = chunk_size or max(1, min(CHUNK, math.ceil(len(todo) / (4 * workers))))

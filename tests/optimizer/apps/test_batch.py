@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cvxrebalance import ValidationError
 from cvxrebalance.optimizer.apps.bench import write_batch_input
 from cvxrebalance.optimizer.apps.executors import run_batch
 from cvxrebalance.scenarios.synthetic import synthetic_universe
@@ -225,3 +226,32 @@ def test_combined_files_keep_ids_exact_and_spreadsheet_safe(tmp_path):
     assert not written & {"12.0", "100.0", "", "12", "100", "=1+1", "-5", "-5.0"}
     block = pd.read_csv(out / "block_trades.csv", dtype=str, keep_default_na=False)
     assert not [v for v in block["security_id"] if v[:1] in "=+-@"]
+
+
+def test_any_household_id_gets_its_own_place_inside_out_dir(tmp_path):
+    in_dir = make_input(tmp_path, 4)
+    renames = {"h00000": "../../escape", "h00001": ".", "h00002": "..", "h00003": "a b/c"}
+    for name in ("accounts.csv", "holdings.csv"):
+        df = pd.read_csv(in_dir / name, dtype=str, keep_default_na=False)
+        df["household_id"] = df["household_id"].replace(renames)
+        df.to_csv(in_dir / name, index=False)
+    out = tmp_path / "deep" / "out"
+    man = run_batch(in_dir, out, workers=1, progress=False)
+    assert man["counts"]["succeeded"] == 4
+    assert not list(tmp_path.rglob("escape*")) and not (tmp_path / "deep" / "households").exists()
+    assert len(list((out / "households").glob("*/summary.json"))) == 4
+    trades = pd.read_csv(out / "trades.csv", dtype=str, keep_default_na=False)
+    assert set(trades["household_id"]) <= set(renames.values())
+    # A rerun finds every household finished, whatever its id.
+    again = run_batch(in_dir, out, workers=1, progress=False)
+    assert again["counts"]["skipped_finished"] == 4
+
+
+def test_a_row_without_household_id_is_named_not_a_phantom_household(tmp_path):
+    in_dir = make_input(tmp_path, 3)
+    df = pd.read_csv(in_dir / "holdings.csv", dtype=str, keep_default_na=False)
+    df.loc[4, "household_id"] = ""
+    df.to_csv(in_dir / "holdings.csv", index=False)
+    with pytest.raises(ValidationError) as info:
+        run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    assert [(p.file, p.row, p.field) for p in info.value.problems] == [("holdings.csv", 6, "household_id")]
