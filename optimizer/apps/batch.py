@@ -32,7 +32,7 @@ from cvxrebalance.optimizer.domain.case_io import read_csv
 from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, Problem, ValidationError
 from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.policy import Policy
-from cvxrebalance.optimizer.domain.tables import file_lines, frame_csv, from_spreadsheet_safe
+from cvxrebalance.optimizer.domain.tables import file_lines, file_mode, frame_csv, from_spreadsheet_safe
 from cvxrebalance.optimizer.pipeline.rebalance import rebalance
 
 SHARED = ("securities", "targets", "covariance", "factor_loadings", "factor_covariance",
@@ -240,6 +240,7 @@ def _write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; a result file follows the umask
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -268,6 +269,8 @@ def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None)
     every household once.
     """
     fresh = fresh or {}
+    # The manifest is written last: until then an earlier run's must not vouch for these tables.
+    (out_dir / "manifest.json").unlink(missing_ok=True)
     parts: dict[str, list[dict]] = {name: [] for name in COMBINED}
     errors = []
     for hid in ids:

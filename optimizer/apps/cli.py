@@ -8,8 +8,10 @@ import os
 import sys
 from pathlib import Path
 
-from cvxrebalance.optimizer.domain.errors import CvxRebalanceError
+from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, OutputError
 from cvxrebalance.scenarios import case_path, describe_case, list_cases
+
+EXIT_OUTPUT = 3  # the results could not be written (1: some households failed, 2: bad input)
 
 # The heavy modules (pandas, the solvers) are imported inside the commands that use them, so
 # `cvxrebalance --help` starts in a fraction of a second.
@@ -94,12 +96,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             out = result.write(args.out)
             print(f"Wrote {out / 'trades.csv'}, {out / 'lots.csv'}, {out / 'summary.json'}")
+    except OutputError as exc:
+        print(f"cvxrebalance: OutputError: {exc}", file=sys.stderr)
+        return EXIT_OUTPUT
     except CvxRebalanceError as exc:
         print(f"cvxrebalance: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(f"cvxrebalance: {exc}", file=sys.stderr)
-        return 2
+    except OSError as exc:  # writing --out
+        print(f"cvxrebalance: OutputError: cannot write the results: {exc}", file=sys.stderr)
+        return EXIT_OUTPUT
     return 0
 
 
@@ -110,6 +115,9 @@ def _batch(args) -> int:
         man = run_batch(args.in_dir, args.out_dir, executor=args.executor, scheduler=args.scheduler,
                         workers=args.workers, chunk_size=args.chunk_size,
                         retry_errors=args.retry_errors, progress=not args.no_progress)
+    except OutputError as exc:
+        print(f"cvxrebalance: OutputError: {exc}", file=sys.stderr)
+        return EXIT_OUTPUT
     except CvxRebalanceError as exc:
         print(f"cvxrebalance: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -27,6 +27,7 @@ from cvxrebalance.optimizer.apps.batch import (
     read_batch,
     run_chunk,
 )
+from cvxrebalance.optimizer.domain.errors import OutputError
 
 CHUNK = 50
 
@@ -95,9 +96,25 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
     -------
     dict
         The run manifest (also written to OUT_DIR/manifest.json).
+
+    Raises
+    ------
+    ValidationError
+        The shared input is bad (no household can run).
+    OutputError
+        OUT_DIR cannot be written (read-only, full, a file).
     """
+    try:
+        return _run_batch(in_dir, Path(out_dir), executor, scheduler, workers, chunk_size, retry_errors,
+                          progress)
+    except OSError as exc:
+        if isinstance(exc, OutputError):
+            raise
+        raise OutputError(f"cannot write the results in {out_dir}: {exc}") from exc
+
+
+def _run_batch(in_dir, out: Path, executor, scheduler, workers, chunk_size, retry_errors, progress) -> dict:
     t0 = time.perf_counter()
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     batch = read_batch(in_dir)
     t_read = time.perf_counter() - t0

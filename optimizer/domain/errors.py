@@ -80,3 +80,8 @@ class CheckError(CvxRebalanceError):
         self.violations = list(violations)
         lines = "\n".join(f"  - {v}" for v in self.violations)
         super().__init__(f"the result failed {len(self.violations)} check(s):\n{lines}")
+
+
+class OutputError(CvxRebalanceError, OSError):
+    """The results could not be written (a read-only or full disk, OUT_DIR a file); nothing
+    about the household or the policy is wrong."""

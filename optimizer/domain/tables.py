@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -368,3 +369,11 @@ def _values(column: Any) -> list:
     if isinstance(column, pd.Series):
         column = column.astype(object).where(column.notna(), None).to_numpy()
     return column.tolist() if hasattr(column, "tolist") else list(column)
+
+
+def file_mode() -> int:
+    """The permissions a new file gets under the process's umask (0666 & ~umask), for files
+    written through a temporary name (``tempfile.mkstemp`` creates them 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask

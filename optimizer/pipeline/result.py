@@ -17,7 +17,7 @@ from cvxrebalance.cost_models.tax import realized as tax_realized
 from cvxrebalance.cost_models.tracking_error import variance
 from cvxrebalance.optimizer.domain.prepare import Prepared
 from cvxrebalance.optimizer.domain.solution import Solution
-from cvxrebalance.optimizer.domain.tables import csv_text
+from cvxrebalance.optimizer.domain.tables import csv_text, file_mode
 from cvxrebalance.optimizer.pipeline.problem import ContinuousSolution
 
 TRADE_COLUMNS = ["account_id", "security_id", "side", "quantity", "price", "value", "cost"]
@@ -176,7 +176,7 @@ class RebalanceResult:
                     raise
                 with f:
                     f.write(text)
-                os.chmod(tmp, 0o644)
+                os.chmod(tmp, file_mode())
             for name, tmp in staged.items():
                 os.replace(tmp, out / name)
             if "futures.csv" not in staged:  # a futures.csv from an earlier result is not this one's

@@ -255,3 +255,47 @@ def test_a_row_without_household_id_is_named_not_a_phantom_household(tmp_path):
     with pytest.raises(ValidationError) as info:
         run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
     assert [(p.file, p.row, p.field) for p in info.value.problems] == [("holdings.csv", 6, "household_id")]
+
+
+def test_an_unwritable_out_dir_is_a_named_error_with_its_own_exit_code(tmp_path, capsys):
+    from cvxrebalance.optimizer.apps.cli import EXIT_OUTPUT, main
+
+    in_dir = make_input(tmp_path, 2)
+    out = tmp_path / "out"
+    out.write_text("a file, not a directory")
+    assert main(["batch", str(in_dir), str(out), "--workers", "1", "--no-progress"]) == EXIT_OUTPUT
+    err = capsys.readouterr().err
+    assert "OutputError" in err and "Traceback" not in err
+
+
+def test_a_full_disk_while_combining_leaves_no_stale_manifest(tmp_path, monkeypatch):
+    from cvxrebalance import OutputError
+    from cvxrebalance.optimizer.apps import batch
+
+    in_dir = make_input(tmp_path, 3)
+    out = tmp_path / "out"
+    run_batch(in_dir, out, workers=1, progress=False)
+    assert (out / "manifest.json").exists()
+    real = batch._write_atomic
+
+    def full(path, text):
+        if path.name == "block_trades.csv":
+            raise OSError(28, "No space left on device")
+        real(path, text)
+
+    monkeypatch.setattr(batch, "_write_atomic", full)
+    with pytest.raises(OutputError):
+        run_batch(in_dir, out, workers=1, progress=False)
+    assert not (out / "manifest.json").exists()  # no manifest vouches for the half-written tables
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_output_files_follow_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        out = tmp_path / "out"
+        run_batch(make_input(tmp_path, 2), out, workers=1, progress=False)
+    finally:
+        os.umask(old)
+    files = [out / "trades.csv", out / "manifest.json", *(out / "households").glob("*/trades.csv")]
+    assert {f.stat().st_mode & 0o777 for f in files} == {mode}
