@@ -34,6 +34,7 @@ from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.tables import file_lines, file_mode, frame_csv, from_spreadsheet_safe
 from cvxrebalance.optimizer.pipeline.rebalance import rebalance
+from cvxrebalance.optimizer.pipeline.result import verify_files
 
 SHARED = ("securities", "targets", "covariance", "factor_loadings", "factor_covariance",
           "specific_variance")
@@ -256,7 +257,8 @@ def finished(out_dir: Path, digests: dict[str, str | None]) -> tuple[set[str], s
         except (OSError, ValueError):
             return False
 
-    done = {hid for hid in digests if same(household_dir(out_dir, hid) / "summary.json", hid)}
+    done = {hid for hid in digests if same(household_dir(out_dir, hid) / "summary.json", hid)
+            and verify_files(household_dir(out_dir, hid))}  # a damaged household runs again
     failed = {hid for hid in digests if same(error_file(out_dir, hid), hid)}
     return done, failed
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -162,8 +163,10 @@ class RebalanceResult:
             "trades.csv": csv_text(self.tables["trades"]),
             "lots.csv": csv_text(self.tables["lots"]),
             **({"futures.csv": csv_text(self.tables["futures"])} if len(self.tables["futures"]["contract_id"]) else {}),
-            "summary.json": json.dumps(self.summary, indent=2, default=str) + "\n",
         }
+        # summary.json, written last, records a checksum of each file beside it (``verify_files``).
+        checksums = {name: _sha256(text) for name, text in contents.items()}
+        contents["summary.json"] = json.dumps({**self.summary, "files": checksums}, indent=2, default=str) + "\n"
         staged: dict[str, str] = {}
         try:
             for name, text in contents.items():
@@ -310,6 +313,21 @@ def _asset_classes(data: Prepared, sol: Solution) -> Columns:
         "physical_after": physical_after, "overlay_after": overlay_after,
         "effective_after": physical_after + overlay_after,
     }
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def verify_files(out_dir: str | Path) -> bool:
+    """Whether a written result is whole: summary.json reads and every file it lists has the
+    checksum it recorded (a truncated, edited or foreign file does not)."""
+    out = Path(out_dir)
+    try:
+        listed = json.loads((out / "summary.json").read_text())["files"]
+        return all(_sha256((out / name).read_text()) == digest for name, digest in listed.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def _records(columns: Columns) -> list[dict]:

@@ -299,3 +299,19 @@ def test_output_files_follow_the_umask(tmp_path, umask, mode):
         os.umask(old)
     files = [out / "trades.csv", out / "manifest.json", *(out / "households").glob("*/trades.csv")]
     assert {f.stat().st_mode & 0o777 for f in files} == {mode}
+
+
+def test_damaged_household_files_are_redone_not_combined(tmp_path):
+    """A truncated or garbage per-household file fails its checksum (recorded in summary.json),
+    so the rerun redoes that household instead of folding the damage into the combined tables."""
+    in_dir = make_input(tmp_path, 4)
+    out = tmp_path / "out"
+    run_batch(in_dir, out, workers=1, progress=False)
+    clean = (out / "trades.csv").read_text()
+    trades = out / "households" / "h00001" / "trades.csv"
+    trades.write_text(trades.read_text()[: len(trades.read_text()) // 2])  # truncated
+    (out / "households" / "h00002" / "lots.csv").write_bytes(b"\x00\xff\xfegarbage\n")
+    (out / "households" / "h00003" / "summary.json").write_bytes(b"\x89PNG\r\n")
+    man = run_batch(in_dir, out, workers=1, progress=False)
+    assert man["counts"]["run"] == 3 and man["counts"]["skipped_finished"] == 1
+    assert (out / "trades.csv").read_text() == clean
