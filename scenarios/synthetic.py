@@ -55,10 +55,12 @@ def synthetic_accounts(universe: Universe, n_accounts: int = 3, n_lots: int = 50
     sec = universe.securities
     n_securities = len(sec)
     cls, price = sec["asset_class"].to_numpy(), sec["price"].to_numpy()
-    types = ["taxable", "tax_deferred", "tax_exempt"]
+    # acct0 is the taxable account holding the lots; the others alternate between the two
+    # account types that carry no lots (a fourth account used to be taxable without lots).
+    others = ["tax_deferred", "tax_exempt"]
     accounts = pd.DataFrame({
         "account_id": [f"acct{a}" for a in range(n_accounts)],
-        "type": [types[a % 3] if a else "taxable" for a in range(n_accounts)],
+        "type": [others[(a - 1) % 2] if a else "taxable" for a in range(n_accounts)],
         "cash": np.round(rng.uniform(5_000, 30_000, n_accounts), 2),
     })
     w = np.zeros(n_securities)
