@@ -36,6 +36,13 @@ class Holdings:
         for a, i in zip(*np.nonzero((sol.buy_q < -SHARE_TOL) | (sol.sell_q < -SHARE_TOL)), strict=True):
             out.append(Violation(self.name, f"negative trade {d.account_ids[a]}/{d.security_ids[i]}",
                                  1.0, "shares"))
+        # A round trip (bought and sold in one account) only costs: rounding nets it, so one
+        # reaching the checker is a defect, and it would make the trade list's costs (per side)
+        # differ from the cash balance's (per position).
+        for a, i in zip(*np.nonzero((sol.buy_q > SHARE_TOL) & (sol.sell_q > SHARE_TOL)), strict=True):
+            out.append(Violation(self.name, f"round trip {d.account_ids[a]}/{d.security_ids[i]}: bought "
+                                 f"{sol.buy_q[a, i]:g} and sold {sol.sell_q[a, i]:g}",
+                                 float(min(sol.buy_q[a, i], sol.sell_q[a, i])), "shares"))
         over = sol.lot_sell_q - d.lot_q
         for k in np.flatnonzero((over > SHARE_TOL) | (sol.lot_sell_q < -SHARE_TOL)):
             out.append(Violation(self.name, f"lot {d.lot_ids[k]} of {d.account_ids[d.lot_account[k]]}/"

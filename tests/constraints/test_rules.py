@@ -123,3 +123,27 @@ def test_checker_catches_oversold_lot(result):
     sell[0, 0] = lots[(d.lot_account == 0) & (d.lot_security == 0)].sum()
     bad = Solution(d, sol.buy_q, sell, lots)
     assert any("EQ-old" in v.where and v.constraint == "holdings" for v in check(bad))
+
+
+def test_checker_rejects_a_round_trip(result):
+    """One share bought and one sold in the same account and security passes every other rule
+    (cash and values still add up), but it only costs: the checker rejects it."""
+    sol = result.solution
+    d = sol.data
+    a = 1  # the IRA: no lots to keep in step
+    i = next(i for i in range(d.N) if sol.buy_q[a, i] >= 1 and sol.sell_q[a, i] == 0)
+    bad = tamper(sol, sell_q=((a, i), 1.0))  # also sell one share of a position it buys
+    found = [v for v in check(bad) if v.constraint == "holdings" and "round trip" in v.where]
+    assert len(found) == 1
+
+
+@pytest.mark.parametrize("case", ["example", "seed_portfolio", "overlay", "tax_aware", "four_accounts"])
+def test_summary_costs_are_the_trades_costs(case):
+    from cvxrebalance import load_case
+    from cvxrebalance.scenarios import case_path
+
+    r = rebalance(*load_case(case_path(case)))
+    per_trade = r.trades["cost"].sum()
+    futures = r.futures["cost"].sum() if len(r.futures) else 0.0
+    # Each trade's cost is rounded to cents; the summary rounds the exact total.
+    assert abs(r.summary["costs"] - (per_trade + futures)) <= 0.005 * (len(r.trades) + len(r.futures)) + 0.01
