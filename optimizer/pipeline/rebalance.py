@@ -71,8 +71,14 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
     go, reasons = triggered(data)
     if not go:
         sol = Solution.no_trade(data)
-        checks = checker.verify(sol)
-        return RebalanceResult.build(data, sol, None, checks, reasons, False, time.perf_counter() - t0)
+        # No band is broken, but not trading may still break another rule (an ESG minimum, a
+        # forced sale, a withdrawal to fund): then the household trades after all.
+        broken = checker.check(sol)
+        if not broken:
+            checks = checker.verify(sol)
+            return RebalanceResult.build(data, sol, None, checks, reasons, False, time.perf_counter() - t0)
+        go = True
+        reasons = [f"not trading would break {v.constraint}: {v.where}" for v in broken]
 
     solver = Solver(data)
     margins: dict[str, np.ndarray] = {}

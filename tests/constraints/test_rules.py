@@ -147,3 +147,14 @@ def test_summary_costs_are_the_trades_costs(case):
     futures = r.futures["cost"].sum() if len(r.futures) else 0.0
     # Each trade's cost is rounded to cents; the summary rounds the exact total.
     assert abs(r.summary["costs"] - (per_trade + futures)) <= 0.005 * (len(r.trades) + len(r.futures)) + 0.01
+
+
+def test_threshold_trigger_trades_when_not_trading_breaks_another_rule():
+    """No band is broken (wide bands), but the holdings miss the ESG minimum: a threshold
+    trigger must still trade (it used to return the no-trade list, which the checker rejected)."""
+    wide = {"bands": {"rule": "absolute", "absolute": 0.5}, "trigger": {"mode": "threshold"}}
+    quiet = rebalance(two_account_household(), policy(**wide))
+    assert not quiet.summary["rebalanced"]
+    r = rebalance(two_account_household(), policy(**wide, esg={"min_score": 6.2}))
+    assert r.summary["rebalanced"] and r.summary["checks"]["passed"]
+    assert any("esg" in reason for reason in r.summary["trigger"]["reasons"])
