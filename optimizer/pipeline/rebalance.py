@@ -106,6 +106,9 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
             cont = contracts.choose(solver, data, margins, cont)
             if cont is None:
                 raise _infeasible(data, solver, margins)
+            # The contract-fixed re-solve can pair a purchase and a loss sale anew.
+            if wash_sales.decide(data, cont.buy, cont.lot_sell):
+                continue
         sol = to_shares(data, cont, margins.get("contracts"))
         violations = checker.check(sol)
         if not violations or not _tighten(data, margins, violations):

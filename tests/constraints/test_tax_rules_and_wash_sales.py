@@ -210,3 +210,15 @@ def test_decide_settles_every_traded_group_in_one_pass():
     assert wash.block_buy == {0, 2} and wash.block_loss == {1}
     # A solve without a pair decides nothing.
     assert not decide(data, np.array([[0.0, 0.02, 0.0, 0.0]]), np.array([0.0, 0.01, 0.0]))
+
+
+def test_wash_sales_are_decided_after_the_whole_contract_resolve():
+    """The bundled overlay case rebalanced to tolerance: the contract-fixed re-solve pairs a
+    purchase and a loss sale, which must be decided like any other (it reached the checker)."""
+    from cvxrebalance import load_case
+    from cvxrebalance.scenarios import case_path
+
+    household, pol = load_case(case_path("overlay"))
+    r = rebalance(household, pol.replace(trigger={"rebalance_to": "tolerance"}))
+    assert r.summary["checks"]["passed"]
+    assert check(r.solution) == []
