@@ -136,6 +136,12 @@ class Solver:
                     return None
         if first_only:
             return None
+        # Every solver failed on the program itself; the elastic program (always feasible, and
+        # easier) may still prove that the policy is infeasible, which is then the verdict.
+        _, elastic = self.elastic(margins)
+        if elastic.status == "optimal" and elastic.objective > ELASTIC_TOL:
+            attempts.append(("elastic", "infeasible: proven"))
+            return None
         raise SolverError(attempts)
 
     def _rebound(self, margins: dict[str, np.ndarray] | None) -> ContinuousSolution | None:

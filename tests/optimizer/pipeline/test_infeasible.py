@@ -42,3 +42,26 @@ def test_min_cash_above_account_value_names_the_account():
     with pytest.raises(InfeasibilityError) as err:
         rebalance(replace(h, accounts=acc), policy(bands={"rule": "none"}))
     assert [n for n, _ in err.value.conflicts] == ["cash.min_cash[ira]"]
+
+
+def test_an_infeasible_policy_is_infeasible_even_when_every_solver_errors(monkeypatch):
+    """Clarabel erroring (not certifying) on an infeasible program used to end in SolverError;
+    the elastic program still proves the infeasibility, which is the verdict."""
+    from cvxrebalance.optimizer.pipeline import problem
+    from cvxrebalance.optimizer.pipeline.assemble import Outcome
+
+    real = problem.Solver._run
+
+    def erroring(self, program, name):
+        if program.is_elastic:
+            return real(self, program, name)
+        self.solves += 1
+        return Outcome("solver_error", None, float("nan"), 0.0)
+
+    monkeypatch.setattr(problem.Solver, "_run", erroring)
+    h = two_account_household()
+    acc = h.accounts.copy()
+    acc.loc[acc["account_id"] == "ira", "min_cash"] = 10_000_000.0
+    with pytest.raises(InfeasibilityError) as err:
+        rebalance(replace(h, accounts=acc), policy(bands={"rule": "none"}, solver={"name": "CLARABEL"}))
+    assert [n for n, _ in err.value.conflicts] == ["cash.min_cash[ira]"]
