@@ -40,7 +40,7 @@ class Violation:
     where: str
     amount: float
     unit: str = "weight"
-    index: int | None = None  # the class (bands, cash last) or account (cash) it concerns
+    index: int | None = None  # the class (bands, cash last), account (cash) or budget (tax_rules) it concerns
 
     def __str__(self) -> str:
         return f"{self.constraint} [{self.where}] violated by {self.amount:.6g} ({self.unit})"

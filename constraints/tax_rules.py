@@ -37,14 +37,19 @@ class TaxRules:
         if not d.L:
             return
         gain = gain_fraction(d)  # net gain realized per unit of value sold
+        # Rounding to whole shares can overshoot a budget by part of a share's gain; the pipeline
+        # then moves the budget inward (margins["gain_budget"]: household first, then each
+        # taxable account, fractions of V) and solves again.
+        inward = m.margins.get("gain_budget", np.zeros(1 + len(d.taxable)))
         if household is not None:
-            m.program.constrain("tax_rules.gain_budget", gain @ m.lots, hi=household / d.V,
+            m.program.constrain("tax_rules.gain_budget", gain @ m.lots, hi=household / d.V - inward[0],
                                 hi_labels=["tax_rules.gain_budget"])
         budgeted = [t for t in range(len(d.taxable)) if not np.isnan(per_account[t])]
         if budgeted:
             accounts = [d.taxable[t] for t in budgeted]
             per = np.array([(d.lot_account == a) * gain for a in accounts])
-            m.program.constrain("tax_rules.account_gain_budget", per @ m.lots, hi=per_account[budgeted] / d.V,
+            m.program.constrain("tax_rules.account_gain_budget", per @ m.lots,
+                                hi=per_account[budgeted] / d.V - inward[[1 + t for t in budgeted]],
                                 hi_labels=[f"tax_rules.account_gain_budget[{a}]" for a in accounts])
 
     def check(self, sol) -> list[Violation]:
@@ -53,12 +58,12 @@ class TaxRules:
         per_lot = d.lot_gain * sol.lot_sell_q
         household, per_account = budgets(d)
         if household is not None and per_lot.sum() > household + MONEY_TOL:
-            out.append(Violation(self.name, "gain_budget", float(per_lot.sum() - household), "currency"))
+            out.append(Violation(self.name, "gain_budget", float(per_lot.sum() - household), "currency", index=0))
         for t, a in enumerate(d.taxable):
             realized = per_lot[d.lot_account == a].sum()
             if not np.isnan(per_account[t]) and realized > per_account[t] + MONEY_TOL:
                 out.append(Violation(self.name, f"gain_budget[{d.account_ids[a]}]",
-                                     float(realized - per_account[t]), "currency"))
+                                     float(realized - per_account[t]), "currency", index=1 + t))
         if not d.policy.tax.allow_short_term_gains:
             banned = (sol.lot_sell_q > 0) & d.lot_short & (d.lot_gain > 0)
             for k in np.flatnonzero(banned):

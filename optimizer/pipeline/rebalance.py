@@ -197,6 +197,12 @@ def _tighten(data: Prepared, margins: dict[str, np.ndarray], violations) -> bool
             margins.setdefault("esg", np.zeros(1))[0] += step * 10
         elif v.constraint == "cash":
             margins.setdefault("cash", np.zeros(data.A))[v.index] += 2 * v.amount / data.V
+        elif v.constraint == "tax_rules" and v.where.startswith("gain_budget"):
+            # Past the budget by part of a share's gain: move it in by that, plus one share of
+            # the largest gain per share, doubling on each repeat.
+            one_share = float(np.clip(data.lot_gain, 0.0, None).max(initial=0.0))
+            margins.setdefault("gain_budget", np.zeros(1 + len(data.taxable)))[v.index] += (
+                (2 * v.amount + one_share) / data.V * grow)
         else:
             continue
         moved = True
