@@ -112,7 +112,8 @@ def outcome(h, p) -> dict:
     try:
         r = rebalance(h, p)
     except InfeasibilityError as exc:
-        return {"status": "infeasible", "conflicts": sorted(n for n, _ in exc.conflicts)}
+        return {"status": "infeasible", "conflicts": sorted(n for n, _ in exc.conflicts),
+                "whole_shares": "fractional shares" in str(exc)}
     trades = sorted([str(t.account_id), str(t.security_id), str(t.side), float(t.quantity)]
                     for t in r.trades.itertuples())
     lots = sorted([str(t.account_id), str(t.lot_id), float(t.quantity)] for t in r.lots.itertuples())

@@ -21,6 +21,10 @@ from cvxrebalance.optimizer.pipeline.result import RebalanceResult
 from cvxrebalance.optimizer.pipeline.rounding import to_shares
 
 MAX_SOLVES = 16
+# Margins by which rounding repairs move limits inward (fractions of household value; ESG in score
+# points x weight), and their cap.
+REPAIR_MARGINS = {"bands", "turnover", "esg", "cash", "gain_budget"}
+MARGIN_CAP = 0.02
 CONFLICT_TOL = 1e-5  # elastic slack below this (weight) is solver noise, not a conflict
 # The impact estimate improves accuracy, not correctness: rounding charges impact exactly and the
 # checker verifies the cash, so after this many solves the pipeline moves on.
@@ -93,6 +97,10 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
                 del margins["impact_trade"]
                 impact_solves = MAX_IMPACT_SOLVES
                 continue
+            if sol is not None and REPAIR_MARGINS & set(margins):
+                # Only the limits moved inward for rounding made it infeasible: the policy itself
+                # was feasible. Repair the last whole-share list instead (never a false verdict).
+                break
             raise _infeasible(data, solver, margins)
         impact_solves += 1
         if impact_solves < MAX_IMPACT_SOLVES and _impact_moved(data, margins, cont):
@@ -144,14 +152,17 @@ def _compare_cash_only(household: Household, policy: Policy, result: RebalanceRe
 
 
 def _whole_share_infeasible(violations) -> None:
-    """A policy limit that no whole-share trade list meets (a band narrower than one share, say)
-    is an infeasible policy, reported as such; any other violation stays a CheckError."""
-    policy_limits = {"bands", "turnover", "cash", "esg"}
+    """Policy limits the whole-share trade list still breaks after every repair are reported as
+    an infeasibility, worded as what was shown (feasible in fractional shares; no whole-share list
+    found, which is not a proof that none exists); any other violation stays a CheckError."""
+    policy_limits = {"bands", "turnover", "cash", "esg", "tax_rules"}
     if violations and all(v.constraint in policy_limits for v in violations):
         raise InfeasibilityError(
             [(f"{v.constraint}.{v.where}", float(v.amount)) for v in violations],
-            "the continuous problem is feasible but no whole-share trade list meets these limits "
-            "(a band narrower than one share of its securities, for example)",
+            "the policy can be met with fractional shares, but rounding to whole shares, re-solving "
+            f"with these limits moved inward (by at most {MARGIN_CAP:.0%} of household value) and one-share "
+            "repairs all left them broken; no exhaustive whole-share search was run, so a whole-share "
+            "list may exist (a band narrower than one share of its securities has none)",
         )
 
 
@@ -182,6 +193,7 @@ def _tighten(data: Prepared, margins: dict[str, np.ndarray], violations) -> bool
     repeat = margins.setdefault("repairs", np.zeros(1))
     grow = 2.0 ** repeat[0]
     repeat[0] += 1
+    before = {k: v.copy() for k, v in margins.items() if k in REPAIR_MARGINS}
     share = np.where(data.liquid, data.price, 0.0) / data.V  # one share, in weight
     moved = False
     for v in violations:
@@ -206,6 +218,13 @@ def _tighten(data: Prepared, margins: dict[str, np.ndarray], violations) -> bool
         else:
             continue
         moved = True
+    # Margins are capped: a limit moved further in than MARGIN_CAP of household value is no
+    # longer the same policy (doubling once reached 0.4 and made feasible policies infeasible).
+    for key in REPAIR_MARGINS & set(margins):
+        if (margins[key] > MARGIN_CAP).any():
+            margins[key] = np.minimum(margins[key], MARGIN_CAP)
+            if key in before and np.array_equal(margins[key], before[key]):
+                moved = False  # capped and unchanged: re-solving cannot help
     return moved
 
 

@@ -65,3 +65,35 @@ def test_an_infeasible_policy_is_infeasible_even_when_every_solver_errors(monkey
     with pytest.raises(InfeasibilityError) as err:
         rebalance(replace(h, accounts=acc), policy(bands={"rule": "none"}, solver={"name": "CLARABEL"}))
     assert [n for n, _ in err.value.conflicts] == ["cash.min_cash[ira]"]
+
+
+def test_repair_margins_never_make_a_feasible_policy_infeasible():
+    """A household feasible in fractional shares whose whole-share repairs used to move limits
+    inward by doubling margins until the re-solve was infeasible, and then reported conflicts of
+    those moved limits as if the policy were infeasible. Now the verdict says what was shown."""
+    from golden_cases import cases
+
+    from cvxrebalance.optimizer.domain.prepare import prepare
+    from cvxrebalance.optimizer.pipeline.problem import Solver
+
+    name, h, p = next(c for c in cases() if c[0] == "random-34")
+    assert Solver(prepare(h, p)).solve() is not None  # the policy is feasible
+    with pytest.raises(InfeasibilityError) as err:
+        rebalance(h, p)
+    assert "can be met with fractional shares" in str(err.value)
+    assert "a whole-share list may exist" in str(err.value)
+
+
+def test_repair_margins_are_capped():
+    import numpy as np
+
+    from cvxrebalance.constraints.base import Violation
+    from cvxrebalance.optimizer.domain.prepare import prepare
+    from cvxrebalance.optimizer.pipeline.rebalance import MARGIN_CAP, _tighten
+
+    h = two_account_household()
+    data = prepare(h, policy(limits={"turnover": 0.05}))
+    margins: dict = {}
+    moved = [_tighten(data, margins, [Violation("turnover", "turnover", 0.01)]) for _ in range(30)]
+    assert margins["turnover"][0] <= MARGIN_CAP + 1e-15
+    assert not moved[-1] and np.isclose(margins["turnover"][0], MARGIN_CAP)
