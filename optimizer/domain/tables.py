@@ -360,8 +360,17 @@ def csv_text(columns: dict[str, Any]) -> str:
 
 
 def frame_csv(df: pd.DataFrame) -> str:
-    """A DataFrame (its index left out) as ``csv_text`` writes it."""
-    return csv_text({c: df[c] for c in df.columns})
+    """A DataFrame (its index left out) as ``csv_text`` writes it, by pandas' writer: text
+    columns are made ``spreadsheet_safe`` a column at a time (large combined tables)."""
+    out = df.copy()
+    out.columns = [spreadsheet_safe(str(c)) for c in df.columns]
+    for c in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[c]) and not pd.api.types.is_bool_dtype(out[c]):
+            text = out[c].astype(object)
+            risky = text.str.startswith(FORMULA_START).fillna(False).to_numpy(bool)
+            if risky.any():
+                out[c] = text.where(~risky, "'" + text.astype(str))
+    return out.to_csv(index=False, lineterminator="\n")
 
 
 def _values(column: Any) -> list:
