@@ -1,0 +1,119 @@
+"""An independent re-verification of a rebalance: plain pandas arithmetic on the household's own
+tables and the result's trade and lot tables, sharing no code with the optimizer or its checker
+(no Prepared arrays, no Solution, no constraint module). It returns the rules a result breaks.
+
+Rules re-derived here (docs/case_format.md and the policy defaults): whole shares, no shorts,
+lots add up to taxable sales and never exceed the lot, cash after trades, costs (contracts' included) and flows at
+or above the minimum, class weights within their bands (absolute and 5/25 rules from the targets; households
+without futures),
+turnover, buys only where the account type is allowed, no buys of ESG-excluded or illiquid
+securities, no round trips, a wash group never both bought and sold at a loss, and the summary's
+cost total equal to the trades' costs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+TOL = 0.015  # currency (the tables round to cents)
+WEIGHT_TOL = 1e-7
+
+
+def independent_violations(household, policy, result) -> list[str]:
+    sec = household.securities.set_index("security_id")
+    acc = household.accounts.set_index("account_id")
+    hol = household.holdings
+    tr, lots, s = result.trades, result.lots, result.summary
+    out: list[str] = []
+
+    def signed(side: str) -> pd.Series:
+        part = tr[tr["side"] == side]
+        return part.groupby(["account_id", "security_id"])["quantity"].sum()
+
+    buys, sells = signed("buy"), signed("sell")
+    held = hol.groupby(["account_id", "security_id"])["quantity"].sum()
+    keys = held.index.union(buys.index).union(sells.index)
+    q0, b, q_s = (x.reindex(keys, fill_value=0.0) for x in (held, buys, sells))
+    after = q0 + b - q_s
+    if (after < -1e-9).any():
+        out.append(f"short positions: {list(after[after < -1e-9].index)}")
+    if ((b > 0) & (q_s > 0)).any():
+        out.append(f"round trips: {list(b[(b > 0) & (q_s > 0)].index)}")
+    if (np.abs(tr["quantity"] - np.round(tr["quantity"])) > 1e-9).any():
+        out.append("fractional shares traded")
+
+    # Lots: a taxable sale is the sum of its lots' sales, never more than a lot holds.
+    taxable = set(acc.index[acc["type"] == "taxable"])
+    lot_sold = lots.groupby(["account_id", "security_id"])["quantity"].sum()
+    for (a, i), q in q_s.items():
+        if a in taxable and abs(lot_sold.get((a, i), 0.0) - q) > 1e-9:
+            out.append(f"lots of {a}/{i} sell {lot_sold.get((a, i), 0.0)}, the trade sells {q}")
+    lot_q = hol.set_index(["account_id", "lot_id"])["quantity"] if "lot_id" in hol else pd.Series(dtype=float)
+    for _, row in lots.iterrows():
+        if row["quantity"] > lot_q.get((row["account_id"], row["lot_id"]), 0.0) + 1e-9:
+            out.append(f"lot {row['lot_id']} oversold")
+
+    # Cash: what each account holds after its trades, their costs and its flow.
+    value = tr["quantity"] * tr["price"]
+    flow = (value.where(tr["side"] == "sell", -value) - tr["cost"]).groupby(tr["account_id"]).sum()
+    fut = result.futures
+    if len(fut):  # contracts' trading costs come out of the carrying account's cash
+        flow = flow.add(-fut.groupby("account_id")["cost"].sum(), fill_value=0.0)
+    for a, row in acc.iterrows():
+        cash_after = row["cash"] + row["cash_flow"] + flow.get(a, 0.0)
+        if cash_after < row["min_cash"] - TOL * (1 + len(tr)):
+            out.append(f"cash of {a} after trades {cash_after:.2f} below its minimum {row['min_cash']:.2f}")
+    all_costs = tr["cost"].sum() + (fut["cost"].sum() if len(fut) else 0.0)
+    if abs(s["costs"] - all_costs) > 0.006 * (len(tr) + len(fut) + 1):
+        out.append(f"summary costs {s['costs']} != trades' and contracts' costs {all_costs:.2f}")
+
+    # Where buys may go.
+    for _, t in tr[tr["side"] == "buy"].iterrows():
+        row = sec.loc[t["security_id"]]
+        kind = acc.loc[t["account_id"], "type"]
+        if kind not in row["allowed_account_types"]:
+            out.append(f"{t['security_id']} bought in a {kind} account")
+        if not row["liquid"]:
+            out.append(f"illiquid {t['security_id']} bought")
+        if row["esg_excluded"]:
+            out.append(f"ESG-excluded {t['security_id']} bought")
+    for _, t in tr[tr["side"] == "sell"].iterrows():
+        if not sec.loc[t["security_id"], "liquid"]:
+            out.append(f"illiquid {t['security_id']} sold")
+
+    # Class weights after trading, against bands from the targets and the policy's rule.
+    price = sec["price"]
+    pos_value = after * price.reindex(after.index.get_level_values(1)).to_numpy()
+    cash_total = sum(acc.loc[a, "cash"] + acc.loc[a, "cash_flow"] + flow.get(a, 0.0) for a in acc.index)
+    total = pos_value.sum() + cash_total
+    by_class = pos_value.groupby(sec["asset_class"].reindex(after.index.get_level_values(1)).to_numpy()).sum()
+    weights = (by_class / total).to_dict() | {"cash": cash_total / total}
+    bands = policy.bands
+    # (Not with futures: their exposure counts toward the bands, which this check leaves out.)
+    if (household.target_by == "asset_class" and bands.rule in ("absolute", "5/25") and s["rebalanced"]
+            and not len(fut)):
+        for _, t in household.targets.iterrows():
+            target = t["weight"] + t["tilt"]
+            half = bands.absolute if bands.rule == "absolute" else min(bands.absolute, bands.relative * target)
+            lo = max(target - half, 0.0) if np.isnan(t["lower"]) else t["lower"]
+            hi = min(target + half, 1.0) if np.isnan(t["upper"]) else t["upper"]
+            w = weights.get(t["id"], 0.0)
+            illiquid = pos_value[[not sec.loc[i, "liquid"] for i in after.index.get_level_values(1)]].sum()
+            if (w < lo - 1e-6 or w > hi + 1e-6) and illiquid == 0:
+                out.append(f"class {t['id']} at {w:.6f} outside [{lo:.6f}, {hi:.6f}]")
+
+    # Turnover: half the value traded, over the household's value after flows.
+    v_after_flows = (q0 * price.reindex(q0.index.get_level_values(1)).to_numpy()).sum() + \
+        (acc["cash"] + acc["cash_flow"]).sum()
+    turnover = value.sum() / 2 / v_after_flows
+    if turnover > policy.limits.turnover + WEIGHT_TOL + 1e-4:
+        out.append(f"turnover {turnover:.6f} above {policy.limits.turnover}")
+
+    # Wash sales inside this rebalance: a group bought is never also sold at a loss.
+    group = sec["wash_group"].where(sec["wash_group"] != "", sec.index.to_series())
+    bought = {group[i] for i in tr.loc[tr["side"] == "buy", "security_id"]}
+    loss_sold = {group[i] for i in lots.loc[lots["gain"] < 0, "security_id"]}
+    if bought & loss_sold:
+        out.append(f"wash groups bought and sold at a loss: {sorted(bought & loss_sold)}")
+    return out
