@@ -7,8 +7,9 @@ lots add up to taxable sales and never exceed the lot, cash after trades, costs 
 or above the minimum, class weights within their bands (absolute and 5/25 rules from the targets; households
 without futures),
 turnover, buys only where the account type is allowed, no buys of ESG-excluded or illiquid
-securities, no round trips, a wash group never both bought and sold at a loss, and the summary's
-cost total equal to the trades' costs.
+securities, the ESG minimum score and ``excluded = "sell"``, the household's and each account's
+gain budget, no round trips, a wash group never both bought and sold at a loss nor traded against
+the recent transactions, and the summary's cost total equal to the trades' costs.
 """
 
 from __future__ import annotations
@@ -110,10 +111,44 @@ def independent_violations(household, policy, result) -> list[str]:
     if turnover > policy.limits.turnover + WEIGHT_TOL + 1e-4:
         out.append(f"turnover {turnover:.6f} above {policy.limits.turnover}")
 
-    # Wash sales inside this rebalance: a group bought is never also sold at a loss.
+    # Wash sales inside this rebalance: a group bought is never also sold at a loss; and none
+    # against the recent transactions in the window before the as-of date.
     group = sec["wash_group"].where(sec["wash_group"] != "", sec.index.to_series())
     bought = {group[i] for i in tr.loc[tr["side"] == "buy", "security_id"]}
     loss_sold = {group[i] for i in lots.loc[lots["gain"] < 0, "security_id"]}
     if bought & loss_sold:
         out.append(f"wash groups bought and sold at a loss: {sorted(bought & loss_sold)}")
+    tx = household.transactions
+    if len(tx) and policy.tax.wash_window_days > 0:
+        start = pd.Timestamp(policy.tax.as_of) - pd.Timedelta(days=policy.tax.wash_window_days)
+        recent = tx[(pd.to_datetime(tx["date"]) >= start) & (pd.to_datetime(tx["date"]) <= pd.Timestamp(policy.tax.as_of))]
+        recent_buys = {group[i] for i in recent.loc[recent["side"] == "buy", "security_id"]}
+        sold_at_loss = recent[(recent["side"] == "sell") & ~(recent["realized_gain"] >= 0)
+                              & recent["account_id"].isin(taxable)]
+        recent_losses = {group[i] for i in sold_at_loss["security_id"]}
+        if loss_sold & recent_buys:
+            out.append(f"loss sales in groups bought within the window: {sorted(loss_sold & recent_buys)}")
+        if bought & recent_losses:
+            out.append(f"purchases in groups sold at a loss within the window: {sorted(bought & recent_losses)}")
+
+    # Gain budgets: the household's (policy) and each taxable account's (accounts.csv), net of losses.
+    realized = lots.groupby("account_id")["gain"].sum() if len(lots) else pd.Series(dtype=float)
+    if policy.tax.gain_budget >= 0 and realized.sum() > policy.tax.gain_budget + TOL * (1 + len(lots)):
+        out.append(f"net gain {realized.sum():.2f} above the household budget {policy.tax.gain_budget}")
+    for a, row in acc.iterrows():
+        if not np.isnan(row["gain_budget"]) and realized.get(a, 0.0) > row["gain_budget"] + TOL * (1 + len(lots)):
+            out.append(f"net gain of {a} {realized.get(a, 0.0):.2f} above its budget {row['gain_budget']}")
+
+    # ESG: the value-weighted score of scored holdings after trading, and "sell" clears exclusions.
+    score = sec["esg_score"].reindex(after.index.get_level_values(1)).to_numpy()
+    scored = ~np.isnan(score)
+    if policy.esg.min_score > 0 and s["rebalanced"] and pos_value[scored].sum() > 0:
+        avg = float((pos_value[scored] * score[scored]).sum() / pos_value[scored].sum())
+        if avg < policy.esg.min_score - 1e-6:
+            out.append(f"ESG score {avg:.4f} below the minimum {policy.esg.min_score}")
+    if policy.esg.excluded == "sell" and s["rebalanced"]:
+        excluded = sec["esg_excluded"] & sec["liquid"]
+        left = after[[excluded.get(i, False) for i in after.index.get_level_values(1)]]
+        if (left > 1e-9).any():
+            out.append(f"ESG-excluded holdings left with excluded = 'sell': {list(left[left > 1e-9].index)}")
     return out

@@ -88,8 +88,21 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
     margins: dict[str, np.ndarray] = {}
     sol, violations = None, []
     impact_solves = 0
+    decided: tuple[set[int], set[int]] | None = None  # groups the last wash decision blocked
+    flipped: list[str] = []  # groups whose wash-sale decision failed both ways
     for _ in range(MAX_SOLVES):
         cont = solver.solve(margins)
+        if cont is None and decided is not None:
+            # The side the wash-sale decision kept made the program infeasible (a gain budget
+            # that needed the blocked loss, say); the rule allows either side: try the other.
+            _flip(data, *decided)
+            flipped = [data.wash.names[g] for g in sorted(decided[0] | decided[1])]
+            decided = None
+            continue
+        decided = None
+        if cont is None and flipped:
+            raise _infeasible(data, solver, margins, wash_both_ways=flipped)
+        flipped = []
         if cont is None:
             if "impact_trade" in margins:
                 # Impact priced into the cash balance made it infeasible: drop the estimate (the
@@ -108,14 +121,18 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
         # A wash group is bought or loss-sold, never both: decide from this solve and re-solve.
         # Blocks only grow, so this ends; it runs after every solve because a later re-solve
         # (tightened bands, fixed contracts) can pair a purchase and a loss sale anew.
+        before = (set(data.wash.block_buy), set(data.wash.block_loss))
         if wash_sales.decide(data, cont.buy, cont.lot_sell):
+            decided = (data.wash.block_buy - before[0], data.wash.block_loss - before[1])
             continue
         if data.overlay.J and "contracts" not in margins:
             cont = contracts.choose(solver, data, margins, cont)
             if cont is None:
                 raise _infeasible(data, solver, margins)
             # The contract-fixed re-solve can pair a purchase and a loss sale anew.
+            before = (set(data.wash.block_buy), set(data.wash.block_loss))
             if wash_sales.decide(data, cont.buy, cont.lot_sell):
+                decided = (data.wash.block_buy - before[0], data.wash.block_loss - before[1])
                 continue
         sol = to_shares(data, cont, margins.get("contracts"))
         violations = checker.check(sol)
@@ -133,6 +150,16 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
     if data.overlay.J and policy.overlay.instruments == "both" and policy.overlay.compare_cash_only:
         result.summary["cash_only_comparison"] = _compare_cash_only(household, policy, result)
     return result
+
+
+def _flip(data: Prepared, new_buy_blocks: set[int], new_loss_blocks: set[int]) -> None:
+    """Reverse the last wash-sale decision: groups whose buys it blocked may be bought but not
+    loss-sold, and the other way round."""
+    w = data.wash
+    w.block_buy -= new_buy_blocks
+    w.block_loss -= new_loss_blocks
+    w.block_buy |= new_loss_blocks
+    w.block_loss |= new_buy_blocks
 
 
 def _compare_cash_only(household: Household, policy: Policy, result: RebalanceResult) -> dict:
@@ -228,7 +255,8 @@ def _tighten(data: Prepared, margins: dict[str, np.ndarray], violations) -> bool
     return moved
 
 
-def _infeasible(data: Prepared, solver: Solver, margins) -> InfeasibilityError:
+def _infeasible(data: Prepared, solver: Solver, margins, wash_both_ways: list[str] | None = None,
+                ) -> InfeasibilityError:
     """Elastic re-solve: relax every policy constraint with a penalized slack and name those
     that had to give (an L1 penalty makes the set small). It uses the same margins (rounding
     repairs, impact estimate) as the solve that failed."""
@@ -247,7 +275,14 @@ def _infeasible(data: Prepared, solver: Solver, margins) -> InfeasibilityError:
 
     # Slacks at solver-noise level are not conflicts; keep at least the largest one.
     conflicts = [(label(n), a) for n, a in found if a > CONFLICT_TOL] or [(label(n), a) for n, a in found[:1]]
-    return InfeasibilityError(conflicts, _explain(data, conflicts))
+    explanation = _explain(data, conflicts)
+    if wash_both_ways:
+        tried = ("not buying it and not selling it at a loss are each infeasible" if len(wash_both_ways) == 1
+                 else "the sides first chosen, and all of them reversed, are each infeasible; other "
+                      "combinations were not tried")
+        explanation = (f"The wash-sale rule was decided both ways for {', '.join(wash_both_ways)}: {tried} "
+                       "(the conflicts listed are those of the second way).\n" + explanation)
+    return InfeasibilityError(conflicts, explanation)
 
 
 def _explain(data: Prepared, conflicts: list[tuple[str, float]]) -> str:
