@@ -60,7 +60,9 @@ def _read(root: Path, name: str) -> tuple[pd.DataFrame | None, Path | None]:
             if ext == ".csv":
                 return read_csv(path), path
             df = pd.read_parquet(path)
-            df.index = df.index + 2  # "line" of a Parquet row: its row number + 1, as in CSV
+            if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
+                df = df.reset_index()  # an index saved with the file is a column of it
+            df.index = pd.RangeIndex(len(df)) + 2  # "line" of a Parquet row: its row number + 1, as in CSV
             df.attrs["file_lines"] = True
             return df, path
     return None, None
@@ -113,8 +115,13 @@ def read_batch(in_dir: str | Path) -> BatchInput:
     for name, df in tables.items():
         if df is None:
             continue
-        keys = df[KEY].astype(str)
-        blank = (keys.str.strip() == "").to_numpy()
+        # Ids are text, trimmed like every other text cell ("h1 " is h1); a missing one (an empty
+        # cell, or a null in Parquet) is an error, never a row dropped by groupby.
+        raw_keys = df[KEY].astype(object)
+        missing = raw_keys.isna().to_numpy()
+        keys = raw_keys.where(~missing, "").map(str).str.strip()
+        df = df.assign(**{KEY: keys})
+        blank = missing | (keys == "").to_numpy()
         lines = file_lines(df)
         blank_ids += [Problem(f"{name}.csv", lines[j], KEY, "missing household_id: the row belongs to no "
                               "household") for j in np.flatnonzero(blank)]

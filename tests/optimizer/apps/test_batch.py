@@ -315,3 +315,36 @@ def test_damaged_household_files_are_redone_not_combined(tmp_path):
     man = run_batch(in_dir, out, workers=1, progress=False)
     assert man["counts"]["run"] == 3 and man["counts"]["skipped_finished"] == 1
     assert (out / "trades.csv").read_text() == clean
+
+
+def test_a_null_household_id_in_parquet_is_named_not_dropped(tmp_path):
+    pytest.importorskip("pyarrow")
+    in_dir = make_input(tmp_path, 3)
+    hol = pd.read_csv(in_dir / "holdings.csv")
+    hol.loc[3, "household_id"] = None
+    hol.to_parquet(in_dir / "holdings.parquet")
+    (in_dir / "holdings.csv").unlink()
+    with pytest.raises(ValidationError) as info:
+        run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    assert [(p.file, p.row, p.field) for p in info.value.problems] == [("holdings.csv", 5, "household_id")]
+
+
+def test_parquet_with_a_saved_index_reads(tmp_path):
+    pytest.importorskip("pyarrow")
+    in_dir = make_input(tmp_path, 2)
+    run_batch(in_dir, tmp_path / "csv", workers=1, progress=False)
+    cov = pd.read_csv(in_dir / "covariance.csv")
+    cov.set_index(cov.columns[0]).to_parquet(in_dir / "covariance.parquet")
+    (in_dir / "covariance.csv").unlink()
+    run_batch(in_dir, tmp_path / "parquet", workers=1, progress=False)
+    assert (tmp_path / "csv" / "trades.csv").read_text() == (tmp_path / "parquet" / "trades.csv").read_text()
+
+
+def test_household_ids_are_trimmed_like_other_text(tmp_path):
+    in_dir = make_input(tmp_path, 2)
+    hol = pd.read_csv(in_dir / "holdings.csv", dtype=str, keep_default_na=False)
+    first = hol.index[hol["household_id"] == "h00000"][0]
+    hol.loc[first, "household_id"] = "h00000 "
+    hol.to_csv(in_dir / "holdings.csv", index=False)
+    man = run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    assert man["counts"]["households"] == 2 and man["counts"]["failed"] == 0
