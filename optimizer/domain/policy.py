@@ -254,6 +254,9 @@ class Policy:
                 bad("overlay", f"hedge_ratio.{cur}", "must be in [0, 1]")
         if self.trigger.mode == "threshold" and self.bands.rule == "none":
             bad("trigger", "mode", '"threshold" needs a band rule other than "none"')
+        if self.trigger.rebalance_to == "tolerance" and self.bands.rule == "none":
+            bad("trigger", "rebalance_to", '"tolerance" needs a band rule other than "none" (without '
+                "bands every weight is within tolerance, so nothing would ever trade)")
         return out
 
 

@@ -183,6 +183,9 @@ def _square(df: pd.DataFrame, file: str, problems: list[Problem]) -> pd.DataFram
         problems.append(Problem(file, 1, None, "header and first column must list the same ids in the same order"))
         return None
     a = m.to_numpy()
+    if not a.size:
+        problems.append(Problem(file, None, None, "the matrix is empty (a header line only)"))
+        return None
     scale = max(np.abs(a).max(), 1e-300)
     if np.abs(a - a.T).max() > 1e-8 * scale:
         problems.append(Problem(file, None, None, "matrix is not symmetric"))

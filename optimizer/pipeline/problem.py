@@ -54,7 +54,7 @@ def objective_scale(data: Prepared) -> float:
     var = data.risk.factor_variance + data.risk.d**2
     sizes = [
         o.risk_weight * float(var.mean()) if var.size else 0.0,
-        o.cost_weight * float(data.linear_cost.max()),
+        o.cost_weight * float(data.linear_cost.max(initial=0.0)),
         o.tax_weight * float(coefficients(data).max(initial=0.0)),
         o.location_weight * float(np.abs(drag(data)).max(initial=0.0)),
     ]

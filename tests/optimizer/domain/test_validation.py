@@ -774,3 +774,35 @@ def test_dates_are_only_accepted_as_yyyy_mm_dd(case, value):
 def test_policy_dates_are_only_accepted_as_yyyy_mm_dd(case):
     edit_text(case, "policy.toml", "as_of = 2026-11-20", 'as_of = "2026-W47-5"')
     assert_problem(load_error(case), "policy.toml", None, "tax.as_of", "YYYY-MM-DD")
+
+
+def test_a_covariance_with_only_its_id_column_is_named(case):
+    (case / "covariance.csv").write_text("asset_class\n")
+    assert_problem(load_error(case), "covariance.csv", None, None, "empty")
+
+
+def test_factor_files_with_headers_only_are_named(case):
+    (case / "covariance.csv").unlink()
+    (case / "factor_loadings.csv").write_text("security_id\n")
+    (case / "factor_covariance.csv").write_text("factor\n")
+    err = load_error(case)
+    assert any(p.file == "factor_covariance.csv" and "empty" in p.message for p in err.problems)
+
+
+def test_tolerance_rebalancing_without_bands_is_rejected(case):
+    edit_text(case, "policy.toml", 'rule = "5/25"', 'rule = "none"')
+    edit_text(case, "policy.toml", 'rebalance_to = "target"', 'rebalance_to = "tolerance"')
+    assert_problem(load_error(case), "policy.toml", None, "trigger.rebalance_to", "needs a band rule")
+
+
+def test_an_all_cash_household_without_securities_rebalances(tmp_path):
+    """No securities at all (an all-cash client): a result, not a ValueError from an empty max."""
+    case = tmp_path / "cash_only"
+    case.mkdir()
+    (case / "securities.csv").write_text("security_id,asset_class,price\n")
+    (case / "holdings.csv").write_text("account_id,security_id,quantity\n")
+    (case / "accounts.csv").write_text("account_id,type,cash\nira,tax_deferred,1000\n")
+    (case / "targets.csv").write_text("asset_class,weight\ncash,1\n")
+    (case / "covariance.csv").write_text("asset_class,cash\ncash,0.0001\n")
+    result = rebalance(*load_case(case))
+    assert result.summary["checks"]["passed"] and len(result.trades) == 0

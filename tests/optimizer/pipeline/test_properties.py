@@ -15,13 +15,15 @@ from cvxrebalance import InfeasibilityError, check, rebalance
 @st.composite
 def households(draw):
     h = random_tables(draw(st.integers(0, 2**32 - 1)), spreads=(0.0, 0.0005, 0.002), flows=(-0.5, 0.5))
+    rule = draw(st.sampled_from(["none", "5/25", "absolute"]))
     pol = {
-        "bands": {"rule": draw(st.sampled_from(["none", "5/25", "absolute"]))},
+        "bands": {"rule": rule},
         "objective": {"tax_weight": draw(st.sampled_from([0.0, 1.0, 5.0])),
                       "risk_weight": draw(st.sampled_from([1.0, 100.0, 1e4]))},
         "esg": {"excluded": draw(st.sampled_from(["hold", "sell"]))},
         "limits": {"turnover": draw(st.sampled_from([1.0, 0.05]))},
-        "trigger": {"rebalance_to": draw(st.sampled_from(["target", "tolerance"]))},
+        # "tolerance" needs bands (with rule "none" it is a rejected policy).
+        "trigger": {"rebalance_to": draw(st.sampled_from(["target", "tolerance"] if rule != "none" else ["target"]))},
     }
     return h, policy(**pol)
 
@@ -51,7 +53,8 @@ def test_every_result_passes_the_checker(case):
 @given(households())
 def test_without_policy_limits_always_feasible(case):
     h, p = case
-    p = p.replace(bands={"rule": "none"}, limits={"turnover": 1.0}, esg={"excluded": "hold"})
+    p = p.replace(bands={"rule": "none"}, limits={"turnover": 1.0}, esg={"excluded": "hold"},
+                  trigger={"rebalance_to": "target"})  # "tolerance" needs bands
     try:
         result = rebalance(h, p)
     except InfeasibilityError as exc:
