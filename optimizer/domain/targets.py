@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.tables import CASH, rows
 
 if TYPE_CHECKING:
@@ -56,11 +57,15 @@ def effective_targets(
     lower: dict[str, float] = {}
     upper: dict[str, float] = {}
     notes: list[str] = []
-    for _, row in rows(tgt):
+    expired: list[tuple[int, str, object]] = []
+    live_total = 0.0
+    for line, row in rows(tgt):
         live = row.tilt
         if row.tilt != 0 and row.tilt_expires is not None and as_of > row.tilt_expires:
             notes.append(f"tilt on {row.id} expired {row.tilt_expires}; reverted to strategic")
             live = 0.0
+            expired.append((line, row.id, row.tilt_expires))
+        live_total += live
         if row.id == CASH:
             cash_target, cash_tilt, cash_banded = row.weight, live, True
         elif sec_w is not None:
@@ -79,6 +84,15 @@ def effective_targets(
                 lower[key] = row.lower
             if not np.isnan(row.upper):
                 upper[key] = row.upper
+    # Tilts net to zero (targets.csv is checked so); if some legs expired and the others did not,
+    # the live ones no longer do and the targets would not sum to one: a problem, not a guess.
+    if expired and abs(live_total) > 1e-9:
+        raise ValidationError([
+            Problem("targets.csv", int(line), "tilt_expires",
+                    f"the tilt on {name} expired on {when}, but the tilts it offset are still live (they "
+                    f"sum to {live_total:+.6g}, so the targets would not add up to 1); give every leg of "
+                    "a tilt the same tilt_expires")
+            for line, name, when in expired])
     return Targets(strategic, tilt, strategic + tilt, max_tilt, cash_target + cash_tilt,
                    cash_banded, lower, upper, sec_w, notes)
 

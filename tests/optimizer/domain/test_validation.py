@@ -806,3 +806,26 @@ def test_an_all_cash_household_without_securities_rebalances(tmp_path):
     (case / "covariance.csv").write_text("asset_class,cash\ncash,0.0001\n")
     result = rebalance(*load_case(case))
     assert result.summary["checks"]["passed"] and len(result.trades) == 0
+
+
+def test_a_tilt_expiring_while_its_offsetting_leg_lives_is_named(tmp_path):
+    """Only the stocks leg of a +0.03/-0.03 tilt expired: the live tilts no longer net to zero and
+    the targets would sum to 0.97 (it ran, leaving 3% in cash unasked)."""
+    case = tmp_path / "seed"
+    shutil.copytree(case_path("seed_portfolio"), case)
+    (case / "targets.csv").write_text("asset_class,weight,tilt,tilt_expires\nstocks,0.6,0.03,2026-01-01\n"
+                                      "bonds,0.3,-0.03,\nreal_estate,0.1,0,\n")
+    household, policy = load_case(case)
+    with pytest.raises(ValidationError) as info:
+        rebalance(household, policy)
+    assert_problem(info.value, "targets.csv", 2, "tilt_expires", "the tilts it offset are still live")
+
+
+def test_a_tilt_expiring_on_every_leg_reverts_quietly(tmp_path):
+    case = tmp_path / "seed"
+    shutil.copytree(case_path("seed_portfolio"), case)
+    (case / "targets.csv").write_text("asset_class,weight,tilt,tilt_expires\nstocks,0.6,0.03,2026-01-01\n"
+                                      "bonds,0.3,-0.03,2026-01-01\nreal_estate,0.1,0,\n")
+    result = rebalance(*load_case(case))
+    assert any("expired" in n for n in result.summary["notes"])
+    assert result.asset_classes.loc["stocks", "target"] == pytest.approx(0.6)
