@@ -206,6 +206,14 @@ def prepare(household: Household, policy: Policy) -> Prepared:
         problems.append(Problem("targets.csv", int(tgt.index[r]), "tilt",
                                 f"|tilt| {abs(tgt['tilt'].iat[r]):.6g} exceeds max_tilt {default_max:.6g} "
                                 "(the policy's [tactical] default)"))
+    # A hedge ratio names a currency the household holds and the risk model prices; any other
+    # key (a typo, an asset class) would be ignored and leave the currency unhedged.
+    currencies = {c for c in household.securities["currency"].tolist() + household.futures["currency"].tolist() if c}
+    for key in policy.overlay.hedge_ratio:
+        if key not in currencies or key not in household.risk.loadings.columns:
+            problems.append(Problem("policy.toml", None, f"overlay.hedge_ratio.{key}",
+                                    f"{key!r} is not a currency of the household's securities or contracts "
+                                    f"with a risk factor (currencies: {', '.join(sorted(currencies)) or 'none'})"))
     if problems:
         raise ValidationError(problems)
     lot_security = h_sec[lot_rows]

@@ -94,11 +94,14 @@ def _class_loadings(sec, fut, cov, classes, problems) -> pd.DataFrame:
             problems.append(Problem("covariance.csv", None, c, f"asset class {c!r} has no row"))
     rows = list(sec["security_id"]) + list(fut["contract_id"]) + ([CASH] if CASH in names else [])
     load = pd.DataFrame(0.0, index=rows, columns=cov.columns)
-    for s, c, cur in zip(sec["security_id"], sec["asset_class"], sec["currency"], strict=True):
+    for line, s, c, cur in zip(sec.index, sec["security_id"], sec["asset_class"], sec["currency"], strict=True):
         if c in names:
             load.at[s, c] = 1.0
         if cur and cur in names:
             load.at[s, cur] = 1.0
+        elif cur:  # a currency without its risk would silently drop the security's FX risk
+            problems.append(Problem("securities.csv", int(line), "currency",
+                                    f"currency {cur!r} has no row in covariance.csv"))
     for j, row in fut.iterrows():
         c, cur = row["asset_class"], row["currency"]
         if c:
@@ -108,6 +111,8 @@ def _class_loadings(sec, fut, cov, classes, problems) -> pd.DataFrame:
                 load.at[row["contract_id"], c] = row["exposure"]
         if cur and cur in names:
             load.at[row["contract_id"], cur] = 1.0
+        elif cur:
+            problems.append(Problem("futures.csv", j, "currency", f"currency {cur!r} has no row in covariance.csv"))
     if CASH in names:
         load.at[CASH, CASH] = 1.0
     load.attrs["by_class"] = True

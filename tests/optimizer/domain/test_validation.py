@@ -829,3 +829,23 @@ def test_a_tilt_expiring_on_every_leg_reverts_quietly(tmp_path):
     result = rebalance(*load_case(case))
     assert any("expired" in n for n in result.summary["notes"])
     assert result.asset_classes.loc["stocks", "target"] == pytest.approx(0.6)
+
+
+def test_a_contract_currency_without_a_risk_row_is_named(tmp_path):
+    case = tmp_path / "overlay"
+    shutil.copytree(case_path("overlay"), case)
+    text = (case / "futures.csv").read_text()
+    assert ",EUR" in text
+    (case / "futures.csv").write_text(text.replace(",EUR", ",JPY"))
+    err = load_error(case)
+    assert any(p.file == "futures.csv" and p.field == "currency" and "JPY" in p.message for p in err.problems)
+
+
+@pytest.mark.parametrize("key", ["JPY", "us_equity"])
+def test_a_hedge_ratio_for_no_held_currency_is_named(tmp_path, key):
+    case = tmp_path / "overlay"
+    shutil.copytree(case_path("overlay"), case)
+    household, policy = load_case(case)
+    with pytest.raises(ValidationError) as info:
+        rebalance(household, policy.replace(overlay={"hedge_ratio": {key: 0.5}}))
+    assert_problem(info.value, "policy.toml", None, f"overlay.hedge_ratio.{key}", "is not a currency")
