@@ -182,6 +182,9 @@ def _check_securities(sec: pd.DataFrame, problems: list[Problem]) -> None:
             problems.append(
                 Problem(f, i, "asset_class", "'cash' is the accounts' cash, not a security")
             )
+        if types is not None and not types:
+            problems.append(Problem(f, i, "allowed_account_types", "lists no account type (the security could "
+                                    "be bought nowhere); leave the cell empty to allow every type"))
         for t in types or ():
             if t not in ACCOUNT_TYPES:
                 problems.append(

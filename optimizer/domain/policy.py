@@ -236,8 +236,8 @@ class Policy:
                 bad("tax", key, "must be in [0, 1]")
         if not 0 <= self.tactical.max_tilt <= 1:
             bad("tactical", "max_tilt", "must be in [0, 1]")
-        if not 0 <= self.tax.wash_window_days <= 3660:
-            bad("tax", "wash_window_days", "must be in [0, 3660] days (0: no wash-sale rule)")
+        if not 0 <= self.tax.wash_window_days <= 3660 or self.tax.wash_window_days != int(self.tax.wash_window_days):
+            bad("tax", "wash_window_days", "must be a whole number of days in [0, 3660] (0: no wash-sale rule)")
         if self.esg.min_score < 0:
             bad("esg", "min_score", "must be >= 0 (0: no minimum)")
         if self.limits.turnover < 0:

@@ -198,6 +198,17 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     for r in lot_rows[late]:
         problems.append(Problem("holdings.csv", int(hol.index[r]), "acquired",
                                 f"lot acquired {hol['acquired'].iat[r]} after the as-of date {as_of}"))
+    # Trades after the as-of date have not happened yet; a contract held past its expiry cannot be.
+    tx = household.transactions
+    for line, when in zip(tx.index.tolist(), tx["date"].tolist(), strict=True):
+        if when is not None and when > as_of:
+            problems.append(Problem("transactions.csv", int(line), "date",
+                                    f"trade dated {when}, after the as-of date {as_of}"))
+    fut = household.futures
+    for line, when, held in zip(fut.index.tolist(), fut["expiry"].tolist(), fut["position"].tolist(), strict=True):
+        if when is not None and when < as_of and held:
+            problems.append(Problem("futures.csv", int(line), "expiry",
+                                    f"expired {when}, before the as-of date {as_of}, yet {held:g} contracts are held"))
     # Tilts without their own max_tilt are held to the policy's default.
     default_max = policy.tactical.max_tilt
     tgt = household.targets

@@ -210,8 +210,8 @@ def _wash_summary(data: Prepared) -> dict:
     w = data.wash
     return {"blocked_buys": {w.names[g]: why for g, why in w.recent_loss.items()},
             "blocked_loss_sales": {w.names[g]: why for g, why in w.recent_buy.items()},
-            "decided_in_rebalance": {**{w.names[g]: "bought (loss sales blocked)" for g in w.block_loss},
-                                     **{w.names[g]: "loss-sold (buys blocked)" for g in w.block_buy}}}
+            "decided_in_rebalance": {**{w.names[g]: "loss sales blocked" for g in w.block_loss},
+                                     **{w.names[g]: "buys blocked" for g in w.block_buy}}}
 
 
 def _futures(data: Prepared, sol: Solution) -> Columns:

@@ -703,7 +703,7 @@ def test_policy_numbers_must_be_finite(case, section, key, old, new):
 
 def test_negative_wash_window_is_an_error_and_zero_turns_the_rule_off(case):
     edit_text(case, "policy.toml", "as_of = 2026-11-20", "as_of = 2026-11-20\nwash_window_days = -30")
-    assert_problem(load_error(case), "policy.toml", None, "tax.wash_window_days", "must be in [0, 3660]")
+    assert_problem(load_error(case), "policy.toml", None, "tax.wash_window_days", "in [0, 3660]")
     edit_text(case, "policy.toml", "wash_window_days = -30", "wash_window_days = 0")
     _, policy = load_case(case)
     assert policy.tax.wash_window_days == 0
@@ -849,3 +849,42 @@ def test_a_hedge_ratio_for_no_held_currency_is_named(tmp_path, key):
     with pytest.raises(ValidationError) as info:
         rebalance(household, policy.replace(overlay={"hedge_ratio": {key: 0.5}}))
     assert_problem(info.value, "policy.toml", None, f"overlay.hedge_ratio.{key}", "is not a currency")
+
+
+def test_a_trade_dated_after_the_as_of_date_is_named(tmp_path):
+    case = tmp_path / "tax_aware"
+    shutil.copytree(case_path("tax_aware"), case)
+    path = case / "transactions.csv"
+    lines = path.read_text().splitlines() if path.exists() else ["account_id,security_id,date,side,quantity,price"]
+    header = lines[0].split(",")
+    row = dict.fromkeys(header, "")
+    row |= {"account_id": "brokerage", "security_id": "VXUS", "date": "2030-12-01", "side": "buy",
+            "quantity": "10", "price": "60"}
+    path.write_text("\n".join([*lines, ",".join(row[c] for c in header)]) + "\n")
+    household, policy = load_case(case)
+    with pytest.raises(ValidationError) as info:
+        rebalance(household, policy)
+    assert_problem(info.value, "transactions.csv", len(lines) + 1, "date", "after the as-of date")
+
+
+def test_a_held_contract_past_its_expiry_is_named(tmp_path):
+    case = tmp_path / "overlay"
+    shutil.copytree(case_path("overlay"), case)
+    fut = read_csv(case / "futures.csv")
+    line = next(i for i in fut.index if float(fut.loc[i, "position"] or 0) != 0)
+    fut.loc[line, "expiry"] = "2020-01-01"
+    fut.to_csv(case / "futures.csv", index=False)
+    household, policy = load_case(case)
+    with pytest.raises(ValidationError) as info:
+        rebalance(household, policy)
+    assert_problem(info.value, "futures.csv", line, "expiry", "before the as-of date")
+
+
+def test_allowed_account_types_listing_none_is_named(case):
+    set_cell(case, "securities.csv", 3, "allowed_account_types", ";")
+    assert_problem(load_error(case), "securities.csv", 3, "allowed_account_types", "lists no account type")
+
+
+def test_wash_window_must_be_whole_days(case):
+    edit_text(case, "policy.toml", "as_of = 2026-11-20", "as_of = 2026-11-20\nwash_window_days = 30.5")
+    assert_problem(load_error(case), "policy.toml", None, "tax.wash_window_days", "whole number of days")
