@@ -256,13 +256,16 @@ def _tighten(data: Prepared, margins: dict[str, np.ndarray], violations) -> bool
 
 
 def _infeasible(data: Prepared, solver: Solver, margins, wash_both_ways: list[str] | None = None,
-                ) -> InfeasibilityError:
+                ) -> InfeasibilityError | SolverError:
     """Elastic re-solve: relax every policy constraint with a penalized slack and name those
     that had to give (an L1 penalty makes the set small). It uses the same margins (rounding
-    repairs, impact estimate) as the solve that failed."""
+    repairs, impact estimate) as the solve that failed. When the elastic program itself finds no
+    optimum, nothing was proven: a SolverError, never an infeasibility without conflicts."""
     found = solver.conflicts(margins)
-    if not found:  # pragma: no cover - slacks make the elastic program feasible
-        return InfeasibilityError([], "even the relaxed problem is infeasible: check holdings and caps")
+    if not found:
+        _, out = solver.elastic(margins)
+        return SolverError([("elastic program", out.status),
+                            ("verdict", "the solvers could not establish whether the policy is feasible")])
     names = {"bands": [*data.classes, "cash"], "cash": data.account_ids, "overlay": data.account_ids,
              "tax_rules": data.account_ids}
 

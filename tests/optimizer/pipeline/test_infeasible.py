@@ -97,3 +97,20 @@ def test_repair_margins_are_capped():
     moved = [_tighten(data, margins, [Violation("turnover", "turnover", 0.01)]) for _ in range(30)]
     assert margins["turnover"][0] <= MARGIN_CAP + 1e-15
     assert not moved[-1] and np.isclose(margins["turnover"][0], MARGIN_CAP)
+
+
+def test_no_infeasibility_verdict_without_conflicts(monkeypatch):
+    """When the elastic program also finds no optimum (a solver at its iteration limit), nothing
+    was proven: a SolverError, not an InfeasibilityError listing no constraints."""
+    from cvxrebalance import SolverError
+    from cvxrebalance.optimizer.pipeline import problem
+    from cvxrebalance.optimizer.pipeline.assemble import Outcome
+
+    def failing(self, program, name):
+        self.solves += 1
+        status = "iteration limit" if program.is_elastic else "infeasible"
+        return Outcome(status, None, float("nan"), 0.0)
+
+    monkeypatch.setattr(problem.Solver, "_run", failing)
+    with pytest.raises(SolverError):
+        rebalance(two_account_household(), policy(bands={"rule": "none"}))
