@@ -100,9 +100,6 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
             decided = None
             continue
         decided = None
-        if cont is None and flipped:
-            raise _infeasible(data, solver, margins, wash_both_ways=flipped)
-        flipped = []
         if cont is None:
             if "impact_trade" in margins:
                 # Impact priced into the cash balance made it infeasible: drop the estimate (the
@@ -110,11 +107,14 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
                 del margins["impact_trade"]
                 impact_solves = MAX_IMPACT_SOLVES
                 continue
+            if flipped:  # both sides of the last wash-sale decision are infeasible
+                raise _infeasible(data, solver, margins, wash_both_ways=flipped)
             if sol is not None and REPAIR_MARGINS & set(margins):
                 # Only the limits moved inward for rounding made it infeasible: the policy itself
                 # was feasible. Repair the last whole-share list instead (never a false verdict).
                 break
             raise _infeasible(data, solver, margins)
+        flipped = []
         impact_solves += 1
         if impact_solves < MAX_IMPACT_SOLVES and _impact_moved(data, margins, cont):
             continue
