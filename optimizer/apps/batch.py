@@ -31,8 +31,9 @@ import pandas as pd
 from cvxrebalance.optimizer.domain.case_io import read_csv
 from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, Problem, ValidationError
 from cvxrebalance.optimizer.domain.household import Household
+from cvxrebalance.optimizer.domain.output import file_mode, frame_csv, from_spreadsheet_safe
 from cvxrebalance.optimizer.domain.policy import Policy
-from cvxrebalance.optimizer.domain.tables import file_lines, file_mode, frame_csv, from_spreadsheet_safe
+from cvxrebalance.optimizer.domain.tables import file_lines
 from cvxrebalance.optimizer.pipeline.rebalance import rebalance
 from cvxrebalance.optimizer.pipeline.result import verify_files
 

@@ -16,9 +16,9 @@ from cvxrebalance.constraints.esg import portfolio_score
 from cvxrebalance.cost_models import default_costs, lot_relief
 from cvxrebalance.cost_models.tax import realized as tax_realized
 from cvxrebalance.cost_models.tracking_error import variance
+from cvxrebalance.optimizer.domain.output import csv_text, file_mode
 from cvxrebalance.optimizer.domain.prepare import Prepared
 from cvxrebalance.optimizer.domain.solution import Solution
-from cvxrebalance.optimizer.domain.tables import csv_text, file_mode
 from cvxrebalance.optimizer.pipeline.problem import ContinuousSolution
 
 TRADE_COLUMNS = ["account_id", "security_id", "side", "quantity", "price", "value", "cost"]
