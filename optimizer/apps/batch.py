@@ -145,9 +145,10 @@ def read_batch(in_dir: str | Path) -> BatchInput:
     return BatchInput(shared, policy, dict(sorted(households.items())), files)
 
 
-# A household id used as it is for its directory and error file; any other id (path separators,
-# "." or "..", spaces, a leading dash, very long) is named by a hash instead, which no plain id can
-# equal (they never start with "~"), so every household gets its own place inside OUT_DIR.
+# A household id used as it is for its directory and error file (with a hash suffix when it has
+# capitals); any other id (path separators, "." or "..", spaces, a leading dash, very long) is named
+# by a hash instead, which no plain id can equal (they never start with "~"), so every household
+# gets its own place inside OUT_DIR, also on a case-insensitive file system.
 _PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{k}" for k in range(10)), *(f"LPT{k}" for k in range(10))}
 
@@ -157,12 +158,15 @@ def dir_name(hid: str) -> str:
 
     Examples
     --------
-    >>> dir_name("h00017"), dir_name("../../x")[:1], dir_name(".") != dir_name("..")
+    >>> dir_name("h00017"), dir_name("../../x")[:1], dir_name("H1").lower() != dir_name("h1").lower()
     ('h00017', '~', True)
     """
+    digest = hashlib.sha256(hid.encode()).hexdigest()
     if _PLAIN_ID.fullmatch(hid) and hid.split(".")[0].upper() not in _RESERVED:
-        return hid
-    return "~" + hashlib.sha256(hid.encode()).hexdigest()[:32]
+        # On a case-insensitive file system (macOS, Windows) "H1" and "h1" would share a folder:
+        # an id with capitals carries a hash of its exact spelling.
+        return hid if hid == hid.lower() else f"{hid}~{digest[:8]}"
+    return "~" + digest[:32]
 
 
 def household_dir(out_dir: Path, hid: str) -> Path:

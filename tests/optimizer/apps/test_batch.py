@@ -348,3 +348,11 @@ def test_household_ids_are_trimmed_like_other_text(tmp_path):
     hol.to_csv(in_dir / "holdings.csv", index=False)
     man = run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
     assert man["counts"]["households"] == 2 and man["counts"]["failed"] == 0
+
+
+def test_ids_differing_only_in_case_get_places_distinct_on_any_file_system():
+    from cvxrebalance.optimizer.apps.batch import dir_name
+
+    names = [dir_name(h) for h in ("h1", "H1", "Smith", "smith", "SMITH")]
+    assert len({n.lower() for n in names}) == len(names)
+    assert dir_name("h00017") == "h00017"
