@@ -47,45 +47,51 @@ def _read_text_table(path: Path, problems: list[Problem]) -> pd.DataFrame | None
     if text is None:
         return None
     # Every line whose field count differs from the header's is a problem (pandas raises on the
-    # first longer line and pads shorter ones silently). Without quotes a comma count per line
-    # (numpy, for batch files of a million lines) answers; with quotes, the csv module does.
-    if '"' not in text and text.strip():
-        header_line = text.split("\n", 1)[0].rstrip("\r")
-        lines, commas = _comma_counts(text)
-        blank = np.array([not line.strip().strip(",") for line in lines]) if (commas == 0).any() else None
-        width = header_line.count(",")
-        odd = np.flatnonzero(commas != width)
-        odd = odd[odd > 0]
-        if blank is not None:
-            odd = odd[~blank[odd]]
-        names = [c.strip() for c in header_line.split(",")]
-        if not odd.size and len(set(names)) == len(names):
-            return _pandas_table(text)
-    header: list[str] | None = None
-    bad_lines: list[int] = []
+    # first longer line and pads shorter ones silently).
+    if _plainly_well_formed(text):
+        return _pandas_table(text)
     reader = csv.reader(io.StringIO(text), skipinitialspace=True)
-    start = 1
+    header = next(reader, None)
+    if header is None:
+        problems.append(Problem(name, None, None, "cannot be read as CSV: the file is empty (it needs a header line)"))
+        return None
+    keep = [header.index(c) for c in dict.fromkeys(header)]  # the first of each column name
+    found = len(problems)
+    for c in sorted({c for c in header if header.count(c) > 1}):
+        problems.append(Problem(name, 1, c, "column appears more than once in the header"))
+    rows, lines = [], []
+    start = reader.line_num + 1
     for record in reader:
         line, start = start, reader.line_num + 1
-        if header is None:
-            header = record
-            continue
         if not any(cell.strip() for cell in record):
             continue  # a blank line
         if len(record) != len(header):
             what = "more" if len(record) > len(header) else "fewer"
             problems.append(Problem(name, line, None, f"{len(record)} fields, {what} than the header's "
                                     f"{len(header)} ({', '.join(header)})"))
-            bad_lines.append(line)
-    if header is None:
-        problems.append(Problem(name, None, None, "cannot be read as CSV: the file is empty (it needs a header line)"))
-        return None
-    repeated = sorted({c for c in header if header.count(c) > 1})
-    for c in repeated:
-        problems.append(Problem(name, 1, c, "column appears more than once in the header"))
-    if bad_lines or repeated:
-        return _table_from_records(text, header, set(bad_lines))
-    return _pandas_table(text)
+            continue
+        rows.append([record[j] for j in keep])
+        lines.append(line)
+    if len(problems) == found:  # quoted but well formed: the same typed frame as any other file
+        return _pandas_table(text)
+    df = pd.DataFrame(rows, columns=[header[j] for j in keep], index=lines, dtype=object)
+    df.attrs["file_lines"] = True
+    return df
+
+
+def _plainly_well_formed(text: str) -> bool:
+    """A text without quotes whose every non-blank line has the header's field count and whose
+    header repeats no column: pandas reads it as it is. The comma count per line is numpy's, for
+    batch files of a million lines; anything else goes through the csv module."""
+    if '"' in text or not text.strip():
+        return False
+    header = text.split("\n", 1)[0].rstrip("\r")
+    names = [c.strip() for c in header.split(",")]
+    if len(set(names)) != len(names):
+        return False
+    lines, commas = _comma_counts(text)
+    odd = np.flatnonzero(commas != header.count(","))
+    return all(not lines[k].strip().strip(",") for k in odd if k > 0)
 
 
 def _comma_counts(text: str) -> tuple[list[str], np.ndarray]:
@@ -109,23 +115,6 @@ def _pandas_table(text: str) -> pd.DataFrame:
     blank = df.apply(lambda col: col.str.strip() == "").all(axis=1) if len(df.columns) else df.index == df.index
     df = df[~blank].copy()
     df.index = df.index + 2
-    df.attrs["file_lines"] = True
-    return df
-
-
-def _table_from_records(text: str, header: list[str], skip: set[int]) -> pd.DataFrame:
-    """The slow path for a file with bad lines: the good lines only, first of each column name."""
-    keep = [header.index(c) for c in dict.fromkeys(header)]
-    rows, lines = [], []
-    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
-    start = 1
-    for k, record in enumerate(reader):
-        line, start = start, reader.line_num + 1
-        if k == 0 or line in skip or not any(cell.strip() for cell in record):
-            continue
-        rows.append([record[j] for j in keep])
-        lines.append(line)
-    df = pd.DataFrame(rows, columns=[header[j] for j in keep], index=lines, dtype=object)
     df.attrs["file_lines"] = True
     return df
 
