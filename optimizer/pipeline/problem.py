@@ -114,7 +114,8 @@ class Solver:
         SolverError
             No solver in the chain succeeded.
         """
-        quick = self._rebound(margins)
+        margins_key = self._key(margins, skip="", wash=False)  # what the workspace was solved for
+        quick = self._rebound(margins_key)
         if quick is not None:
             return quick
         program = declare(self.data, margins).program
@@ -126,7 +127,7 @@ class Solver:
             attempts.append((name, outcome.status))
             if outcome.status == "optimal":
                 if name == "PIQP":  # its workspace serves re-solves that only close trades
-                    self._warm = (self._key(margins, skip="", wash=False), program, *self._workspace)
+                    self._warm = (margins_key, program, *self._workspace)
                 return self._extract(program, outcome, name, attempts)
             if outcome.status == "infeasible":
                 if name in solvers.CERTIFIES_INFEASIBILITY or first_only:
@@ -144,13 +145,13 @@ class Solver:
             return None
         raise SolverError(attempts)
 
-    def _rebound(self, margins: dict[str, np.ndarray] | None) -> ContinuousSolution | None:
+    def _rebound(self, margins_key: tuple) -> ContinuousSolution | None:
         """Re-solve after wash-sale decisions in the last PIQP solve's workspace: they only
         forbid trades, i.e. lower some variables' upper bounds to 0, so the QP keeps its
         structure and PIQP its symbolic factorization (``update(x_u=...)``). None when there is
-        no such workspace for these margins, or the re-solve does not reach an optimum (the
+        no such workspace for these margins (``margins_key``: ``_key`` without the wash state), or the re-solve does not reach an optimum (the
         full path then decides)."""
-        if self._warm is None or self._warm[0] != self._key(margins, skip="", wash=False):
+        if self._warm is None or self._warm[0] != margins_key:
             return None
         _, program, qp, workspace = self._warm
         hi = np.concatenate([b.hi for b in program.blocks.values()])
@@ -159,6 +160,10 @@ class Solver:
             part = hi[block.offset:block.offset + block.size]  # a view: edits land in hi
             part[~ok.ravel()] = np.minimum(part[~ok.ravel()], 0.0)
         qp.x_u = hi[qp.free]
+        return self._resolve(program, qp, workspace)
+
+    def _resolve(self, program: Program, qp: QP, workspace: Piqp) -> ContinuousSolution | None:
+        """Solve again in a workspace whose QP bounds were moved in place (None: no optimum)."""
         self.solves += 1
         outcome = workspace.solve()
         if outcome.status != "optimal":
@@ -208,16 +213,11 @@ class Solver:
             if k and not qp.set_rows(BOUNDS, bounds, bounds):
                 yield one(contracts), None  # a row changed kind: this candidate is assembled anew
                 continue
-            self.solves += 1
-            outcome = workspace.solve()
-            if outcome.status != "optimal":
-                yield None, None
-                continue
-            outcome.z = qp.full(outcome.z)
+            sol = self._resolve(program, qp, workspace)
             # PIQP's Lagrangian adds y'(Az - b): the optimum moves by -y per unit of b, in the
             # solver's scaled objective.
-            slope = -workspace.duals()[rows] * qp.scale if (rows >= 0).all() else None
-            yield self._extract(program, outcome, "PIQP", [("PIQP", "optimal")]), slope
+            slope = -workspace.duals()[rows] * qp.scale if sol is not None and (rows >= 0).all() else None
+            yield sol, slope
 
     def _run(self, program: Program, name: str) -> Outcome:
         self.solves += 1

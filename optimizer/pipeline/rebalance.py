@@ -121,18 +121,16 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
         # A wash group is bought or loss-sold, never both: decide from this solve and re-solve.
         # Blocks only grow, so this ends; it runs after every solve because a later re-solve
         # (tightened bands, fixed contracts) can pair a purchase and a loss sale anew.
-        before = (set(data.wash.block_buy), set(data.wash.block_loss))
-        if wash_sales.decide(data, cont.buy, cont.lot_sell):
-            decided = (data.wash.block_buy - before[0], data.wash.block_loss - before[1])
+        decided = _decide_wash_sales(data, cont)
+        if decided is not None:
             continue
         if data.overlay.J and "contracts" not in margins:
             cont = contracts.choose(solver, data, margins, cont)
             if cont is None:
                 raise _infeasible(data, solver, margins)
             # The contract-fixed re-solve can pair a purchase and a loss sale anew.
-            before = (set(data.wash.block_buy), set(data.wash.block_loss))
-            if wash_sales.decide(data, cont.buy, cont.lot_sell):
-                decided = (data.wash.block_buy - before[0], data.wash.block_loss - before[1])
+            decided = _decide_wash_sales(data, cont)
+            if decided is not None:
                 continue
         sol = to_shares(data, cont, margins.get("contracts"))
         violations = checker.check(sol)
@@ -150,6 +148,15 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
     if data.overlay.J and policy.overlay.instruments == "both" and policy.overlay.compare_cash_only:
         result.summary["cash_only_comparison"] = _compare_cash_only(household, policy, result)
     return result
+
+
+def _decide_wash_sales(data: Prepared, cont) -> tuple[set[int], set[int]] | None:
+    """Decide the wash groups this solve pairs (constraints.wash_sales.decide); the groups whose
+    buys and whose loss sales it newly blocked, or None when there was nothing to decide."""
+    before = (set(data.wash.block_buy), set(data.wash.block_loss))
+    if not wash_sales.decide(data, cont.buy, cont.lot_sell):
+        return None
+    return data.wash.block_buy - before[0], data.wash.block_loss - before[1]
 
 
 def _flip(data: Prepared, new_buy_blocks: set[int], new_loss_blocks: set[int]) -> None:
