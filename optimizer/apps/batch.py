@@ -35,7 +35,7 @@ from cvxrebalance.optimizer.domain.output import file_mode, frame_csv, from_spre
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.tables import file_lines
 from cvxrebalance.optimizer.pipeline.rebalance import rebalance
-from cvxrebalance.optimizer.pipeline.result import verify_files
+from cvxrebalance.optimizer.pipeline.result import TEXT_COLUMNS, verify_files
 
 SHARED = ("securities", "targets", "covariance", "factor_loadings", "factor_covariance",
           "specific_variance")
@@ -322,9 +322,6 @@ def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None)
     _write_atomic(out_dir / "allocations.csv", frame_csv(alloc))
     counts["block_trades"] = len(block)
     return counts
-
-
-TEXT_COLUMNS = {"account_id", "security_id", "side", "lot_id", "term", "contract_id", "roll_to"}
 
 
 def read_result_csv(path: Path) -> pd.DataFrame:

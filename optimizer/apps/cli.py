@@ -96,16 +96,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             out = result.write(args.out)
             print(f"Wrote {out / 'trades.csv'}, {out / 'lots.csv'}, {out / 'summary.json'}")
-    except OutputError as exc:
-        print(f"cvxrebalance: OutputError: {exc}", file=sys.stderr)
-        return EXIT_OUTPUT
-    except CvxRebalanceError as exc:
-        print(f"cvxrebalance: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
     except OSError as exc:  # writing --out
-        print(f"cvxrebalance: OutputError: cannot write the results: {exc}", file=sys.stderr)
-        return EXIT_OUTPUT
+        return _report(exc if isinstance(exc, OutputError) else OutputError(f"cannot write the results: {exc}"))
+    except CvxRebalanceError as exc:
+        return _report(exc)
     return 0
+
+
+def _report(exc: CvxRebalanceError) -> int:
+    """Print a named error and return its exit code (3: the output, 2: anything else)."""
+    print(f"cvxrebalance: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return EXIT_OUTPUT if isinstance(exc, OutputError) else 2
 
 
 def _batch(args) -> int:
@@ -115,12 +116,8 @@ def _batch(args) -> int:
         man = run_batch(args.in_dir, args.out_dir, executor=args.executor, scheduler=args.scheduler,
                         workers=args.workers, chunk_size=args.chunk_size,
                         retry_errors=args.retry_errors, progress=not args.no_progress)
-    except OutputError as exc:
-        print(f"cvxrebalance: OutputError: {exc}", file=sys.stderr)
-        return EXIT_OUTPUT
     except CvxRebalanceError as exc:
-        print(f"cvxrebalance: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        return _report(exc)
     c, t = man["counts"], man["timings"]
     rate = t["households_per_second"]
     rows = [("households", c["households"]), ("run now", c["run"]), ("succeeded", c["succeeded"]),

@@ -219,8 +219,10 @@ def prepare(household: Household, policy: Policy) -> Prepared:
                                 "(the policy's [tactical] default)"))
     # A hedge ratio names a currency the household holds and the risk model prices; any other
     # key (a typo, an asset class) would be ignored and leave the currency unhedged.
-    currencies = {c for c in household.securities["currency"].tolist() + household.futures["currency"].tolist() if c}
-    for key in policy.overlay.hedge_ratio:
+    hedged = policy.overlay.hedge_ratio
+    currencies = ({c for c in household.securities["currency"].tolist() + household.futures["currency"].tolist() if c}
+                  if hedged else set())
+    for key in hedged:
         if key not in currencies or key not in household.risk.loadings.columns:
             problems.append(Problem("policy.toml", None, f"overlay.hedge_ratio.{key}",
                                     f"{key!r} is not a currency of the household's securities or contracts "

@@ -26,6 +26,8 @@ FUTURES_COLUMNS = ["contract_id", "account_id", "contracts_before", "contracts_a
                    "notional_after", "margin", "cost", "roll_to"]
 LOT_COLUMNS = ["account_id", "security_id", "lot_id", "quantity", "cost_basis", "proceeds",
                "gain", "term"]
+# The columns of these tables that hold text (ids, sides, terms); the others are numbers.
+TEXT_COLUMNS = {"account_id", "security_id", "side", "lot_id", "term", "contract_id", "roll_to"}
 
 
 Columns = dict[str, np.ndarray]
