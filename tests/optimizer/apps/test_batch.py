@@ -36,6 +36,13 @@ def make_input(tmp: Path, n: int, corrupt: bool = False) -> Path:
     return in_dir
 
 
+def edit_input(in_dir: Path, name: str, column: str, change) -> None:
+    """Replace ``column`` of an input CSV (read as text) by ``change(column)``."""
+    df = pd.read_csv(in_dir / name, dtype=str, keep_default_na=False)
+    df[column] = change(df[column])
+    df.to_csv(in_dir / name, index=False)
+
+
 def outcome(out: Path) -> tuple[set[str], set[str]]:
     done = {p.parent.name for p in (out / "households").glob("*/summary.json")}
     failed = set(pd.read_csv(out / "errors.csv")["household_id"]) if (out / "errors.csv").exists() else set()
@@ -190,8 +197,7 @@ def test_a_bad_cell_fails_only_its_household_naming_file_line_and_field(tmp_path
     in_dir = make_input(tmp_path, 5)
     hol = pd.read_csv(in_dir / "holdings.csv", dtype=str, keep_default_na=False)
     row = hol.index[hol["household_id"] == "h00003"][1]
-    hol.loc[row, "quantity"] = "12x"
-    hol.to_csv(in_dir / "holdings.csv", index=False)
+    edit_input(in_dir, "holdings.csv", "quantity", lambda col: col.where(col.index != row, "12x"))
     run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
     done, failed = outcome(tmp_path / "out")
     assert failed == {"h00003"} and len(done) == 4
@@ -206,13 +212,8 @@ def test_combined_files_keep_ids_exact_and_spreadsheet_safe(tmp_path):
 
     in_dir = make_input(tmp_path, 4)
     renames = {f"SEC{k:04d}": new for k, new in enumerate(["NA", "0012", "1E2", "=1+1", "None", "-5"])}
-    for name in ("securities.csv", "holdings.csv", "targets.csv"):
-        path = in_dir / name
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-        for col in ("security_id",):
-            if col in df.columns:
-                df[col] = df[col].replace(renames)
-        df.to_csv(path, index=False)
+    for name in ("securities.csv", "holdings.csv"):
+        edit_input(in_dir, name, "security_id", lambda col: col.replace(renames))
     out = tmp_path / "out"
     run_batch(in_dir, out, workers=1, progress=False)
     files = ["trades.csv", "lots.csv", "block_trades.csv", "allocations.csv"]
@@ -232,9 +233,7 @@ def test_any_household_id_gets_its_own_place_inside_out_dir(tmp_path):
     in_dir = make_input(tmp_path, 4)
     renames = {"h00000": "../../escape", "h00001": ".", "h00002": "..", "h00003": "a b/c"}
     for name in ("accounts.csv", "holdings.csv"):
-        df = pd.read_csv(in_dir / name, dtype=str, keep_default_na=False)
-        df["household_id"] = df["household_id"].replace(renames)
-        df.to_csv(in_dir / name, index=False)
+        edit_input(in_dir, name, "household_id", lambda col: col.replace(renames))
     out = tmp_path / "deep" / "out"
     man = run_batch(in_dir, out, workers=1, progress=False)
     assert man["counts"]["succeeded"] == 4
@@ -249,9 +248,7 @@ def test_any_household_id_gets_its_own_place_inside_out_dir(tmp_path):
 
 def test_a_row_without_household_id_is_named_not_a_phantom_household(tmp_path):
     in_dir = make_input(tmp_path, 3)
-    df = pd.read_csv(in_dir / "holdings.csv", dtype=str, keep_default_na=False)
-    df.loc[4, "household_id"] = ""
-    df.to_csv(in_dir / "holdings.csv", index=False)
+    edit_input(in_dir, "holdings.csv", "household_id", lambda col: col.where(col.index != 4, ""))
     with pytest.raises(ValidationError) as info:
         run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
     assert [(p.file, p.row, p.field) for p in info.value.problems] == [("holdings.csv", 6, "household_id")]
@@ -342,10 +339,8 @@ def test_parquet_with_a_saved_index_reads(tmp_path):
 
 def test_household_ids_are_trimmed_like_other_text(tmp_path):
     in_dir = make_input(tmp_path, 2)
-    hol = pd.read_csv(in_dir / "holdings.csv", dtype=str, keep_default_na=False)
-    first = hol.index[hol["household_id"] == "h00000"][0]
-    hol.loc[first, "household_id"] = "h00000 "
-    hol.to_csv(in_dir / "holdings.csv", index=False)
+    first = pd.read_csv(in_dir / "holdings.csv")["household_id"].eq("h00000").idxmax()
+    edit_input(in_dir, "holdings.csv", "household_id", lambda col: col.where(col.index != first, "h00000 "))
     man = run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
     assert man["counts"]["households"] == 2 and man["counts"]["failed"] == 0
 

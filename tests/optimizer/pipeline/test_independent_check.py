@@ -18,6 +18,16 @@ from cvxrebalance.scenarios import case_path, list_cases
 N = int(os.environ.get("INDEPENDENT_HOUSEHOLDS", "40"))
 
 
+def assert_checked(household, policy) -> None:
+    """Rebalance, then: a result passes the independent check, or the verdict is true."""
+    try:
+        result = rebalance(household, policy)
+    except InfeasibilityError as exc:
+        assert_true_verdict(household, policy, exc)
+        return
+    assert independent_violations(household, policy, result) == []
+
+
 def assert_true_verdict(household, policy, exc: InfeasibilityError) -> None:
     """An infeasibility verdict is true: the program itself is infeasible, or the wash-sale rule
     (which the convex program alone does not hold) was decided both ways, or the message says
@@ -30,13 +40,7 @@ def assert_true_verdict(household, policy, exc: InfeasibilityError) -> None:
 
 @pytest.mark.parametrize("seed", range(N))
 def test_random_household_passes_the_independent_check(seed):
-    household, policy = random_household(seed)
-    try:
-        result = rebalance(household, policy)
-    except InfeasibilityError as exc:
-        assert_true_verdict(household, policy, exc)
-        return
-    assert independent_violations(household, policy, result) == []
+    assert_checked(*random_household(seed))
 
 
 @pytest.mark.parametrize("name", list_cases())
@@ -66,10 +70,4 @@ def test_the_independent_check_catches_broken_results():
 @pytest.mark.parametrize("seed", range(N // 2))
 def test_random_household_with_esg_minimum_and_gain_budget_passes_the_independent_check(seed):
     household, policy = random_household(seed)
-    policy = policy.replace(esg={"min_score": 4.0}, tax={"gain_budget": 500.0})
-    try:
-        result = rebalance(household, policy)
-    except InfeasibilityError as exc:
-        assert_true_verdict(household, policy, exc)
-        return
-    assert independent_violations(household, policy, result) == []
+    assert_checked(household, policy.replace(esg={"min_score": 4.0}, tax={"gain_budget": 500.0}))
