@@ -32,10 +32,10 @@ def bought_groups(data, buy: np.ndarray, tol: float = TRADE_TOL) -> set[int]:
     return {int(data.wash.group[i]) for i in np.flatnonzero((buy > tol).any(axis=0))}
 
 
-def decide(data, buy: np.ndarray, lot_sell: np.ndarray) -> bool:
+def decide(data, buy: np.ndarray, lot_sell: np.ndarray) -> tuple[set[int], set[int]] | None:
     """After a solve (trades in fractions of household value) that both buys and loss-sells some
-    group, decide the side of every group the solve traded and return True (False: nothing to
-    decide).
+    group, decide the side of every group the solve traded; return the groups whose buys and
+    whose loss sales this newly blocked (None: nothing to decide), which ``reverse`` undoes.
 
     - bought and loss-sold: the larger side by value wins (Moehle, Kochenderfer, Boyd and Ang
       2021, "Tax-aware portfolio construction via convex optimization", sec. 5);
@@ -48,8 +48,9 @@ def decide(data, buy: np.ndarray, lot_sell: np.ndarray) -> bool:
     loss_sold = loss_sold_groups(data, lot_sell, DECIDE_TOL)
     both = bought & loss_sold
     if not both:
-        return False
+        return None
     w = data.wash
+    before = (set(w.block_buy), set(w.block_loss))
     for g in both:
         members = w.group == g
         bought_value = buy[:, members].sum()
@@ -57,7 +58,17 @@ def decide(data, buy: np.ndarray, lot_sell: np.ndarray) -> bool:
         (w.block_buy if loss_value >= bought_value else w.block_loss).add(g)
     w.block_buy.update(loss_sold - both)
     w.block_loss.update(bought - both)
-    return True
+    return w.block_buy - before[0], w.block_loss - before[1]
+
+
+def reverse(data, new_buy_blocks: set[int], new_loss_blocks: set[int]) -> None:
+    """Take the other side of a decision: groups whose buys it blocked may be bought but not
+    loss-sold, and the other way round (the rule allows either)."""
+    w = data.wash
+    w.block_buy -= new_buy_blocks
+    w.block_loss -= new_loss_blocks
+    w.block_buy |= new_loss_blocks
+    w.block_loss |= new_buy_blocks
 
 
 class WashSales(MaskRule):

@@ -95,7 +95,7 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
         if cont is None and decided is not None:
             # The side the wash-sale decision kept made the program infeasible (a gain budget
             # that needed the blocked loss, say); the rule allows either side: try the other.
-            _flip(data, *decided)
+            wash_sales.reverse(data, *decided)
             flipped = [data.wash.names[g] for g in sorted(decided[0] | decided[1])]
             decided = None
             continue
@@ -121,7 +121,7 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
         # A wash group is bought or loss-sold, never both: decide from this solve and re-solve.
         # Blocks only grow, so this ends; it runs after every solve because a later re-solve
         # (tightened bands, fixed contracts) can pair a purchase and a loss sale anew.
-        decided = _decide_wash_sales(data, cont)
+        decided = wash_sales.decide(data, cont.buy, cont.lot_sell)
         if decided is not None:
             continue
         if data.overlay.J and "contracts" not in margins:
@@ -129,7 +129,7 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
             if cont is None:
                 raise _infeasible(data, solver, margins)
             # The contract-fixed re-solve can pair a purchase and a loss sale anew.
-            decided = _decide_wash_sales(data, cont)
+            decided = wash_sales.decide(data, cont.buy, cont.lot_sell)
             if decided is not None:
                 continue
         sol = to_shares(data, cont, margins.get("contracts"))
@@ -148,25 +148,6 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
     if data.overlay.J and policy.overlay.instruments == "both" and policy.overlay.compare_cash_only:
         result.summary["cash_only_comparison"] = _compare_cash_only(household, policy, result)
     return result
-
-
-def _decide_wash_sales(data: Prepared, cont) -> tuple[set[int], set[int]] | None:
-    """Decide the wash groups this solve pairs (constraints.wash_sales.decide); the groups whose
-    buys and whose loss sales it newly blocked, or None when there was nothing to decide."""
-    before = (set(data.wash.block_buy), set(data.wash.block_loss))
-    if not wash_sales.decide(data, cont.buy, cont.lot_sell):
-        return None
-    return data.wash.block_buy - before[0], data.wash.block_loss - before[1]
-
-
-def _flip(data: Prepared, new_buy_blocks: set[int], new_loss_blocks: set[int]) -> None:
-    """Reverse the last wash-sale decision: groups whose buys it blocked may be bought but not
-    loss-sold, and the other way round."""
-    w = data.wash
-    w.block_buy -= new_buy_blocks
-    w.block_loss -= new_loss_blocks
-    w.block_buy |= new_loss_blocks
-    w.block_loss |= new_buy_blocks
 
 
 def _compare_cash_only(household: Household, policy: Policy, result: RebalanceResult) -> dict:
