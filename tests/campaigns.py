@@ -79,6 +79,8 @@ def independent(n: int, esg: bool) -> collections.Counter:
                 counts["infeasible: the program"] += 1
             elif "decided both ways" in text:
                 counts["infeasible: wash-sale rule both ways"] += 1
+            elif "proved that no whole-share trade list" in text:
+                counts["infeasible: whole shares, proven"] += 1
             elif "can be met with fractional shares" in text:
                 counts["infeasible: whole shares, not proven"] += 1
             else:

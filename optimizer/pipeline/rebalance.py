@@ -14,7 +14,7 @@ from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.prepare import Prepared, prepare
 from cvxrebalance.optimizer.domain.solution import Solution
-from cvxrebalance.optimizer.pipeline import checker, contracts
+from cvxrebalance.optimizer.pipeline import checker, contracts, whole_shares
 from cvxrebalance.optimizer.pipeline.problem import Solver
 from cvxrebalance.optimizer.pipeline.repair import repair
 from cvxrebalance.optimizer.pipeline.result import RebalanceResult
@@ -87,6 +87,7 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
     solver = Solver(data)
     margins: dict[str, np.ndarray] = {}
     sol, violations = None, []
+    solved = None  # the last continuous solution that was rounded
     impact_solves = 0
     decided: tuple[set[int], set[int]] | None = None  # groups the last wash decision blocked
     flipped: list[str] = []  # groups whose wash-sale decision failed both ways
@@ -132,7 +133,7 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
             decided = wash_sales.decide(data, cont.buy, cont.lot_sell)
             if decided is not None:
                 continue
-        sol = to_shares(data, cont, margins.get("contracts"))
+        sol, solved = to_shares(data, cont, margins.get("contracts")), cont
         violations = checker.check(sol)
         if not violations or not _tighten(data, margins, violations):
             break
@@ -141,7 +142,13 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
     if violations:
         sol = repair(sol)  # margins could not fix it: one-share moves
         violations = checker.check(sol)
-        _whole_share_infeasible(violations)
+    if violations and _policy_limits_only(violations):
+        # An exact search: the nearest whole-share list, or a proof that none exists.
+        found = whole_shares.search(data, margins, solved)
+        if found.solution is not None and not checker.check(found.solution):
+            sol, violations = found.solution, []
+        else:
+            raise _whole_share_infeasible(violations, found)
     checks = checker.verify(sol, violations)
     result = RebalanceResult.build(data, sol, cont, checks, reasons, True, time.perf_counter() - t0)
     result.summary["solver"]["solves"] = solver.solves
@@ -166,19 +173,37 @@ def _compare_cash_only(household: Household, policy: Policy, result: RebalanceRe
     return {"with_overlay": facts(result), "cash_only": other}
 
 
-def _whole_share_infeasible(violations) -> None:
-    """Policy limits the whole-share trade list still breaks after every repair are reported as
-    an infeasibility, worded as what was shown (feasible in fractional shares; no whole-share list
-    found, which is not a proof that none exists); any other violation stays a CheckError."""
-    policy_limits = {"bands", "turnover", "cash", "esg", "tax_rules"}
-    if violations and all(v.constraint in policy_limits for v in violations):
-        raise InfeasibilityError(
-            [(f"{v.constraint}.{v.where}", float(v.amount)) for v in violations],
-            "the policy can be met with fractional shares, but rounding to whole shares, re-solving "
-            f"with these limits moved inward (by at most {MARGIN_CAP:.0%} of household value) and one-share "
-            "repairs all left them broken; no exhaustive whole-share search was run, so a whole-share "
-            "list may exist (a band narrower than one share of its securities has none)",
+POLICY_LIMITS = {"bands", "turnover", "cash", "esg", "tax_rules"}
+
+
+def _policy_limits_only(violations) -> bool:
+    """Whether every violation is a policy limit a whole-share list may be unable to meet (any
+    other violation is a CheckError: the pipeline broke a rule it should not have)."""
+    return all(v.constraint in POLICY_LIMITS for v in violations)
+
+
+def _whole_share_infeasible(violations, found: whole_shares.Found) -> InfeasibilityError:
+    """The verdict when no whole-share list was found, worded as what was shown: proven by the
+    exhaustive search, or, when the search stopped early or its answer failed the checker,
+    feasible in fractional shares with no whole-share list found (which proves nothing)."""
+    conflicts = [(f"{v.constraint}.{v.where}", float(v.amount)) for v in violations]
+    if found.status == "infeasible" and found.stage == 2:
+        return InfeasibilityError(
+            conflicts,
+            "the policy can be met with fractional shares but not with whole shares: an exact search "
+            "(a MILP over every position, contract and wash-sale choice, HiGHS) proved that no "
+            "whole-share trade list meets it (a band narrower than one share of its securities is "
+            "the usual cause); the amounts are those of the nearest rounded list",
         )
+    why = ("its answer failed the checker" if found.status == "found"
+           else f"it stopped without an answer ({found.status})")
+    return InfeasibilityError(
+        conflicts,
+        "the policy can be met with fractional shares, but rounding, re-solving with these limits "
+        f"moved inward (by at most {MARGIN_CAP:.0%} of household value) and one-share repairs left "
+        f"them broken, and the exact whole-share search could not settle it: {why}; a whole-share "
+        "list may exist",
+    )
 
 
 def _impact_moved(data: Prepared, margins: dict[str, np.ndarray], cont) -> bool:

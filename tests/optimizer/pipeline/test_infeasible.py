@@ -67,20 +67,30 @@ def test_an_infeasible_policy_is_infeasible_even_when_every_solver_errors(monkey
     assert [n for n, _ in err.value.conflicts] == ["cash.min_cash[ira]"]
 
 
-def test_repair_margins_never_make_a_feasible_policy_infeasible():
+def test_repair_margins_never_make_a_feasible_policy_infeasible(monkeypatch):
     """A household feasible in fractional shares whose whole-share repairs used to move limits
     inward by doubling margins until the re-solve was infeasible, and then reported conflicts of
-    those moved limits as if the policy were infeasible. Now the verdict says what was shown."""
+    those moved limits as if the policy were infeasible. Now the verdict says what was shown: the
+    exact search proves it (one account: $117 between the cash band's top and the minimum cash,
+    shares of $437 and $395, and no count of them fits both class bands and that window); when
+    the search cannot settle it, the verdict says a whole-share list may exist."""
     from golden_cases import cases
 
     from cvxrebalance.optimizer.domain.prepare import prepare
+    from cvxrebalance.optimizer.pipeline import whole_shares
     from cvxrebalance.optimizer.pipeline.problem import Solver
 
     name, h, p = next(c for c in cases() if c[0] == "random-34")
     assert Solver(prepare(h, p)).solve() is not None  # the policy is feasible
     with pytest.raises(InfeasibilityError) as err:
         rebalance(h, p)
-    assert "can be met with fractional shares" in str(err.value)
+    assert "can be met with fractional shares but not with whole shares" in str(err.value)
+    assert "proved that no whole-share trade list meets it" in str(err.value)
+
+    monkeypatch.setattr(whole_shares, "search", lambda *a: whole_shares.Found(None, "time limit reached", 2))
+    with pytest.raises(InfeasibilityError) as err:
+        rebalance(h, p)
+    assert "could not settle it: it stopped without an answer (time limit reached)" in str(err.value)
     assert "a whole-share list may exist" in str(err.value)
 
 
