@@ -77,8 +77,10 @@ def independent(n: int, esg: bool) -> collections.Counter:
             text = str(exc)
             if Solver(prepare(household, policy)).solve() is None:
                 counts["infeasible: the program"] += 1
+            elif "every choice of sides (a MILP, HiGHS) found no whole-share" in text:
+                counts["infeasible: wash-sale sides, proven"] += 1
             elif "decided both ways" in text:
-                counts["infeasible: wash-sale rule both ways"] += 1
+                counts["infeasible: wash-sale sides, not proven"] += 1
             elif "proved that no whole-share trade list" in text:
                 counts["infeasible: whole shares, proven"] += 1
             elif "can be met with fractional shares" in text:

@@ -21,6 +21,8 @@ from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.tables import CASH, days, index_of
 from cvxrebalance.optimizer.domain.wash import WashState, wash_state
 
+MIN_CONTRACT = 1e-9  # smallest contract notional, as a fraction of household value
+
 
 @dataclass
 class Prepared:
@@ -209,6 +211,13 @@ def prepare(household: Household, policy: Policy) -> Prepared:
         if when is not None and when < as_of and held:
             problems.append(Problem("futures.csv", int(line), "expiry",
                                     f"expired {when}, before the as-of date {as_of}, yet {held:g} contracts are held"))
+    # Contract counts are whole numbers the search enumerates: a contract worth less than
+    # MIN_CONTRACT of the household would need more than a billion of them per unit of exposure.
+    notional = fut["price"].to_numpy(float) * fut["multiplier"].to_numpy(float)
+    for r in np.flatnonzero(np.abs(notional) < MIN_CONTRACT * abs(V)):
+        problems.append(Problem("futures.csv", int(fut.index[r]), "multiplier",
+                                f"one contract's notional (price x multiplier = {notional[r]:.6g}) is below "
+                                f"{MIN_CONTRACT:g} x household value, {MIN_CONTRACT * abs(V):.6g}; check the multiplier's units"))
     # Tilts without their own max_tilt are held to the policy's default.
     default_max = policy.tactical.max_tilt
     tgt = household.targets

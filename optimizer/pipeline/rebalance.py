@@ -109,7 +109,14 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
                 impact_solves = MAX_IMPACT_SOLVES
                 continue
             if flipped:  # both sides of the last wash-sale decision are infeasible
-                raise _infeasible(data, solver, margins, wash_both_ways=flipped)
+                # Other combinations of sides may not be: the exhaustive search decides every
+                # group exactly (in whole shares).
+                found = whole_shares.search(data, margins, None, first_stage=False)
+                if found.solution is not None and not checker.check(found.solution):
+                    sol, violations, solved = found.solution, [], None
+                    break
+                raise _infeasible(data, solver, margins, wash_both_ways=flipped,
+                                  proven=found.status == "infeasible")
             if sol is not None and REPAIR_MARGINS & set(margins):
                 # Only the limits moved inward for rounding made it infeasible: the policy itself
                 # was feasible. Repair the last whole-share list instead (never a false verdict).
@@ -269,11 +276,12 @@ def _tighten(data: Prepared, margins: dict[str, np.ndarray], violations) -> bool
 
 
 def _infeasible(data: Prepared, solver: Solver, margins, wash_both_ways: list[str] | None = None,
-                ) -> InfeasibilityError | SolverError:
+                proven: bool = False) -> InfeasibilityError | SolverError:
     """Elastic re-solve: relax every policy constraint with a penalized slack and name those
     that had to give (an L1 penalty makes the set small). It uses the same margins (rounding
     repairs, impact estimate) as the solve that failed. When the elastic program itself finds no
-    optimum, nothing was proven: a SolverError, never an infeasibility without conflicts."""
+    optimum, nothing was proven: a SolverError, never an infeasibility without conflicts.
+    ``proven``: the exhaustive whole-share search found no list under any wash-sale sides."""
     found = solver.conflicts(margins)
     if not found:
         _, out = solver.elastic(margins)
@@ -294,8 +302,11 @@ def _infeasible(data: Prepared, solver: Solver, margins, wash_both_ways: list[st
     explanation = _explain(data, conflicts)
     if wash_both_ways:
         tried = ("not buying it and not selling it at a loss are each infeasible" if len(wash_both_ways) == 1
-                 else "the sides first chosen, and all of them reversed, are each infeasible; other "
-                      "combinations were not tried")
+                 else "the sides first chosen, and all of them reversed, are each infeasible")
+        tried += ("; an exact search over every choice of sides (a MILP, HiGHS) found no whole-share "
+                  "trade list that meets the policy" if proven else
+                  "; the exact search over every choice of sides could not settle it, so a trade list "
+                  "with other sides may exist")
         explanation = (f"The wash-sale rule was decided both ways for {', '.join(wash_both_ways)}: {tried} "
                        "(the conflicts listed are those of the second way).\n" + explanation)
     return InfeasibilityError(conflicts, explanation)

@@ -50,11 +50,14 @@ class Found:
     stage: int
 
 
-def search(data: Prepared, margins: dict[str, np.ndarray], cont: ContinuousSolution | None) -> Found:
-    """The nearest whole-share trade list that meets the policy (see the module docstring)."""
-    first = _stage(data, {k: v for k, v in margins.items() if k in KEEP}, cont, touched_only=True)
-    if first.solution is not None:
-        return first
+def search(data: Prepared, margins: dict[str, np.ndarray], cont: ContinuousSolution | None,
+           first_stage: bool = True) -> Found:
+    """The nearest whole-share trade list that meets the policy (see the module docstring);
+    ``first_stage=False`` goes straight to the exhaustive stage."""
+    if first_stage:
+        first = _stage(data, {k: v for k, v in margins.items() if k in KEEP}, cont, touched_only=True)
+        if first.solution is not None:
+            return first
     w = data.wash
     saved = set(w.block_buy), set(w.block_loss)
     w.block_buy.clear()  # decided exactly by the second stage's binaries

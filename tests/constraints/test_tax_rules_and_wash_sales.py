@@ -248,7 +248,8 @@ def test_a_per_account_gain_budget_holds_in_whole_shares(seed, budget):
 def test_an_infeasible_wash_sale_decision_is_tried_the_other_way():
     """Random household 4 with a gain budget: keeping S2's purchase (blocking its loss sale)
     breaks the budget. The pipeline tries the other side (blocking the purchase), which breaks
-    the bands; only then is the policy infeasible, and the verdict says why (it used to call the
+    the bands. Other combinations of sides are settled by the exact whole-share search, which
+    finds none; only then is the policy infeasible, and the verdict says why (it used to call the
     policy infeasible after trying one side)."""
     from golden_cases import random_household
 
@@ -259,3 +260,4 @@ def test_an_infeasible_wash_sale_decision_is_tried_the_other_way():
         rebalance(h, p.replace(esg={"min_score": 4.0}, tax={"gain_budget": 500.0}))
     assert "decided both ways for S2" in str(err.value)
     assert "not buying it and not selling it at a loss are each infeasible" in str(err.value)
+    assert "an exact search over every choice of sides (a MILP, HiGHS) found no whole-share" in str(err.value)

@@ -888,3 +888,17 @@ def test_allowed_account_types_listing_none_is_named(case):
 def test_wash_window_must_be_whole_days(case):
     edit_text(case, "policy.toml", "as_of = 2026-11-20", "as_of = 2026-11-20\nwash_window_days = 30.5")
     assert_problem(load_error(case), "policy.toml", None, "tax.wash_window_days", "whole number of days")
+
+
+def test_a_contract_too_small_to_count_in_whole_units_is_named(tmp_path):
+    """A multiplier of 1e-12 (a unit slip) made a contract worth 6e-9 of currency: the whole-contract
+    search ended in the solver's iteration limit. The row is named instead."""
+    case = tmp_path / "overlay"
+    shutil.copytree(case_path("overlay"), case)
+    fut = read_csv(case / "futures.csv")
+    fut.loc[fut.index[0], "multiplier"] = "1e-12"
+    fut.to_csv(case / "futures.csv", index=False)
+    household, policy = load_case(case)
+    with pytest.raises(ValidationError) as info:
+        rebalance(household, policy)
+    assert_problem(info.value, "futures.csv", int(fut.index[0]), "multiplier", "below 1e-09 x household value")
