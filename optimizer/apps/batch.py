@@ -55,6 +55,10 @@ class BatchInput:
 
 
 def _read(root: Path, name: str) -> tuple[pd.DataFrame | None, Path | None]:
+    if (root / f"{name}.csv").exists() and (root / f"{name}.parquet").exists():
+        # Either could be the stale copy; reading one silently would drop the other's rows.
+        raise ValidationError([Problem(f"{name}.parquet", None, None,
+                                       f"both {name}.csv and {name}.parquet are in IN_DIR: keep one")])
     for ext in (".csv", ".parquet"):
         path = root / f"{name}{ext}"
         if path.exists():
@@ -84,20 +88,30 @@ def read_batch(in_dir: str | Path) -> BatchInput:
     shared: dict[str, pd.DataFrame | None] = {}
     files: list[Path] = []
     for name in SHARED:
-        shared[name], path = _read(root, name)
+        try:
+            shared[name], path = _read(root, name)
+        except ValidationError as exc:
+            problems += exc.problems
+            shared[name], path = None, None
         files += [path] if path else []
     shared_files = list(files) + ([root / "policy.toml"] if (root / "policy.toml").exists() else [])
+    named = {p.file.rsplit(".", 1)[0] for p in problems}  # tables already named (given twice)
     for name in ("securities", "targets"):
-        if shared[name] is None:
+        if shared[name] is None and name not in named:
             problems.append(Problem(f"{name}.csv", None, None, "shared table is missing from IN_DIR"))
     tables: dict[str, pd.DataFrame | None] = {}
     for name in PER_HOUSEHOLD:
-        tables[name], path = _read(root, name)
+        try:
+            tables[name], path = _read(root, name)
+        except ValidationError as exc:
+            problems += exc.problems
+            tables[name], path = None, None
         files += [path] if path else []
         if tables[name] is not None and KEY not in tables[name].columns:
             problems.append(Problem(f"{name}.csv", 1, KEY, "per-household table needs a household_id column"))
+    named |= {p.file.rsplit(".", 1)[0] for p in problems}
     for name in ("accounts", "holdings"):
-        if tables[name] is None:
+        if tables[name] is None and name not in named:
             problems.append(Problem(f"{name}.csv", None, None, "per-household table is missing from IN_DIR"))
     policy = Policy()
     try:

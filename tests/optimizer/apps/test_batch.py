@@ -351,3 +351,16 @@ def test_ids_differing_only_in_case_get_places_distinct_on_any_file_system():
     names = [dir_name(h) for h in ("h1", "H1", "Smith", "smith", "SMITH")]
     assert len({n.lower() for n in names}) == len(names)
     assert dir_name("h00017") == "h00017"
+
+
+def test_a_table_given_as_both_csv_and_parquet_is_named_not_chosen_silently(tmp_path):
+    """holdings.csv beside a holdings.parquet (a stale export, say) used to be read alone, and the
+    households of the other file were silently dropped or run on old rows."""
+    pytest.importorskip("pyarrow")
+    in_dir = make_input(tmp_path, 3)
+    pd.read_csv(in_dir / "holdings.csv").head(4).to_parquet(in_dir / "holdings.parquet")
+    with pytest.raises(ValidationError) as info:
+        run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    [problem] = info.value.problems
+    assert problem.file == "holdings.parquet" and "both holdings.csv and holdings.parquet" in problem.message
+    assert not (tmp_path / "out" / "households").exists()
