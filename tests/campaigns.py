@@ -4,6 +4,7 @@ count outcomes). Run from the repository root:
     python tests/campaigns.py fuzz 1000          # mutated bundled cases (tests/mutations.py)
     python tests/campaigns.py independent 2000   # random households, re-verified independently
     python tests/campaigns.py independent 1000 --esg   # the same with an ESG minimum and a gain budget
+    python tests/campaigns.py overlay 300        # the overlay case, random positions and overlay policy
 
 Each prints one line of counts by outcome. A fuzz outcome is "traceback ..." when the product
 raised anything but a named error; an independent outcome is "MISSED" when a result the checker
@@ -23,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from golden_cases import random_household  # noqa: E402
+from golden_cases import overlay_variant, random_household  # noqa: E402
 from independent_check import independent_violations  # noqa: E402
 from mutations import mutate  # noqa: E402
 
@@ -65,10 +66,10 @@ def fuzz(n: int) -> collections.Counter:
     return counts
 
 
-def independent(n: int, esg: bool) -> collections.Counter:
+def independent(n: int, esg: bool, overlay: bool = False) -> collections.Counter:
     counts: collections.Counter = collections.Counter()
     for seed in range(n):
-        household, policy = random_household(seed)
+        household, policy = overlay_variant(seed) if overlay else random_household(seed)
         if esg:
             policy = policy.replace(esg={"min_score": 4.0}, tax={"gain_budget": 500.0})
         try:
@@ -99,5 +100,5 @@ def independent(n: int, esg: bool) -> collections.Counter:
 
 if __name__ == "__main__":
     kind, size = sys.argv[1], int(sys.argv[2])
-    found = fuzz(size) if kind == "fuzz" else independent(size, "--esg" in sys.argv)
+    found = fuzz(size) if kind == "fuzz" else independent(size, "--esg" in sys.argv, kind == "overlay")
     print(dict(found))

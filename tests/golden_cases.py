@@ -8,6 +8,7 @@ reach the same objective and the same trades. ``python tests/golden_cases.py`` r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -81,6 +82,23 @@ def random_household(seed: int):
         "trigger": {"rebalance_to": ["target", "tolerance"][seed % 4 // 2 if seed % 3 else 0]},
     }
     return random_tables(seed), policy(**pol)
+
+
+def overlay_variant(seed: int):
+    """The bundled overlay case with random contract positions (the expiring one flat) and a
+    random overlay policy: bands on exposure or physical holdings, instruments, margin buffer,
+    gross and net limits, tax weight."""
+    rng = np.random.default_rng(seed)
+    household, policy = load_case(case_path("overlay"))
+    fut = household.futures.copy()
+    fut["position"] = np.where(fut["contract_id"] == "ESZ6", 0.0, rng.integers(-5, 6, len(fut)))
+    policy = policy.replace(
+        bands={"on": ["exposure", "physical"][seed % 2]},
+        overlay={"instruments": ["both", "overlay_only", "both"][seed % 3],
+                 "margin_buffer": float(rng.choice([0.0, 0.1, 0.3])), "gross_limit": float(rng.choice([0.2, 0.5, 1.0])),
+                 "net_limit": float(rng.choice([0.1, 0.3])), "compare_cash_only": False},
+        objective={"tax_weight": float(rng.choice([0.0, 1.0, 5.0]))})
+    return dataclasses.replace(household, futures=fut), policy
 
 
 def cases():

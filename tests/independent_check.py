@@ -4,9 +4,11 @@ tables and the result's trade and lot tables, sharing no code with the optimizer
 
 Rules re-derived here (docs/case_format.md and the policy defaults): whole shares, no shorts,
 lots add up to taxable sales and never exceed the lot, cash after trades, costs (contracts' included) and flows at
-or above the minimum, class weights within their bands (absolute and 5/25 rules from the targets; households
-without futures),
-turnover, buys only where the account type is allowed, no buys of ESG-excluded or illiquid
+or above the minimum plus the contracts' margin (initial margin per contract plus ``margin_buffer`` of
+|notional|), class weights within their bands (absolute and 5/25 rules from the targets; with
+``on = "exposure"`` the contracts' notional times their class exposure counts, a Treasury future's
+exposure re-derived from its CTD basis-point value), whole contracts, their gross and net limits,
+``max_contracts`` and no contract held past the horizon, turnover, buys only where the account type is allowed, no buys of ESG-excluded or illiquid
 securities, the ESG minimum score and ``excluded = "sell"``, the household's and each account's
 gain budget, no round trips, a wash group never both bought and sold at a loss nor traded against
 the recent transactions, and the summary's cost total equal to the trades' costs.
@@ -61,10 +63,15 @@ def independent_violations(household, policy, result) -> list[str]:
     fut = result.futures
     if len(fut):  # contracts' trading costs come out of the carrying account's cash
         flow = flow.add(-fut.groupby("account_id")["cost"].sum(), fill_value=0.0)
+    contracts = _contracts(household, policy, fut) if len(fut) else pd.DataFrame(
+        columns=["account_id", "asset_class", "q", "notional", "margin", "exposure"])
+    margin = contracts.groupby("account_id")["margin"].sum()
     for a, row in acc.iterrows():
         cash_after = row["cash"] + row["cash_flow"] + flow.get(a, 0.0)
-        if cash_after < row["min_cash"] - TOL * (1 + len(tr)):
-            out.append(f"cash of {a} after trades {cash_after:.2f} below its minimum {row['min_cash']:.2f}")
+        floor = row["min_cash"] + margin.get(a, 0.0)
+        if cash_after < floor - TOL * (1 + len(tr)):
+            out.append(f"cash of {a} after trades {cash_after:.2f} below its minimum {row['min_cash']:.2f} "
+                       f"plus margin {margin.get(a, 0.0):.2f}")
     all_costs = tr["cost"].sum() + (fut["cost"].sum() if len(fut) else 0.0)
     if abs(s["costs"] - all_costs) > 0.006 * (len(tr) + len(fut) + 1):
         out.append(f"summary costs {s['costs']} != trades' and contracts' costs {all_costs:.2f}")
@@ -89,11 +96,25 @@ def independent_violations(household, policy, result) -> list[str]:
     cash_total = sum(acc.loc[a, "cash"] + acc.loc[a, "cash_flow"] + flow.get(a, 0.0) for a in acc.index)
     total = pos_value.sum() + cash_total
     by_class = pos_value.groupby(sec["asset_class"].reindex(after.index.get_level_values(1)).to_numpy()).sum()
-    weights = (by_class / total).to_dict() | {"cash": cash_total / total}
     bands = policy.bands
-    # (Not with futures: their exposure counts toward the bands, which this check leaves out.)
-    if (household.target_by == "asset_class" and bands.rule in ("absolute", "5/25") and s["rebalanced"]
-            and not len(fut)):
+    if bands.on == "exposure" and len(contracts):
+        overlay = (contracts["notional"] * contracts["exposure"]).groupby(contracts["asset_class"]).sum()
+        by_class = by_class.add(overlay.drop("", errors="ignore"), fill_value=0.0)
+    weights = (by_class / total).to_dict() | {"cash": cash_total / total}
+    if len(contracts):
+        gross, net = contracts["notional"].abs().sum() / total, contracts["notional"].sum() / total
+        if gross > policy.overlay.gross_limit + WEIGHT_TOL:
+            out.append(f"overlay gross {gross:.6f} above {policy.overlay.gross_limit}")
+        if abs(net) > policy.overlay.net_limit + WEIGHT_TOL:
+            out.append(f"overlay net {net:.6f} beyond {policy.overlay.net_limit}")
+        for cid, c in contracts.iterrows():
+            if abs(c["q"] - round(c["q"])) > 1e-9:
+                out.append(f"fractional contracts of {cid}")
+            if c["q"] and not np.isnan(c["max_contracts"]) and abs(c["q"]) > c["max_contracts"]:
+                out.append(f"{cid}: {c['q']:g} contracts beyond max_contracts {c['max_contracts']:g}")
+            if c["q"] and c["expires_early"]:
+                out.append(f"{cid} held past the horizon (expires {c['expiry']})")
+    if household.target_by == "asset_class" and bands.rule in ("absolute", "5/25") and s["rebalanced"]:
         for _, t in household.targets.iterrows():
             target = t["weight"] + t["tilt"]
             half = bands.absolute if bands.rule == "absolute" else min(bands.absolute, bands.relative * target)
@@ -151,4 +172,29 @@ def independent_violations(household, policy, result) -> list[str]:
         left = after[[excluded.get(i, False) for i in after.index.get_level_values(1)]]
         if (left > 1e-9).any():
             out.append(f"ESG-excluded holdings left with excluded = 'sell': {list(left[left > 1e-9].index)}")
+    return out
+
+
+def _contracts(household, policy, fut: pd.DataFrame) -> pd.DataFrame:
+    """Per contract after trading, from futures.csv's own columns and the result's counts: the
+    count, notional, margin held (initial per contract plus the buffer on |notional|) and class
+    exposure per unit notional (a Treasury future's: duration ctd_bpv / conversion_factor /
+    (notional x 1e-4) over the class duration)."""
+    raw = household.futures.set_index("contract_id")
+    got = fut.set_index("contract_id")
+    out = pd.DataFrame(index=raw.index)
+    out["account_id"] = raw["account_id"]
+    out["asset_class"] = raw["asset_class"].fillna("")
+    out["q"] = got["contracts_after"].reindex(raw.index).fillna(raw["position"]).astype(float)
+    per_contract = raw["price"] * raw["multiplier"]
+    out["notional"] = out["q"] * per_contract
+    out["margin"] = out["q"].abs() * raw["margin"].fillna(0.0) + policy.overlay.margin_buffer * out["notional"].abs()
+    treasury = raw["ctd_bpv"].notna() & raw["conversion_factor"].notna() & raw["duration"].notna()
+    duration = raw["ctd_bpv"] / raw["conversion_factor"] / (per_contract * 1e-4)
+    given = raw["exposure"].where(raw["exposure"].notna(), 1.0)
+    out["exposure"] = np.where(treasury, duration / raw["duration"], given)
+    out["max_contracts"] = raw["max_contracts"].astype(float)
+    horizon = policy.overlay.horizon
+    out["expiry"] = raw["expiry"]
+    out["expires_early"] = [horizon is not None and e is not None and str(e) < str(horizon) for e in raw["expiry"]]
     return out

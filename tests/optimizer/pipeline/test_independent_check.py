@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from golden_cases import random_household
+from golden_cases import overlay_variant, random_household
 from independent_check import independent_violations
 
 from cvxrebalance import InfeasibilityError, load_case, rebalance
@@ -72,3 +72,29 @@ def test_the_independent_check_catches_broken_results():
 def test_random_household_with_esg_minimum_and_gain_budget_passes_the_independent_check(seed):
     household, policy = random_household(seed)
     assert_checked(household, policy.replace(esg={"min_score": 4.0}, tax={"gain_budget": 500.0}))
+
+
+@pytest.mark.parametrize("seed", range(N // 4))
+def test_households_with_an_overlay_pass_the_independent_check(seed):
+    """Contracts held after trading: margin, exposure bands, gross and net limits, the horizon."""
+    household, policy = overlay_variant(seed)
+    result = rebalance(household, policy)
+    assert (result.futures["contracts_after"] != 0).any()
+    assert independent_violations(household, policy, result) == []
+
+
+def test_the_independent_check_sees_overlay_margin_and_exposure():
+    """Not vacuous for the overlay: 30 more of the expiring equity contract than the result holds
+    break the margin reserve, the gross limit, the horizon and the equity band on exposure."""
+    from types import SimpleNamespace
+
+    household, policy = load_case(case_path("overlay"))
+    r = rebalance(household, policy)
+    fut = r.futures.copy()
+    fut.loc[fut.index[0], "contracts_after"] += 30
+    bad = SimpleNamespace(trades=r.trades, lots=r.lots, summary=r.summary, futures=fut)
+    found = independent_violations(household, policy, bad)
+    assert any("plus margin" in v for v in found), found
+    assert any("overlay gross" in v for v in found), found
+    assert any("held past the horizon" in v for v in found), found
+    assert any(v.startswith("class us_equity") for v in found), found
