@@ -23,8 +23,8 @@ def default_constraints() -> tuple:
 def trade_masks(data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(A, N) masks of the positions that may be bought / sold, and the (L,) mask of the lots that
     may be sold, under every rule. Read-only: they are computed once per set of wash-sale
-    blocks (the only state a rebalance changes that they depend on)."""
-    key = ("trade_masks", frozenset(data.wash.block_buy), frozenset(data.wash.block_loss))
+    blocks and ticket closures (the only state a rebalance changes that they depend on)."""
+    key = ("trade_masks", frozenset(data.wash.block_buy), frozenset(data.wash.block_loss), data.tickets.version)
     if key not in data.memo:
         data.memo[key] = _masks(data)
     return data.memo[key]

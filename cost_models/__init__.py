@@ -17,4 +17,14 @@ def default_costs() -> tuple:
     return members(__name__, __path__, "TERM")
 
 
-__all__ = ["CostTerm", "default_costs"]
+def objective_value(sol) -> tuple[float, dict[str, float]]:
+    """The policy's objective of a finished result (fractions of household value, ticket costs
+    included in ``cost``), and each unweighted term."""
+    terms = {c.name: c.evaluate(sol) for c in default_costs()}
+    o = sol.data.policy.objective
+    value = (o.risk_weight * terms["risk"] + o.cost_weight * (terms["cost"] + terms["overlay_cost"])
+             + o.tax_weight * terms["tax"] + o.location_weight * terms["location"])
+    return value, terms
+
+
+__all__ = ["CostTerm", "default_costs", "objective_value"]

@@ -25,7 +25,8 @@ class TransactionCost:
             m.program.minimize_squares("cost.impact", m.traded.rows(on) * root[on])
 
     def evaluate(self, sol) -> float:
-        return float(sol.costs.sum() / sol.data.V)
+        # Securities only (tickets included): the overlay's trading cost is its own term.
+        return float((sol.costs - sol.futures_costs).sum() / sol.data.V)
 
 
 TERM = TransactionCost()

@@ -24,6 +24,7 @@ from cvxrebalance.optimizer.domain.tables import (
     nonneg,
     parse_table,
     positive,
+    whole_positive,
 )
 from cvxrebalance.optimizer.domain.transactions import parse_transactions
 
@@ -46,6 +47,12 @@ SECURITIES = {
     "currency": Column("str", default=""),
     "wash_group": Column("str", default=""),
     "substitute_group": Column("str", default=""),
+    # Ticket rules (blank: the policy's [trades] value): the smallest trade in currency and in
+    # shares, a fixed cost per trade, and the shares per tradable unit.
+    "min_value": Column("float", default=np.nan, check=nonneg),
+    "min_shares": Column("float", default=np.nan, check=nonneg),
+    "ticket_cost": Column("float", default=np.nan, check=nonneg),
+    "lot_size": Column("float", default=1.0, check=whole_positive),
 }
 ACCOUNTS = {
     "account_id": Column("str", required=True),

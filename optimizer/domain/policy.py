@@ -1,4 +1,4 @@
-"""The rebalancing policy: objective weights, bands, trigger, tax, limits, solver.
+"""The rebalancing policy: objective weights, bands, trigger, tax, limits, trades, solver.
 
 Every key has a documented default (docs/case_format.md); unknown keys are errors.
 """
@@ -101,6 +101,19 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Trades:
+    """What makes a ticket: the smallest trade (currency and shares; securities.csv overrides per
+    security), a fixed cost per trade (currency), and the most trades per household and per
+    account (0: no limit)."""
+
+    min_value: float = 0.0
+    min_shares: float = 0.0
+    ticket_cost: float = 0.0
+    max_trades: float = 0.0
+    max_trades_per_account: float = 0.0
+
+
+@dataclass(frozen=True)
 class Overlay:
     """The futures/forwards overlay: which instruments trade, margin, limits, rolls, hedges.
 
@@ -146,6 +159,7 @@ class Policy:
     tactical: Tactical = field(default_factory=Tactical)
     esg: Esg = field(default_factory=Esg)
     limits: Limits = field(default_factory=Limits)
+    trades: Trades = field(default_factory=Trades)
     overlay: Overlay = field(default_factory=Overlay)
     solver: Solver = field(default_factory=Solver)
 
@@ -242,6 +256,13 @@ class Policy:
             bad("esg", "min_score", "must be >= 0 (0: no minimum)")
         if self.limits.turnover < 0:
             bad("limits", "turnover", "must be >= 0")
+        for key in ("min_value", "min_shares", "ticket_cost"):
+            if getattr(self.trades, key) < 0:
+                bad("trades", key, "must be >= 0 (0: none)")
+        for key in ("max_trades", "max_trades_per_account"):
+            n = getattr(self.trades, key)
+            if n < 0 or n != int(n):
+                bad("trades", key, "must be a whole number >= 0 (0: no limit)")
         _choice(self.bands.on, BANDS_ON, "bands", "on", bad)
         _choice(self.overlay.instruments, INSTRUMENTS, "overlay", "instruments", bad)
         for t in self.overlay.accounts:

@@ -19,6 +19,7 @@ from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.overlay_data import OverlayData, prepare_overlay
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.tables import CASH, days, index_of
+from cvxrebalance.optimizer.domain.tickets import TicketState
 from cvxrebalance.optimizer.domain.wash import WashState, wash_state
 
 MIN_CONTRACT = 1e-9  # smallest contract notional, as a fraction of household value
@@ -75,6 +76,7 @@ class Prepared:
     overlay: OverlayData
     wash: WashState
     targets_detail: target_rules.Targets
+    tickets: TicketState
     notes: list[str] = field(default_factory=list)
     _columns: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     # Values derived from these arrays by the layers above, computed once (keys name their inputs).
@@ -110,6 +112,39 @@ class Prepared:
         if name not in self._columns:
             self._columns[name] = self.household.securities[name].to_numpy()
         return self._columns[name]
+
+    def per_security(self, column: str, default: float) -> np.ndarray:
+        """(N,) a securities.csv column whose blank cells take ``default`` (a policy value)."""
+        x = self.column(column).astype(float)
+        return np.where(np.isnan(x), default, x)
+
+    @property
+    def min_trade_value(self) -> np.ndarray:
+        """(N,) smallest trade in currency: the larger of min_value and min_shares x price."""
+        if "min_trade_value" not in self.memo:
+            t = self.policy.trades
+            self.memo["min_trade_value"] = np.maximum(self.per_security("min_value", t.min_value),
+                                                      self.per_security("min_shares", t.min_shares) * self.price)
+        return self.memo["min_trade_value"]
+
+    @property
+    def ticket(self) -> np.ndarray:
+        """(N,) fixed cost per trade, currency."""
+        if "ticket" not in self.memo:
+            self.memo["ticket"] = self.per_security("ticket_cost", self.policy.trades.ticket_cost)
+        return self.memo["ticket"]
+
+    @property
+    def lot_size(self) -> np.ndarray:
+        """(N,) shares per tradable unit."""
+        return self.column("lot_size").astype(float)
+
+    @property
+    def has_ticket_rules(self) -> bool:
+        """Whether any ticket rule applies (minimums, ticket costs, trade limits, round lots)."""
+        t = self.policy.trades
+        return bool(self.min_trade_value.any() or self.ticket.any() or t.max_trades or t.max_trades_per_account
+                    or (self.lot_size != 1).any())
 
     @property
     def linear_cost(self) -> np.ndarray:
@@ -291,7 +326,7 @@ def prepare(household: Household, policy: Policy) -> Prepared:
         X=X, class_of=class_of, target=targets.target, strategic=targets.strategic, tilt=targets.tilt,
         lower=lower, upper=upper, cash_target=targets.cash_target, cash_lower=cash_lower,
         cash_upper=cash_upper, ref=ref, cash_ref=cash_ref, bench=bench,
-        bench_target=bench_target, risk=risk, overlay=overlay, notes=notes,
+        bench_target=bench_target, risk=risk, overlay=overlay, notes=notes, tickets=TicketState.empty(A, N),
         wash=wash_state(household, policy, sids, {aids[a] for a in taxable}), targets_detail=targets,
     )
 

@@ -16,13 +16,19 @@ from cvxrebalance.optimizer.domain.prepare import Prepared
 def trade_costs(data: Prepared, trade_value: np.ndarray) -> np.ndarray:
     """Transaction cost per account in currency.
 
-    cost = (half_spread + commission) * |value| + impact * value^2 / V  (per position),
-    i.e. in fractions of household value c * |t| + impact * t^2 with t = value / V.
+    cost = (half_spread + commission) * |value| + impact * value^2 / V + ticket  (per position
+    traded), i.e. in fractions of household value c * |t| + impact * t^2 with t = value / V, plus
+    the fixed ticket cost of each trade.
     """
+    return position_costs(data, trade_value).sum(axis=1)
+
+
+def position_costs(data: Prepared, trade_value: np.ndarray) -> np.ndarray:
+    """(A, N) the same cost per position (its one trade: a position is never bought and sold)."""
     lin = data.linear_cost
     impact = data.column("impact")
-    v = np.abs(trade_value)
-    return (v * lin + impact * v**2 / data.V).sum(axis=1)
+    v = np.abs(np.atleast_2d(trade_value))
+    return v * lin + impact * v**2 / data.V + np.where(v > 0, data.ticket, 0.0)
 
 
 def futures_costs(data: Prepared, contracts_traded: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cvxrebalance.constraints.esg import portfolio_score
-from cvxrebalance.cost_models import default_costs, lot_relief
+from cvxrebalance.cost_models import lot_relief, objective_value
 from cvxrebalance.cost_models.tax import realized as tax_realized
 from cvxrebalance.cost_models.tracking_error import variance
 from cvxrebalance.optimizer.domain.output import csv_text, file_mode
@@ -92,14 +92,11 @@ class RebalanceResult:
         te_before = np.sqrt(variance(data, data.h0.sum(0), float(data.cash0.sum()), target=True))
         te_after = np.sqrt(variance(data, sol.weights_after(), sol.cash_weight_after,
                                     sol.overlay_after(), target=True))
-        terms = {c.name: c.evaluate(sol) for c in default_costs()}
+        objective, terms = objective_value(sol)
         taxes = {k: round(v, 2) for k, v in tax_realized(sol).items()}
         if sol.lot_sell_q.any():
             taxes["relief"] = lot_relief.compare(sol)
         notes = list(data.notes)
-        o = data.policy.objective
-        objective = (o.risk_weight * terms["risk"] + o.cost_weight * (terms["cost"] + terms["overlay_cost"])
-                     + o.tax_weight * terms["tax"] + o.location_weight * terms["location"])
         acc_before = (data.q0 * data.price).sum(1) + data.cash_cur
         acc_after = (sol.q_after * data.price).sum(1) + sol.cash_after
         summary = {
@@ -269,7 +266,7 @@ def _trades(data: Prepared, sol: Solution) -> Columns:
     for side, q in (("sell", sol.sell_q), ("buy", sol.buy_q)):
         a, i = np.nonzero(q > 0)
         value = q[a, i] * data.price[i]
-        cost = value * data.linear_cost[i] + data.column("impact")[i] * value**2 / data.V
+        cost = value * data.linear_cost[i] + data.column("impact")[i] * value**2 / data.V + data.ticket[i]
         parts.append((accounts[a], securities[i], np.full(len(a), side, object), q[a, i], data.price[i],
                       np.round(value, 2), np.round(cost, 2)))
     columns = [np.concatenate(c) for c in zip(*parts, strict=True)]

@@ -119,7 +119,7 @@ def _repair_cash(data: Prepared, buy, buy_c, sell, untraded: Solution, plan_cash
                 break
             p = data.price[i]
             t = (buy[a, i] + sell[a, i]) * p
-            step = p + lin[i] * p + impact[i] * ((t + p) ** 2 - t**2) / data.V
+            step = p + lin[i] * p + impact[i] * ((t + p) ** 2 - t**2) / data.V + (data.ticket[i] if t == 0 else 0.0)
             if left - step >= max(floor[a], plan_cash[a] - 0.5 * p):
                 buy[a, i] += 1
                 left -= step
