@@ -1,4 +1,4 @@
-"""The solve pipeline: prepare -> trigger -> solve -> whole shares -> check -> result."""
+"""The solve pipeline: prepare -> trigger -> solve -> tickets -> whole shares -> check -> result."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.prepare import Prepared, prepare
 from cvxrebalance.optimizer.domain.solution import Solution
-from cvxrebalance.optimizer.pipeline import checker, contracts, whole_shares
+from cvxrebalance.optimizer.pipeline import checker, contracts, tickets, whole_shares
 from cvxrebalance.optimizer.pipeline.problem import Solver
 from cvxrebalance.optimizer.pipeline.repair import repair
 from cvxrebalance.optimizer.pipeline.result import RebalanceResult
@@ -88,6 +88,7 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
     margins: dict[str, np.ndarray] = {}
     sol, violations = None, []
     solved = None  # the last continuous solution that was rounded
+    tickets_done = False
     impact_solves = 0
     decided: tuple[set[int], set[int]] | None = None  # groups the last wash decision blocked
     flipped: list[str] = []  # groups whose wash-sale decision failed both ways
@@ -140,6 +141,8 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
             decided = wash_sales.decide(data, cont.buy, cont.lot_sell)
             if decided is not None:
                 continue
+        if not tickets_done:  # once: later re-solves keep its closures and floors
+            cont, tickets_done = tickets.apply(solver, data, margins, cont), True
         sol, solved = to_shares(data, cont, margins.get("contracts")), cont
         violations = checker.check(sol)
         if not violations or not _tighten(data, margins, violations):

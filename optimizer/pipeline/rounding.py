@@ -28,10 +28,11 @@ NOISE = 1e-6  # shares: solver noise below this is no trade
 NOISE_VALUE = 1e-8  # fraction of household value: solver noise below this is no trade
 
 
-def round_sells(cont: np.ndarray, held: np.ndarray) -> np.ndarray:
-    """Nearest whole share, capped at the holding; the whole holding when that is nearer."""
+def round_sells(cont: np.ndarray, held: np.ndarray, lot: np.ndarray | float = 1.0) -> np.ndarray:
+    """Nearest whole number of ``lot``-share units, capped at the holding; the whole holding
+    when that is nearer."""
     cont = np.where(cont < NOISE, 0.0, np.minimum(cont, held))
-    r = np.minimum(np.round(cont), np.floor(held + 1e-9))
+    r = np.minimum(np.round(cont / lot), np.floor(held / lot + 1e-9)) * lot
     return np.where(np.abs(held - cont) < np.abs(r - cont), held, r)
 
 
@@ -48,11 +49,16 @@ def to_shares(data: Prepared, cont: ContinuousSolution, contracts: np.ndarray | 
     sell_c[data.taxable] = data.lots_by_position(lot_c)[data.taxable]
     # A cost-free optimum may buy and sell one position at once: keep the net trade before rounding.
     _net(data, buy_c, sell_c, lot_c)
-    buy = np.round(np.where(buy_c < NOISE, 0.0, buy_c))
-    sell = round_sells(sell_c, data.q0)
+    lot = data.lot_size
+    buy = np.round(np.where(buy_c < NOISE, 0.0, buy_c) / lot) * lot
+    sell = round_sells(sell_c, data.q0, lot)
     lots = round_sells(lot_c, data.lot_q)
+    if (lot != 1).any():  # a taxable sale in whole lot_size units (or the whole holding)
+        _lots_to(data, lots, sell, data.lot_size[data.lot_security] != 1)
     sell[data.taxable] = data.lots_by_position(lots)[data.taxable]
     _net(data, buy, sell, lots)
+    if data.min_trade_value.any():
+        _raise_to_minimum(data, buy, sell, lots)
     # The cash each account would hold under the continuous plan: top-ups may spend only what
     # rounding freed beyond it (spending more would move cash below its band).
     untraded = Solution(data, np.zeros_like(buy), np.zeros_like(sell), np.zeros_like(lots), contracts)
@@ -83,6 +89,39 @@ def _net(data: Prepared, buy, sell, lots) -> None:
             sell[a, i] = lots[mine].sum()
 
 
+def _lots_to(data: Prepared, lots: np.ndarray, target: np.ndarray, which: np.ndarray) -> None:
+    """Move the lot sales of taxable positions (those with a lot in ``which``) to the position
+    totals ``target`` (A, N): shares come off the most heavily taxed lots sold and go onto the
+    least taxed lots with shares left."""
+    tax = coefficients(data)
+    for a, i in {(int(data.lot_account[k]), int(data.lot_security[k])) for k in np.flatnonzero(which)}:
+        mine = np.flatnonzero((data.lot_account == a) & (data.lot_security == i))
+        gap = target[a, i] - lots[mine].sum()
+        for k in (mine[np.argsort(-tax[mine], kind="stable")] if gap < 0 else mine[np.argsort(tax[mine], kind="stable")]):
+            if abs(gap) < 1e-9:
+                break
+            step = max(gap, -lots[k]) if gap < 0 else min(gap, data.lot_q[k] - lots[k])
+            lots[k] += step
+            gap -= step
+
+
+def _raise_to_minimum(data: Prepared, buy, sell, lots) -> None:
+    """Trades that rounding left below their minimum (by less than a lot) go up to the smallest
+    whole number of lots that meets it; a sale capped by the holding sells the whole holding."""
+    lot, price, floor = data.lot_size, data.price, data.min_trade_value
+    need = np.ceil(floor / price / lot - 1e-9) * lot  # (N,) shares of the smallest allowed trade
+    exempt = data.tickets.exempt
+    small_buy = (buy > 0) & (buy < need) & ~exempt
+    buy[small_buy] = np.broadcast_to(need, buy.shape)[small_buy]
+    whole = np.abs(sell - data.q0) <= 1e-9
+    small_sell = (sell > 0) & (sell < need) & ~whole & ~exempt
+    if small_sell.any():
+        sell[small_sell] = np.minimum(np.broadcast_to(need, sell.shape), data.q0)[small_sell]
+        taxable = np.zeros(sell.shape, bool)
+        taxable[data.taxable] = True
+        _lots_to(data, lots, sell, (small_sell & taxable)[data.lot_account, data.lot_security])
+
+
 def _cash_after(data: Prepared, untraded_cash: np.ndarray, buy, sell, rows: slice = slice(None)) -> np.ndarray:
     """Cash after trading for the accounts in ``rows``: the untraded cash (after flows and
     overlay costs) plus sells less buys less transaction costs (Solution's formula, per row)."""
@@ -94,6 +133,7 @@ def _repair_cash(data: Prepared, buy, buy_c, sell, untraded: Solution, plan_cash
     """Cut buys where an account ends below its floor (minimum cash plus margin), then top up."""
     floor = data.min_cash * data.V + margin_required(untraded)  # contracts are fixed here
     lin, impact = data.linear_cost, data.column("impact")
+    need = np.maximum(np.ceil(data.min_trade_value / data.price / data.lot_size - 1e-9), 1.0) * data.lot_size
     for a in range(data.A):
         def cash(a: int = a) -> float:
             return float(_cash_after(data, untraded.cash_after, buy, sell, slice(a, a + 1))[0])
@@ -106,20 +146,25 @@ def _repair_cash(data: Prepared, buy, buy_c, sell, untraded: Solution, plan_cash
             if held.size == 0:
                 break  # nothing to give up; the checker reports the shortfall
             i = held[np.argmax((buy[a] - buy_c[a])[held])]
-            cut = min(buy[a, i], max(1.0, math.ceil(short / data.price[i])))
-            buy[a, i] -= cut
+            lot = data.lot_size[i]
+            cut = min(buy[a, i], lot * max(1.0, math.ceil(short / data.price[i] / lot)))
+            # What is left is a whole number of lots at or above the minimum, or nothing.
+            buy[a, i] -= buy[a, i] if buy[a, i] - cut < need[i] else cut
         # Top up: spend cash that rounding freed (beyond the plan's cash) on the buys rounded
         # down the most.
-        # One more share of i costs its price plus the change in trade_costs' formula for that
-        # position: lin * p + impact * ((t + p)^2 - t^2) / V, t its value traded so far.
         shortfall = (buy_c[a] - buy[a]) * data.price
         left = cash()
         for i in np.argsort(-shortfall):
             if buy_c[a, i] - buy[a, i] <= 0.01:
                 break
-            p = data.price[i]
-            t = (buy[a, i] + sell[a, i]) * p
+            if buy[a, i] == 0 and sell[a, i] > 0:
+                continue  # never turn a sale into a round trip
+            # One more lot (a new trade: its minimum) costs its value plus the change in
+            # trade_costs' formula for the position (impact's square, and a new trade's ticket).
+            shares = data.lot_size[i] if buy[a, i] > 0 else need[i]
+            p = data.price[i] * shares
+            t = (buy[a, i] + sell[a, i]) * data.price[i]
             step = p + lin[i] * p + impact[i] * ((t + p) ** 2 - t**2) / data.V + (data.ticket[i] if t == 0 else 0.0)
             if left - step >= max(floor[a], plan_cash[a] - 0.5 * p):
-                buy[a, i] += 1
+                buy[a, i] += shares
                 left -= step
