@@ -29,6 +29,7 @@ from cvxrebalance.optimizer.pipeline.problem import ContinuousSolution, Solver
 from cvxrebalance.optimizer.pipeline.rounding import NOISE_VALUE, to_shares
 
 MAX_ROUNDS = 10
+MAX_RAISE = 8  # removed trades tried raised to their minimum, one more at a time
 TOL = 0.005  # currency: a continuous trade this close to its minimum meets it
 
 
@@ -50,8 +51,9 @@ def _sides(data: Prepared, cont: ContinuousSolution) -> tuple[np.ndarray, np.nda
             np.where(cont.sell > NOISE_VALUE, cont.sell * V, 0.0))
 
 
-def _removals(data: Prepared, buy: np.ndarray, sell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Trades below their minimum, and the smallest beyond the trade limits."""
+def _removals(data: Prepared, buy: np.ndarray, sell: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(A, N) masks: buys and sells below their minimum, and trades beyond the trade limits
+    (the smallest of those kept)."""
     t, exempt, floor = data.policy.trades, data.tickets.exempt, data.min_trade_value - TOL
     whole = sell >= data.q0 * data.price - TOL  # selling a whole holding is always allowed
     drop_buy = (buy > 0) & (buy < floor) & ~exempt
@@ -71,7 +73,7 @@ def _removals(data: Prepared, buy: np.ndarray, sell: np.ndarray) -> tuple[np.nda
                 flat = np.flatnonzero(inside)
                 smallest = flat[np.argsort(value.ravel()[flat], kind="stable")[:extra]]
                 over.ravel()[smallest] = True
-    return drop_buy | (over & (buy > 0)), drop_sell | (over & (sell > 0))
+    return drop_buy, drop_sell, over
 
 
 def _minimums_and_limits(solver: Solver, data: Prepared, margins: dict[str, np.ndarray],
@@ -79,31 +81,58 @@ def _minimums_and_limits(solver: Solver, data: Prepared, margins: dict[str, np.n
     state = data.tickets
     for _ in range(MAX_ROUNDS):
         buy, sell = _sides(data, cont)
-        drop_buy, drop_sell = _removals(data, buy, sell)
-        if not (drop_buy.any() or drop_sell.any()):
+        small_buy, small_sell, over = _removals(data, buy, sell)
+        drop = small_buy | small_sell | over
+        if not drop.any():
             return cont
         untraded_buy, untraded_sell = state.closed_buy | (buy == 0), state.closed_sell | (sell == 0)
-        state.set(untraded_buy | drop_buy, untraded_sell | drop_sell)
+        state.set(untraded_buy | small_buy | (over & (buy > 0)), untraded_sell | small_sell | (over & (sell > 0)))
         new = solver.solve(margins)
-        if new is None:  # a rule needs some removed trade: raise them to the minimum instead
-            state.set(untraded_buy, untraded_sell)
-            floor = margins.setdefault("ticket_floor", np.zeros((2, data.A * data.N)))
-            minimum = np.broadcast_to(data.min_trade_value / data.V, (data.A, data.N))
-            floor[0][drop_buy.ravel()] = minimum[drop_buy]
-            floor[1][drop_sell.ravel()] = minimum[drop_sell]
-            new = solver.solve(margins)
+        if new is None:
+            new = _raise(solver, data, margins, buy, sell, small_buy, small_sell, over,
+                         untraded_buy, untraded_sell)
             if new is None:  # not even raised: keep them as they were
-                floor[0][drop_buy.ravel()] = 0.0
-                floor[1][drop_sell.ravel()] = 0.0
-                state.exempt |= drop_buy | drop_sell
-                data.notes.append(
-                    f"{int((drop_buy | drop_sell).sum())} trade(s) kept below their minimum or beyond the trade "
-                    "limits: the policy's rules (cash, bands, withdrawals) need them")
+                state.set(untraded_buy, untraded_sell)
+                state.exempt |= drop
                 new = solver.solve(margins)
-                if new is None:  # pragma: no cover - the same program as the solve that found cont
-                    return cont
+            kept = int((state.exempt & drop).sum())
+            if kept:
+                data.notes.append(f"{kept} trade(s) kept below their minimum or beyond the trade limits: the "
+                                  "policy's other rules (cash, bands, withdrawals) need them")
+            if new is None:  # pragma: no cover - the same program as the solve that found cont
+                return cont
         cont = new
     return cont
+
+
+def _raise(solver: Solver, data: Prepared, margins: dict[str, np.ndarray], buy, sell, small_buy, small_sell,
+           over, untraded_buy, untraded_sell) -> ContinuousSolution | None:
+    """A rule needs some removed trade. Trades beyond the limits are kept (exempt); of the small
+    ones, the first k are raised to their minimum (a sale at most to the whole holding, which is
+    always allowed) and the rest stay removed, for k = 1, 2, ... until the program is feasible.
+    Sales come first (cash is what rules need: withdrawals, minimum cash), each side by how close
+    it is to its minimum. None (and no floor left) if no k up to MAX_RAISE works."""
+    state = data.tickets
+    state.exempt |= over
+    minimum = np.broadcast_to(data.min_trade_value, (data.A, data.N))
+    sells, buys = np.flatnonzero(small_sell.ravel()), np.flatnonzero(small_buy.ravel())
+    closeness = lambda v, idx: np.argsort(-(v.ravel()[idx] / minimum.ravel()[idx]), kind="stable")  # noqa: E731
+    order = [(1, k) for k in sells[closeness(sell, sells)]] + [(0, k) for k in buys[closeness(buy, buys)]]
+    floor = margins.setdefault("ticket_floor", np.zeros((2, data.A * data.N)))
+    before = floor.copy()
+    whole = (data.q0 * data.price).ravel()
+    for n in range(1, min(len(order), MAX_RAISE) + 1):
+        closed = [untraded_buy.ravel() | small_buy.ravel(), untraded_sell.ravel() | small_sell.ravel()]
+        floor[:] = before
+        for side, k in order[:n]:
+            closed[side][k] = False
+            floor[side][k] = (min(minimum.ravel()[k], whole[k]) if side else minimum.ravel()[k]) / data.V
+        state.set(closed[0].reshape(data.A, data.N), closed[1].reshape(data.A, data.N))
+        new = solver.solve(margins)
+        if new is not None:
+            return new
+    floor[:] = before
+    return None
 
 
 def _ticket_costs(solver: Solver, data: Prepared, margins: dict[str, np.ndarray],
