@@ -98,7 +98,8 @@ def _minimums_and_limits(solver: Solver, data: Prepared, margins: dict[str, np.n
             kept = int((state.exempt & drop).sum())
             if kept:
                 data.notes.append(f"{kept} trade(s) kept below their minimum or beyond the trade limits: the "
-                                  "policy's other rules (cash, bands, withdrawals) need them")
+                                  "re-solve without them (and with them raised to their minimum) broke the "
+                                  "policy's other rules (cash, bands, withdrawals)")
             if new is None:  # pragma: no cover - the same program as the solve that found cont
                 return cont
         cont = new

@@ -10,15 +10,18 @@ over integers, and a MILP answers it exactly:
   as rounding may;
 - the band rows are written as the checker reads them, over the value after trading rather
   than over V: ``lo * value_after <= class value <= hi * value_after`` (linear, since costs are);
+- buys and untaxed sales count ``lot_size`` units, each trade 0 or at least its minimum
+  (semi-integer variables; a sale may always be the whole holding);
 - the objective is the L1 distance, in value, from the continuous optimum: the nearest
   whole-share list.
 
 ``search`` runs two stages. The first frees only the positions the continuous solution traded
 (the rest stay untraded), under the wash-sale decisions and contracts already made. If it has
 no solution, the second frees every position and every contract count (integer), decides each
-wash group exactly with a binary (bought or loss-sold, never both), and leaves out the
-impact estimate (impact only lowers cash): a relaxation of the whole-share problem, so "no
-solution" there proves that no whole-share list meets the policy.
+wash group exactly with a binary (bought or loss-sold, never both), reopens what the ticket pass
+closed, and leaves out the impact estimate (impact only lowers cash) and the trade-count limits:
+a relaxation of the whole-share problem, so "no solution" there proves that no whole-share list
+meets the policy.
 """
 
 from __future__ import annotations
@@ -58,15 +61,17 @@ def search(data: Prepared, margins: dict[str, np.ndarray], cont: ContinuousSolut
         first = _stage(data, {k: v for k, v in margins.items() if k in KEEP}, cont, touched_only=True)
         if first.solution is not None:
             return first
-    w = data.wash
-    saved = set(w.block_buy), set(w.block_loss)
+    w, t = data.wash, data.tickets
+    saved = set(w.block_buy), set(w.block_loss), t.closed_buy, t.closed_sell
     w.block_buy.clear()  # decided exactly by the second stage's binaries
     w.block_loss.clear()
+    t.set(np.zeros_like(t.closed_buy), np.zeros_like(t.closed_sell))  # the ticket pass's choices too
     try:
         return _stage(data, {}, cont, touched_only=False)
     finally:
         w.block_buy |= saved[0]
         w.block_loss |= saved[1]
+        t.set(saved[2], saved[3])
 
 
 def _stage(data: Prepared, margins: dict[str, np.ndarray], cont: ContinuousSolution | None,
@@ -83,9 +88,11 @@ def _stage(data: Prepared, margins: dict[str, np.ndarray], cont: ContinuousSolut
         return Found(None, "infeasible", stage)
     cols = _integer_columns(data, program, qp)
     target = _target(data, program, qp, cont)
+    floor_k = cols.hi_k.copy()  # whole units of a holding a close-out sells
     if touched_only:  # untraded positions stay untraded
         still = (np.abs(target[cols.z]) <= 1e-12)
         cols.hi_k[still] = 0.0
+        cols.lo_k[still] = 0.0
     n_z, n_k = qp.free.size, cols.z.size
     frac = np.flatnonzero(cols.f > 0)
     n_b = frac.size
@@ -95,7 +102,24 @@ def _stage(data: Prepared, margins: dict[str, np.ndarray], cont: ContinuousSolut
     n_g = len(groups)
     dist = np.r_[cols.z, overlay_trades]  # L1 distance on trades and overlay trades
     n_d = dist.size
-    n = n_z + n_k + n_b + J + n_g + n_d
+    limits = data.policy.trades.max_trades or data.policy.trades.max_trades_per_account
+    counted = np.unique(cols.position[~data.tickets.exempt.ravel()[cols.position]]) if limits else np.zeros(0, int)
+    n_y = counted.size  # a binary per position the trade limits count: 1 if it trades
+    # Round trips: a binary per position that could be both bought and sold picks the side.
+    open_ = cols.hi_k > 0
+    AN = data.A * data.N
+    sides = [np.bincount(cols.position[(cols.kind == 0) & open_], minlength=AN) > 0,
+             np.bincount(cols.position[(cols.kind > 0) & open_], minlength=AN) > 0]
+    both = np.flatnonzero(sides[0] & sides[1])
+    n_r = both.size
+    # Taxable positions with a round lot or a minimum: their lots' sales add up to m whole lots
+    # (semi-integer: 0 or at least the minimum) or to the whole holding (binary c).
+    taxed = np.unique(cols.position[(cols.kind == 2) & open_])
+    sec = taxed % data.N
+    taxed = taxed[(data.lot_size[sec] > 1) | ((data.min_trade_value[sec] > 0) & ~data.tickets.exempt.ravel()[taxed])]
+    n_m = taxed.size
+    n = n_z + n_k + n_b + J + n_g + n_d + n_y + n_r + 2 * n_m
+    oy, o_r, om = n_z + n_k + n_b + J + n_g + n_d, n_z + n_k + n_b + J + n_g + n_d + n_y, n - 2 * n_m
     ok, ob, oj, og, od = n_z, n_z + n_k, n_z + n_k + n_b, n_z + n_k + n_b + J, n_z + n_k + n_b + J + n_g
 
     blocks, lo, hi = [], [], []
@@ -115,11 +139,12 @@ def _stage(data: Prepared, margins: dict[str, np.ndarray], cont: ContinuousSolut
     link = sp.coo_matrix((np.r_[np.ones(n_k), -cols.unit, -cols.unit[frac] * cols.f[frac]],
                           (np.r_[r, r, frac], np.r_[cols.z, ok + r, ob + np.arange(n_b)])), shape=(n_k, n))
     add(link, np.zeros(n_k), np.zeros(n_k))
-    if n_b:  # closing out (b = 1) sells every whole share too: k - floor(h) b >= 0
+    if n_b:  # closing out (b = 1) sells every whole share too: k - floor(h) b >= 0, and a sale
+        # that may only be the whole holding has k - floor(h) b <= 0 as well
         rb = np.arange(n_b)
-        close = sp.coo_matrix((np.r_[np.ones(n_b), -cols.hi_k[frac]], (np.r_[rb, rb], np.r_[ok + frac, ob + rb])),
+        close = sp.coo_matrix((np.r_[np.ones(n_b), -floor_k[frac]], (np.r_[rb, rb], np.r_[ok + frac, ob + rb])),
                               shape=(n_b, n))
-        add(close, np.zeros(n_b), np.full(n_b, np.inf))
+        add(close, np.zeros(n_b), np.where(cols.close_only[frac], 0.0, np.inf))
     if J:  # whole contracts: f0 + fbuy - fsell = notional / V * n
         fb, fs = (_offsets(program, (name,)) for name in ("fbuy", "fsell"))
         where = {int(c): k for k, c in enumerate(qp.free)}
@@ -146,10 +171,62 @@ def _stage(data: Prepared, margins: dict[str, np.ndarray], cont: ContinuousSolut
                             shape=(n_d, n))
         add(row, -sign * target[dist], np.full(n_d, np.inf))
 
-    lb = np.r_[qp.x_l, np.zeros(n_k + n_b), np.full(J, -np.inf), np.zeros(n_g + n_d)]
-    ub = np.r_[qp.x_u, cols.hi_k, np.ones(n_b), np.full(J, np.inf), np.ones(n_g), np.full(n_d, np.inf)]
-    integrality = np.r_[np.zeros(n_z), np.ones(n_k + n_b + J + n_g), np.zeros(n_d)]
-    c = np.r_[np.zeros(n - n_d), np.ones(n_d)]
+    if n_y:  # k <= hi * y on every counted column; sum y <= the limits
+        slot = np.full(data.A * data.N, -1)
+        slot[counted] = np.arange(n_y)
+        on = np.flatnonzero(slot[cols.position] >= 0)
+        r = np.arange(on.size)
+        add(sp.coo_matrix((np.r_[np.ones(on.size), -cols.hi_k[on]],
+                           (np.r_[r, r], np.r_[ok + on, oy + slot[cols.position[on]]])), shape=(on.size, n)),
+            np.full(on.size, -np.inf), np.zeros(on.size))
+        t = data.policy.trades
+        groups = ([(counted // data.N == a, t.max_trades_per_account) for a in range(data.A)]
+                  if t.max_trades_per_account else []) + ([(np.ones(n_y, bool), t.max_trades)] if t.max_trades else [])
+        for members, limit in groups:
+            idx = oy + np.flatnonzero(members)
+            add(sp.coo_matrix((np.ones(idx.size), (np.zeros(idx.size, int), idx)), shape=(1, n)), [-np.inf], [limit])
+    if n_r:  # buy <= hi r; sale <= hi (1 - r)
+        slot = np.full(AN, -1)
+        slot[both] = np.arange(n_r)
+        on = np.flatnonzero(slot[cols.position] >= 0)
+        buy = cols.kind[on] == 0
+        r = np.arange(on.size)
+        add(sp.coo_matrix((np.r_[np.ones(on.size), np.where(buy, -1.0, 1.0) * cols.hi_k[on]],
+                           (np.r_[r, r], np.r_[ok + on, o_r + slot[cols.position[on]]])), shape=(on.size, n)),
+            np.full(on.size, -np.inf), np.where(buy, 0.0, cols.hi_k[on]))
+    m_lo = m_hi = np.zeros(0)
+    if n_m:  # sum of lot sales = lot m + part c, and c = 1 only with m at its most
+        lot = data.lot_size[taxed % data.N]
+        held = data.q0.ravel()[taxed]
+        m_hi = np.floor(held / lot + 1e-9)
+        part = held - m_hi * lot
+        fixed = _shares(data, program, qp, qp.fixed_x)
+        lot_cols = program.blocks["lots"].offset + np.arange(data.L)
+        fixed_sold = np.bincount(data.lot_position, weights=fixed[lot_cols], minlength=AN)[taxed]
+        slot = np.full(AN, -1)
+        slot[taxed] = np.arange(n_m)
+        on = np.flatnonzero((slot[cols.position] >= 0) & (cols.kind == 2))
+        rows_ = slot[cols.position[on]]
+        on_b = np.flatnonzero(np.isin(frac, on))  # lots' own close-out binaries add shares too
+        rm = np.arange(n_m)
+        add(sp.coo_matrix((np.r_[np.ones(on.size), cols.f[frac[on_b]], -lot, -part],
+                           (np.r_[rows_, slot[cols.position[frac[on_b]]], rm, rm],
+                            np.r_[ok + on, ob + on_b, om + rm, om + n_m + rm])), shape=(n_m, n)),
+            -fixed_sold, -fixed_sold)
+        price = data.price[taxed % data.N] * lot
+        need = np.where(data.tickets.exempt.ravel()[taxed], 0.0, np.ceil(data.min_trade_value[taxed % data.N] / price - 1e-9))
+        m_lo = np.minimum(need, m_hi)
+        all_or_none = (need > m_hi) & (part > 0)  # below the minimum unless the whole holding
+        add(sp.coo_matrix((np.r_[np.ones(n_m), -m_hi], (np.r_[rm, rm], np.r_[om + rm, om + n_m + rm])), shape=(n_m, n)),
+            np.zeros(n_m), np.where(all_or_none, 0.0, np.inf))
+    semi = cols.lo_k > 0  # a trade of 0 or of at least lo_k units (scipy: semi-integer)
+    lb = np.r_[qp.x_l, cols.lo_k, np.zeros(n_b), np.full(J, -np.inf), np.zeros(n_g + n_d + n_y + n_r), m_lo,
+               np.zeros(n_m)]
+    ub = np.r_[qp.x_u, cols.hi_k, np.where(cols.hi_k[frac] > 0, 1.0, 0.0) if touched_only else np.ones(n_b),
+               np.full(J, np.inf), np.ones(n_g), np.full(n_d, np.inf), np.ones(n_y + n_r), m_hi, np.ones(n_m)]
+    integrality = np.r_[np.zeros(n_z), np.where(semi, 3, 1), np.ones(n_b + J + n_g), np.zeros(n_d),
+                        np.ones(n_y + n_r), np.where(m_lo > 0, 3, 1), np.ones(n_m)]
+    c = np.r_[np.zeros(n_z + n_k + n_b + J + n_g), np.ones(n_d), np.zeros(n_y + n_r + 2 * n_m)]
     res = milp(c, constraints=LinearConstraint(sp.vstack(blocks).tocsr(), np.concatenate(lo), np.concatenate(hi)),
                integrality=integrality, bounds=Bounds(lb, ub),
                options={"time_limit": TIME_LIMIT, "mip_rel_gap": 1e-4})
@@ -158,6 +235,7 @@ def _stage(data: Prepared, margins: dict[str, np.ndarray], cont: ContinuousSolut
     x = qp.full(res.x[:n_z])
     shares = np.round(res.x[ok:ob])
     shares[frac] += cols.f[frac] * np.round(res.x[ob:oj])
+    shares *= cols.size
     held = _shares(data, program, qp, x)
     held[qp.free[cols.z]] = shares
     contracts_q = np.round(res.x[oj:og]) if J else margins.get("contracts")
@@ -168,8 +246,13 @@ def _stage(data: Prepared, margins: dict[str, np.ndarray], cont: ContinuousSolut
 class _Columns:
     z: np.ndarray  # trade columns among the free variables
     unit: np.ndarray  # p / V of each
-    f: np.ndarray  # fractional part of the holding a sell may close out (0: none)
-    hi_k: np.ndarray  # most whole shares
+    f: np.ndarray  # fractional part of the holding a sell may close out, in units (0: none)
+    hi_k: np.ndarray  # most whole units
+    lo_k: np.ndarray  # fewest units of a trade (0: any; else 0 or at least this: semi-integer)
+    size: np.ndarray  # shares per unit
+    position: np.ndarray  # flat position a * N + i of each
+    kind: np.ndarray  # 0 buy, 1 untaxed sale, 2 taxable lot sale
+    close_only: np.ndarray  # a sale whose minimum exceeds the holding's whole units: all or none
 
 
 def _offsets(program, names: tuple[str, ...]) -> np.ndarray:
@@ -177,17 +260,33 @@ def _offsets(program, names: tuple[str, ...]) -> np.ndarray:
                            for b in names if b in program.blocks] or [np.zeros(0, int)])
 
 
-def _per_column(data: Prepared, program) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _per_column(data: Prepared, program) -> tuple[np.ndarray, ...]:
     """Over the program's trade variables (buy, sell, lots in that order): their offsets, the
-    price of a share and the most shares (inf for buys)."""
+    price of a unit, the most units (inf for buys), the shares in a unit, the fewest units of
+    a trade (0: any) and whether a sale may only be the whole holding (its minimum is more than
+    the holding's whole units). Buys and untaxed sales trade in ``lot_size`` units of at least the minimum
+    trade (a sale at most down to the whole holding, which is always allowed); a taxable lot's
+    sale is in shares and its position's round lot and minimum are left to the checker (a
+    relaxation)."""
+    A, N = data.A, data.N
     cols = _offsets(program, ("buy", "sell", "lots"))
-    price = np.r_[np.tile(data.price, data.A), np.tile(data.price, data.A), data.price[data.lot_security]]
-    most = np.r_[np.full(data.A * data.N, np.inf), data.q0.ravel(), data.lot_q]
-    return cols, price, most
+    lot = np.tile(data.lot_size, A)
+    size = np.r_[lot, lot, np.ones(data.L)]
+    price = np.r_[np.tile(data.price, A), np.tile(data.price, A), data.price[data.lot_security]] * size
+    most = np.r_[np.full(A * N, np.inf), data.q0.ravel() / lot, data.lot_q]
+    fewest = np.ceil(np.tile(data.min_trade_value, A) / price[:A * N] - 1e-9)
+    exempt = data.tickets.exempt.ravel()
+    fewest = np.where(exempt, 0.0, fewest)
+    # A sale below the minimum is allowed only as the whole holding: its fewest units are then
+    # those whole units (and the pipeline adds that the fraction goes too: ``close_only``).
+    whole_units = np.floor(most[A * N:2 * A * N] + 1e-9)
+    close_only = np.r_[np.zeros(A * N, bool), fewest > whole_units, np.zeros(data.L, bool)]
+    fewest = np.r_[fewest, np.minimum(fewest, whole_units), np.zeros(data.L)]
+    return cols, price, most, size, fewest, close_only
 
 
 def _integer_columns(data: Prepared, program, qp: QP) -> _Columns:
-    cols, price, most = _per_column(data, program)
+    cols, price, most, size, fewest, close_only = _per_column(data, program)
     where = np.full(program.n, -1)
     where[qp.free] = np.arange(qp.free.size)
     free = where[cols] >= 0
@@ -198,7 +297,11 @@ def _integer_columns(data: Prepared, program, qp: QP) -> _Columns:
     part = np.where(np.isfinite(most), most, 0.0)
     part = part - np.floor(part + 1e-9)
     f = np.where((part > 1e-9) & (qp.x_u[z] / unit >= most - 1e-9), part, 0.0)
-    return _Columns(z, unit, f, whole)
+    AN = data.A * data.N
+    position = np.r_[np.arange(AN), np.arange(AN), data.lot_position][free]
+    kind = np.r_[np.zeros(AN, int), np.ones(AN, int), np.full(data.L, 2)][free]
+    return _Columns(z, unit, f, whole, np.minimum(fewest[free], whole), size[free], position, kind,
+                    close_only[free])
 
 
 def _target(data: Prepared, program, qp: QP, cont: ContinuousSolution | None) -> np.ndarray:
@@ -252,10 +355,10 @@ def _exact_bands(m) -> None:
 
 def _shares(data: Prepared, program, qp: QP, x: np.ndarray) -> np.ndarray:
     """Share counts of every trade variable of ``x`` (a holding closed out stays exact)."""
-    cols, price, most = _per_column(data, program)
+    cols, price, most, size, _, _ = _per_column(data, program)
     out = np.zeros(program.n)
     q = x[cols] * data.V / price
-    out[cols] = np.where(np.abs(q - most) < 1e-6, most, np.round(q))
+    out[cols] = np.where(np.abs(q - most) < 1e-6, most, np.round(q)) * size
     return out
 
 

@@ -23,9 +23,10 @@ from cvxrebalance.optimizer.pipeline import checker, whole_shares
 SEEDS = range(40)
 
 
-def tiny(seed: int):
+def tiny(seed: int, tickets: bool = False):
     """One account (taxable with one lot per security, or tax-exempt), two or three securities of
-    different classes, cash targets and narrow absolute bands drawn from ``seed``."""
+    different classes, cash targets and narrow absolute bands drawn from ``seed``; with
+    ``tickets``, a $1,500 minimum trade and round lots of 3 shares."""
     rng = np.random.default_rng(seed)
     n = int(rng.integers(2, 4))
     classes = ["eq", "fi", "re"][:n]
@@ -35,7 +36,7 @@ def tiny(seed: int):
     for i, c in enumerate(classes):
         price = float(np.round(rng.uniform(200, 900), 2))
         securities.append({"security_id": f"S{i}", "asset_class": c, "price": price,
-                           "half_spread": float(rng.choice([0.0, 0.001]))})
+                           "half_spread": float(rng.choice([0.0, 0.001])), "lot_size": 3.0 if tickets else 1.0})
         q = int(rng.integers(0, 12))
         if q:
             row = {"account_id": "A", "security_id": f"S{i}", "quantity": float(q)}
@@ -54,7 +55,8 @@ def tiny(seed: int):
     targets.append({"asset_class": "cash", "weight": float(1 - w[:n].sum())})
     h = household(securities, accounts, holdings, targets)
     p = policy(bands={"rule": "absolute", "absolute": float(rng.choice([0.01, 0.02, 0.04]))},
-               trigger={"rebalance_to": ["target", "tolerance"][seed % 3 % 2]})
+               trigger={"rebalance_to": ["target", "tolerance"][seed % 3 % 2]},
+               trades={"min_value": 1500.0 if tickets else 0.0})
     return h, p
 
 
@@ -81,9 +83,12 @@ def every_list(h, p) -> list[Solution]:
     return passing
 
 
+@pytest.mark.parametrize("tickets", [False, True])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_verdict_agrees_with_enumeration(seed):
-    h, p = tiny(seed)
+def test_verdict_agrees_with_enumeration(seed, tickets):
+    """With ticket rules too: the enumeration's checker holds every list to the minimum and the
+    round lots, and so must the search's proof."""
+    h, p = tiny(seed, tickets)
     passing = every_list(h, p)
     try:
         result = rebalance(h, p)
@@ -95,11 +100,12 @@ def test_verdict_agrees_with_enumeration(seed):
     assert result.summary["checks"]["passed"] and checker.check(result.solution) == []
 
 
+@pytest.mark.parametrize("tickets", [False, True])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_search_finds_a_list_exactly_when_one_exists(seed):
+def test_search_finds_a_list_exactly_when_one_exists(seed, tickets):
     """The search itself, on the original policy and from no starting point: its second stage
     (every position free) finds a list that passes the checker, or proves there is none."""
-    h, p = tiny(seed)
+    h, p = tiny(seed, tickets)
     passing = every_list(h, p)
     found = whole_shares.search(prepare(h, p), {}, None)
     if passing:
