@@ -6,6 +6,8 @@ ValidationError. Frames may hold strings (as read from CSV) or typed values.
 
 from __future__ import annotations
 
+import functools
+
 import math
 from dataclasses import dataclass, field
 
@@ -102,6 +104,13 @@ class Household:
     futures: pd.DataFrame = field(default_factory=empty_futures)
     transactions: pd.DataFrame = field(default_factory=lambda: parse_transactions(None, None, None, []))
     name: str = "household"
+
+    @functools.cached_property
+    def ticket_columns(self) -> bool:
+        """Whether securities.csv sets any ticket rule (min_value, min_shares, ticket_cost, or a
+        lot_size other than 1); read once per household, as the pipeline asks on every solve."""
+        sec = self.securities
+        return bool(sec[["min_value", "min_shares", "ticket_cost"]].notna().any().any() or (sec["lot_size"] != 1).any())
 
     @classmethod
     def from_frames(

@@ -114,7 +114,10 @@ class Prepared:
         return self._columns[name]
 
     def per_security(self, column: str, default: float) -> np.ndarray:
-        """(N,) a securities.csv column whose blank cells take ``default`` (a policy value)."""
+        """(N,) a ticket column of securities.csv whose blank cells take ``default`` (a policy
+        value); without ticket columns (most households) the column is not read at all."""
+        if not self.household.ticket_columns:
+            return np.full(self.N, float(default))
         x = self.column(column).astype(float)
         return np.where(np.isnan(x), default, x)
 
@@ -137,14 +140,14 @@ class Prepared:
     @property
     def lot_size(self) -> np.ndarray:
         """(N,) shares per tradable unit."""
-        return self.column("lot_size").astype(float)
+        return self.per_security("lot_size", 1.0)
 
     @property
     def has_ticket_rules(self) -> bool:
         """Whether any ticket rule applies (minimums, ticket costs, trade limits, round lots)."""
         t = self.policy.trades
-        return bool(self.min_trade_value.any() or self.ticket.any() or t.max_trades or t.max_trades_per_account
-                    or (self.lot_size != 1).any())
+        return bool(t.min_value or t.min_shares or t.ticket_cost or t.max_trades or t.max_trades_per_account
+                    or self.household.ticket_columns)
 
     @property
     def linear_cost(self) -> np.ndarray:
