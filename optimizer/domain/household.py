@@ -7,7 +7,6 @@ ValidationError. Frames may hold strings (as read from CSV) or typed values.
 from __future__ import annotations
 
 import functools
-
 import math
 from dataclasses import dataclass, field
 
