@@ -33,6 +33,7 @@ def compare(sol) -> dict[str, dict[str, float]]:
                        ("hifo", relieve(d, sold, "hifo"))):
         short, long, _ = gains_by_term(d, lots)
         model, exact = incremental(d, short, long)
-        out[name] = {"short_term_gain": round(short, 2), "long_term_gain": round(long, 2),
-                     "tax": round(model, 2), "tax_exact": round(exact, 2)}
+        # + 0.0 turns a -0.0 (a loss times a zero rate) into 0.0, in JSON and on the terminal.
+        out[name] = {"short_term_gain": round(short, 2) + 0.0, "long_term_gain": round(long, 2) + 0.0,
+                     "tax": round(model, 2) + 0.0, "tax_exact": round(exact, 2) + 0.0}
     return out

@@ -93,7 +93,7 @@ class RebalanceResult:
         te_after = np.sqrt(variance(data, sol.weights_after(), sol.cash_weight_after,
                                     sol.overlay_after(), target=True))
         objective, terms = objective_value(sol)
-        taxes = {k: round(v, 2) for k, v in tax_realized(sol).items()}
+        taxes = {k: round(v, 2) + 0.0 for k, v in tax_realized(sol).items()}  # + 0.0: never "-0.0"
         if sol.lot_sell_q.any():
             taxes["relief"] = lot_relief.compare(sol)
         notes = list(data.notes)
@@ -118,7 +118,7 @@ class RebalanceResult:
             "turnover": sol.traded / 2 / data.V,
             "esg_score": _esg_scores(data, sol),
             "trade_count": len(trades["side"]),
-            "objective": {"value": objective, **terms},
+            "objective": {"value": objective + 0.0, **{k: v + 0.0 for k, v in terms.items()}},
             "accounts": {
                 aid: {"type": data.account_types[a], "value_before": round(float(acc_before[a]), 2),
                       "cash_flow": round(float(data.flow_cur[a]), 2),

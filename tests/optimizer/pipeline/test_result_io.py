@@ -149,3 +149,19 @@ def test_ids_that_look_like_formulas_are_safe_in_csv_and_exact_elsewhere(tmp_pat
         assert cells and not [v for v in cells if v[:1] in ("=", "+", "-", "@")], name
     trades = pd.read_csv(out / "trades.csv", dtype=str, keep_default_na=False)
     assert "'@taxable" in set(trades["account_id"])
+
+
+def test_no_negative_zero_in_the_summary():
+    """A tax of -0.0 (a zero loss times a rate) printed as "-0.0" in summary.json and the terminal."""
+    import json
+
+    from golden_cases import random_household
+
+    from cvxrebalance import InfeasibilityError, rebalance
+
+    for seed in range(12):
+        try:
+            r = rebalance(*random_household(seed))
+        except InfeasibilityError:
+            continue
+        assert "-0.0," not in json.dumps(r.summary) and "-0.0}" not in json.dumps(r.summary)
