@@ -8,11 +8,20 @@ import numpy as np
 from cvxrebalance.cost_models.tax import gains_by_term, incremental
 
 
-def relieve(data, sold: np.ndarray, method: str) -> np.ndarray:
-    """(L,) lot sells that take ``sold`` ((A, N) shares per position) in FIFO (oldest first) or
-    HIFO (highest basis first) order within each position."""
-    key = data.lot_acquired.astype("int64") if method == "fifo" else -data.lot_basis
-    order = np.lexsort((key, data.lot_position))  # by position, then oldest / highest basis first
+def relieve(data, sold: np.ndarray, method: str, last: np.ndarray | None = None) -> np.ndarray:
+    """(L,) lot sells that take ``sold`` ((A, N) shares per position) within each position in
+    FIFO (oldest first), HIFO (highest basis first) or "tax" order (lowest rate-weighted gain
+    per share first: the largest losses, short term before long, then the smallest gains, long
+    term before short; ties by highest basis). Lots marked ``last`` are taken only after all
+    others of their position."""
+    if method == "fifo":
+        key = data.lot_acquired.astype("int64")
+    elif method == "hifo":
+        key = -data.lot_basis
+    else:
+        key = data.lot_rate * data.lot_gain - 1e-12 * data.lot_basis
+    last = np.zeros(data.L, bool) if last is None else last
+    order = np.lexsort((key, last, data.lot_position))  # by position, then the method's order
     pos, q = data.lot_position[order], data.lot_q[order]
     before = np.cumsum(q) - q  # shares of the same position's earlier lots, after subtracting...
     first = np.r_[True, pos[1:] != pos[:-1]]

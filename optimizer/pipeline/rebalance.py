@@ -14,7 +14,7 @@ from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.prepare import Prepared, prepare
 from cvxrebalance.optimizer.domain.solution import Solution
-from cvxrebalance.optimizer.pipeline import checker, contracts, tickets, whole_shares
+from cvxrebalance.optimizer.pipeline import checker, contracts, lot_choice, tickets, whole_shares
 from cvxrebalance.optimizer.pipeline.problem import Solver
 from cvxrebalance.optimizer.pipeline.repair import repair
 from cvxrebalance.optimizer.pipeline.result import RebalanceResult
@@ -159,6 +159,8 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
             sol, violations = found.solution, []
         else:
             raise _whole_share_infeasible(violations, found)
+    if not violations:
+        sol = lot_choice.choose(sol)  # the same quantities; the lots by exact tax, then carry-forward
     checks = checker.verify(sol, violations)
     result = RebalanceResult.build(data, sol, cont, checks, reasons, True, time.perf_counter() - t0)
     result.summary["solver"]["solves"] = solver.solves
