@@ -5,13 +5,13 @@ The convex tax term prices a lot by its rate-weighted gain and nets the year as 
 the year nets to a loss every choice of lots costs the same model tax (zero) and the solver's
 choice among them is arbitrary; when short and long terms net against each other the model is
 off from the exact rules (cost_models.tax). A loss not used this year is carried forward and is
-worth something. So, for the whole-share quantities the pipeline settled, three lot choices are
-compared: the optimizer's, HIFO, and the "tax" order (largest losses first, then the smallest
+worth something. So, for the whole-share quantities the pipeline settled, four lot choices are
+compared: the optimizer's, HIFO, FIFO and the "tax" order (largest losses first, then the smallest
 gains; cost_models.lot_relief), each taking the lots a rule forbids (a wash-sale block, a
 short-term gain that is not allowed) only last. The one kept passes the checker and has the
 lowest exact incremental tax, then the largest loss carried forward, then the lowest model tax;
-the optimizer's own choice wins ties. So the result is never taxed more than HIFO relief of the
-same quantities under the exact rules (when HIFO keeps the rules), and a lot at a gain is not sold
+the optimizer's own choice wins ties. So the result is never taxed more than HIFO or FIFO relief of
+the same quantities under the exact rules (when they keep the rules), and a lot at a gain is not sold
 while a loss lot of the same position and term is left, unless a rule forces it.
 """
 
@@ -44,7 +44,7 @@ def score(sol: Solution) -> tuple[float, float, float]:
 
 
 def choose(sol: Solution) -> Solution:
-    """The best of the three lot choices for ``sol``'s quantities (see the module docstring)."""
+    """The best of the four lot choices for ``sol``'s quantities (see the module docstring)."""
     d = sol.data
     if not d.L or not sol.lot_sell_q.any():
         return sol
@@ -53,7 +53,7 @@ def choose(sol: Solution) -> Solution:
     last = ~lot_ok | (bought & (d.lot_gain < 0))  # loss sales in a group this list buys: a wash
     sold = d.lots_by_position(sol.lot_sell_q)
     best, best_score = sol, score(sol)
-    for method in ("hifo", "tax"):
+    for method in ("hifo", "fifo", "tax"):
         lots = relieve(d, sold, method, last)
         if np.array_equal(lots, sol.lot_sell_q):
             continue

@@ -98,7 +98,9 @@ def test_transaction_cost_formula():
 @given(st.integers(0, 2**31))
 def test_lot_choice_never_taxed_above_fifo_or_hifo(seed):
     # Random lots, ytd gains and harvest mode: for the quantities the program sells, its lots are
-    # never taxed above FIFO's or HIFO's (to one share of rounding).
+    # never taxed above FIFO's or HIFO's under the exact netting rules (optimizer.pipeline.
+    # lot_choice compares them; the convex model's figure may be higher where the exact rules net
+    # short against long at the other term's rate).
     rng = np.random.default_rng(seed)
     n = int(rng.integers(2, 7))
     lots = [(f"L{k}", float(rng.integers(50, 400)), float(np.round(rng.uniform(40, 160), 2)),
@@ -116,6 +118,5 @@ def test_lot_choice_never_taxed_above_fifo_or_hifo(seed):
     if r.lots.empty:
         return
     relief = r.summary["taxes"]["relief"]
-    one_share = 0.37 * 100 + 0.37 * 160  # the most one share's gain can move the tax
-    assert relief["optimizer"]["tax"] <= relief["fifo"]["tax"] + one_share
-    assert relief["optimizer"]["tax"] <= relief["hifo"]["tax"] + one_share
+    assert relief["optimizer"]["tax_exact"] <= relief["fifo"]["tax_exact"] + 0.01
+    assert relief["optimizer"]["tax_exact"] <= relief["hifo"]["tax_exact"] + 0.01
