@@ -26,8 +26,10 @@ FUTURES_COLUMNS = ["contract_id", "account_id", "contracts_before", "contracts_a
                    "notional_after", "margin", "cost", "roll_to"]
 LOT_COLUMNS = ["account_id", "security_id", "lot_id", "quantity", "cost_basis", "proceeds",
                "gain", "term"]
-# The columns of these tables that hold text (ids, sides, terms); the others are numbers.
-TEXT_COLUMNS = {"account_id", "security_id", "side", "lot_id", "term", "contract_id", "roll_to"}
+# holdings.csv's own columns: the file can be the next rebalance's (or a backtest step's) input.
+HOLDINGS_AFTER_COLUMNS = ["account_id", "security_id", "quantity", "lot_id", "cost_basis", "acquired"]
+# The columns of these tables that hold text (ids, sides, terms, dates); the others are numbers.
+TEXT_COLUMNS = {"account_id", "security_id", "side", "lot_id", "term", "contract_id", "roll_to", "acquired"}
 
 
 Columns = dict[str, np.ndarray]
@@ -52,6 +54,10 @@ class RebalanceResult:
         Everything ``summary.json`` holds.
     futures : DataFrame
         One row per overlay contract (columns ``FUTURES_COLUMNS``); empty without futures.
+    holdings_after : DataFrame
+        Every position after the trades in holdings.csv's columns (``HOLDINGS_AFTER_COLUMNS``):
+        in taxable accounts one row per lot left, and one per new lot a buy opens (acquired on
+        the as-of date at the trade price); elsewhere one row per position.
     """
 
     summary: dict
@@ -74,6 +80,12 @@ class RebalanceResult:
     @property
     def futures(self) -> pd.DataFrame:
         return self._frame("futures")
+
+    @property
+    def holdings_after(self) -> pd.DataFrame:
+        if "holdings_after" not in self.tables:
+            self.tables["holdings_after"] = _holdings_after(self.solution.data, self.solution)
+        return self._frame("holdings_after")
 
     def _frame(self, name: str) -> pd.DataFrame:
         if name not in self._frames:
@@ -142,8 +154,8 @@ class RebalanceResult:
         return cls(summary, sol, tables)
 
     def write(self, out_dir: str | Path) -> Path:
-        """Write trades.csv, lots.csv, summary.json (and futures.csv when the household has an
-        overlay) into ``out_dir``; all of them or none.
+        """Write trades.csv, lots.csv, holdings_after.csv, summary.json (and futures.csv when the
+        household has an overlay) into ``out_dir``; all of them or none.
 
         Each file is first written in full to a temporary name in ``out_dir`` and only then renamed
         over its final name, so a crash never leaves a half-written or mixed result. Other files in
@@ -161,6 +173,8 @@ class RebalanceResult:
         contents = {
             "trades.csv": csv_text(self.tables["trades"]),
             "lots.csv": csv_text(self.tables["lots"]),
+            "holdings_after.csv": csv_text(self.tables["holdings_after"] if "holdings_after" in self.tables
+                                           else _holdings_after(self.solution.data, self.solution)),
             **({"futures.csv": csv_text(self.tables["futures"])} if len(self.tables["futures"]["contract_id"]) else {}),
         }
         # summary.json, written last, records a checksum of each file beside it (``verify_files``).
@@ -223,6 +237,39 @@ def _futures(data: Prepared, sol: Solution) -> Columns:
                np.round(sol.contracts_q * ov.notional, 2) + 0.0, np.round(margin, 2), np.round(cost, 2),
                np.array([roll_to.get(cid) or "" for cid in ov.ids], object)]
     return dict(zip(FUTURES_COLUMNS, columns, strict=True))
+
+
+def _holdings_after(data: Prepared, sol: Solution) -> Columns:
+    """holdings.csv after the trades (see ``RebalanceResult.holdings_after``)."""
+    accounts = np.asarray(data.account_ids, object)
+    securities = np.asarray(data.security_ids, object)
+    as_of = str(data.policy.tax.as_of)
+    rows: dict[str, list] = {c: [] for c in HOLDINGS_AFTER_COLUMNS}
+
+    def add(a, i, q, lot_id, basis, acquired) -> None:
+        for c, v in zip(HOLDINGS_AFTER_COLUMNS, (accounts[a], securities[i], q, lot_id, basis, acquired), strict=True):
+            rows[c].append(v)
+
+    left = data.lot_q - sol.lot_sell_q
+    taxable = set(data.taxable)
+    taken = {(int(a), str(lid)) for a, lid in zip(data.lot_account, data.lot_ids, strict=True)}
+    for a in range(data.A):
+        for i in range(data.N):
+            if a in taxable:
+                for k in np.flatnonzero((data.lot_account == a) & (data.lot_security == i) & (left > 1e-9)):
+                    add(a, i, float(left[k]), data.lot_ids[k], float(data.lot_basis[k]), str(data.lot_acquired[k]))
+                if sol.buy_q[a, i] > 0:  # a new lot, named so it cannot clash with the account's others
+                    lot_id, n = f"buy-{as_of}-{securities[i]}", 1
+                    while (a, lot_id) in taken:
+                        n += 1
+                        lot_id = f"buy-{as_of}-{securities[i]}-{n}"
+                    add(a, i, float(sol.buy_q[a, i]), lot_id, float(data.price[i]), as_of)
+            elif sol.q_after[a, i] > 1e-9:
+                add(a, i, float(sol.q_after[a, i]), "", float("nan"), "")
+    out = {c: np.asarray(v, object) for c, v in rows.items()}
+    out["quantity"] = _whole(np.asarray(rows["quantity"], float))
+    out["cost_basis"] = np.asarray(rows["cost_basis"], float)
+    return out
 
 
 def _whole(values: np.ndarray) -> np.ndarray:

@@ -36,13 +36,14 @@ def test_summary_has_the_documented_keys(example):
 def test_write_is_complete_and_keeps_other_files(example, tmp_path):
     out = tmp_path / "out"
     example.write(out)
-    assert sorted(p.name for p in out.iterdir()) == ["lots.csv", "summary.json", "trades.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["holdings_after.csv", "lots.csv", "summary.json", "trades.csv"]
     assert list(pd.read_csv(out / "trades.csv").columns) == TRADE_COLUMNS
     assert list(pd.read_csv(out / "lots.csv").columns) == LOT_COLUMNS
     (out / "mine.txt").write_text("the user's own file")
     example.write(out)
     assert (out / "mine.txt").read_text() == "the user's own file"
-    assert sorted(p.name for p in out.iterdir()) == ["lots.csv", "mine.txt", "summary.json", "trades.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["holdings_after.csv", "lots.csv", "mine.txt", "summary.json",
+                                                     "trades.csv"]
 
 
 def test_failed_write_leaves_the_previous_result(example, tmp_path, monkeypatch):
@@ -165,3 +166,40 @@ def test_no_negative_zero_in_the_summary():
         except InfeasibilityError:
             continue
         assert "-0.0," not in json.dumps(r.summary) and "-0.0}" not in json.dumps(r.summary)
+
+
+@pytest.mark.parametrize("name", ["example", "tax_aware", "four_accounts"])
+def test_holdings_after_is_the_next_rebalance_s_holdings(tmp_path, name):
+    """holdings_after.csv has holdings.csv's columns: with each account's cash after, the case
+    loads again as the household after the trades. Its value is the summary's value after
+    trading; every buy in a taxable account is a new lot at the trade price on the as-of date; and
+    the household after the trades rebalances again (its own checks pass)."""
+    import shutil
+
+    household, policy = load_case(case_path(name))
+    r = rebalance(household, policy)
+    r.write(tmp_path / "out")
+    after = pd.read_csv(tmp_path / "out" / "holdings_after.csv", dtype={"lot_id": str, "acquired": str},
+                        keep_default_na=False)
+    assert list(after.columns) == ["account_id", "security_id", "quantity", "lot_id", "cost_basis", "acquired"]
+    case = tmp_path / "case"
+    shutil.copytree(case_path(name), case)
+    shutil.copy(tmp_path / "out" / "holdings_after.csv", case / "holdings.csv")
+    acc = pd.read_csv(case / "accounts.csv", dtype=str, keep_default_na=False)
+    acc["cash"] = [str(r.summary["accounts"][a]["cash_after"]) for a in acc["account_id"]]
+    acc["cash_flow"] = "0"
+    acc.to_csv(case / "accounts.csv", index=False)
+    (case / "transactions.csv").unlink(missing_ok=True)
+    h2, p2 = load_case(case)
+    price = h2.securities.set_index("security_id")["price"]
+    value = float((h2.holdings["quantity"] * price.reindex(h2.holdings["security_id"]).to_numpy()).sum()
+                  + h2.accounts["cash"].sum())
+    assert value == pytest.approx(r.summary["household_value_after"], abs=0.02)
+    buys = r.trades[r.trades["side"] == "buy"]
+    taxable = set(household.accounts.loc[household.accounts["type"] == "taxable", "account_id"])
+    new = after[after["lot_id"].str.startswith("buy-")]
+    assert len(new) == sum(a in taxable for a in buys["account_id"])
+    assert (new["acquired"] == str(policy.tax.as_of)).all()
+    prices = dict(zip(buys["security_id"], buys["price"], strict=False))
+    assert all(float(b) == prices[s] for s, b in zip(new["security_id"], new["cost_basis"], strict=True))
+    assert rebalance(h2, p2).summary["checks"]["passed"]
