@@ -24,8 +24,9 @@ from cvxrebalance.optimizer.pipeline.problem import ContinuousSolution
 TRADE_COLUMNS = ["account_id", "security_id", "side", "quantity", "price", "value", "cost"]
 FUTURES_COLUMNS = ["contract_id", "account_id", "contracts_before", "contracts_after", "trade",
                    "notional_after", "margin", "cost", "roll_to"]
-LOT_COLUMNS = ["account_id", "security_id", "lot_id", "quantity", "cost_basis", "proceeds",
-               "gain", "term"]
+# Per share and in total, named so (a lone "cost_basis" beside a total "proceeds" read as either).
+LOT_COLUMNS = ["account_id", "security_id", "lot_id", "quantity", "cost_basis_per_share", "cost_basis_total",
+               "proceeds_per_share", "proceeds_total", "gain", "term"]
 # holdings.csv's own columns: the file can be the next rebalance's (or a backtest step's) input.
 HOLDINGS_AFTER_COLUMNS = ["account_id", "security_id", "quantity", "lot_id", "cost_basis", "acquired"]
 # The columns of these tables that hold text (ids, sides, terms, dates); the others are numbers.
@@ -329,8 +330,9 @@ def _lots(data: Prepared, sol: Solution) -> Columns:
     return {
         "account_id": np.asarray(data.account_ids, object)[data.lot_account[sold]],
         "security_id": np.asarray(data.security_ids, object)[data.lot_security[sold]],
-        "lot_id": np.asarray(data.lot_ids, object)[sold], "quantity": _whole(q), "cost_basis": basis,
-        "proceeds": np.round(q * price, 2), "gain": np.round(q * (price - basis), 2),
+        "lot_id": np.asarray(data.lot_ids, object)[sold], "quantity": _whole(q), "cost_basis_per_share": basis,
+        "cost_basis_total": np.round(q * basis, 2), "proceeds_per_share": price,
+        "proceeds_total": np.round(q * price, 2), "gain": np.round(q * (price - basis), 2),
         "term": np.where(data.lot_short[sold], "short", "long").astype(object)}
 
 

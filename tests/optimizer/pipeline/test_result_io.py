@@ -203,3 +203,14 @@ def test_holdings_after_is_the_next_rebalance_s_holdings(tmp_path, name):
     prices = dict(zip(buys["security_id"], buys["price"], strict=False))
     assert all(float(b) == prices[s] for s, b in zip(new["security_id"], new["cost_basis"], strict=True))
     assert rebalance(h2, p2).summary["checks"]["passed"]
+
+
+def test_lots_give_basis_and_proceeds_per_share_and_in_total():
+    """lots.csv used to give cost_basis per share beside total proceeds. Both are now given both
+    ways, named so, and the gain is the totals' difference (the tax_aware case, to the cent)."""
+    r = rebalance(*load_case(case_path("tax_aware")))
+    lots = r.lots
+    assert len(lots)
+    assert ((lots["cost_basis_per_share"] * lots["quantity"]).round(2) == lots["cost_basis_total"]).all()
+    assert ((lots["proceeds_per_share"] * lots["quantity"]).round(2) == lots["proceeds_total"]).all()
+    assert ((lots["proceeds_total"] - lots["cost_basis_total"] - lots["gain"]).abs() <= 0.011).all()
