@@ -51,12 +51,11 @@ def render(result) -> str:
         ov = s["overlay"]
         lines += ["", f"Overlay ({ov['instruments']}; gross {ov['gross']:.2%}, net {ov['net']:+.2%} "
                   "of household value)", f.to_string(index=False)]
-        after = dict(zip(result.futures["contract_id"], result.futures["contracts_after"], strict=True))
         for r in ov["rolls"]:
-            if r["to"] and after[r["to"]] != 0:
+            if r["rolled"]:
                 lines.append(f"Roll: {r['from']} -> {r['to']}: {r['from']} expires before the horizon; "
                              f"its {r['contracts']:+.0f} contracts were closed and {r['to']} now holds "
-                             f"{after[r['to']]:+.0f}")
+                             f"{r['to_contracts_after']:+.0f}")
             else:
                 why = f"its next contract {r['to']} was not needed" if r["to"] else "no next contract is listed"
                 lines.append(f"Closed: {r['from']} expires before the horizon; its {r['contracts']:+.0f} "

@@ -300,7 +300,12 @@ def _overlay_summary(data: Prepared, sol: Solution, futures: Columns) -> dict:
     for j in range(ov.J):
         if ov.lo[j] < ov.hi[j] and (notional[j] >= ov.hi[j] - 1e-9 or notional[j] <= ov.lo[j] + 1e-9):
             binding.append(f"max_contracts: {ov.ids[j]} at its limit")
-    rolls = [{"from": a, "to": b, "contracts": float(ov.q0[ov.ids.index(a)])} for a, b in ov.rolls]
+    # What happened to each expiring contract: closed, and rolled only if its successor now holds
+    # contracts (the terminal report reads these, so the two never disagree).
+    after = dict(zip(ov.ids, sol.contracts_q.tolist(), strict=True))
+    rolls = [{"from": a, "to": b, "contracts": float(ov.q0[ov.ids.index(a)]),
+              "to_contracts_after": float(after[b]) if b else 0.0, "rolled": bool(b and after[b] != 0)}
+             for a, b in ov.rolls]
     return {"instruments": p.instruments, "contracts": _records(futures),
             "gross": float(np.abs(notional).sum()), "net": float(notional.sum()),
             "costs": round(float(sol.futures_costs.sum()), 2), "rolls": rolls, "binding": binding}

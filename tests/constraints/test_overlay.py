@@ -157,7 +157,9 @@ def test_expiring_contract_is_rolled():
     f = r.futures.set_index("contract_id")
     assert f.loc["ESZ6", "contracts_after"] == 0 and f.loc["ESZ6", "roll_to"] == "ESH7"
     assert f.loc["ESH7", "contracts_after"] < 0
-    assert r.summary["overlay"]["rolls"] == [{"from": "ESZ6", "to": "ESH7", "contracts": -20.0}]
+    [roll] = r.summary["overlay"]["rolls"]
+    assert roll == {"from": "ESZ6", "to": "ESH7", "contracts": -20.0,
+                    "to_contracts_after": float(f.loc["ESH7", "contracts_after"]), "rolled": True}
     assert "Roll: ESZ6 -> ESH7" in r.to_text()
     assert "of which overlay" in r.to_text()
 

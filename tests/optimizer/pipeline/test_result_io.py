@@ -95,7 +95,11 @@ def test_cli_writes_the_overlay(tmp_path, capsys):
     assert list(futures.columns) == FUTURES_COLUMNS
     assert set(futures["contract_id"]) == {"ESZ6", "ESH7", "TYH7", "6EH7"}
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
-    assert summary["overlay"]["rolls"][0]["from"] == "ESZ6"
+    # The bundled case closes ESZ6 without rolling it: the summary says so, as the terminal does
+    # (it used to list a roll the terminal called "closed, not rolled").
+    assert summary["overlay"]["rolls"] == [{"from": "ESZ6", "to": "ESH7", "contracts": 4.0,
+                                            "to_contracts_after": 0.0, "rolled": False}]
+    assert "Closed: ESZ6 expires before the horizon; its +4 contracts were closed, not rolled" in text
     cmp = summary["cash_only_comparison"]
     assert cmp["with_overlay"]["objective"] <= cmp["cash_only"]["objective"]
     assert {"physical_after", "overlay_after", "effective_after"} <= set(summary["asset_classes"]["us_equity"])
