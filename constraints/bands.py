@@ -35,6 +35,13 @@ def banded_after(sol: Solution) -> np.ndarray:
     return sol.class_after
 
 
+def unbanded(data: Prepared) -> bool:
+    """``[bands] rule = "none"`` without ``exposure_floor``: no band beyond the edges targets.csv
+    gives explicitly (with an overlay a class's exposure may then go below 0 or above 1, as the
+    nearest whole contract of a full hedge can)."""
+    return data.policy.bands.rule == "none" and not data.policy.bands.exposure_floor
+
+
 def edges(data: Prepared, margins: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(C + 1) band edges, cash last, moved inward by ``margins["bands"]`` (the re-solve after a
     rounding that crossed an edge); a margin never crosses the middle of the band."""
@@ -53,7 +60,7 @@ class BandConstraint:
     def declare(self, m: Model) -> None:
         d = m.data
         lo, hi = edges(d, m.margins)
-        exposure = bool(m.J) and d.policy.bands.on == "exposure"
+        exposure = bool(m.J) and d.policy.bands.on == "exposure" and not unbanded(d)
         rows = np.flatnonzero((lo > 0) | (hi < 1) | exposure)
         classes = rows[rows < d.C]
         if classes.size:
@@ -71,6 +78,8 @@ class BandConstraint:
         w = np.append(banded_after(sol), sol.cash_weight_after)
         lo = np.append(d.lower, d.cash_lower)
         hi = np.append(d.upper, d.cash_upper)
+        if unbanded(d):  # only the explicit edges are bands
+            w = np.where((lo <= 0) & (hi >= 1), np.clip(w, 0, 1), w)
         for k in np.flatnonzero(w < lo - WEIGHT_TOL):
             out.append(Violation(self.name, f"lower[{names[k]}]", lo[k] - w[k], index=int(k)))
         for k in np.flatnonzero(w > hi + WEIGHT_TOL):

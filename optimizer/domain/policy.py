@@ -47,6 +47,9 @@ class Bands:
     relative: float = 0.25
     inner: float = 0.5
     on: str = "exposure"  # "exposure" (physical + overlay) | "physical"
+    # Rule "none" means no band rows at all; true keeps each class's weight (its exposure, with
+    # an overlay) and cash within [0, 1] even then: an exposure floor and cap.
+    exposure_floor: bool = False
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from cvxrebalance.constraints.bands import edges
+from cvxrebalance.constraints.bands import edges, unbanded
 from cvxrebalance.optimizer.domain.prepare import Prepared
 from cvxrebalance.optimizer.domain.solution import Solution
 from cvxrebalance.optimizer.pipeline.assemble import QP, TriviallyInfeasible, assemble
@@ -344,7 +344,7 @@ def _exact_bands(m) -> None:
     value = held + net trades + cash after (all in fractions of V), as the checker reads them."""
     d, p = m.data, m.program
     lo, hi = edges(d, {})
-    exposure = bool(m.J) and d.policy.bands.on == "exposure"
+    exposure = bool(m.J) and d.policy.bands.on == "exposure" and not unbanded(d)
     rows = np.flatnonzero((lo > 0) | (hi < 1) | exposure)
     value = m.net.sum() + m.cash.sum() + float(d.h0.sum())
     weights = [m.class_weight.rows(np.array([k])) if k < d.C else m.cash_weight for k in rows]

@@ -80,3 +80,33 @@ def test_asymmetric_band_from_targets_file(seed_household):
     assert result.asset_classes.loc["stocks", "upper"] == 0.61
     assert result.asset_classes.loc["stocks", "after"] <= 0.61 + 1e-7
     assert result.asset_classes.loc["stocks", "after"] > 0.60  # trades only to the edge
+
+
+def test_rule_none_lets_a_hedge_round_to_the_nearest_contract_and_exposure_floor_keeps_it_above_zero():
+    """A full hedge of $1.08M of equity (target 0%) with $300,000 contracts: 4 short leave -$120,000
+    (-2.9% of $4.2M), 3 short leave +$180,000 (+4.3%). With rule "none" there is no band, so the
+    nearest contract wins (-4, exposure below 0, as the textbook hedge rounds); ``exposure_floor``
+    keeps the class's exposure in [0, 1], so -3."""
+    from builders import household
+
+    from cvxrebalance import check
+
+    h = household(
+        securities=[{"security_id": "EQ", "asset_class": "equity", "price": 100.0},
+                    {"security_id": "BD", "asset_class": "bonds", "price": 100.0}],
+        accounts=[{"account_id": "tax", "type": "taxable", "cash": 120_000.0}],
+        holdings=[{"account_id": "tax", "security_id": "EQ", "quantity": 10_800, "lot_id": "e",
+                   "cost_basis": 10.0, "acquired": "2015-01-05"},
+                  {"account_id": "tax", "security_id": "BD", "quantity": 30_000, "lot_id": "b",
+                   "cost_basis": 100.0, "acquired": "2015-01-05"}],
+        targets=[{"asset_class": "equity", "weight": 0.0}, {"asset_class": "bonds", "weight": 30_000 * 100 / 4.2e6},
+                 {"asset_class": "cash", "weight": 1 - 30_000 * 100 / 4.2e6}],
+        futures=[{"contract_id": "ES", "price": 6000.0, "multiplier": 50.0, "account_id": "tax",
+                  "asset_class": "equity", "exposure": 1.0}])
+    base = {"overlay": {"instruments": "overlay_only", "margin_buffer": 0.0, "compare_cash_only": False}}
+    free = rebalance(h, policy(bands={"rule": "none"}, **base))
+    floored = rebalance(h, policy(bands={"rule": "none", "exposure_floor": True}, **base))
+    assert free.futures["contracts_after"].tolist() == [-4]
+    assert floored.futures["contracts_after"].tolist() == [-3]
+    assert free.asset_classes.loc["equity", "effective_after"] < 0 <= floored.asset_classes.loc["equity", "effective_after"]
+    assert check(free.solution) == [] and check(floored.solution) == []
