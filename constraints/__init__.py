@@ -10,6 +10,7 @@ import functools
 
 import numpy as np
 
+from cvxrebalance.constraints import priority
 from cvxrebalance.constraints.base import MaskRule, Model, Rule, Violation
 from cvxrebalance.optimizer.domain.registry import members
 
@@ -42,6 +43,7 @@ def _masks(data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if hasattr(rule, "lot_allowed"):
             lot_ok &= rule.lot_allowed(data)
     lot_ok &= sell_ok[data.lot_account, data.lot_security]
+    buy_ok = priority.restrict(data, buy_ok)  # last: it ranks what the other rules allow
     for mask in (buy_ok, sell_ok, lot_ok):
         mask.flags.writeable = False
     return buy_ok, sell_ok, lot_ok

@@ -54,6 +54,8 @@ SECURITIES = {
     "min_shares": Column("float", default=np.nan, check=nonneg),
     "ticket_cost": Column("float", default=np.nan, check=nonneg),
     "lot_size": Column("float", default=1.0, check=whole_positive),
+    # 1 = the class's primary buy; higher numbers are bought only where the better ones may not be.
+    "priority": Column("float", default=np.nan, check=whole_positive),
 }
 ACCOUNTS = {
     "account_id": Column("str", required=True),
@@ -103,6 +105,11 @@ class Household:
     futures: pd.DataFrame = field(default_factory=empty_futures)
     transactions: pd.DataFrame = field(default_factory=lambda: parse_transactions(None, None, None, []))
     name: str = "household"
+
+    @functools.cached_property
+    def priorities(self) -> bool:
+        """Whether securities.csv gives any buy priority (read once per household)."""
+        return bool(self.securities["priority"].notna().any())
 
     @functools.cached_property
     def ticket_columns(self) -> bool:
