@@ -73,6 +73,23 @@ def _read(root: Path, name: str) -> tuple[pd.DataFrame | None, Path | None]:
     return None, None
 
 
+def _read_tables(root: Path, names, problems: list[Problem]) -> tuple[dict, list[Path], set[str]]:
+    """The tables ``names`` (None where absent), the files read, and the names given both as
+    .csv and .parquet (their problem added to ``problems``, the table left out)."""
+    tables: dict[str, pd.DataFrame | None] = {}
+    files: list[Path] = []
+    twice: set[str] = set()
+    for name in names:
+        try:
+            tables[name], path = _read(root, name)
+        except ValidationError as exc:
+            problems += exc.problems
+            tables[name], path = None, None
+            twice.add(name)
+        files += [path] if path else []
+    return tables, files, twice
+
+
 def read_batch(in_dir: str | Path) -> BatchInput:
     """Read IN_DIR: shared tables, the policy, and the per-household tables split by
     ``household_id``. Problems with the shared tables stop the batch (no household can run);
@@ -85,33 +102,18 @@ def read_batch(in_dir: str | Path) -> BatchInput:
     """
     root = Path(in_dir)
     problems: list[Problem] = []
-    shared: dict[str, pd.DataFrame | None] = {}
-    files: list[Path] = []
-    for name in SHARED:
-        try:
-            shared[name], path = _read(root, name)
-        except ValidationError as exc:
-            problems += exc.problems
-            shared[name], path = None, None
-        files += [path] if path else []
+    shared, files, twice = _read_tables(root, SHARED, problems)
     shared_files = list(files) + ([root / "policy.toml"] if (root / "policy.toml").exists() else [])
-    named = {p.file.rsplit(".", 1)[0] for p in problems}  # tables already named (given twice)
     for name in ("securities", "targets"):
-        if shared[name] is None and name not in named:
+        if shared[name] is None and name not in twice:
             problems.append(Problem(f"{name}.csv", None, None, "shared table is missing from IN_DIR"))
-    tables: dict[str, pd.DataFrame | None] = {}
-    for name in PER_HOUSEHOLD:
-        try:
-            tables[name], path = _read(root, name)
-        except ValidationError as exc:
-            problems += exc.problems
-            tables[name], path = None, None
-        files += [path] if path else []
-        if tables[name] is not None and KEY not in tables[name].columns:
+    tables, more, twice_too = _read_tables(root, PER_HOUSEHOLD, problems)
+    files += more
+    for name, df in tables.items():
+        if df is not None and KEY not in df.columns:
             problems.append(Problem(f"{name}.csv", 1, KEY, "per-household table needs a household_id column"))
-    named |= {p.file.rsplit(".", 1)[0] for p in problems}
     for name in ("accounts", "holdings"):
-        if tables[name] is None and name not in named:
+        if tables[name] is None and name not in twice_too:
             problems.append(Problem(f"{name}.csv", None, None, "per-household table is missing from IN_DIR"))
     policy = Policy()
     try:
