@@ -52,6 +52,15 @@ def edges(data: Prepared, margins: dict[str, np.ndarray]) -> tuple[np.ndarray, n
     return np.minimum(lo0 + m, mid), np.maximum(hi0 - m, mid)
 
 
+def banded_rows(m: Model, margins: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The band edges (C + 1, cash last) and the rows that carry a band: an edge inside [0, 1],
+    or every class when an overlay's exposure counts (unless the rule is "none")."""
+    d = m.data
+    lo, hi = edges(d, margins)
+    exposure = bool(m.J) and d.policy.bands.on == "exposure" and not unbanded(d)
+    return lo, hi, np.flatnonzero((lo > 0) | (hi < 1) | exposure)
+
+
 class BandConstraint:
     """lower + margin <= class weight after trading <= upper - margin, for every class and cash."""
 
@@ -59,9 +68,7 @@ class BandConstraint:
 
     def declare(self, m: Model) -> None:
         d = m.data
-        lo, hi = edges(d, m.margins)
-        exposure = bool(m.J) and d.policy.bands.on == "exposure" and not unbanded(d)
-        rows = np.flatnonzero((lo > 0) | (hi < 1) | exposure)
+        lo, hi, rows = banded_rows(m, m.margins)
         classes = rows[rows < d.C]
         if classes.size:
             m.program.constrain("bands", m.class_weight.rows(classes), lo[classes], hi[classes],

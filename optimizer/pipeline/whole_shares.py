@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from cvxrebalance.constraints.bands import edges, unbanded
+from cvxrebalance.constraints.bands import banded_rows
 from cvxrebalance.optimizer.domain.prepare import Prepared
 from cvxrebalance.optimizer.domain.solution import Solution
 from cvxrebalance.optimizer.pipeline.assemble import QP, TriviallyInfeasible, assemble
@@ -343,9 +343,7 @@ def _exact_bands(m) -> None:
     """Band rows over the value after trading: lo * value <= class value <= hi * value, with
     value = held + net trades + cash after (all in fractions of V), as the checker reads them."""
     d, p = m.data, m.program
-    lo, hi = edges(d, {})
-    exposure = bool(m.J) and d.policy.bands.on == "exposure" and not unbanded(d)
-    rows = np.flatnonzero((lo > 0) | (hi < 1) | exposure)
+    lo, hi, rows = banded_rows(m, {})  # the policy's own edges, no rounding margins
     value = m.net.sum() + m.cash.sum() + float(d.h0.sum())
     weights = [m.class_weight.rows(np.array([k])) if k < d.C else m.cash_weight for k in rows]
     for k, w in zip(rows, weights, strict=True):
