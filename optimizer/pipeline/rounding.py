@@ -105,11 +105,17 @@ def _lots_to(data: Prepared, lots: np.ndarray, target: np.ndarray, which: np.nda
             gap -= step
 
 
+def smallest_trade(data: Prepared) -> np.ndarray:
+    """(N,) shares of the smallest allowed trade: whole lots worth at least the minimum, and at
+    least one lot."""
+    lot = data.lot_size
+    return np.maximum(np.ceil(data.min_trade_value / data.price / lot - 1e-9), 1.0) * lot
+
+
 def _raise_to_minimum(data: Prepared, buy, sell, lots) -> None:
     """Trades that rounding left below their minimum (by less than a lot) go up to the smallest
     whole number of lots that meets it; a sale capped by the holding sells the whole holding."""
-    lot, price, floor = data.lot_size, data.price, data.min_trade_value
-    need = np.ceil(floor / price / lot - 1e-9) * lot  # (N,) shares of the smallest allowed trade
+    need = smallest_trade(data)
     exempt = data.tickets.exempt
     small_buy = (buy > 0) & (buy < need) & ~exempt
     buy[small_buy] = np.broadcast_to(need, buy.shape)[small_buy]
@@ -133,7 +139,7 @@ def _repair_cash(data: Prepared, buy, buy_c, sell, untraded: Solution, plan_cash
     """Cut buys where an account ends below its floor (minimum cash plus margin), then top up."""
     floor = data.min_cash * data.V + margin_required(untraded)  # contracts are fixed here
     lin, impact = data.linear_cost, data.column("impact")
-    need = np.maximum(np.ceil(data.min_trade_value / data.price / data.lot_size - 1e-9), 1.0) * data.lot_size
+    need = smallest_trade(data)
     for a in range(data.A):
         def cash(a: int = a) -> float:
             return float(_cash_after(data, untraded.cash_after, buy, sell, slice(a, a + 1))[0])
