@@ -124,18 +124,20 @@ class Prepared:
     @property
     def min_trade_value(self) -> np.ndarray:
         """(N,) smallest trade in currency: the larger of min_value and min_shares x price."""
-        if "min_trade_value" not in self.memo:
-            t = self.policy.trades
-            self.memo["min_trade_value"] = np.maximum(self.per_security("min_value", t.min_value),
-                                                      self.per_security("min_shares", t.min_shares) * self.price)
-        return self.memo["min_trade_value"]
+        t = self.policy.trades
+        return self._once("min_trade_value", lambda: np.maximum(
+            self.per_security("min_value", t.min_value), self.per_security("min_shares", t.min_shares) * self.price))
 
     @property
     def ticket(self) -> np.ndarray:
         """(N,) fixed cost per trade, currency."""
-        if "ticket" not in self.memo:
-            self.memo["ticket"] = self.per_security("ticket_cost", self.policy.trades.ticket_cost)
-        return self.memo["ticket"]
+        return self._once("ticket", lambda: self.per_security("ticket_cost", self.policy.trades.ticket_cost))
+
+    def _once(self, key: str, make):
+        """``memo[key]``, made on first use."""
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
 
     @property
     def lot_size(self) -> np.ndarray:
