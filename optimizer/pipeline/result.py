@@ -84,9 +84,14 @@ class RebalanceResult:
 
     @property
     def holdings_after(self) -> pd.DataFrame:
+        self._holdings_columns()
+        return self._frame("holdings_after")
+
+    def _holdings_columns(self) -> Columns:
+        """holdings_after's columns, built on first use (by the property or by ``write``)."""
         if "holdings_after" not in self.tables:
             self.tables["holdings_after"] = _holdings_after(self.solution.data, self.solution)
-        return self._frame("holdings_after")
+        return self.tables["holdings_after"]
 
     def _frame(self, name: str) -> pd.DataFrame:
         if name not in self._frames:
@@ -174,8 +179,7 @@ class RebalanceResult:
         contents = {
             "trades.csv": csv_text(self.tables["trades"]),
             "lots.csv": csv_text(self.tables["lots"]),
-            "holdings_after.csv": csv_text(self.tables["holdings_after"] if "holdings_after" in self.tables
-                                           else _holdings_after(self.solution.data, self.solution)),
+            "holdings_after.csv": csv_text(self._holdings_columns()),
             **({"futures.csv": csv_text(self.tables["futures"])} if len(self.tables["futures"]["contract_id"]) else {}),
         }
         # summary.json, written last, records a checksum of each file beside it (``verify_files``).
@@ -241,35 +245,38 @@ def _futures(data: Prepared, sol: Solution) -> Columns:
 
 
 def _holdings_after(data: Prepared, sol: Solution) -> Columns:
-    """holdings.csv after the trades (see ``RebalanceResult.holdings_after``)."""
-    accounts = np.asarray(data.account_ids, object)
-    securities = np.asarray(data.security_ids, object)
+    """holdings.csv after the trades (see ``RebalanceResult.holdings_after``), in account then
+    security order, a position's lots left before the new lot its buy opens. Every batch
+    household writes it, so it is built from index arrays, not a loop over positions."""
     as_of = str(data.policy.tax.as_of)
-    rows: dict[str, list] = {c: [] for c in HOLDINGS_AFTER_COLUMNS}
-
-    def add(a, i, q, lot_id, basis, acquired) -> None:
-        for c, v in zip(HOLDINGS_AFTER_COLUMNS, (accounts[a], securities[i], q, lot_id, basis, acquired), strict=True):
-            rows[c].append(v)
-
+    taxable = np.zeros(data.A, bool)
+    taxable[data.taxable] = True
     left = data.lot_q - sol.lot_sell_q
-    taxable = set(data.taxable)
-    taken = {(int(a), str(lid)) for a, lid in zip(data.lot_account, data.lot_ids, strict=True)}
-    for a in range(data.A):
-        for i in range(data.N):
-            if a in taxable:
-                for k in np.flatnonzero((data.lot_account == a) & (data.lot_security == i) & (left > 1e-9)):
-                    add(a, i, float(left[k]), data.lot_ids[k], float(data.lot_basis[k]), str(data.lot_acquired[k]))
-                if sol.buy_q[a, i] > 0:  # a new lot, named so it cannot clash with the account's others
-                    lot_id, n = f"buy-{as_of}-{securities[i]}", 1
-                    while (a, lot_id) in taken:
-                        n += 1
-                        lot_id = f"buy-{as_of}-{securities[i]}-{n}"
-                    add(a, i, float(sol.buy_q[a, i]), lot_id, float(data.price[i]), as_of)
-            elif sol.q_after[a, i] > 1e-9:
-                add(a, i, float(sol.q_after[a, i]), "", float("nan"), "")
-    out = {c: np.asarray(v, object) for c, v in rows.items()}
-    out["quantity"] = _whole(np.asarray(rows["quantity"], float))
-    out["cost_basis"] = np.asarray(rows["cost_basis"], float)
+    kept = np.flatnonzero(left > 1e-9)
+    a_new, i_new = np.nonzero((sol.buy_q > 0) & taxable[:, None])  # each buy opens a lot
+    a_pos, i_pos = np.nonzero((sol.q_after > 1e-9) & ~taxable[:, None])  # one row per position
+    taken = set(zip(data.lot_account.tolist(), data.lot_ids, strict=True))
+    new_ids = []
+    for a, i in zip(a_new.tolist(), i_new.tolist(), strict=True):  # named so no lot id clashes
+        lot_id, n = f"buy-{as_of}-{data.security_ids[i]}", 1
+        while (a, lot_id) in taken:
+            n += 1
+            lot_id = f"buy-{as_of}-{data.security_ids[i]}-{n}"
+        new_ids.append(lot_id)
+    account = np.r_[data.lot_account[kept], a_new, a_pos]
+    security = np.r_[data.lot_security[kept], i_new, i_pos]
+    order = np.lexsort((np.r_[np.zeros(kept.size), np.ones(a_new.size), np.zeros(a_pos.size)], security, account))
+    columns = {
+        "account_id": np.asarray(data.account_ids, object)[account],
+        "security_id": np.asarray(data.security_ids, object)[security],
+        "quantity": np.r_[left[kept], sol.buy_q[a_new, i_new], sol.q_after[a_pos, i_pos]],
+        "lot_id": np.asarray([*np.asarray(data.lot_ids, object)[kept], *new_ids, *[""] * a_pos.size], object),
+        "cost_basis": np.r_[data.lot_basis[kept], data.price[i_new], np.full(a_pos.size, np.nan)],
+        "acquired": np.asarray([*data.lot_acquired[kept].astype(str), *[as_of] * a_new.size, *[""] * a_pos.size],
+                               object),
+    }
+    out = {c: v[order] for c, v in columns.items()}
+    out["quantity"] = _whole(out["quantity"].astype(float))
     return out
 
 
