@@ -5,8 +5,10 @@ The public API, ``import cvxrebalance as cr``:
 >>> import cvxrebalance as cr
 >>> household, policy = cr.load_case(cr.case_path("example"))
 >>> result = cr.rebalance(household, policy)
->>> sorted(result.trades.columns)  # doctest: +NORMALIZE_WHITESPACE
-['account_id', 'cost', 'price', 'quantity', 'security_id', 'side', 'value']
+>>> list(result.trades.columns)  # doctest: +NORMALIZE_WHITESPACE
+['account_id', 'security_id', 'side', 'quantity', 'price', 'value', 'cost', 'reason', 'reason_detail']
+>>> result.trades.loc[0, ["security_id", "side", "reason"]].tolist()
+['XOM', 'sell', 'band_breach']
 
 The packages, in layers that import one way (a test checks it):
 

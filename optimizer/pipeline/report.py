@@ -13,6 +13,11 @@ def _band(lo: float, hi: float) -> str:
     return "none" if lo <= 0 and hi >= 1 else f"{_pct(lo)} to {_pct(hi)}"
 
 
+def _left(text: pd.Series) -> pd.Series:
+    """Text padded to one width, so the table shows it left-aligned (it right-aligns columns)."""
+    return text.str.ljust(int(text.str.len().max())) if len(text) else text
+
+
 def render(result) -> str:
     """Drift table before/after, the trade list and the totals, as plain text."""
     s = result.summary
@@ -36,11 +41,19 @@ def render(result) -> str:
     if len(result.futures):  # the overlay's part of the weights after
         drift.insert(5, "of which overlay", ac["overlay_after"].map(_pct))
     lines += ["", "Asset classes (weights of household value)", drift.to_string()]
+    if s.get("currency_exposure"):  # a currency hedge shows here, not in the class table
+        fx = pd.DataFrame(s["currency_exposure"]).T
+        table = pd.DataFrame({"target": fx["target"].map(_pct), "hedge ratio": fx["hedge_ratio"].map("{:g}".format),
+                              "before": fx["before"].map(_pct), "after": fx["after"].map(_pct),
+                              "of which overlay": fx["overlay_after"].map(_pct)})
+        table.index.name = "currency"
+        lines += ["", "Currency exposures (weights of household value)", table.to_string()]
     if len(result.trades):
         t = result.trades.copy()
         t["quantity"] = t["quantity"].map(lambda q: f"{q:,.0f}" if q == int(q) else f"{q:,.4f}")
         t["value"] = t["value"].map("{:,.2f}".format)
         t["cost"] = t["cost"].map("{:,.2f}".format)
+        t["reason"] = _left(t["reason"] + ": " + t.pop("reason_detail"))
         lines += ["", f"Trades ({len(t)})", t.to_string(index=False)]
     else:
         lines += ["", "Trades: none"]
@@ -48,6 +61,7 @@ def render(result) -> str:
         f = result.futures.copy()
         f["notional_after"] = f["notional_after"].map("{:,.0f}".format)
         f["margin"] = f["margin"].map("{:,.0f}".format)
+        f["reason"] = _left((f["reason"] + ": " + f.pop("reason_detail")).where(f["reason"] != "", ""))
         ov = s["overlay"]
         lines += ["", f"Overlay ({ov['instruments']}; gross {ov['gross']:.2%}, net {ov['net']:+.2%} "
                   "of household value)", f.to_string(index=False)]

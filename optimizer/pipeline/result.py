@@ -19,18 +19,24 @@ from cvxrebalance.cost_models.tracking_error import variance
 from cvxrebalance.optimizer.domain.output import csv_text, file_mode
 from cvxrebalance.optimizer.domain.prepare import Prepared
 from cvxrebalance.optimizer.domain.solution import Solution
+from cvxrebalance.optimizer.pipeline.exposures import currency_exposures
 from cvxrebalance.optimizer.pipeline.problem import ContinuousSolution
+from cvxrebalance.optimizer.pipeline.reasons import futures_reasons, trade_reasons
 
-TRADE_COLUMNS = ["account_id", "security_id", "side", "quantity", "price", "value", "cost"]
+# reason: one of reasons.REASONS (why the trade is there); reason_detail names the class, band,
+# account or amount behind it.
+TRADE_COLUMNS = ["account_id", "security_id", "side", "quantity", "price", "value", "cost", "reason",
+                 "reason_detail"]
 FUTURES_COLUMNS = ["contract_id", "account_id", "contracts_before", "contracts_after", "trade",
-                   "notional_after", "margin", "cost", "roll_to"]
+                   "notional_after", "margin", "cost", "roll_to", "reason", "reason_detail"]
 # Per share and in total, named so (a lone "cost_basis" beside a total "proceeds" read as either).
 LOT_COLUMNS = ["account_id", "security_id", "lot_id", "quantity", "cost_basis_per_share", "cost_basis_total",
                "proceeds_per_share", "proceeds_total", "gain", "term"]
 # holdings.csv's own columns: the file can be the next rebalance's (or a backtest step's) input.
 HOLDINGS_AFTER_COLUMNS = ["account_id", "security_id", "quantity", "lot_id", "cost_basis", "acquired"]
 # The columns of these tables that hold text (ids, sides, terms, dates); the others are numbers.
-TEXT_COLUMNS = {"account_id", "security_id", "side", "lot_id", "term", "contract_id", "roll_to", "acquired"}
+TEXT_COLUMNS = {"account_id", "security_id", "side", "lot_id", "term", "contract_id", "roll_to", "acquired",
+                "reason", "reason_detail"}
 
 
 Columns = dict[str, np.ndarray]
@@ -154,6 +160,9 @@ class RebalanceResult:
             "notes": notes,
         }
         futures = _futures(data, sol)
+        exposure = currency_exposures(data, sol)
+        if exposure:
+            summary["currency_exposure"] = exposure
         if data.overlay.J:
             summary["overlay"] = _overlay_summary(data, sol, futures)
         tables = {"trades": trades, "lots": lots, "asset_classes": classes, "futures": futures}
@@ -240,7 +249,7 @@ def _futures(data: Prepared, sol: Solution) -> Columns:
     columns = [np.asarray(ov.ids, object), np.asarray(data.account_ids, object)[ov.account],
                _whole(ov.q0 + 0.0), _whole(sol.contracts_q + 0.0), _whole(sol.contracts_traded + 0.0),
                np.round(sol.contracts_q * ov.notional, 2) + 0.0, np.round(margin, 2), np.round(cost, 2),
-               np.array([roll_to.get(cid) or "" for cid in ov.ids], object)]
+               np.array([roll_to.get(cid) or "" for cid in ov.ids], object), *futures_reasons(data, sol)]
     return dict(zip(FUTURES_COLUMNS, columns, strict=True))
 
 
@@ -327,11 +336,12 @@ def _trades(data: Prepared, sol: Solution) -> Columns:
         a, i = np.nonzero(q > 0)
         value = q[a, i] * data.price[i]
         cost = value * data.linear_cost[i] + data.column("impact")[i] * value**2 / data.V + data.ticket[i]
-        parts.append((accounts[a], securities[i], np.full(len(a), side, object), q[a, i], data.price[i],
-                      np.round(value, 2), np.round(cost, 2)))
-    columns = [np.concatenate(c) for c in zip(*parts, strict=True)]
-    columns[3] = _whole(columns[3])
-    return dict(zip(TRADE_COLUMNS, columns, strict=True))
+        parts.append((a, i, np.full(len(a), side, object), q[a, i], data.price[i], np.round(value, 2),
+                      np.round(cost, 2)))
+    a, i, side, *columns = [np.concatenate(c) for c in zip(*parts, strict=True)]
+    columns[0] = _whole(columns[0])
+    why = trade_reasons(data, sol, a, i, np.where(side == "buy", 1.0, -1.0))  # one pass: swaps pair up
+    return dict(zip(TRADE_COLUMNS, [accounts[a], securities[i], side, *columns, *why], strict=True))
 
 
 def _lots(data: Prepared, sol: Solution) -> Columns:

@@ -22,6 +22,11 @@ def trade_list(result) -> list[tuple]:
     return sorted((t.account_id, t.security_id, t.side, float(t.quantity)) for t in result.trades.itertuples())
 
 
+def reasons(result) -> list[tuple]:
+    """Each trade's reason (the details name amounts, which scale with money)."""
+    return sorted((t.account_id, t.security_id, t.side, t.reason) for t in result.trades.itertuples())
+
+
 def copy(tmp_path, name):
     case = tmp_path / name
     shutil.copytree(case_path(name), case)
@@ -48,6 +53,7 @@ def test_a_daily_covariance_gives_the_same_answer(tmp_path, name):
     household, policy = load_case(case)
     daily = rebalance(household, policy.replace(objective={"risk_weight": policy.objective.risk_weight * 252}))
     assert trade_list(daily) == trade_list(base)
+    assert reasons(daily) == reasons(base)
     assert daily.summary["objective"]["value"] == pytest.approx(base.summary["objective"]["value"], rel=1e-7, abs=1e-12)
 
 
@@ -63,6 +69,7 @@ def test_money_in_cents_gives_the_same_answer(tmp_path, name):
         policy = policy.replace(tax={"gain_budget": policy.tax.gain_budget * 100})
     cents = rebalance(household, policy)
     assert trade_list(cents) == trade_list(base)
+    assert reasons(cents) == reasons(base)
     assert cents.summary["objective"]["value"] == pytest.approx(base.summary["objective"]["value"], rel=1e-7, abs=1e-12)
     # The summary rounds costs to hundredths of the unit: a cent in dollars, 1/100 cent in cents.
     assert cents.summary["costs"] == pytest.approx(100 * base.summary["costs"], abs=0.5 + 0.005)
@@ -109,6 +116,7 @@ def test_random_households_trade_the_same_with_a_daily_covariance(seed):
         return
     daily = rebalance(_risk_scaled(household, 1 / 252), policy.replace(objective={"risk_weight": policy.objective.risk_weight * 252}))
     assert trade_list(daily) == trade_list(base)
+    assert reasons(daily) == reasons(base)
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -129,6 +137,7 @@ def test_random_households_trade_the_same_in_cents_with_ticket_rules(seed):
         return
     cents = rebalance(_money_scaled(household, 100.0), cents_policy)
     assert trade_list(cents) == trade_list(base)
+    assert reasons(cents) == reasons(base)
 
 
 def test_an_index_tracker_with_a_daily_covariance_matches_an_independent_solve():

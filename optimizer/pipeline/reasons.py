@@ -1,0 +1,341 @@
+"""Why each trade is in the list: a reason derived from the solution, never from text.
+
+Every trade gets one ``reason`` (a fixed vocabulary, ``REASONS``) and a ``reason_detail`` that
+names the class, band, account or amount behind it. The first test that applies wins:
+
+1. ``esg_sell_down``: a sale the ESG screen forces (``[esg] excluded = "sell"``).
+2. ``cash_raise``: a sale in an account whose cash after its flows is below what it must keep
+   (minimum cash, plus margin), when most of the account's selling is net selling.
+3. ``contribution``: a buy in an account that received a contribution, when most of the
+   account's buying is net buying.
+4. ``band_breach``: the trade's class was outside its band before trading and the trade moves it
+   toward the band; or cash was, the trade moves cash toward its band, and most of the
+   household's trading on that side is net.
+5. The objective term the trade lowers most. A term's change is attributed to the trades by its
+   gradient at the midpoint m of before and after: for a quadratic or linear term f,
+   f(after) - f(before) = grad f(m) . (after - before), so trade t's share of the tax and
+   location terms is grad f(m) . delta_t (delta_t: its security's weight up or down by value / V).
+
+   Tracking error's factor part is attributed by what trades together. Securities with the same
+   factor loadings (the members of a class under a class covariance) move it only through their
+   net trade: a sale of one and a buy of another cancel. A group's net trade is paid for by the
+   groups traded the other way and by cash, so its share is -net_g (g_g - g_funding), g the
+   factor gradient and g_funding its average over what funds the net (or what a net sale funds):
+   a sale of an overweight class that pays for an underweight one is credited on both sides.
+   The share goes to the trades on the net's side, pro rata; the other side (a swap leg) gets
+   none of it. Specific risk is attributed per trade.
+
+   - ``tax_loss_harvest``: the tax term (a sale that realizes a loss);
+   - ``asset_location``: the location term (a move to an account type with less tax drag);
+   - ``tactical_tilt`` or ``drift``: the tracking term (a tilt when the class was at or past its
+     strategic weight and only the tilt asks for the trade).
+
+   A trade that lowers no term by that count, and is no swap leg, is read at the margin: the
+   gradient at the result, where at an optimum each trade's marginal benefit pays its cost.
+6. A swap leg without a reason of its own takes its counterpart's (the largest trade of the same
+   loadings on the other side, in the same account if there is one): ``tax_loss_harvest`` (the
+   substitute bought), ``asset_location``, or ``substitution`` (naming what it replaces and why).
+7. ``funding`` (a sale that pays for the account's buys) or ``rebalance`` (a buy nothing singles
+   out).
+
+Overlay contracts get ``expiry``, ``roll``, ``currency_hedge``, ``band_breach`` or ``drift``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cvxrebalance.constraints.bands import banded_before
+from cvxrebalance.constraints.esg import RULE as ESG
+from cvxrebalance.cost_models.location import drag
+from cvxrebalance.cost_models.tax import coefficients, loss_value, ytd_net
+from cvxrebalance.optimizer.domain.prepare import Prepared
+from cvxrebalance.optimizer.domain.solution import Solution
+
+REASONS = ("esg_sell_down", "cash_raise", "contribution", "band_breach", "tax_loss_harvest",
+           "asset_location", "tactical_tilt", "drift", "substitution", "funding", "rebalance")
+FUTURES_REASONS = ("expiry", "roll", "currency_hedge", "band_breach", "drift")
+NET_SHARE = 0.5  # a flow (or cash's band) explains trades when net trading is this share of them
+TOL = 1e-9
+CENT = 0.005
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x + 0.0:.2f}%"
+
+
+def _money(x: float) -> str:
+    return f"{x + 0.0:,.2f}"
+
+
+class _Trades:
+    """The trades in arrays: account, security, sign (+1 buy, -1 sale), signed weight."""
+
+    def __init__(self, data: Prepared, sol: Solution, account: np.ndarray, security: np.ndarray,
+                 sign: np.ndarray) -> None:
+        self.data, self.sol = data, sol
+        self.account, self.security, self.sign = account, security, sign
+        value = np.where(sign > 0, sol.buy_value[account, security], sol.sell_value[account, security])
+        self.delta = sign * value / data.V
+        self.group = _loading_groups(data)[security]
+        # Each group's net trade, and whether a trade is on the net's side (else: a swap leg).
+        self.net_group = np.zeros(self.group.max() + 1)
+        np.add.at(self.net_group, self.group, self.delta)
+        self.with_net = np.sign(self.delta) == np.sign(self.net_group[self.group])
+        self.same_side = np.zeros_like(self.net_group)
+        np.add.at(self.same_side, self.group, np.abs(self.delta) * self.with_net)
+        # What the rules read, once: class weights under the bands, cash needs, forced sales.
+        self.before = banded_before(data)
+        self.need = _cash_needed(data, sol)
+        self.forced = ESG.sell_mask(data) > 0
+        self.buys, self.sells = sol.buy_value.sum(1), sol.sell_value.sum(1)
+
+
+def trade_reasons(data: Prepared, sol: Solution, account: np.ndarray, security: np.ndarray,
+                  sign: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The reason and its detail for each trade (see the module docstring).
+
+    Parameters
+    ----------
+    data, sol
+        The household and its finished trade list.
+    account, security : ndarray of int
+        The trades' account and security indices.
+    sign : ndarray
+        +1 for a buy, -1 for a sale.
+
+    Returns
+    -------
+    reason, detail : ndarray of str (object)
+    """
+    n = len(account)
+    reason = np.full(n, "", object)
+    detail = np.full(n, "", object)
+    if not n:
+        return reason, detail
+    tr = _Trades(data, sol, account, security, sign)
+    lowering = _lowering(tr, 0.5)
+    margin = _lowering(tr, 1.0)
+    for t in range(n):
+        own = _rule_reason(tr, t) or _term_reason(tr, t, lowering)
+        if own is None and tr.with_net[t]:
+            own = _term_reason(tr, t, margin)
+        if own is not None:
+            reason[t], detail[t] = own
+    for t in np.flatnonzero(reason == ""):  # swap legs take their counterpart's reason
+        reason[t], detail[t] = _counterpart_reason(tr, t, reason, detail) or _fallback(tr, t)
+    return reason, detail
+
+
+def _rule_reason(tr: _Trades, t: int) -> tuple[str, str] | None:
+    d = tr.data
+    a, i, s = int(tr.account[t]), int(tr.security[t]), tr.sign[t]
+    k = int(d.class_of[i])
+    acc = d.account_ids[a]
+    buys, sells, before = tr.buys, tr.sells, tr.before
+    cash = float(d.cash0.sum())
+    if s < 0 and tr.forced[a, i]:
+        return "esg_sell_down", f"{d.security_ids[i]} is excluded by the ESG screen"
+    need = tr.need[a]
+    if s < 0 and need > CENT and sells[a] - buys[a] >= NET_SHARE * sells[a]:
+        if d.flow_cur[a] < 0:
+            return "cash_raise", f"funds the withdrawal of {_money(-d.flow_cur[a])} from {acc}"
+        return "cash_raise", f"raises {acc}'s cash by {_money(need)} to what it must keep"
+    if s > 0 and d.flow_cur[a] > 0 and buys[a] - sells[a] >= NET_SHARE * buys[a]:
+        return "contribution", f"invests the {_money(d.flow_cur[a])} contributed to {acc}"
+    if s > 0 and before[k] < d.lower[k] - TOL or s < 0 and before[k] > d.upper[k] + TOL:
+        return "band_breach", _breach(d.classes[k], before[k], d.lower[k], d.upper[k])
+    side_total, other_total = (buys.sum(), sells.sum()) if s > 0 else (sells.sum(), buys.sum())
+    if ((s > 0 and cash > d.cash_upper + TOL or s < 0 and cash < d.cash_lower - TOL)
+            and side_total - other_total >= NET_SHARE * side_total):
+        return "band_breach", _breach("cash", cash, d.cash_lower, d.cash_upper)
+    return None
+
+
+def _term_reason(tr: _Trades, t: int, lowering: dict[str, np.ndarray]) -> tuple[str, str] | None:
+    term = max(lowering, key=lambda name: lowering[name][t])
+    if lowering[term][t] <= 0:
+        return None
+    d, sol = tr.data, tr.sol
+    a, i, s = int(tr.account[t]), int(tr.security[t]), tr.sign[t]
+    k = int(d.class_of[i])
+    if term == "tax":
+        return "tax_loss_harvest", (f"realizes a loss of {_money(-_position_gain(tr, a, i))}; substitute "
+                                    f"bought: {_names(d, np.flatnonzero(_substitutes(tr, t))) or 'none'}")
+    if term == "location":
+        return "asset_location", _location_detail(d, sol, k)
+    before = tr.before[k]
+    after = sol.class_after[k] + (sol.class_overlay_after[k] if d.policy.bands.on == "exposure" else 0.0)
+    tilt, name = d.tilt[k], d.classes[k]
+    if tilt != 0 and np.sign(tilt) == s and s * (before - d.strategic[k]) >= -TOL:
+        return "tactical_tilt", (f"{name} tilt {100 * tilt:+.2f}%: target {_pct(d.target[k])} "
+                                 f"(strategic {_pct(d.strategic[k])}), {_pct(before)} before")
+    return "drift", f"{name} {_pct(before)} -> {_pct(after)} (target {_pct(d.target[k])})"
+
+
+def _counterpart_reason(tr: _Trades, t: int, reason: np.ndarray, detail: np.ndarray) -> tuple[str, str] | None:
+    """A swap leg's reason: its largest counterpart's (same loadings, other side, same account
+    first), with what it replaces or what replaces it."""
+    d = tr.data
+    other = np.flatnonzero((tr.group == tr.group[t]) & (tr.sign != tr.sign[t]) & (reason != ""))
+    if not other.size:
+        return None
+    here = other[tr.account[other] == tr.account[t]]
+    pool = here if here.size else other
+    c = int(pool[np.argmax(np.abs(tr.delta[pool]))])
+    them = f"{d.security_ids[tr.security[c]]} {'sold' if tr.sign[c] < 0 else 'bought'} in {d.account_ids[tr.account[c]]}"
+    if reason[c] == "tax_loss_harvest" and tr.sign[t] > 0:
+        return "tax_loss_harvest", f"substitute for {them} ({detail[c].split(';')[0]})"
+    if reason[c] == "asset_location":
+        return "asset_location", f"the other side of {them}: {detail[c]}"
+    verb = "replaces" if tr.sign[t] > 0 else "is replaced by"
+    return "substitution", f"{verb} {them} ({reason[c]}: {detail[c]})"
+
+
+def _fallback(tr: _Trades, t: int) -> tuple[str, str]:
+    d = tr.data
+    a = int(tr.account[t])
+    if tr.sign[t] < 0:
+        bought = _names(d, np.flatnonzero(tr.sol.buy_q[a] > 0))
+        return "funding", f"pays for {d.account_ids[a]}'s buys ({bought})" if bought else "raises cash"
+    return "rebalance", "part of the optimal trade list; no single rule or term explains it"
+
+
+def _breach(name: str, before: float, lo: float, hi: float) -> str:
+    side = "above" if before > hi else "below"
+    return f"{name} {_pct(before)} {side} its band {_pct(lo)} to {_pct(hi)}"
+
+
+def _cash_needed(data: Prepared, sol: Solution) -> np.ndarray:
+    """(A,) currency each account lacks after its flows, before trading: its minimum cash plus
+    the margin of the contracts it holds after trading, less its cash."""
+    from cvxrebalance.constraints.overlay import margin_required
+
+    floor = data.min_cash * data.V + (margin_required(sol) if data.overlay.J else 0.0)
+    return np.maximum(floor - data.cash0 * data.V, 0.0)
+
+
+def _loading_groups(data: Prepared) -> np.ndarray:
+    """(N,) a group number per security; securities with the same factor loadings share one."""
+    if "reason_groups" not in data.memo:
+        B = np.round(data.risk.B.toarray(), 12)
+        data.memo["reason_groups"] = np.unique(B, axis=0, return_inverse=True)[1].ravel() if data.N else np.zeros(0, int)
+    return data.memo["reason_groups"]
+
+
+def _lowering(tr: _Trades, at: float) -> dict[str, np.ndarray]:
+    """How much each trade lowers each weighted objective term (objective units; negative: it
+    raises it), by the gradient at ``at`` of the way from before (0) to after (1) trading: 0.5
+    is the module docstring's attribution, 1 the marginal view at the result."""
+    d, sol, delta = tr.data, tr.sol, tr.delta
+    o = d.policy.objective
+    rf = d.risk
+    # Tracking term a'Sa, a = weights - benchmark, in factor form (cost_models.tracking_error):
+    # gradient 2 (B F e + d^2 a) for securities and 2 b_cash' F e for cash, e the factor exposure.
+    w = (1 - at) * d.h0.sum(0) + at * sol.weights_after() - d.bench
+    c = (1 - at) * float(d.cash0.sum()) + at * sol.cash_weight_after - d.cash_ref
+    f = (1 - at) * d.overlay.f0 + at * sol.overlay_after()
+    e = rf.B.T @ w + rf.b_cash * c + rf.b_f.T @ f + rf.shift
+    Fe = rf.L @ (rf.L.T @ e)
+    specific = -o.risk_weight * delta * 2 * (rf.d**2 * w)[tr.security]
+    # The factor part moves with each group's net trade only (a swap inside a group cancels), and
+    # a group's net is paid for by the groups traded the other way and by cash: its share is
+    # net_g (g_g - g_funding), g the factor gradient, g_funding the average over what funds it.
+    g = 2 * (rf.B @ Fe)
+    g_group = np.zeros_like(tr.net_group)
+    g_group[tr.group] = g[tr.security]
+    cash_change = -tr.net_group.sum()
+    g_cash = 2 * float(rf.b_cash @ Fe)
+    funding = {}
+    for side in (1.0, -1.0):  # what pays for buys (side 1) and what sales pay for (side -1)
+        other = np.sign(tr.net_group) == -side
+        weight = np.append(np.abs(tr.net_group[other]), max(-side * cash_change, 0.0))
+        values = np.append(g_group[other], g_cash)
+        funding[side] = float(weight @ values / weight.sum()) if weight.sum() > 0 else g_cash
+    fund = np.where(tr.net_group > 0, funding[1.0], funding[-1.0])
+    total = -o.risk_weight * tr.net_group * (g_group - fund)
+    # credited to the trades on the net's side, pro rata; a swap leg gets none of it
+    share = np.divide(np.abs(delta), tr.same_side[tr.group], out=np.zeros_like(delta),
+                      where=tr.same_side[tr.group] > 0)
+    risk = specific + np.where(tr.with_net, total[tr.group] * share, 0.0)
+    location = -o.location_weight * drag(d)[tr.account, tr.security] * delta
+    tax = np.zeros(len(delta))
+    if d.L:
+        # The rate-weighted gain realized from the position's lots; a net loss for the year is
+        # worth loss_value (c) per unit, as in the model's max(c * net, net) (cost_models.tax).
+        per_lot = coefficients(d) * tr.sol.lot_sell_q * d.price[d.lot_security] / d.V
+        scale = 1.0 if ytd_net(d) + per_lot.sum() > 0 else loss_value(d.policy)
+        position = np.zeros((d.A, d.N))
+        np.add.at(position, (d.lot_account, d.lot_security), per_lot)
+        tax = -o.tax_weight * scale * position[tr.account, tr.security] * (delta < 0)
+    return {"tax": tax, "location": location, "risk": risk}
+
+
+def _position_gain(tr: _Trades, a: int, i: int) -> float:
+    d = tr.data
+    mine = (d.lot_account == a) & (d.lot_security == i)
+    return float((tr.sol.lot_sell_q * d.lot_gain)[mine].sum())
+
+
+def _substitutes(tr: _Trades, t: int) -> np.ndarray:
+    """(N,) securities of the sale's loadings bought in its account (else anywhere)."""
+    same = tr.group[t] == _loading_groups(tr.data)
+    here = same & (tr.sol.buy_q[tr.account[t]] > 0)
+    return here if here.any() else same & (tr.sol.buy_q.sum(0) > 0)
+
+
+def _location_detail(data: Prepared, sol: Solution, k: int) -> str:
+    """The class's move between account types and the tax drag the household's moves of it save."""
+    moved = (sol.buy_value - sol.sell_value) * (data.class_of == k)  # (A, N) signed value of the class
+    saved = -float((drag(data) * moved).sum())
+    into = sorted({data.account_types[b] for b in range(data.A) if moved[b].sum() > CENT})
+    out = sorted({data.account_types[b] for b in range(data.A) if moved[b].sum() < -CENT})
+    where = (f" from {' and '.join(out)}" if out else "") + (f" to {' and '.join(into)}" if into else "")
+    return f"{data.classes[k]}{where}; the moves save {_money(saved)} a year of tax drag"
+
+
+def _names(data: Prepared, idx: np.ndarray) -> str:
+    return ", ".join(data.security_ids[j] for j in idx)
+
+
+def futures_reasons(data: Prepared, sol: Solution) -> tuple[np.ndarray, np.ndarray]:
+    """The reason and its detail for each contract (empty for a contract not traded)."""
+    ov = data.overlay
+    reason = np.full(ov.J, "", object)
+    detail = np.full(ov.J, "", object)
+    expiring = dict(ov.rolls)
+    rolled_from = {b: a for a, b in ov.rolls if b}
+    before = banded_before(data)
+    currency = data.household.futures["currency"].tolist() if ov.J else []
+    for j in np.flatnonzero(sol.contracts_traded != 0):
+        cid = ov.ids[j]
+        if cid in expiring:
+            nxt = expiring[cid]
+            rolled = nxt is not None and sol.contracts_q[ov.ids.index(nxt)] != 0
+            reason[j] = "expiry"
+            detail[j] = (f"expires before the horizon {data.policy.overlay.horizon}; "
+                         + (f"rolled into {nxt}" if rolled else "closed"))
+        elif cid in rolled_from and ov.q0[ov.ids.index(rolled_from[cid])] != 0:
+            reason[j], detail[j] = "roll", f"takes over from {rolled_from[cid]}, which expires before the horizon"
+        elif not ov.G[j].any() and currency[j]:
+            reason[j], detail[j] = "currency_hedge", _currency_detail(data, sol, currency[j])
+        else:
+            k = int(np.argmax(np.abs(ov.G[j])))
+            if before[k] < data.lower[k] - TOL or before[k] > data.upper[k] + TOL:
+                reason[j], detail[j] = "band_breach", _breach(data.classes[k], before[k], data.lower[k], data.upper[k])
+            else:
+                after = sol.class_after[k] + sol.class_overlay_after[k]
+                reason[j] = "drift"
+                detail[j] = (f"{data.classes[k]} exposure {_pct(before[k])} -> {_pct(after)} "
+                             f"(target {_pct(data.target[k])})")
+    return reason, detail
+
+
+def _currency_detail(data: Prepared, sol: Solution, currency: str) -> str:
+    from cvxrebalance.optimizer.pipeline.exposures import currency_exposures
+
+    x = currency_exposures(data, sol).get(currency)
+    if x is None:
+        return f"hedges {currency}"
+    return (f"{currency} exposure {_pct(x['before'])} -> {_pct(x['after'])} "
+            f"(hedge ratio {x['hedge_ratio']:g}: target {_pct(x['target'])})")
