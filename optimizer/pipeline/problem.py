@@ -27,7 +27,9 @@ from cvxrebalance.optimizer.domain.program import Program
 from cvxrebalance.optimizer.pipeline import solvers
 from cvxrebalance.optimizer.pipeline.assemble import QP, Outcome, Piqp, TriviallyInfeasible, assemble
 
-TIE_BREAK = 1e-7  # per unit of household value traded, in objective units
+# Per unit of household value traded, in units of objective_scale (so the objective's own scale:
+# the same share of it whatever the weights' or the covariance's units).
+TIE_BREAK = 1e-3
 ELASTIC_TOL = 1e-7  # total elastic slack below this: the policy is feasible after all
 
 
@@ -62,6 +64,12 @@ def objective_scale(data: Prepared) -> float:
     return max(max(sizes), 1e-12) * 1e-4
 
 
+def tie_break(data: Prepared) -> float:
+    """The tie-break's price per unit of household value traded, in the policy's objective units:
+    ``TIE_BREAK`` times ``objective_scale`` (1e-7 of the largest term's rate)."""
+    return TIE_BREAK * objective_scale(data)
+
+
 def declare(data: Prepared, margins: dict[str, np.ndarray] | None = None) -> Model:
     """The rebalance as one Program: every rule's rows and every cost term, plus the tie-breaks."""
     m = Model(data, margins)
@@ -70,12 +78,12 @@ def declare(data: Prepared, margins: dict[str, np.ndarray] | None = None) -> Mod
     for term in default_costs():
         term.declare(m, term.weight(data.policy))
     # Tie-break: without it a cost-free household may buy and sell at once (many optima).
-    # TIE_BREAK per unit traded moves the optimum negligibly. (The pro-rata pull within a
+    # tie_break(data) per unit traded moves the optimum negligibly. (The pro-rata pull within a
     # class is part of the tracking-error term: cost_models.tracking_error.)
     traded = m.traded.sum()
     if m.J:
         traded = traded + (m.fbuy + m.fsell).sum()
-    m.program.minimize("tie_break", traded * TIE_BREAK)
+    m.program.minimize("tie_break", traded * tie_break(data))
     return m
 
 

@@ -97,6 +97,9 @@ def render(result) -> str:
         f"Tax             {tx['tax']:,.2f} (netted with year-to-date short {tx['ytd_short_gain']:,.2f}, "
         f"long {tx['ytd_long_gain']:,.2f}; exact netting rules: {tx['tax_exact']:,.2f})",
     ]
+    if tx["loss_carried_forward"]:
+        lines.append(f"Carried forward a net loss of {tx['loss_carried_forward']:,.2f} (worth "
+                     f"{tx['loss_carried_forward_value']:,.2f} now at loss_value)")
     if "relief" in tx and len(result.lots):
         rel = pd.DataFrame(tx["relief"]).T[["short_term_gain", "long_term_gain", "tax", "tax_exact"]]
         lines += ["Lot relief (same quantities)", rel.to_string()]

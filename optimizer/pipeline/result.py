@@ -20,6 +20,7 @@ from cvxrebalance.optimizer.domain.output import csv_text, file_mode
 from cvxrebalance.optimizer.domain.prepare import Prepared
 from cvxrebalance.optimizer.domain.solution import Solution
 from cvxrebalance.optimizer.pipeline.exposures import currency_exposures
+from cvxrebalance.optimizer.pipeline.lot_choice import carried_forward
 from cvxrebalance.optimizer.pipeline.problem import ContinuousSolution
 from cvxrebalance.optimizer.pipeline.reasons import futures_reasons, trade_reasons
 
@@ -118,6 +119,7 @@ class RebalanceResult:
                                     sol.overlay_after(), target=True))
         objective, terms = objective_value(sol)
         taxes = {k: round(v, 2) + 0.0 for k, v in tax_realized(sol).items()}  # + 0.0: never "-0.0"
+        taxes.update(_carried(data, taxes["short_term_gain"], taxes["long_term_gain"]))
         if sol.lot_sell_q.any():
             taxes["relief"] = lot_relief.compare(sol)
         notes = list(data.notes)
@@ -222,6 +224,15 @@ class RebalanceResult:
         from cvxrebalance.optimizer.pipeline.report import render
 
         return render(self)
+
+
+def _carried(data: Prepared, short: float, long: float) -> dict[str, float]:
+    """The year's net loss carried forward (exact netting, currency) and what it is worth now at
+    ``[tax] loss_value`` per dollar of tax: c x the rate-weighted net loss (the model's c * net)."""
+    t = data.policy.tax
+    net = t.short_term_rate * (short + data.ytd_short) + t.long_term_rate * (long + data.ytd_long)
+    return {"loss_carried_forward": round(carried_forward(data, short, long), 2) + 0.0,
+            "loss_carried_forward_value": round(t.loss_value * max(0.0, -net), 2) + 0.0}
 
 
 def _esg_scores(data: Prepared, sol: Solution) -> dict | None:

@@ -34,6 +34,10 @@ def test_a_year_that_nets_to_a_loss_sells_the_loss_lot():
     assert sold == {"loss": 70}
     assert r.lots["gain"].sum() == -2100.0
     assert r.summary["taxes"]["tax_exact"] == 0.0
+    # Carried forward: $22,100, worth 0.5 (loss_value) x 20% (long-term rate) x 22,100 = $2,210.
+    assert r.summary["taxes"]["loss_carried_forward"] == 22_100.0
+    assert r.summary["taxes"]["loss_carried_forward_value"] == 2_210.0
+    assert "Carried forward a net loss of 22,100.00 (worth 2,210.00 now at loss_value)" in r.to_text()
 
 
 def random_lots(seed: int):
