@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cvxrebalance.constraints.base import WEIGHT_TOL, Model, Violation
+from cvxrebalance.optimizer.domain.calendar import is_check_date
 from cvxrebalance.optimizer.domain.targets import outside
 
 if TYPE_CHECKING:
@@ -95,7 +96,22 @@ class BandConstraint:
 
 
 def triggered(data: Prepared) -> tuple[bool, list[str]]:
-    """Whether the trigger rule asks for a rebalance, and why (class names out of band)."""
+    """Whether the trigger rule asks for a rebalance, and why (or why not).
+
+    ``always`` trades; ``never`` does not (buy and hold); ``threshold`` trades when a class or
+    cash is outside its band or an account is below its minimum cash; ``calendar`` trades on the
+    check dates of ``[trigger] frequency`` and ``hybrid`` applies the threshold rule on them only
+    (``optimizer.domain.calendar.is_check_date`` of the as-of date; a backtest decides check dates
+    from its data calendar).
+    """
+    trigger = data.policy.trigger
+    as_of = data.policy.tax.as_of
+    if trigger.mode == "never":
+        return False, ["trigger mode is 'never' (buy and hold)"]
+    if trigger.mode in ("calendar", "hybrid") and not is_check_date(as_of, trigger.frequency):
+        return False, [f"{as_of} is not a {trigger.frequency} check date (trigger '{trigger.mode}')"]
+    if trigger.mode == "calendar":
+        return True, [f"{as_of} is a {trigger.frequency} check date (trigger 'calendar')"]
     reasons: list[str] = []
     x_now = banded_before(data)
     for k in np.flatnonzero(outside(x_now, data.lower, data.upper)):
@@ -107,9 +123,9 @@ def triggered(data: Prepared) -> tuple[bool, list[str]]:
     short = np.flatnonzero(data.cash0 < data.min_cash - 1e-12)
     for a in short:
         reasons.append(f"account {data.account_ids[a]} below its minimum cash")
-    if data.policy.trigger.mode == "always":
+    if trigger.mode == "always":
         return True, reasons or ["trigger mode is 'always'"]
-    return bool(reasons), reasons
+    return bool(reasons), reasons or [f"every asset class is inside its band (trigger '{trigger.mode}')"]
 
 
 RULE = BandConstraint()

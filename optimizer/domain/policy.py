@@ -13,11 +13,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from cvxrebalance.optimizer.domain.calendar import FREQUENCIES
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.tables import decode_utf8, iso_date
 
 BAND_RULES = ("none", "absolute", "relative", "5/25")
-TRIGGER_MODES = ("always", "threshold")
+TRIGGER_MODES = ("always", "threshold", "calendar", "hybrid", "never")
 REBALANCE_TO = ("target", "tolerance")
 ESG_MODES = ("hold", "sell")
 SOLVERS = ("auto", "PIQP", "CLARABEL", "OSQP")
@@ -58,6 +59,8 @@ class Trigger:
 
     mode: str = "always"
     rebalance_to: str = "target"
+    # The check dates of "calendar" and "hybrid" (optimizer.domain.calendar).
+    frequency: str = "quarterly"
 
 
 @dataclass(frozen=True)
@@ -241,6 +244,7 @@ class Policy:
         _choice(self.bands.rule, BAND_RULES, "bands", "rule", bad)
         _choice(self.trigger.mode, TRIGGER_MODES, "trigger", "mode", bad)
         _choice(self.trigger.rebalance_to, REBALANCE_TO, "trigger", "rebalance_to", bad)
+        _choice(self.trigger.frequency, FREQUENCIES, "trigger", "frequency", bad)
         _choice(self.esg.excluded, ESG_MODES, "esg", "excluded", bad)
         _choice(self.solver.name.upper(), SOLVERS + ("AUTO",), "solver", "name", bad)
         for key in ("absolute", "relative"):
@@ -276,8 +280,8 @@ class Policy:
         for cur, h in self.overlay.hedge_ratio.items():
             if not 0 <= h <= 1:
                 bad("overlay", f"hedge_ratio.{cur}", "must be in [0, 1]")
-        if self.trigger.mode == "threshold" and self.bands.rule == "none":
-            bad("trigger", "mode", '"threshold" needs a band rule other than "none"')
+        if self.trigger.mode in ("threshold", "hybrid") and self.bands.rule == "none":
+            bad("trigger", "mode", f'"{self.trigger.mode}" needs a band rule other than "none"')
         if self.trigger.rebalance_to == "tolerance" and self.bands.rule == "none":
             bad("trigger", "rebalance_to", '"tolerance" needs a band rule other than "none" (without '
                 "bands every weight is within tolerance, so nothing would ever trade)")

@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from cvxrebalance.constraints import wash_sales
+from cvxrebalance.constraints.bands import RULE as BANDS
 from cvxrebalance.constraints.bands import triggered
 from cvxrebalance.optimizer.domain.errors import InfeasibilityError, SolverError
 from cvxrebalance.optimizer.domain.household import Household
@@ -21,6 +22,7 @@ from cvxrebalance.optimizer.pipeline.result import RebalanceResult
 from cvxrebalance.optimizer.pipeline.rounding import to_shares
 
 MAX_SOLVES = 16
+RULE_BANDS = BANDS.name
 # Margins by which rounding repairs move limits inward (fractions of household value; ESG in score
 # points x weight), and their cap.
 REPAIR_MARGINS = {"bands", "turnover", "esg", "cash", "gain_budget"}
@@ -75,11 +77,16 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
     go, reasons = triggered(data)
     if not go:
         sol = Solution.no_trade(data)
-        # No band is broken, but not trading may still break another rule (an ESG minimum, a
-        # forced sale, a withdrawal to fund): then the household trades after all.
-        broken = checker.check(sol)
+        # Not trading may still break a rule (an ESG minimum, a forced sale, a withdrawal to
+        # fund): then the household trades after all. Bands are not such a rule: they bound the
+        # weights a rebalance trades to, and a calendar or buy-and-hold trigger that says no
+        # leaves the drift as it is.
+        found = checker.check(sol)
+        broken = [v for v in found if v.constraint != RULE_BANDS]
         if not broken:
-            checks = checker.verify(sol)
+            checks = checker.verify(sol, broken)
+            if len(found) > len(broken):
+                checks["not_applied"] = {RULE_BANDS: "no rebalance was triggered: the drift is left as it is"}
             return RebalanceResult.build(data, sol, None, checks, reasons, False, time.perf_counter() - t0)
         go = True
         reasons = [f"not trading would break {v.constraint}: {v.where}" for v in broken]

@@ -26,7 +26,7 @@ def render(result) -> str:
         value += f" ({s['household_value_after_flows']:,.2f} after cash flows; weights are over this)"
     lines = [value]
     if not s["rebalanced"]:
-        lines.append("No rebalance: every asset class is inside its band (trigger 'threshold').")
+        lines.append("No rebalance: " + "; ".join(s["trigger"]["reasons"]))
     else:
         lines.append("Rebalanced: " + "; ".join(s["trigger"]["reasons"]))
     ac = result.asset_classes

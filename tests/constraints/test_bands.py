@@ -110,3 +110,58 @@ def test_rule_none_lets_a_hedge_round_to_the_nearest_contract_and_exposure_floor
     assert floored.futures["contracts_after"].tolist() == [-3]
     assert free.asset_classes.loc["equity", "effective_after"] < 0 <= floored.asset_classes.loc["equity", "effective_after"]
     assert check(free.solution) == [] and check(floored.solution) == []
+
+
+@pytest.mark.parametrize("as_of, mode, trades", [
+    ("2026-09-30", "calendar", True),  # a Wednesday, the quarter's last weekday
+    ("2026-09-29", "calendar", False),
+    ("2026-09-30", "hybrid", True),  # a check date, and equity is outside its band
+    ("2026-09-29", "hybrid", False),
+    ("2026-09-30", "never", False),
+])
+def test_calendar_hybrid_and_never_triggers(as_of, mode, trades):
+    from builders import household, policy
+
+    h = household([{"security_id": "EQ", "asset_class": "eq", "price": 100},
+                   {"security_id": "BD", "asset_class": "fi", "price": 50}],
+                  [{"account_id": "ira", "type": "tax_deferred", "cash": 0}],
+                  [{"account_id": "ira", "security_id": "EQ", "quantity": 700},
+                   {"account_id": "ira", "security_id": "BD", "quantity": 600}],
+                  [{"asset_class": "eq", "weight": 0.6}, {"asset_class": "fi", "weight": 0.4}])
+    p = policy(trigger={"mode": mode, "frequency": "quarterly"}, tax={"as_of": as_of})
+    r = rebalance(h, p)
+    assert r.summary["rebalanced"] is trades
+    assert (len(r.trades) > 0) is trades
+    reason = r.summary["trigger"]["reasons"][0]
+    if mode == "never":
+        assert reason == "trigger mode is 'never' (buy and hold)"
+    elif not trades:
+        assert reason == f"{as_of} is not a quarterly check date (trigger '{mode}')"
+        assert f"No rebalance: {reason}" in r.to_text()
+    elif mode == "calendar":
+        assert reason == "2026-09-30 is a quarterly check date (trigger 'calendar')"
+    else:
+        assert reason.startswith("eq at 70.00% outside")
+
+
+def test_a_hybrid_check_date_inside_the_bands_does_not_trade():
+    from builders import household, policy
+
+    h = household([{"security_id": "EQ", "asset_class": "eq", "price": 100},
+                   {"security_id": "BD", "asset_class": "fi", "price": 50}],
+                  [{"account_id": "ira", "type": "tax_deferred", "cash": 0}],
+                  [{"account_id": "ira", "security_id": "EQ", "quantity": 620},
+                   {"account_id": "ira", "security_id": "BD", "quantity": 760}],
+                  [{"asset_class": "eq", "weight": 0.6}, {"asset_class": "fi", "weight": 0.4}])
+    r = rebalance(h, policy(trigger={"mode": "hybrid"}, tax={"as_of": "2026-09-30"}))
+    assert not r.summary["rebalanced"]
+    assert r.summary["trigger"]["reasons"] == ["every asset class is inside its band (trigger 'hybrid')"]
+
+
+def test_a_bad_frequency_and_a_bandless_hybrid_are_named():
+    from cvxrebalance import Policy, ValidationError
+
+    with pytest.raises(ValidationError, match="trigger.frequency"):
+        Policy.from_dict({"trigger": {"mode": "calendar", "frequency": "fortnightly"}})
+    with pytest.raises(ValidationError, match='"hybrid" needs a band rule'):
+        Policy.from_dict({"trigger": {"mode": "hybrid"}, "bands": {"rule": "none"}})
