@@ -17,7 +17,7 @@ from cvxrebalance.optimizer.domain.calendar import FREQUENCIES
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.tables import decode_utf8, iso_date
 
-BAND_RULES = ("none", "absolute", "relative", "5/25")
+BAND_RULES = ("none", "absolute", "relative", "5/25", "volatility")
 TRIGGER_MODES = ("always", "threshold", "calendar", "hybrid", "never")
 REBALANCE_TO = ("target", "tolerance")
 ESG_MODES = ("hold", "sell")
@@ -47,6 +47,8 @@ class Bands:
     absolute: float = 0.05
     relative: float = 0.25
     inner: float = 0.5
+    # Rule "volatility": a class as volatile as this (annual) gets ``absolute``; others in proportion.
+    reference_vol: float = 0.15
     on: str = "exposure"  # "exposure" (physical + overlay) | "physical"
     # Rule "none" means no band rows at all; true keeps each class's weight (its exposure, with
     # an overlay) and cash within [0, 1] even then: an exposure floor and cap.
@@ -252,6 +254,8 @@ class Policy:
                 bad("bands", key, "must be in [0, 1]")
         if not 0 <= self.bands.inner <= 1:
             bad("bands", "inner", "must be in [0, 1]")
+        if not 0 < self.bands.reference_vol <= 10:
+            bad("bands", "reference_vol", "must be in (0, 10] (an annual volatility)")
         for key in ("short_term_rate", "long_term_rate", "loss_value"):
             if not 0 <= getattr(self.tax, key) <= 1:
                 bad("tax", key, "must be in [0, 1]")

@@ -296,7 +296,8 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     cash_now = float(cash0.sum())
     targets = target_rules.effective_targets(household, policy, classes, sids)
     notes = list(targets.notes)
-    lower, upper = target_rules.band_edges(targets.target, policy.bands)
+    vol = _class_vols(household, sids, X, targets, h0.sum(0)) if policy.bands.rule == "volatility" else None
+    lower, upper = target_rules.band_edges(targets.target, policy.bands, vol)
     cash_lower, cash_upper = (0.0, 1.0)
     if targets.cash_banded:
         lo_c, hi_c = target_rules.band_edges(np.array([targets.cash_target]), policy.bands)
@@ -387,6 +388,24 @@ def _risk_factors(household: Household, sids: list[str], cids: list[str], bench:
             shift[k] = h * (B[:N, k] @ bench + B[-1, k] * cash_ref)
     return RiskFactors(B=sp.csr_matrix(B[:N]), b_f=B[N:N + J], b_cash=B[-1], L=L, d=spec[:N],
                        d_f=spec[N:], shift=shift, factor_variance=((B[:N] @ L) ** 2).sum(1))
+
+
+def _class_vols(household: Household, sids: list[str], X: np.ndarray, targets, held: np.ndarray) -> np.ndarray:
+    """(C,) each class's volatility under the risk model: sqrt(v' S v) for v the class's
+    securities weighted as the benchmark spreads its target (equal weights for a class with no
+    target), normalized to one."""
+    rm = household.risk
+    at = index_of(rm.loadings.index, sids)
+    B = _take_rows(rm.loadings.to_numpy(float), at)
+    spec = _take_rows(rm.specific.to_numpy(float), index_of(rm.specific.index, sids))
+    F = rm.factor_cov.to_numpy(float)
+    w = _benchmark(targets, np.ones(X.shape[1]), np.ones(X.shape[1]), X, held)
+    out = np.zeros(X.shape[1])
+    for k in range(X.shape[1]):
+        v = np.where(X[:, k] > 0, w, 0.0)
+        v = v / v.sum() if v.sum() > 0 else X[:, k] / max(X[:, k].sum(), 1.0)
+        out[k] = np.sqrt(max(float(v @ B @ F @ B.T @ v + (spec * v**2).sum()), 0.0))
+    return out
 
 
 def _take_rows(values: np.ndarray, at: np.ndarray) -> np.ndarray:

@@ -99,8 +99,13 @@ def effective_targets(
 
 
 
-def band_edges(target: np.ndarray, bands: BandPolicy) -> tuple[np.ndarray, np.ndarray]:
+def band_edges(target: np.ndarray, bands: BandPolicy, vol: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper band edges for each target weight under the policy's rule.
+
+    Rule "volatility" scales the half-width with each class's volatility ``vol`` (annual, from
+    the risk model): ``absolute * vol / reference_vol``, so a class as volatile as the reference
+    gets ``absolute``. Cash has no volatility of its own (``vol`` None): it gets ``relative *
+    target``.
 
     Examples
     --------
@@ -108,14 +113,19 @@ def band_edges(target: np.ndarray, bands: BandPolicy) -> tuple[np.ndarray, np.nd
     >>> lo, hi = band_edges(np.array([0.60, 0.10, 0.05]), Bands(rule="5/25"))
     >>> lo.round(4).tolist(), hi.round(4).tolist()
     ([0.55, 0.075, 0.0375], [0.65, 0.125, 0.0625])
+    >>> lo, hi = band_edges(np.array([0.6, 0.4]), Bands(rule="volatility"), vol=np.array([0.18, 0.06]))
+    >>> lo.round(4).tolist(), hi.round(4).tolist()  # 5 points at 15% volatility
+    ([0.54, 0.38], [0.66, 0.42])
     """
     t = np.asarray(target, float)
     if bands.rule == "none":
         return np.zeros_like(t), np.ones_like(t)
     if bands.rule == "absolute":
         half = np.full_like(t, bands.absolute)
-    elif bands.rule == "relative":
+    elif bands.rule == "relative" or bands.rule == "volatility" and vol is None:
         half = bands.relative * t
+    elif bands.rule == "volatility":
+        half = bands.absolute * np.asarray(vol, float) / bands.reference_vol
     else:  # "5/25": the smaller of 5 points and 25% of the target
         half = np.minimum(bands.absolute, bands.relative * t)
     return np.clip(t - half, 0, 1), np.clip(t + half, 0, 1)

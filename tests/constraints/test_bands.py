@@ -165,3 +165,28 @@ def test_a_bad_frequency_and_a_bandless_hybrid_are_named():
         Policy.from_dict({"trigger": {"mode": "calendar", "frequency": "fortnightly"}})
     with pytest.raises(ValidationError, match='"hybrid" needs a band rule'):
         Policy.from_dict({"trigger": {"mode": "hybrid"}, "bands": {"rule": "none"}})
+
+
+def test_volatility_bands_scale_with_each_class_s_volatility():
+    """Equity at 18% volatility and bonds at 6%, reference 15%, absolute 5 points: equity gets
+    5 x 18/15 = 6 points, bonds 5 x 6/15 = 2; cash (no volatility) relative 25% of its 2%."""
+    from builders import household, policy
+
+    h = household([{"security_id": "EQ", "asset_class": "eq", "price": 100},
+                   {"security_id": "BD", "asset_class": "fi", "price": 50}],
+                  [{"account_id": "ira", "type": "tax_deferred", "cash": 2_000}],
+                  [{"account_id": "ira", "security_id": "EQ", "quantity": 600},
+                   {"account_id": "ira", "security_id": "BD", "quantity": 760}],
+                  [{"asset_class": "eq", "weight": 0.58}, {"asset_class": "fi", "weight": 0.40},
+                   {"asset_class": "cash", "weight": 0.02}],
+                  vols={"eq": 0.18, "fi": 0.06})
+    r = rebalance(h, policy(bands={"rule": "volatility"}, trigger={"mode": "threshold"}))
+    ac = r.asset_classes
+    assert ac.loc["eq", ["lower", "upper"]].tolist() == pytest.approx([0.52, 0.64])
+    assert ac.loc["fi", ["lower", "upper"]].tolist() == pytest.approx([0.38, 0.42])
+    assert ac.loc["cash", ["lower", "upper"]].tolist() == pytest.approx([0.015, 0.025])
+    # Equity at 60% is inside its 52-64% band; bonds at 38% sit on the edge of 38-42%: no trade.
+    assert not r.summary["rebalanced"]
+    tighter = rebalance(h, policy(bands={"rule": "volatility", "reference_vol": 0.30}, trigger={"mode": "threshold"}))
+    assert tighter.asset_classes.loc["fi", "lower"] == pytest.approx(0.39)  # 5 x 6/30 = 1 point
+    assert tighter.summary["rebalanced"]
