@@ -90,6 +90,10 @@ def fraction(x: float) -> str | None:
     return None if 0 <= x <= 1 else f"must be in [0, 1], got {x:g}"
 
 
+def above_minus_one(x: float) -> str | None:
+    return None if x > -1 else f"must be > -1 (a return of -100% or less), got {x:g}"
+
+
 def whole_positive(x: float) -> str | None:
     return None if x >= 1 and x == int(x) else f"must be a whole number >= 1, got {x:g}"
 
