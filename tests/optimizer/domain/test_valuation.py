@@ -7,11 +7,14 @@ the illiquid fund PE (4; 1,000 shares reported at 1,000) and PE2 (5, illiquid, n
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from builders import LAGGED, lagged_fund_household, policy
 
-from cvxrebalance import Problem, ValidationError
+from cvxrebalance import Problem, ValidationError, load_case
 from cvxrebalance.optimizer.domain.prepare import prepare
+from cvxrebalance.scenarios import case_path
 
 
 def test_hand_checked_roll_forward():
@@ -110,3 +113,16 @@ def test_a_valuation_after_the_as_of_date_is_an_error():
                                            "valued 2026-11-21, after the as-of date 2026-11-20")]
     prepare(h, policy(tax={"as_of": "2026-11-21"}))  # the same day is fine
 
+
+def test_the_bundled_endowment_file_names_its_line(tmp_path):
+    # Through the CSV reader: VENTURE_FUND_IV is line 10 of the endowment's securities.csv.
+    case = tmp_path / "endowment"
+    shutil.copytree(case_path("endowment"), case)
+    path = case / "securities.csv"
+    text = path.read_text().splitlines()
+    assert text[9].startswith("VENTURE_FUND_IV,")
+    text[9] = text[9].replace("US_EQUITY_INDEX", "US_EQUITY_INDX")
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(ValidationError) as info:
+        load_case(case)
+    assert [(p.file, p.row, p.field) for p in info.value.problems] == [("securities.csv", 10, "proxy")]
