@@ -22,14 +22,13 @@ tracking error. Illiquid holdings are never traded, so no trade is priced with i
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from cvxrebalance.optimizer.domain.errors import Problem
-from cvxrebalance.optimizer.domain.tables import index_of
+from cvxrebalance.optimizer.domain.tables import index_of, is_blank
 
 FILE = "securities.csv"
 # The securities.csv columns of a stale valuation (only an illiquid security may fill them).
@@ -98,8 +97,7 @@ def check_valuations(sec: pd.DataFrame, problems: list[Problem]) -> None:
     liquid security (with ``proxy_price``) or an asset class holding a liquid security (with
     ``proxy_return``), and the adjusted price is positive. The date against the as-of date is
     checked with the policy (:func:`check_dates`)."""
-    if all(d is None for d in sec["valuation_date"].tolist()) and not any(sec["proxy"].tolist()) \
-            and sec[["proxy_price", "proxy_return", "proxy_beta"]].isna().all().all():
+    if all(is_blank(v) for c in COLUMNS for v in sec[c].tolist()):
         return  # no stale valuation anywhere (most households)
     # A cell the parser already reported is not reported again (one bad cell, one problem).
     bad = {p.row for p in problems if p.file == FILE and p.field in (*COLUMNS, "price")}
@@ -108,7 +106,7 @@ def check_valuations(sec: pd.DataFrame, problems: list[Problem]) -> None:
     liquid_classes = set(sec.loc[sec["liquid"], "asset_class"].tolist())
     classes = set(sec["asset_class"].tolist())
     for line, row in sec.iterrows():
-        given = {c for c in COLUMNS if _given(row[c])}
+        given = {c for c in COLUMNS if not is_blank(row[c])}
         if not given or line in bad:
             continue
         if row["liquid"]:
@@ -164,9 +162,3 @@ def check_dates(sec: pd.DataFrame, as_of: dt.date, problems: list[Problem]) -> N
             problems.append(Problem(FILE, int(line), "valuation_date",
                                     f"valued {when}, after the as-of date {as_of}"))
 
-
-def _given(value) -> bool:
-    """A cell that was filled (blank text is "", blank numbers NaN, blank dates None)."""
-    if isinstance(value, float):
-        return not math.isnan(value)
-    return value is not None and value != ""
