@@ -90,3 +90,36 @@ def two_account_household(**overrides) -> Household:
             "vols": {"us_equity": 0.16, "bonds": 0.05, "private_equity": 0.25}}
     args.update(overrides)
     return household(**args)
+
+
+def lagged_fund_household(scale: float = 1.0, cells: dict[str, dict] | None = None, **fund) -> Household:
+    """A $10,000,000 endowment (one tax-exempt account, no cash, no costs) whose private-equity
+    fund is reported at $1,000,000 (1,000 shares at 1,000); ``fund`` adds the valuation columns
+    to the fund's row (securities.csv line 4), ``cells`` to any row by security id, and ``scale``
+    multiplies every price (the valuation columns' money is the caller's).
+
+    Reported weights: equity 54% (50,000 EQ at 108), bonds 36% (36,000 BD at 100), private equity
+    10%. Targets 56/34/10 with bands 53.75-60, 30-40 and 5-15: inside every band as reported.
+    Securities: EQ (line 2), BD (line 3), PE (line 4, illiquid), PE2 (line 5, illiquid, not held).
+    """
+    securities = [
+        {"security_id": "EQ", "asset_class": "equity", "price": 108.0 * scale},
+        {"security_id": "BD", "asset_class": "bonds", "price": 100.0 * scale},
+        {"security_id": "PE", "asset_class": "private_equity", "price": 1000.0 * scale, "liquid": False,
+         **fund},
+        {"security_id": "PE2", "asset_class": "private_equity", "price": 500.0 * scale, "liquid": False},
+    ]
+    securities = [{**row, **(cells or {}).get(row["security_id"], {})} for row in securities]
+    return household(
+        securities, [{"account_id": "endow", "type": "tax_exempt", "cash": 0.0}],
+        [{"account_id": "endow", "security_id": "EQ", "quantity": 50_000},
+         {"account_id": "endow", "security_id": "BD", "quantity": 36_000},
+         {"account_id": "endow", "security_id": "PE", "quantity": 1_000}],
+        [{"asset_class": "equity", "weight": 0.56, "lower": 0.5375, "upper": 0.60},
+         {"asset_class": "bonds", "weight": 0.34, "lower": 0.30, "upper": 0.40},
+         {"asset_class": "private_equity", "weight": 0.10, "lower": 0.05, "upper": 0.15}])
+
+
+# The lagged fund's valuation: reported on 2026-09-30, when its proxy EQ stood at 100 (108 now:
+# +8%), beta 1.2, so 1,000,000 x (1 + 1.2 x 0.08) = 1,096,000.
+LAGGED = {"valuation_date": "2026-09-30", "proxy": "EQ", "proxy_price": 100.0, "proxy_beta": 1.2}

@@ -5,8 +5,8 @@ tables and the result's trade and lot tables, sharing no code with the optimizer
 Rules re-derived here (docs/case_format.md and the policy defaults): whole shares, no shorts,
 lots add up to taxable sales and never exceed the lot, cash after trades, costs (contracts' included) and flows at
 or above the minimum plus the contracts' margin (initial margin per contract plus ``margin_buffer`` of
-|notional|), class weights within their bands (absolute and 5/25 rules from the targets; with
-``on = "exposure"`` the contracts' notional times their class exposure counts, a Treasury future's
+|notional|), class weights within their bands (an illiquid security's stale valuation rolled forward
+by its proxy; absolute and 5/25 rules from the targets; with ``on = "exposure"`` the contracts' notional times their class exposure counts, a Treasury future's
 exposure re-derived from its CTD basis-point value), whole contracts, their gross and net limits,
 ``max_contracts`` and no contract held past the horizon, turnover, buys only where the account type is allowed, no buys of ESG-excluded or illiquid
 securities, the ESG minimum score and ``excluded = "sell"``, the household's and each account's
@@ -90,8 +90,9 @@ def independent_violations(household, policy, result) -> list[str]:
         if not sec.loc[t["security_id"], "liquid"]:
             out.append(f"illiquid {t['security_id']} sold")
 
-    # Class weights after trading, against bands from the targets and the policy's rule.
-    price = sec["price"]
+    # Class weights after trading, against bands from the targets and the policy's rule; an
+    # illiquid security's stale valuation counts rolled forward by its proxy.
+    price = _valued_prices(sec)
     pos_value = after * price.reindex(after.index.get_level_values(1)).to_numpy()
     cash_total = sum(acc.loc[a, "cash"] + acc.loc[a, "cash_flow"] + flow.get(a, 0.0) for a in acc.index)
     total = pos_value.sum() + cash_total
@@ -121,8 +122,7 @@ def independent_violations(household, policy, result) -> list[str]:
             lo = max(target - half, 0.0) if np.isnan(t["lower"]) else t["lower"]
             hi = min(target + half, 1.0) if np.isnan(t["upper"]) else t["upper"]
             w = weights.get(t["id"], 0.0)
-            illiquid = pos_value[[not sec.loc[i, "liquid"] for i in after.index.get_level_values(1)]].sum()
-            if (w < lo - 1e-6 or w > hi + 1e-6) and illiquid == 0:
+            if w < lo - 1e-6 or w > hi + 1e-6:
                 out.append(f"class {t['id']} at {w:.6f} outside [{lo:.6f}, {hi:.6f}]")
 
     # Turnover: half the value traded, over the household's value after flows.
@@ -172,6 +172,20 @@ def independent_violations(household, policy, result) -> list[str]:
         left = after[[excluded.get(i, False) for i in after.index.get_level_values(1)]]
         if (left > 1e-9).any():
             out.append(f"ESG-excluded holdings left with excluded = 'sell': {list(left[left > 1e-9].index)}")
+    return out
+
+
+def _valued_prices(sec: pd.DataFrame) -> pd.Series:
+    """Each security's price (``sec`` indexed by security_id), a stale valuation rolled forward
+    (docs/case_format.md): price x (1 + proxy_beta x r) with r = price[proxy] / proxy_price - 1
+    for a security proxy and r = proxy_return for an asset-class proxy; a blank proxy_beta is 1."""
+    price = sec["price"].astype(float)
+    out = price.copy()
+    for sid, row in sec[sec["proxy"].fillna("") != ""].iterrows():
+        proxy = row["proxy"]
+        r = price[proxy] / row["proxy_price"] - 1 if proxy in price.index else row["proxy_return"]
+        beta = 1.0 if pd.isna(row["proxy_beta"]) else row["proxy_beta"]
+        out[sid] = row["price"] * (1 + beta * r)
     return out
 
 

@@ -19,6 +19,7 @@ from cvxrebalance.optimizer.domain.risk_model import RiskModel, build_risk_model
 from cvxrebalance.optimizer.domain.tables import (
     CASH,
     Column,
+    above_minus_one,
     duplicates,
     fraction,
     has_problem,
@@ -28,6 +29,7 @@ from cvxrebalance.optimizer.domain.tables import (
     whole_positive,
 )
 from cvxrebalance.optimizer.domain.transactions import parse_transactions
+from cvxrebalance.optimizer.domain.valuation import Valuations, check_valuations, roll_forward
 
 ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
 
@@ -56,6 +58,13 @@ SECURITIES = {
     "lot_size": Column("float", default=1.0, check=whole_positive),
     # 1 = the class's primary buy; higher numbers are bought only where the better ones may not be.
     "priority": Column("float", default=np.nan, check=whole_positive),
+    # A stale valuation (illiquid securities only; optimizer/domain/valuation.py): ``price`` is the
+    # value on valuation_date, rolled forward by the proxy's return times proxy_beta (blank: 1).
+    "valuation_date": Column("date"),
+    "proxy": Column("str", default=""),
+    "proxy_price": Column("float", default=np.nan, check=positive),
+    "proxy_return": Column("float", default=np.nan, check=above_minus_one),
+    "proxy_beta": Column("float", default=np.nan),
 }
 ACCOUNTS = {
     "account_id": Column("str", required=True),
@@ -117,6 +126,12 @@ class Household:
         lot_size other than 1); read once per household, as the pipeline asks on every solve."""
         sec = self.securities
         return bool(sec[["min_value", "min_shares", "ticket_cost"]].notna().any().any() or (sec["lot_size"] != 1).any())
+
+    @functools.cached_property
+    def valuations(self) -> Valuations:
+        """Reported and adjusted prices: a stale illiquid valuation rolled forward by its proxy
+        (``optimizer.domain.valuation``); the adjusted price is the price everywhere downstream."""
+        return roll_forward(self.securities)
 
     @classmethod
     def from_frames(
@@ -189,8 +204,8 @@ class Household:
 
     @property
     def value(self) -> float:
-        """Household value before trades and cash flows."""
-        price = self.securities.set_index("security_id")["price"]
+        """Household value before trades and cash flows (stale valuations rolled forward)."""
+        price = pd.Series(self.valuations.price, index=self.securities["security_id"])
         held = (self.holdings["quantity"] * self.holdings["security_id"].map(price)).sum()
         return float(held + self.accounts["cash"].sum())
 
@@ -212,6 +227,7 @@ def _check_securities(sec: pd.DataFrame, problems: list[Problem]) -> None:
                 problems.append(
                     Problem(f, i, "allowed_account_types", f"unknown account type {t!r}")
                 )
+    check_valuations(sec, problems)
 
 
 def _check_accounts(acc: pd.DataFrame, problems: list[Problem]) -> None:

@@ -20,6 +20,7 @@ from cvxrebalance.optimizer.domain.overlay_data import OverlayData, prepare_over
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.tables import CASH, days, index_of
 from cvxrebalance.optimizer.domain.tickets import TicketState
+from cvxrebalance.optimizer.domain.valuation import check_dates
 from cvxrebalance.optimizer.domain.wash import WashState, wash_state
 
 MIN_CONTRACT = 1e-9  # smallest contract notional, as a fraction of household value
@@ -211,9 +212,14 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     sids = sec["security_id"].tolist()
     aids = acc["account_id"].tolist()
     A, N = len(aids), len(sids)
-    price = sec["price"].to_numpy(float)
+    # An illiquid security's stale valuation rolled forward by its proxy (valuation.py):
+    # price = reported price * (1 + proxy_beta * proxy return). This one array prices the household
+    # value, class weights, bands and tracking error, and the checker reads the same.
+    price = household.valuations.price
     liquid = sec["liquid"].to_numpy(bool)
     as_of = policy.tax.as_of
+    if household.valuations.dated.any():
+        check_dates(sec, as_of, problems)
 
     h_acc = index_of(aids, hol["account_id"].to_numpy())
     h_sec = index_of(sids, hol["security_id"].to_numpy())

@@ -90,6 +90,10 @@ def fraction(x: float) -> str | None:
     return None if 0 <= x <= 1 else f"must be in [0, 1], got {x:g}"
 
 
+def above_minus_one(x: float) -> str | None:
+    return None if x > -1 else f"must be > -1 (a return of -100% or less), got {x:g}"
+
+
 def whole_positive(x: float) -> str | None:
     return None if x >= 1 and x == int(x) else f"must be a whole number >= 1, got {x:g}"
 
@@ -167,7 +171,7 @@ def parse_table(
         blank = []
         for j in [j for j, v in enumerate(values) if v is _BAD]:
             # Blank or unparseable: the cell-by-cell path gives the exact message.
-            if _blank(raw[j]):
+            if is_blank(raw[j]):
                 blank.append(j)
                 if col.required:
                     problems.append(Problem(file, lines[j], name, "missing value"))
@@ -277,7 +281,9 @@ def iso_date(text: str) -> dt.date:
         raise ValueError(f"not a calendar date: {text!r}") from None
 
 
-def _blank(value: Any) -> bool:
+def is_blank(value: Any) -> bool:
+    """Whether a cell is empty: None, NA, NaT, NaN or blank text (a parsed table's blank cells
+    hold their column's default: None, NaN or "")."""
     if value is None or value is pd.NA or value is pd.NaT:
         return True
     if isinstance(value, float) and math.isnan(value):
@@ -292,7 +298,7 @@ def duplicates(df: pd.DataFrame, cols: list[str], file: str, problems: list[Prob
         return  # no key repeats: nothing to report
     seen: dict[tuple, int] = {}
     for i, key in zip(df.index, keys, strict=True):
-        if any(_blank(k) for k in key):
+        if any(is_blank(k) for k in key):
             continue
         if key in seen:
             what = ", ".join(f"{c}={k}" for c, k in zip(cols, key, strict=True))

@@ -18,6 +18,23 @@ def _left(text: pd.Series) -> pd.Series:
     return text.str.ljust(int(text.str.len().max())) if len(text) else text
 
 
+def _valuations(vals: dict) -> list[str]:
+    """The stale illiquid valuations and their roll-forward, one row per security."""
+    table = pd.DataFrame({
+        "valued": [v["valuation_date"] for v in vals.values()],
+        "days": [v["days_stale"] for v in vals.values()],
+        "proxy": [v["proxy"] or "none" for v in vals.values()],
+        "proxy return": ["" if v["proxy"] is None else f"{v['proxy_return']:+.2%}" for v in vals.values()],
+        "beta": ["" if v["proxy"] is None else f"{v['beta']:g}" for v in vals.values()],
+        "reported": [f"{v['reported_value']:,.2f}" for v in vals.values()],
+        "adjusted": [f"{v['adjusted_value']:,.2f}" for v in vals.values()],
+        "adjustment": [f"{v['adjustment']:+,.2f} ({v['adjustment_pct']:+.2f}%)" for v in vals.values()],
+    }, index=pd.Index(list(vals), name="security"))
+    total = sum(v["adjustment"] for v in vals.values())
+    return [f"Illiquid valuations (adjusted = reported x (1 + beta x proxy return); in value and bands: "
+            f"{total:+,.2f})", table.to_string()]
+
+
 def render(result) -> str:
     """Drift table before/after, the trade list and the totals, as plain text."""
     s = result.summary
@@ -48,6 +65,8 @@ def render(result) -> str:
                               "of which overlay": fx["overlay_after"].map(_pct)})
         table.index.name = "currency"
         lines += ["", "Currency exposures (weights of household value)", table.to_string()]
+    if s.get("illiquid_valuations"):
+        lines += ["", *_valuations(s["illiquid_valuations"])]
     if len(result.trades):
         t = result.trades.copy()
         t["quantity"] = t["quantity"].map(lambda q: f"{q:,.0f}" if q == int(q) else f"{q:,.4f}")

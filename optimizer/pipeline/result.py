@@ -161,6 +161,9 @@ class RebalanceResult:
             "checks": checks,
             "notes": notes,
         }
+        valuations = _valuations(data)
+        if valuations:
+            summary["illiquid_valuations"] = valuations
         futures = _futures(data, sol)
         exposure = currency_exposures(data, sol)
         if exposure:
@@ -241,6 +244,30 @@ def _esg_scores(data: Prepared, sol: Solution) -> dict | None:
         return None
     return {"before": portfolio_score(data, data.h0.sum(0)), "after": portfolio_score(data, sol.weights_after()),
             "min": data.policy.esg.min_score or None}
+
+
+def _valuations(data: Prepared) -> dict:
+    """Per held security with a ``valuation_date``: the reported value (quantity x price as given)
+    and the adjusted value the rebalance used, quantity x price x (1 + beta x proxy return)
+    (optimizer/domain/valuation.py); empty when no held security has one."""
+    v = data.household.valuations
+    held = data.q0.sum(0)
+    out = {}
+    for i in np.flatnonzero(v.dated & (held > 0)):
+        reported, adjusted = held[i] * v.reported[i], held[i] * v.price[i]
+        proxy = data.column("proxy")[i] or None
+        when = data.column("valuation_date")[i]
+        out[data.security_ids[i]] = {
+            "quantity": float(held[i]), "reported_price": float(v.reported[i]), "adjusted_price": float(v.price[i]),
+            "reported_value": round(float(reported), 2), "adjusted_value": round(float(adjusted), 2),
+            "adjustment": round(float(adjusted - reported), 2),
+            # in percent: 100 x (adjusted / reported - 1) = 100 x beta x proxy return
+            "adjustment_pct": round(100 * float(v.beta[i] * v.proxy_return[i]), 8) + 0.0,
+            "valuation_date": str(when), "days_stale": (data.policy.tax.as_of - when).days,
+            "proxy": proxy, "proxy_return": float(v.proxy_return[i]) if proxy else None,
+            "beta": float(v.beta[i]) if proxy else None,
+        }
+    return out
 
 
 def _wash_summary(data: Prepared) -> dict:

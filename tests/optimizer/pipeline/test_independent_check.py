@@ -98,3 +98,19 @@ def test_the_independent_check_sees_overlay_margin_and_exposure():
     assert any("overlay gross" in v for v in found), found
     assert any("held past the horizon" in v for v in found), found
     assert any(v.startswith("class us_equity") for v in found), found
+
+
+def test_the_independent_check_sees_bands_with_illiquid_holdings_at_their_adjusted_value():
+    """Not vacuous with an illiquid fund (builders.lagged_fund_household): without its trades the
+    rebalanced household leaves equity at 5,400,000 / 10,096,000 = 53.49%, below its 53.75% edge;
+    only the fund's rolled-forward value (1,096,000, not the reported 1,000,000) puts it there."""
+    from types import SimpleNamespace
+
+    from builders import LAGGED, lagged_fund_household, policy
+
+    household, pol = lagged_fund_household(**LAGGED), policy(trigger={"mode": "threshold"})
+    r = rebalance(household, pol)
+    assert r.summary["rebalanced"] and independent_violations(household, pol, r) == []
+    untraded = SimpleNamespace(trades=r.trades.iloc[:0], lots=r.lots, summary=r.summary, futures=r.futures)
+    assert independent_violations(household, pol, untraded) == [
+        "class equity at 0.534865 outside [0.537500, 0.600000]"]

@@ -11,8 +11,8 @@ import pytest
 from cvxrebalance import load_case, rebalance
 from cvxrebalance.scenarios import case_path
 
-CASES = ["example", "seed_portfolio", "tax_aware", "four_accounts", "overlay"]
-MONEY = {"securities.csv": ["price"],
+CASES = ["example", "seed_portfolio", "tax_aware", "four_accounts", "overlay", "endowment"]
+MONEY = {"securities.csv": ["price", "proxy_price"],
          "accounts.csv": ["cash", "min_cash", "cash_flow", "ytd_short_gain", "ytd_long_gain", "gain_budget"],
          "holdings.csv": ["cost_basis"], "transactions.csv": ["price", "realized_gain"],
          "futures.csv": ["price", "margin", "commission"]}
@@ -87,7 +87,7 @@ def _money_scaled(household, k: float):
     import dataclasses
 
     frames = {}
-    for name, columns in (("securities", ["price", "min_value", "ticket_cost"]),
+    for name, columns in (("securities", ["price", "proxy_price", "min_value", "ticket_cost"]),
                           ("accounts", ["cash", "min_cash", "cash_flow", "ytd_short_gain", "ytd_long_gain",
                                         "gain_budget"]),
                           ("holdings", ["cost_basis"])):
