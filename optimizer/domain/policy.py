@@ -122,6 +122,18 @@ class Trades:
 
 
 @dataclass(frozen=True)
+class Backtest:
+    """How a backtest (scenarios.backtest) carries the household through time: which rebalancer
+    decides, how the rule relieves lots, fractional shares, the start, and when taxes are paid."""
+
+    rebalancer: str = "optimizer"  # "optimizer" (the convex program) | "rule" (scenarios.rule)
+    lot_method: str = "fifo"  # the rule's lot relief: "fifo" | "hifo" | "average"
+    fractional: bool = False  # the rule trades fractional shares (the optimizer trades whole ones)
+    initial: str = "holdings"  # "holdings" (as given) | "target" (invested at target, no cost)
+    tax_payment: str = "annual"  # "annual" (next year's first date) | "at_sale"
+
+
+@dataclass(frozen=True)
 class Overlay:
     """The futures/forwards overlay: which instruments trade, margin, limits, rolls, hedges.
 
@@ -170,6 +182,7 @@ class Policy:
     trades: Trades = field(default_factory=Trades)
     overlay: Overlay = field(default_factory=Overlay)
     solver: Solver = field(default_factory=Solver)
+    backtest: Backtest = field(default_factory=Backtest)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], file: str = "policy.toml") -> Policy:
@@ -247,6 +260,10 @@ class Policy:
         _choice(self.trigger.mode, TRIGGER_MODES, "trigger", "mode", bad)
         _choice(self.trigger.rebalance_to, REBALANCE_TO, "trigger", "rebalance_to", bad)
         _choice(self.trigger.frequency, FREQUENCIES, "trigger", "frequency", bad)
+        _choice(self.backtest.rebalancer, ("optimizer", "rule"), "backtest", "rebalancer", bad)
+        _choice(self.backtest.lot_method, ("fifo", "hifo", "average"), "backtest", "lot_method", bad)
+        _choice(self.backtest.initial, ("holdings", "target"), "backtest", "initial", bad)
+        _choice(self.backtest.tax_payment, ("annual", "at_sale"), "backtest", "tax_payment", bad)
         _choice(self.esg.excluded, ESG_MODES, "esg", "excluded", bad)
         _choice(self.solver.name.upper(), SOLVERS + ("AUTO",), "solver", "name", bad)
         for key in ("absolute", "relative"):
