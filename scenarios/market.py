@@ -274,19 +274,21 @@ def _parse(df: pd.DataFrame, source: str, kind: str) -> tuple[pd.DatetimeIndex, 
     series = [c for c in columns if c != "date"]
     if not series:
         problems.append(Problem(source, 1, None, "no series: one column per security after `date`"))
+    if problems:  # a wrong header: what the cells say would be noise
+        raise ValidationError(problems)
     if len(frame) < 2:
         problems.append(Problem(source, None, None, f"{len(frame)} dated row(s): at least 2 are needed"))
     spec = {"date": Column("date", required=True), **{c: Column("float") for c in series}}
     table = parse_table(frame, source, spec, problems)
     dates = _check_dates(table["date"].tolist(), lines, source, problems)
     values: dict[str, np.ndarray] = {}
-    for c in series:
+    for c in series if len(frame) else []:
         raw = frame[c]
         blank = (raw.isna() | raw.astype(str).str.strip().eq("")).to_numpy()
         values[c] = table[c].to_numpy(dtype=float)
         _check_values(values[c], blank, c, lines, source, kind, problems)
     if problems:
-        raise ValidationError(problems)
+        raise ValidationError(sorted(problems, key=lambda p: p.row or 0))  # top to bottom
     return pd.DatetimeIndex(dates).as_unit("ns"), values, lines
 
 
