@@ -82,8 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         return bench_main(args)
 
     if args.command == "cases":
+        width = max(map(len, list_cases()), default=0) + 1
         for name in list_cases():
-            print(f"{name:16s} {describe_case(name)}")
+            print(f"{name:{width}s} {describe_case(name)}")
         return 0
     from cvxrebalance.optimizer.domain.case_io import load_case
     from cvxrebalance.optimizer.pipeline.rebalance import rebalance

@@ -18,6 +18,9 @@ from cvxrebalance.optimizer.domain.tables import decode_utf8
 REQUIRED = ("securities.csv", "accounts.csv", "holdings.csv", "targets.csv")
 OPTIONAL = ("covariance.csv", "factor_loadings.csv", "factor_covariance.csv",
             "specific_variance.csv", "futures.csv", "transactions.csv")
+# Market data over time, read by the backtests (cvxrebalance.scenarios.market.load_market), not by
+# a single rebalance: known here so that a case carrying them is not an "unknown file".
+MARKET_DATA = ("prices.csv", "returns.csv")
 
 
 def read_csv(path: Path, problems: list[Problem] | None = None) -> pd.DataFrame | None:
@@ -150,7 +153,7 @@ def load_case(path: str | Path) -> tuple[Household, Policy]:
     if not root.is_dir():
         raise ValidationError([Problem(str(root), None, None, "case directory not found")])
     problems: list[Problem] = []
-    known = set(REQUIRED + OPTIONAL)
+    known = set(REQUIRED + OPTIONAL + MARKET_DATA)
     for f in sorted(root.glob("*.csv")):
         if f.name not in known:  # a misspelled file must not be silently ignored
             hint = difflib.get_close_matches(f.name, sorted(known), n=1)

@@ -9,7 +9,8 @@ from cvxrebalance.scenarios import case_path, list_cases
 
 
 def test_bundled_cases_are_present():
-    assert {"example", "seed_portfolio", "four_accounts", "endowment", "overlay", "tax_aware"} <= set(list_cases())
+    assert {"example", "seed_portfolio", "four_accounts", "endowment", "overlay", "tax_aware",
+            "us_stocks_bonds_monthly", "sp500_daily"} <= set(list_cases())
 
 
 @pytest.mark.parametrize("name", list_cases())
