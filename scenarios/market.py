@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cvxrebalance.optimizer.domain import calendar
 from cvxrebalance.optimizer.domain.case_io import read_csv
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.tables import CASH, Column, file_lines, parse_table
@@ -42,8 +43,7 @@ FREQUENCIES: dict[str, tuple[int, tuple[float, float], tuple[int, int]]] = {
 }
 # The decision calendars of a backtest: every period of the data, or the last data date in each
 # month, quarter, half-year or year.
-CHECK_FREQUENCIES = ("daily", "monthly", "quarterly", "semiannual", "annual")
-_MONTHS_PER_GROUP = {"monthly": 1, "quarterly": 3, "semiannual": 6, "annual": 12}
+CHECK_FREQUENCIES = calendar.FREQUENCIES
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,9 +194,10 @@ class Market:
     def check_dates(self, frequency: str) -> pd.DatetimeIndex:
         """The dates a backtest checks the household on.
 
-        ``"daily"``: every data date; ``"monthly"``, ``"quarterly"``, ``"semiannual"``,
-        ``"annual"``: the last data date in each calendar month, quarter, half-year or year (the
-        last, partial one included: the backtest decides what it does on the final date).
+        ``"daily"``: every data date; ``"weekly"``, ``"monthly"``, ``"quarterly"``,
+        ``"semiannual"``, ``"annual"``: the last data date in each week, calendar month, quarter,
+        half-year or year (the last, partial one included: the backtest decides what it does on
+        the final date). See ``optimizer.domain.calendar``.
 
         Examples
         --------
@@ -207,14 +208,9 @@ class Market:
         >>> [str(d.date()) for d in m.check_dates("monthly")]
         ['2024-03-29', '2024-04-03']
         """
-        if frequency == "daily":
-            return self.dates
-        if frequency not in _MONTHS_PER_GROUP:
+        if frequency not in CHECK_FREQUENCIES:
             raise ValueError(f"check frequency {frequency!r}: expected one of {', '.join(CHECK_FREQUENCIES)}")
-        months = self.dates.year.to_numpy() * 12 + self.dates.month.to_numpy() - 1
-        group = months // _MONTHS_PER_GROUP[frequency]
-        last = np.append(group[1:] != group[:-1], True) if len(group) else np.zeros(0, bool)
-        return self.dates[last]
+        return calendar.check_dates(self.dates, frequency)
 
 
 def load_market(case_dir: str | Path) -> Market | None:

@@ -173,9 +173,9 @@ def test_check_dates_on_monthly_data():
 
 def test_unknown_check_frequency():
     m = Market.from_returns(_frame(pd.date_range("2024-01-31", periods=3, freq="ME")))
-    assert set(CHECK_FREQUENCIES) == {"daily", "monthly", "quarterly", "semiannual", "annual"}
-    with pytest.raises(ValueError, match="weekly.*expected one of daily, monthly"):
-        m.check_dates("weekly")
+    assert set(CHECK_FREQUENCIES) == {"daily", "weekly", "monthly", "quarterly", "semiannual", "annual"}
+    with pytest.raises(ValueError, match="fortnightly.*expected one of daily, weekly, monthly"):
+        m.check_dates("fortnightly")
 
 
 # ------------------------------------------------------------------------- window and growth
