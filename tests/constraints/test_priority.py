@@ -55,3 +55,31 @@ def test_the_checker_flags_a_buy_below_an_allowed_better_rank():
     buy[d.account_ids.index("ira"), d.security_ids.index("AGG")] = 1
     found = check(Solution(d, buy, s.sell_q, s.lot_sell_q, s.contracts_q))
     assert any(v.constraint == "priority" and "AGG" in v.where for v in found)
+
+
+def test_a_primary_whose_buys_a_loss_sale_blocks_hands_the_class_to_the_next_rank():
+    """Harvest mode, a $24,000 loss in VTI (priority 1) against a $50,000 year-to-date gain; VTI
+    is 74.5% of the household against a 74% target. The first solve sells some VTI (a loss
+    sale), so the wash-sale decision blocks VTI's buys; the
+    re-solve may then buy ITOT (priority 2) and sells the whole loss lot into it. That re-solve
+    opens a trade the first program had closed: it cannot reuse the first solve's workspace,
+    which only ever lowers bounds (it used to, and kept ITOT closed: no harvest)."""
+    securities = [{"security_id": "VTI", "asset_class": "us_equity", "price": 100, "half_spread": 0.0002,
+                   "priority": 1},
+                  {"security_id": "ITOT", "asset_class": "us_equity", "price": 100, "half_spread": 0.0002,
+                   "priority": 2},
+                  {"security_id": "BND", "asset_class": "bonds", "price": 100, "half_spread": 0.0002}]
+    h = household(securities,
+                  [{"account_id": "tax", "type": "taxable", "cash": 1000, "ytd_long_gain": 50_000.0}],
+                  [{"account_id": "tax", "security_id": "VTI", "quantity": 1200, "lot_id": "vti-loss",
+                    "cost_basis": 120, "acquired": "2025-01-06"},
+                   {"account_id": "tax", "security_id": "BND", "quantity": 400, "lot_id": "bnd",
+                    "cost_basis": 100, "acquired": "2020-01-06"}],
+                  [{"asset_class": "us_equity", "weight": 0.74}, {"asset_class": "bonds", "weight": 0.26}],
+                  vols={"us_equity": 0.16, "bonds": 0.05}, corr=0.1)
+    r = rebalance(h, policy(bands={"rule": "none"}, tax={"harvest": True, "as_of": "2026-11-20"}))
+    trades = set(zip(r.trades["security_id"], r.trades["side"], r.trades["quantity"], strict=True))
+    # The whole loss lot sold; ITOT bought to the 74% target (119,140 of 161,000: 1,191 shares).
+    assert trades == {("VTI", "sell", 1200), ("ITOT", "buy", 1191), ("BND", "buy", 18)}
+    assert r.summary["taxes"]["tax"] == -4800.0  # 20% of the $24,000 loss
+    assert check(r.solution) == []
