@@ -98,3 +98,17 @@ def test_the_independent_check_sees_overlay_margin_and_exposure():
     assert any("overlay gross" in v for v in found), found
     assert any("held past the horizon" in v for v in found), found
     assert any(v.startswith("class us_equity") for v in found), found
+
+
+def test_the_independent_check_sees_a_class_spread_over_substitutes():
+    """Not vacuous for [trades] spread: a synthetic household's pro-rata list buys several ETFs
+    of a class in one account, which the default policy's rule forbids; its own list passes."""
+    from builders import policy
+
+    from cvxrebalance.scenarios.synthetic import synthetic_household
+
+    household, default = synthetic_household(20, 3, 60, seed=1), policy()
+    pro_rata = rebalance(household, default.replace(trades={"spread": "pro_rata"}))
+    found = independent_violations(household, default, pro_rata)
+    assert any("substitutes of one class" in v for v in found), found
+    assert independent_violations(household, default, rebalance(household, default)) == []
