@@ -13,10 +13,14 @@ Ranks are explicit or implicit:
   1. the ESG score, highest first, when ``[esg] min_score`` is set (so the ranking never makes
      the score harder to reach);
   2. the location drag in the account's type, lowest first, when ``location_weight`` is set;
-  3. the value the account holds, largest first (add to the existing position);
+  3. held in the account before not held (add to a position rather than open one);
   4. the linear trading cost (``half_spread + commission``), lowest first;
-  5. the benchmark weight, largest first (the household's largest holding);
-  6. securities.csv order.
+  5. the value the account holds, largest first;
+  6. the benchmark weight, largest first (the household's largest holding);
+  7. securities.csv order.
+  (Cost before the size of the holding: on synthetic households it keeps the objective where
+  the pro-rata spread had it, where the largest holding first cost a median 0.07 bp of household
+  value in spreads, 0.7 bp at the 95th percentile; benchmarks/bench_tickets.py --compare spread.)
   With a security-level covariance or a factor model, with security targets (a model
   portfolio) and with members carrying specific risk, the securities are not interchangeable
   and buys are not restricted. ``spread = "pro_rata"`` leaves unranked classes to the
@@ -35,48 +39,53 @@ from cvxrebalance.constraints import esg
 from cvxrebalance.constraints.base import MaskRule, Violation
 
 
-def ranking(data) -> tuple[list[np.ndarray], np.ndarray]:
-    """The groups whose buys are ranked, as (N,) member masks, and the (A, N) rank of each
-    security in its group per account (lower is better; NaN: unranked). Computed once per
-    household and policy."""
+def ranking(data) -> tuple[np.ndarray, np.ndarray]:
+    """The (N,) group of each security whose buys are ranked (-1: none) and the (A, N) rank of
+    each security in its group per account (lower is better; NaN: unranked). Groups are the
+    classes with priorities and the substitutes (``substitutes``) of the other classes.
+    Computed once per household and policy."""
     if "priority.ranking" not in data.memo:
         data.memo["priority.ranking"] = _ranking(data)
     return data.memo["priority.ranking"]
 
 
-def _ranking(data) -> tuple[list[np.ndarray], np.ndarray]:
+def _ranking(data) -> tuple[np.ndarray, np.ndarray]:
     rank = np.full((data.A, data.N), np.nan)
-    groups = []
     explicit = data.column("priority").astype(float) if data.household.priorities else np.full(data.N, np.nan)
-    ranked_classes = np.unique(data.class_of[~np.isnan(explicit)])
-    for k in ranked_classes:
-        members = data.class_of == k
-        groups.append(members)
-        rank[:, members] = explicit[members]
-    keys = _implicit_keys(data)
-    for members in substitutes(data):
-        if np.isin(data.class_of[members], ranked_classes).any():
-            continue
-        groups.append(members)
-        idx = np.flatnonzero(members)
+    ranked_class = np.isin(data.class_of, data.class_of[~np.isnan(explicit)])
+    group = np.where(ranked_class, data.class_of, -1)
+    rank[:, ranked_class] = explicit[ranked_class]
+    implicit = substitutes(data)
+    implicit[ranked_class] = -1  # priorities decide those classes
+    inside = np.flatnonzero(implicit >= 0)
+    if inside.size:
+        group[inside] = data.C + implicit[inside]  # ids after the classes'
+        keys = [k[:, inside] for k in _implicit_keys(data)]
+        # Sorted by group, then by the keys (lexsort: the last key first); a security's rank is
+        # its place after its group's first.
         for a in range(data.A):
-            order = np.lexsort([key[a, idx] for key in reversed(keys)])  # lexsort: last key first
-            rank[a, idx[order]] = np.arange(idx.size)
-    return groups, rank
+            order = inside[np.lexsort([k[a] for k in reversed(keys)] + [group[inside]])]
+            g = group[order]
+            rank[a, order] = np.arange(g.size) - np.searchsorted(g, g)
+    return group, rank
 
 
-def substitutes(data) -> list[np.ndarray]:
-    """(N,) masks of the groups of two or more securities the risk model cannot tell apart (same
-    class, same loadings, no specific variance), when ``[trades] spread = "one_per_class"``, the
-    covariance is over asset classes and targets are by class; else none."""
+def substitutes(data) -> np.ndarray:
+    """(N,) group of each security the risk model cannot tell apart from another (same class,
+    same loadings, no specific variance; -1: none), when ``[trades] spread = "one_per_class"``,
+    the covariance is over asset classes and targets are by class (else -1 everywhere)."""
+    group = np.full(data.N, -1)
     if (data.policy.trades.spread != "one_per_class" or data.household.target_by != "asset_class"
             or data.household.risk.kind != "class" or not data.N):
-        return []
+        return group
     key = np.column_stack([data.class_of, data.risk.B.toarray()])
-    _, group = np.unique(key, axis=0, return_inverse=True)
-    group = np.where(data.risk.d > 0, -1, group.ravel())  # specific risk: not interchangeable
-    out = [group == g for g in np.unique(group[group >= 0])]
-    return [members for members in out if members.sum() > 1]
+    order = np.lexsort(key.T)
+    new = np.r_[True, (np.diff(key[order], axis=0) != 0).any(axis=1)]  # a row unlike the one before
+    group[order] = np.cumsum(new) - 1
+    group[data.risk.d > 0] = -1  # specific risk: not interchangeable
+    ids, count = np.unique(group[group >= 0], return_counts=True)
+    group[np.isin(group, ids[count < 2])] = -1  # alone: nothing to choose between
+    return group
 
 
 def _implicit_keys(data) -> list[np.ndarray]:
@@ -88,22 +97,26 @@ def _implicit_keys(data) -> list[np.ndarray]:
     if data.policy.objective.location_weight > 0:
         drag = {t: data.column(f"drag_{t}").astype(float) for t in set(data.account_types)}
         keys.append(np.array([drag[t] for t in data.account_types]).reshape(A, N))
-    keys += [-data.h0, np.broadcast_to(data.linear_cost, (A, N)), np.broadcast_to(-data.bench, (A, N)),
-             np.broadcast_to(np.arange(N), (A, N))]
+    keys += [(data.h0 <= 0).astype(float), np.broadcast_to(data.linear_cost, (A, N)), -data.h0,
+             np.broadcast_to(-data.bench, (A, N)), np.broadcast_to(np.arange(N), (A, N))]
     return keys
 
 
 def restrict(data, buy_ok: np.ndarray) -> np.ndarray:
     """``buy_ok`` (A, N) with only the best-ranked buyable security of each ranked group left
     in each account (every member where none is ranked and buyable)."""
-    groups, rank = ranking(data)
-    if not groups:
+    group, rank = ranking(data)
+    inside = np.flatnonzero(group >= 0)
+    if not inside.size:
         return buy_ok
+    order = inside[np.argsort(group[inside], kind="stable")]  # each group's members together
+    g = group[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    r = rank[:, order]
+    best = np.minimum.reduceat(np.where(buy_ok[:, order] & ~np.isnan(r), r, np.inf), starts, axis=1)
+    best = np.repeat(best, np.diff(np.r_[starts, g.size]), axis=1)  # (A, members): their group's best
     out = buy_ok.copy()
-    for members in groups:
-        r = rank[:, members]
-        best = np.fmin.reduce(np.where(buy_ok[:, members], r, np.nan), axis=1)  # NaN: none buyable
-        out[:, members] &= np.isnan(best)[:, None] | (r == best[:, None])
+    out[:, order] &= np.isinf(best) | (r == best)  # inf: no ranked member buyable
     return out
 
 
@@ -114,16 +127,15 @@ class Priority(MaskRule):
         from cvxrebalance.constraints import rule_buy_mask, trade_masks  # the package lists every rule
 
         d = sol.data
-        groups = ranking(d)[0]
-        if not groups:
+        group = ranking(d)[0]
+        if not (group >= 0).any():
             return []
         # Buys the other rules allow but the ranking does not (the others report their own).
         ranked = trade_masks(d)[0]
         bad = (sol.buy_q > 0) & rule_buy_mask(d) & ~ranked
         out = []
         for a, i in zip(*np.nonzero(bad), strict=True):
-            members = next(g for g in groups if g[i])
-            primary = ", ".join(d.security_ids[j] for j in np.flatnonzero(members & ranked[a]))
+            primary = ", ".join(d.security_ids[j] for j in np.flatnonzero((group == group[i]) & ranked[a]))
             out.append(Violation(self.name, f"{d.account_ids[a]} buys {d.security_ids[i]} while {primary}, "
                                  "ranked above it in its class, may be bought", float(sol.buy_q[a, i]), "shares"))
         return out

@@ -96,19 +96,21 @@ def test_a_primary_whose_buys_a_loss_sale_blocks_hands_the_class_to_the_next_ran
 BOND_PRICES = {"BND": 74.0, "BNDX": 50.0, "AGG": 98.0}
 
 
-def etf_household(overrides: dict[str, dict] | None = None, new_account: bool = False, **risk):
+def etf_household(overrides: dict[str, dict] | None = None, new_account: bool = False, drop=(), **risk):
     """An IRA and a Roth, each 73% equity against a 60/40 target, holding all three bond ETFs:
     the IRA most of AGG by value (150 x $98 = $14,700; BND $7,400, BNDX $5,000), the Roth most
     of BNDX (200 x $50 = $10,000; BND $3,700, AGG $2,940). Household value $163,740: reaching
     60% equity sells 217 of the 1,200 EQ shares ($21,756 is 217.56 shares). A class covariance
     unless ``risk`` gives another model (``household``'s keywords). ``new_account`` adds a
-    taxable account with $20,000 of cash and no holdings."""
+    taxable account with $20,000 of cash and no holdings; ``drop`` lists (account, security)
+    holdings left out."""
     overrides = overrides or {}
     sec = [{"security_id": "EQ", "asset_class": "equity", "price": 100.0, "half_spread": 0.0002}]
     sec += [{"security_id": s, "asset_class": "bonds", "price": p, "half_spread": 0.0002, **overrides.get(s, {})}
             for s, p in BOND_PRICES.items()]
-    held = [("ira", "EQ", 800), ("ira", "BND", 100), ("ira", "BNDX", 100), ("ira", "AGG", 150),
-            ("roth", "EQ", 400), ("roth", "BND", 50), ("roth", "BNDX", 200), ("roth", "AGG", 30)]
+    held = [(a, s, q) for a, s, q in (
+        ("ira", "EQ", 800), ("ira", "BND", 100), ("ira", "BNDX", 100), ("ira", "AGG", 150),
+        ("roth", "EQ", 400), ("roth", "BND", 50), ("roth", "BNDX", 200), ("roth", "AGG", 30)) if (a, s) not in drop]
     accounts = [{"account_id": "ira", "type": "tax_deferred", "cash": 0.0},
                 {"account_id": "roth", "type": "tax_exempt", "cash": 0.0}]
     accounts += [{"account_id": "new", "type": "taxable", "cash": 20_000.0}] if new_account else []
@@ -172,7 +174,7 @@ def test_without_a_class_covariance_securities_are_not_interchangeable():
     np.fill_diagonal(corr, 1.0)
     by_security = pd.DataFrame(np.outer(vol, vol) * corr, index=ids, columns=ids).reset_index(names="id")
     for h in (etf_household(covariance=by_security), etf_household(specific=dict.fromkeys(BOND_PRICES, 1e-4))):
-        assert priority.ranking(prepare(h, policy()))[0] == []
+        assert (priority.ranking(prepare(h, policy()))[0] == -1).all()
         r = rebalance(h, policy(**NONE))
         assert tickets(r) == every_pair()
         assert check(r.solution) == []
@@ -186,7 +188,7 @@ def test_a_model_portfolio_is_not_restricted():
     model = type(h).from_frames(h.securities, h.accounts, h.holdings, targets,
                                 covariance=h.risk.factor_cov.reset_index(names="asset_class"))
     assert model.target_by == "security_id"
-    assert priority.ranking(prepare(model, policy()))[0] == []
+    assert (priority.ranking(prepare(model, policy()))[0] == -1).all()
 
 
 def test_substitutes_share_class_and_currency():
@@ -194,29 +196,34 @@ def test_substitutes_share_class_and_currency():
     dollar ones, which still rank against each other."""
     h = etf_household({"BNDX": {"currency": "EUR"}}, extra_factors=["EUR"])
     data = prepare(h, policy())
-    groups = priority.substitutes(data)
-    assert [[data.security_ids[i] for i in np.flatnonzero(g)] for g in groups] == [["BND", "AGG"]]
+    group = dict(zip(data.security_ids, priority.substitutes(data), strict=True))
+    assert group["BND"] == group["AGG"] >= 0 and group["BNDX"] == group["EQ"] == -1
     r = rebalance(h, policy(**NONE))
     buys = r.trades[r.trades["side"] == "buy"]
     assert not buys.groupby("account_id")["security_id"].apply(lambda s: {"BND", "AGG"} <= set(s)).any()
     assert check(r.solution) == []
 
 
-def test_the_ranking_puts_esg_score_and_location_drag_before_holdings():
-    """With [esg] min_score the best-scored ETF ranks first (buying any other would only make the
-    minimum harder to reach); with location_weight the lowest drag in the account's type."""
+def test_the_default_ranking():
+    """Held before not held, then the cheapest, the largest holding, the household's largest
+    (benchmark) weight. Before all of them: with [esg] min_score the best-scored ETF (buying any
+    other would only make the minimum harder to reach); with location_weight the lowest drag in
+    the account's type."""
 
     def first(h, p) -> dict[str, str]:
         data = prepare(h, p)
         _, rank = priority.ranking(data)  # EQ, alone in its class, is unranked (NaN)
         return {data.account_ids[a]: data.security_ids[int(np.nanargmin(rank[a]))] for a in range(data.A)}
 
-    assert first(etf_household(), policy()) == {"ira": "AGG", "roth": "BNDX"}  # most held
-    # An account holding none: the lowest trading cost, then the household's largest holding
-    # (the largest benchmark weight: AGG, $17,640 of the $43,740 of bonds).
+    assert first(etf_household(), policy()) == {"ira": "AGG", "roth": "BNDX"}  # same cost: most held
+    # An account holding none, same costs: the household's largest holding (the largest
+    # benchmark weight: AGG, $17,640 of the $43,740 of bonds).
     assert first(etf_household(new_account=True), policy())["new"] == "AGG"
-    cheap = etf_household({"BND": {"half_spread": 0.0001}}, new_account=True)
-    assert first(cheap, policy()) == {"ira": "AGG", "roth": "BNDX", "new": "BND"}
+    # BND trades at half the spread: the IRA adds to its (smaller) BND holding; the Roth, which
+    # holds no BND here, adds to its largest (BNDX) rather than open a position; the new
+    # account buys the cheapest.
+    cheap = etf_household({"BND": {"half_spread": 0.0001}}, new_account=True, drop=[("roth", "BND")])
+    assert first(cheap, policy()) == {"ira": "BND", "roth": "BNDX", "new": "BND"}
     scored = etf_household({"BND": {"esg_score": 9.0}, "BNDX": {"esg_score": 5.0}, "AGG": {"esg_score": 6.0}})
     assert first(scored, policy(esg={"min_score": 5.5})) == {"ira": "BND", "roth": "BND"}
     assert first(scored, policy()) == {"ira": "AGG", "roth": "BNDX"}  # no minimum: scores do not rank
