@@ -18,9 +18,10 @@ Ranks are explicit or implicit:
   5. the value the account holds, largest first;
   6. the benchmark weight, largest first (the household's largest holding);
   7. securities.csv order.
-  (Cost before the size of the holding: on synthetic households it keeps the objective where
-  the pro-rata spread had it, where the largest holding first cost a median 0.07 bp of household
-  value in spreads, 0.7 bp at the 95th percentile; benchmarks/bench_tickets.py --compare spread.)
+  Cost comes before the size of the holding: on synthetic households this keeps the objective
+  where the pro-rata spread had it (benchmarks/bench_tickets.py --compare spread), while the
+  largest holding first paid dearer spreads, a median 0.07 bp of household value (0.7 bp at the
+  95th percentile), and held no fewer positions.
   With a security-level covariance or a factor model, with security targets (a model
   portfolio) and with members carrying specific risk, the securities are not interchangeable
   and buys are not restricted. ``spread = "pro_rata"`` leaves unranked classes to the
