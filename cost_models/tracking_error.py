@@ -30,7 +30,9 @@ def variance(data, weights: np.ndarray, cash_weight: float, overlay: np.ndarray 
 # A class-level risk model is indifferent between the securities of a class, so many trade lists
 # are optimal. Each security's own term gets TIE_QUAD x the mean security variance added to its
 # specific variance in the objective (not in reported figures): the members of a class then trade
-# pro rata to the benchmark, and the optimum moves negligibly.
+# pro rata to the benchmark among the buys the trade masks allow, and the optimum moves
+# negligibly. By default those masks leave each account one security per class
+# (constraints.priority; [trades] spread = "pro_rata" lifts that).
 TIE_QUAD = 1e-4
 
 

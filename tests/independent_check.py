@@ -9,7 +9,7 @@ or above the minimum plus the contracts' margin (initial margin per contract plu
 by its proxy; absolute and 5/25 rules from the targets; with ``on = "exposure"`` the contracts' notional times their class exposure counts, a Treasury future's
 exposure re-derived from its CTD basis-point value), whole contracts, their gross and net limits,
 ``max_contracts`` and no contract held past the horizon, turnover, buys only where the account type is allowed, no buys of ESG-excluded or illiquid
-securities, the ESG minimum score and ``excluded = "sell"``, the household's and each account's
+securities, one security per class per account (``[trades] spread``), the ESG minimum score and ``excluded = "sell"``, the household's and each account's
 gain budget, no round trips, a wash group never both bought and sold at a loss nor traded against
 the recent transactions, and the summary's cost total equal to the trades' costs.
 """
@@ -89,6 +89,20 @@ def independent_violations(household, policy, result) -> list[str]:
     for _, t in tr[tr["side"] == "sell"].iterrows():
         if not sec.loc[t["security_id"], "liquid"]:
             out.append(f"illiquid {t['security_id']} sold")
+    # One security per class per account ([trades] spread = "one_per_class"): of securities a
+    # class covariance cannot tell apart (the same loadings, no specific variance), in a class
+    # without priorities, an account buys at most one.
+    risk = household.risk
+    if policy.trades.spread == "one_per_class" and household.target_by == "asset_class" and risk.kind == "class":
+        ranked = set(sec.loc[sec["priority"].notna(), "asset_class"])
+        for a, bought in tr[tr["side"] == "buy"].groupby("account_id")["security_id"]:
+            alike: dict[tuple, list[str]] = {}
+            for i in bought:
+                if risk.specific.get(i, 0.0) == 0 and sec.loc[i, "asset_class"] not in ranked:
+                    alike.setdefault(tuple(risk.loadings.loc[i]), []).append(i)
+            for same in alike.values():
+                if len(same) > 1:
+                    out.append(f"{a} buys {sorted(same)}, substitutes of one class")
 
     # Class weights after trading, against bands from the targets and the policy's rule; an
     # illiquid security's stale valuation counts rolled forward by its proxy.

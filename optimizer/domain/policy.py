@@ -24,6 +24,7 @@ ESG_MODES = ("hold", "sell")
 SOLVERS = ("auto", "PIQP", "CLARABEL", "OSQP")
 INSTRUMENTS = ("both", "cash_only", "overlay_only")
 BANDS_ON = ("exposure", "physical")
+SPREADS = ("one_per_class", "pro_rata")
 ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
 MAX_NUMBER = 1e15  # any number in a policy (docs/case_format.md: the same limit as the tables)
 MAX_WEIGHT = 1e9  # an objective weight; beyond it the other terms vanish in floating point
@@ -111,14 +112,18 @@ class Limits:
 @dataclass(frozen=True)
 class Trades:
     """What makes a ticket: the smallest trade (currency and shares; securities.csv overrides per
-    security), a fixed cost per trade (currency), and the most trades per household and per
-    account (0: no limit)."""
+    security), a fixed cost per trade (currency), the most trades per household and per account
+    (0: no limit), and how buys of interchangeable securities spread (``spread``):
+    "one_per_class" buys each class through one security per account where the class's members
+    are substitutes to the risk model (``constraints.priority``), "pro_rata" lets the objective's
+    tie-break spread them over every member in proportion to the benchmark."""
 
     min_value: float = 0.0
     min_shares: float = 0.0
     ticket_cost: float = 0.0
     max_trades: float = 0.0
     max_trades_per_account: float = 0.0
+    spread: str = "one_per_class"
 
 
 @dataclass(frozen=True)
@@ -292,6 +297,7 @@ class Policy:
             if n < 0 or n != int(n):
                 bad("trades", key, "must be a whole number >= 0 (0: no limit)")
         _choice(self.bands.on, BANDS_ON, "bands", "on", bad)
+        _choice(self.trades.spread, SPREADS, "trades", "spread", bad)
         _choice(self.overlay.instruments, INSTRUMENTS, "overlay", "instruments", bad)
         for t in self.overlay.accounts:
             _choice(t, ACCOUNT_TYPES, "overlay", "accounts", bad)

@@ -96,8 +96,8 @@ class Solver:
         self.solves = 0  # solver runs, for the summary and the benchmark
         self._elastic: tuple[tuple, Program, Outcome] | None = None  # the last elastic solve
         self._last: tuple[tuple, Program] | None = None  # the last program solved, by its key
-        # The last optimal PIQP solve's margins, program, QP and workspace (``_rebound``).
-        self._warm: tuple[tuple, Program, QP, Piqp] | None = None
+        # The last optimal PIQP solve's margins, program, trade masks, QP and workspace (``_rebound``).
+        self._warm: tuple[tuple, Program, tuple[np.ndarray, ...], QP, Piqp] | None = None
         self._workspace: tuple[QP, Piqp] | None = None  # set by every PIQP run
 
     def _key(self, margins: dict[str, np.ndarray] | None, skip: str = "contracts", wash: bool = True) -> tuple:
@@ -127,6 +127,7 @@ class Solver:
         if quick is not None:
             return quick
         program = declare(self.data, margins).program
+        masks = trade_masks(self.data)  # what the program's bounds were declared from
         self._last = (self._key(margins), program)
         attempts: list[tuple[str, str]] = []
         chain = solvers.chain(self.data.policy.solver.name)
@@ -135,7 +136,7 @@ class Solver:
             attempts.append((name, outcome.status))
             if outcome.status == "optimal":
                 if name == "PIQP":  # its workspace serves re-solves that only close trades
-                    self._warm = (margins_key, program, *self._workspace)
+                    self._warm = (margins_key, program, masks, *self._workspace)
                 return self._extract(program, outcome, name, attempts)
             if outcome.status == "infeasible":
                 if name in solvers.CERTIFIES_INFEASIBILITY or first_only:
@@ -154,16 +155,21 @@ class Solver:
         raise SolverError(attempts)
 
     def _rebound(self, margins_key: tuple) -> ContinuousSolution | None:
-        """Re-solve after wash-sale decisions in the last PIQP solve's workspace: they only
+        """Re-solve after wash-sale decisions in the last PIQP solve's workspace when they only
         forbid trades, i.e. lower some variables' upper bounds to 0, so the QP keeps its
         structure and PIQP its symbolic factorization (``update(x_u=...)``). None when there is
-        no such workspace for these margins (``margins_key``: ``_key`` without the wash state), or the re-solve does not reach an optimum (the
-        full path then decides)."""
+        no such workspace for these margins (``margins_key``: ``_key`` without the wash state),
+        when the decisions allow a trade the workspace's program forbade (a blocked primary buy
+        hands its class to the next-ranked security: ``constraints.priority``), or when the
+        re-solve does not reach an optimum (the full path then decides)."""
         if self._warm is None or self._warm[0] != margins_key:
             return None
-        _, program, qp, workspace = self._warm
+        _, program, then, qp, workspace = self._warm
+        now = trade_masks(self.data)
+        if any((ok & ~was).any() for ok, was in zip(now, then, strict=True)):
+            return None
         hi = np.concatenate([b.hi for b in program.blocks.values()])
-        for name, ok in zip(("buy", "sell", "lots"), trade_masks(self.data), strict=True):
+        for name, ok in zip(("buy", "sell", "lots"), now, strict=True):
             block = program.blocks[name]
             part = hi[block.offset:block.offset + block.size]  # a view: edits land in hi
             part[~ok.ravel()] = np.minimum(part[~ok.ravel()], 0.0)

@@ -375,6 +375,8 @@ POLICY_EDITS = [
                  id="bad-trigger-mode"),
     pytest.param("turnover = 0.25", "turnover = -0.1", "limits.turnover", "must be >= 0",
                  id="out-of-range"),
+    pytest.param("[limits]", '[trades]\nspread = "evenly"\n\n[limits]', "trades.spread",
+                 "'evenly' is not one of one_per_class, pro_rata", id="bad-spread"),
     pytest.param('rule = "5/25"', "rule = 5/25", None, "not valid TOML", id="invalid-toml"),
 ]
 

@@ -14,6 +14,9 @@ What a correct reformulation must reproduce is what the model determines:
 Which account trades a security, and which of equally taxed lots is sold, is not determined by
 the model when accounts tie (an optimal face, not a point); an interior-point solver returns a
 point that depends on the formulation, so those splits are not compared.
+Every case runs under ``[trades] spread = "pro_rata"`` (``golden_cases.cases``), the spread the
+first formulation had: the default one-security-per-class ranking is another model, tested in
+tests/constraints/test_priority.py.
 """
 
 from __future__ import annotations

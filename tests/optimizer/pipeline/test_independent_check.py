@@ -114,3 +114,17 @@ def test_the_independent_check_sees_bands_with_illiquid_holdings_at_their_adjust
     untraded = SimpleNamespace(trades=r.trades.iloc[:0], lots=r.lots, summary=r.summary, futures=r.futures)
     assert independent_violations(household, pol, untraded) == [
         "class equity at 0.534865 outside [0.537500, 0.600000]"]
+
+
+def test_the_independent_check_sees_a_class_spread_over_substitutes():
+    """Not vacuous for [trades] spread: a synthetic household's pro-rata list buys several ETFs
+    of a class in one account, which the default policy's rule forbids; its own list passes."""
+    from builders import policy
+
+    from cvxrebalance.scenarios.synthetic import synthetic_household
+
+    household, default = synthetic_household(20, 3, 60, seed=1), policy()
+    pro_rata = rebalance(household, default.replace(trades={"spread": "pro_rata"}))
+    found = independent_violations(household, default, pro_rata)
+    assert any("substitutes of one class" in v for v in found), found
+    assert independent_violations(household, default, rebalance(household, default)) == []

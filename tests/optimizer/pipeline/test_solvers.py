@@ -79,7 +79,8 @@ def test_contract_candidates_in_one_workspace_match_separate_solves():
         assert (sol is None) == (alone is None)
         if sol is not None:
             assert abs(sol.objective - alone.objective) <= 1e-9 * max(abs(alone.objective), 1e-4)
-            assert np.abs(sol.buy - alone.buy).max() < 1e-7
+            # to the interior-point solver's accuracy in weights ($1 per $1M of household value)
+            assert np.abs(sol.buy - alone.buy).max() < 1e-6
 
 
 def test_wash_sale_resolve_in_the_same_workspace_matches_a_fresh_solve():

@@ -22,7 +22,8 @@ TARGETS = [{"asset_class": "eq", "weight": 0.6}, {"asset_class": "fi", "weight":
 def two_iras(roth_cash: float = 300.0, roth_flow: float = 0.0, securities=SECURITIES):
     """An IRA worth $96,000 (EQ 700 x $100, BD 500 x $50, $1,000 cash) and a Roth worth $2,500
     (EQ2 40 x $40, BD2 30 x $20, cash), both 73/27 against a 60/40 target. Without ticket rules
-    the optimum trades in every position of both accounts (six trades, four of $500 or less)."""
+    each account sells its equity fund and buys one bond fund (four trades, two of $500 or
+    less); with ``[trades] spread = "pro_rata"`` both accounts buy both bond funds (six)."""
     return household(securities,
                      [{"account_id": "ira", "type": "tax_exempt", "cash": 1000.0},
                       {"account_id": "roth", "type": "tax_exempt", "cash": roth_cash, "cash_flow": roth_flow}],
@@ -32,9 +33,19 @@ def two_iras(roth_cash: float = 300.0, roth_flow: float = 0.0, securities=SECURI
                       {"account_id": "roth", "security_id": "BD2", "quantity": 30.0}], TARGETS)
 
 
-def test_without_ticket_rules_every_position_trades():
+def test_without_ticket_rules_small_trades_remain():
+    """The baseline the ticket rules act on. By default each account buys the bond class through
+    the fund it holds (one security per class per account): four trades, the Roth's two under
+    $500. The pro-rata spread adds a buy of the other bond fund in each account (BD2 in the IRA,
+    BD in the Roth): six trades, four of $500 or less."""
     r = rebalance(two_iras(), policy(bands={"rule": "none"}))
-    assert len(r.trades) == 6 and (r.trades["value"] <= 500).sum() == 4
+    assert sorted(zip(r.trades["account_id"], r.trades["security_id"], r.trades["side"], strict=True)) == [
+        ("ira", "BD", "buy"), ("ira", "EQ", "sell"), ("roth", "BD2", "buy"), ("roth", "EQ2", "sell")]
+    assert (r.trades["value"] <= 500).sum() == 2 and check(r.solution) == []
+    pro_rata = rebalance(two_iras(), policy(bands={"rule": "none"}, trades={"spread": "pro_rata"}))
+    assert len(pro_rata.trades) == 6 and (pro_rata.trades["value"] <= 500).sum() == 4
+    # The same move at a negligible cost: objectives within 1e-6 of household value (10 cents here).
+    assert abs(r.summary["objective"]["value"] - pro_rata.summary["objective"]["value"]) < 1e-6
 
 
 def test_min_value_removes_small_trades_and_re_solves_the_rest():
