@@ -73,7 +73,7 @@ def rule_trades(data: Prepared, lot_method: str = "fifo", whole: bool = True) ->
         How sales relieve taxable lots ("average": every lot of the position in proportion, so
         the gain is the one of the average cost).
     whole : bool
-        Round trades to whole shares (nearest; sales at most the holding), else fractional.
+        Whole shares (buys rounded down, sales up and at most the holding), else fractional.
 
     Returns
     -------
@@ -95,8 +95,8 @@ def rule_trades(data: Prepared, lot_method: str = "fifo", whole: bool = True) ->
         w = w / scale if scale > 0 else w
         v = post_cost_value(held[liquid], w[liquid], data.linear_cost[liquid], total - fixed)
         trade = np.where(liquid, w * v - held, 0.0) / data.price
-        if whole:
-            trade = np.round(trade)
+        if whole:  # buys round down and sales up (both floor), so the exact solve's cash is not overspent
+            trade = np.floor(trade + 1e-9)
         trade = np.maximum(trade, -data.q0[a])
         buy[a], sell[a] = np.maximum(trade, 0.0), np.maximum(-trade, 0.0)
     return Solution(data, buy, sell, _lots(data, sell, lot_method))
