@@ -60,8 +60,8 @@ EVENT_COLUMNS = ["date", "reason", "traded", "cost", "tax"]
 
 @dataclass
 class PolicyRun:
-    """One policy's path: ``values`` (date x value, flows, and per class ``before_<class>`` /
-    ``after_<class>`` weights), ``events`` (``EVENT_COLUMNS``), ``trades`` (every trade with its
+    """One policy's path: ``values`` (date x value, flow, cost, tax_paid, and per class
+    ``before_<class>`` / ``after_<class>`` weights), ``events`` (``EVENT_COLUMNS``), ``trades`` (every trade with its
     date) and ``stats`` (``STATS`` plus ``avg_weights`` per class)."""
 
     values: pd.DataFrame
@@ -86,7 +86,8 @@ class BacktestResult:
 
     @property
     def stats(self) -> pd.DataFrame:
-        return pd.DataFrame({name: {k: run.stats[k] for k in STATS} for name, run in self.runs.items()}).T
+        out = pd.DataFrame({name: {k: run.stats[k] for k in STATS} for name, run in self.runs.items()}).T
+        return out.astype(float).astype({"events": int})
 
     @property
     def values(self) -> pd.DataFrame:
@@ -100,6 +101,31 @@ class BacktestResult:
     @property
     def trades(self) -> pd.DataFrame:
         return pd.concat([run.trades.assign(policy=name) for name, run in self.runs.items()], ignore_index=True)
+
+    def write(self, out_dir) -> None:
+        """comparison.csv and, per policy, NAME/values.csv, events.csv, trades.csv, summary.json
+        and charts (``scenarios.backtest_report``)."""
+        from cvxrebalance.scenarios.backtest_report import write
+
+        write(self, out_dir)
+
+    def plot_values(self, ax=None):
+        """Value of each policy over time (a matplotlib Axes)."""
+        from cvxrebalance.scenarios.backtest_report import plot_values
+
+        return plot_values(self, ax)
+
+    def plot_drift(self, asset_class: str | None = None, ax=None):
+        """Each policy's pre-trade weight of one class (default: the first) over time."""
+        from cvxrebalance.scenarios.backtest_report import plot_drift
+
+        return plot_drift(self, asset_class, ax)
+
+    def plot_costs_taxes(self, ax=None):
+        """Cumulative costs and taxes paid of each policy."""
+        from cvxrebalance.scenarios.backtest_report import plot_costs_taxes
+
+        return plot_costs_taxes(self, ax)
 
 
 def backtest(household: Household, policies: Policy | dict[str, Policy], market: Market, *,
@@ -272,10 +298,11 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict) -> P
     tax_paid = costs = 0.0
     realized = np.zeros(2)
     year = market.start.year
-    rows.append({"date": market.start, "value": v_prev, "flow": 0.0,
+    rows.append({"date": market.start, "value": v_prev, "flow": 0.0, "cost": 0.0, "tax_paid": 0.0,
                  **{f"before_{c}": w for c, w in zip(classes, state.class_weights(classes, v_prev), strict=True)},
                  **{f"after_{c}": w for c, w in zip(classes, state.class_weights(classes, v_prev), strict=True)}})
     for t, date in enumerate(dates):
+        paid_before, cost_before = tax_paid, costs
         state.price = state.price * (1 + state.returns[t]) if state.returns is not None else state.price
         state.cash = state.cash * (1 + state.cash_returns[t])
         today = dict(flows.get(date, {}))
@@ -306,14 +333,19 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict) -> P
                     tax_paid += tax
                 if len(result.trades):
                     costs += float(result.solution.costs.sum())
-                    events.append({"date": date, "reason": "; ".join(result.summary["trigger"]["reasons"]),
+                    why = result.summary["trigger"]["reasons"]
+                    if mode in ("calendar", "hybrid") and date in checks:  # the engine's calendar, not as_of's
+                        why = [f"{policy.trigger.frequency} check date ({mode})",
+                               *[w for w in why if not w.startswith("trigger mode")]]
+                    events.append({"date": date, "reason": "; ".join(why),
                                    "traded": result.solution.traded, "cost": float(result.solution.costs.sum()),
                                    "tax": tax, "value_before": value_before})
                     trades.append(result.trades.assign(date=date))
         else:
             state.cash = state.cash + np.array([today.get(a, 0.0) for a in household.accounts["account_id"]])
         value = state.value()
-        rows.append({"date": date, "value": value, "flow": external,
+        rows.append({"date": date, "value": value, "flow": external, "cost": costs - cost_before,
+                     "tax_paid": tax_paid - paid_before,
                      **{f"before_{c}": w for c, w in zip(classes, before, strict=True)},
                      **{f"after_{c}": w for c, w in zip(classes, state.class_weights(classes, value), strict=True)}})
         v_prev = value

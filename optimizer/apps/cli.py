@@ -58,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("--chunk-size", type=int, help="households per task (default 50)")
     batch.add_argument("--retry-errors", action="store_true", help="run failed households again")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bt = sub.add_parser("backtest", help="carry a case with market data through its history under one or more policies")
+    bt.add_argument("case", help="case directory with prices.csv or returns.csv, or a bundled case name")
+    bt.add_argument("--out", required=True, help="write comparison.csv and a directory per policy here")
+    bt.add_argument("--policy", action="append", default=[], metavar="NAME=FILE",
+                    help="a policy to compare (repeatable); default: the case's policy.toml as 'policy'")
+    bt.add_argument("--start", help="first date of the window (default: the data's start)")
+    bt.add_argument("--end", help="last date of the window (default: the data's end)")
     bench = sub.add_parser("bench", help="time the library against the bare solver on synthetic households")
     bench.add_argument("--households", type=int, default=50)
     bench.add_argument("--securities", type=int, default=100)
@@ -76,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "batch":
         return _batch(args)
+    if args.command == "backtest":
+        return _backtest(args)
     if args.command == "bench":
         from cvxrebalance.optimizer.apps.bench import main as bench_main
 
@@ -108,6 +117,43 @@ def _report(exc: CvxRebalanceError) -> int:
     """Print a named error and return its exit code (3: the output, 2: anything else)."""
     print(f"cvxrebalance: {type(exc).__name__}: {exc}", file=sys.stderr)
     return EXIT_OUTPUT if isinstance(exc, OutputError) else 2
+
+
+def _backtest(args) -> int:
+    import pandas as pd
+
+    from cvxrebalance.optimizer.domain.case_io import load_case
+    from cvxrebalance.optimizer.domain.policy import Policy
+    from cvxrebalance.scenarios.backtest import backtest
+    from cvxrebalance.scenarios.backtest_report import comparison_table
+    from cvxrebalance.scenarios.market import load_market
+
+    try:
+        case = _case_dir(args.case)
+        household, policy = load_case(case)
+        market = load_market(case)
+        if market is None:
+            raise FileNotFoundError(f"{case} has no prices.csv or returns.csv: nothing to backtest over")
+        policies = {}
+        for spec in args.policy or []:
+            name, sep, file = spec.partition("=")
+            if not sep or not name or not file:
+                raise ValueError(f"--policy {spec!r}: expected NAME=FILE")
+            policies[name] = Policy.from_toml(file)
+        flows = pd.read_csv(case / "flows.csv") if (case / "flows.csv").exists() else None
+        result = backtest(household, policies or {"policy": policy}, market, start=args.start, end=args.end,
+                          flows=flows)
+        result.write(args.out)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"cvxrebalance: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        return _report(OutputError(f"cannot write the results: {exc}"))
+    except CvxRebalanceError as exc:
+        return _report(exc)
+    print(comparison_table(result).to_string())
+    print(f"Wrote comparison.csv and one directory per policy in {Path(args.out)}")
+    return 0
 
 
 def _batch(args) -> int:

@@ -130,3 +130,30 @@ def test_the_optimizer_trades_as_the_rule_without_costs_taxes_or_bands():
     assert a.stats["final_value"] == pytest.approx(b.stats["final_value"], rel=1e-3)
     # The optimizer's after-trade weights are 60/40 to a share, like the rule's.
     assert b.values["after_eq"].iloc[1:-1].to_numpy() == pytest.approx(0.6, abs=2e-3)
+
+
+def test_the_cli_writes_the_comparison_and_one_directory_per_policy(tmp_path, capsys):
+    from cvxrebalance.optimizer.apps.cli import main
+
+    (tmp_path / "q.toml").write_text('[trigger]\nmode = "calendar"\nfrequency = "annual"\n'
+                                     '[tax]\nas_of = 1926-06-30\n')
+    (tmp_path / "r.toml").write_text('[trigger]\nmode = "calendar"\nfrequency = "annual"\n'
+                                     '[backtest]\nrebalancer = "rule"\n[tax]\nas_of = 1926-06-30\n')
+    out = tmp_path / "out"
+    code = main(["backtest", "us_stocks_bonds_monthly", "--out", str(out), "--end", "1931-06-30",
+                 "--policy", f"annual={tmp_path / 'q.toml'}", "--policy", f"rule annual={tmp_path / 'r.toml'}"])
+    assert code == 0
+    comparison = pd.read_csv(out / "comparison.csv")
+    assert comparison["policy"].tolist() == ["annual", "rule annual"]
+    assert comparison["events"].tolist() == [5, 5]  # 1926 to 1930 year ends; none on the last date
+    for d in ("annual", "rule_annual"):
+        values = pd.read_csv(out / d / "values.csv")
+        assert len(values) == 61 and values["date"].iloc[0] == "1926-06-30"
+        assert {"before_us_equity", "after_bonds"} <= set(values.columns)
+        events = pd.read_csv(out / d / "events.csv")
+        assert events["reason"].str.startswith("annual check date (calendar)").all()
+        assert set(pd.read_json(out / d / "summary.json", typ="series").index) >= {"final_value", "after_tax_value"}
+    for png in ("values.png", "drift.png", "costs_taxes.png"):
+        assert (out / png).stat().st_size > 10_000
+    assert "rule annual" in capsys.readouterr().out
+    assert main(["backtest", "example", "--out", str(out)]) == 2  # no market data
