@@ -202,6 +202,7 @@ class _State:
         self.ytd = np.array([float(household.accounts["ytd_short_gain"].sum()),
                              float(household.accounts["ytd_long_gain"].sum())])
         self.transactions: list[dict] = []
+        self._shares: np.ndarray | None = None
         self.taxable = np.flatnonzero(household.accounts["type"].to_numpy() == "taxable")
 
     def household_at(self, date: pd.Timestamp, flows: dict[str, float], window_days: float) -> Household:
@@ -220,17 +221,20 @@ class _State:
         tx = pd.DataFrame(recent, columns=list(h.transactions.columns)) if recent else h.transactions.iloc[:0]
         return dataclasses.replace(h, securities=sec, accounts=acc, holdings=self.holdings, transactions=tx)
 
-    def value(self) -> float:
-        q = self.holdings.groupby("security_id")["quantity"].sum()
-        held = np.array([q.get(s, 0.0) for s in self.ids])
-        return float(held @ self.price + self.cash.sum())
+    @property
+    def shares(self) -> np.ndarray:
+        """(N,) shares held per security, summed over accounts and lots (cached until ``apply``)."""
+        if self._shares is None:
+            q = self.holdings.groupby("security_id")["quantity"].sum()
+            self._shares = np.array([q.get(s, 0.0) for s in self.ids])
+        return self._shares
 
-    def class_weights(self, classes: list[str], value: float) -> np.ndarray:
-        sec = self.household.securities
-        q = self.holdings.groupby("security_id")["quantity"].sum()
-        held = np.array([q.get(s, 0.0) for s in self.ids]) * self.price
-        by_class = pd.Series(held, index=sec["asset_class"].to_numpy()).groupby(level=0).sum()
-        return np.array([by_class.get(c, 0.0) for c in classes]) / value if value else np.zeros(len(classes))
+    def value(self) -> float:
+        return float(self.shares @ self.price + self.cash.sum())
+
+    def class_weights(self, X: np.ndarray, value: float) -> np.ndarray:
+        """Class weights of ``value`` (X: the (N, C) class membership)."""
+        return X.T @ (self.shares * self.price) / value if value else np.zeros(X.shape[1])
 
     def apply(self, result: RebalanceResult, date: pd.Timestamp) -> None:
         """The result's holdings, cash and realized gains become the state; its trades join the
@@ -240,6 +244,7 @@ class _State:
         hold["lot_id"] = hold["lot_id"].replace("", None)
         hold["quantity"] = hold["quantity"].astype(float)
         self.holdings = hold
+        self._shares = None
         # Exact cash, not the summary's cents: the cents would drift over thousands of decisions.
         self.cash = result.solution.cash_after.copy()
         taxes = result.summary["taxes"]
@@ -279,6 +284,7 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict) -> P
     state = _State(household, market)
     data0 = prepare(household, policy)
     classes = list(data0.classes)
+    X = data0.X
     target_w = np.asarray(data0.bench_target, float)  # security weights of the targets
     target_cash = 1.0 - target_w.sum()
     if policy.backtest.initial == "target":
@@ -292,6 +298,10 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict) -> P
     else:
         checks = set()
     on_check = {"calendar": "always", "hybrid": "threshold"}.get(mode, mode)
+
+    def on_check_mode(date: pd.Timestamp) -> str:
+        return on_check if date in checks else "never"
+
     window = policy.tax.wash_window_days
     rows, events, trades = [], [], []
     v_prev = state.value()
@@ -299,8 +309,8 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict) -> P
     realized = np.zeros(2)
     year = market.start.year
     rows.append({"date": market.start, "value": v_prev, "flow": 0.0, "cost": 0.0, "tax_paid": 0.0,
-                 **{f"before_{c}": w for c, w in zip(classes, state.class_weights(classes, v_prev), strict=True)},
-                 **{f"after_{c}": w for c, w in zip(classes, state.class_weights(classes, v_prev), strict=True)}})
+                 **{f"before_{c}": w for c, w in zip(classes, state.class_weights(X, v_prev), strict=True)},
+                 **{f"after_{c}": w for c, w in zip(classes, state.class_weights(X, v_prev), strict=True)}})
     for t, date in enumerate(dates):
         paid_before, cost_before = tax_paid, costs
         state.price = state.price * (1 + state.returns[t]) if state.returns is not None else state.price
@@ -315,8 +325,9 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict) -> P
                 tax_paid += due
         external = sum(v for v in flows.get(date, {}).values())
         value_before = state.value() + sum(today.values())
-        before = state.class_weights(classes, value_before)
-        if (date in checks or today) and t < len(dates) - 1:
+        before = state.class_weights(X, value_before)
+        quiet = not today and on_check_mode(date) == "threshold" and _inside(state, data0, before, value_before)
+        if (date in checks or today) and t < len(dates) - 1 and not quiet:
             mode_today = on_check if date in checks else "never"
             try:
                 result = _decide(state.household_at(date, today, window), _on_date(policy, mode_today, date.date()))
@@ -347,7 +358,7 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict) -> P
         rows.append({"date": date, "value": value, "flow": external, "cost": costs - cost_before,
                      "tax_paid": tax_paid - paid_before,
                      **{f"before_{c}": w for c, w in zip(classes, before, strict=True)},
-                     **{f"after_{c}": w for c, w in zip(classes, state.class_weights(classes, value), strict=True)}})
+                     **{f"after_{c}": w for c, w in zip(classes, state.class_weights(X, value), strict=True)}})
         v_prev = value
     values = pd.DataFrame(rows).set_index("date")
     events_df = pd.DataFrame(events, columns=[*EVENT_COLUMNS, "value_before"])
@@ -361,6 +372,19 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict) -> P
                  long_term_gains=float(realized[1]),
                  after_tax_value=float(values["value"].iloc[-1] - max(due_now, 0.0) - _liquidation_tax(state, policy, dates[-1])))
     return PolicyRun(values, events_df.drop(columns="value_before"), trades_df, stats)
+
+
+def _inside(state: _State, data, weights: np.ndarray, value: float) -> bool:
+    """Whether a threshold rule would not trade: every class and cash inside its band and every
+    account at or above its minimum cash (the trigger's own test, on the state's arrays, so a
+    quiet date costs no household and no ``prepare``). Only without an overlay or a tilt that
+    could expire, whose band edges move."""
+    if data.overlay.J or data.tilt.any():
+        return False
+    cash = float(state.cash.sum()) / value
+    return bool((weights >= data.lower - 1e-12).all() and (weights <= data.upper + 1e-12).all()
+                and data.cash_lower - 1e-12 <= cash <= data.cash_upper + 1e-12
+                and (state.cash >= data.household.accounts["min_cash"].to_numpy(float) - 1e-9).all())
 
 
 def _close_year(ytd: np.ndarray, policy: Policy) -> tuple[float, np.ndarray]:
@@ -415,6 +439,7 @@ def _invest_at_target(state: _State, data, start: pd.Timestamp) -> None:
                          "cost_basis": float(data.price[i]) if taxable else np.nan,
                          "acquired": start.date() if taxable else None})
     state.holdings = pd.DataFrame(rows, columns=list(state.household.holdings.columns))
+    state._shares = None
     state.cash = total * (1 - weights.sum())
 
 
