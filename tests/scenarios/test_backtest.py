@@ -157,3 +157,48 @@ def test_the_cli_writes_the_comparison_and_one_directory_per_policy(tmp_path, ca
         assert (out / png).stat().st_size > 10_000
     assert "rule annual" in capsys.readouterr().out
     assert main(["backtest", "example", "--out", str(out)]) == 2  # no market data
+
+
+def _taxable_two_assets():
+    lots = [{"account_id": "a", "security_id": "EQ", "quantity": 600.0, "lot_id": "eq", "cost_basis": 100.0,
+             "acquired": "2015-01-02"},
+            {"account_id": "a", "security_id": "BD", "quantity": 400.0, "lot_id": "bd", "cost_basis": 100.0,
+             "acquired": "2015-01-02"}]
+    return two_assets(cost=0.0, kind="taxable", lots=lots)
+
+
+@pytest.mark.parametrize("payment, paid_on", [("annual", "2021-01-31"), ("at_sale", "2020-01-31")])
+def test_a_year_s_tax_is_paid_the_next_january_or_at_the_sale(payment, paid_on):
+    """January 2020: stocks +50% -> $90,000 / $40,000; back to 60/40 sells 80 shares at $150 of a
+    2015 lot (basis $100): a long-term gain of $4,000, taxed at 20% = $800. Annual: paid from the
+    taxable account on the first date of 2021; at_sale: at once."""
+    dates = pd.date_range("2020-01-31", periods=15, freq="ME")
+    market = monthly({str(d.date()): ((0.5 if i == 0 else 0.0), 0.0) for i, d in enumerate(dates)})
+    p = policy(bands={"rule": "none"}, trigger={"mode": "calendar", "frequency": "monthly"},
+               backtest={"rebalancer": "rule", "fractional": True, "tax_payment": payment})
+    run = backtest(_taxable_two_assets(), p, market).runs["policy"]
+    first = run.trades[run.trades["date"] == pd.Timestamp("2020-01-31")]
+    assert first[["security_id", "side", "quantity"]].values.tolist() == [["EQ", "sell", 80.0], ["BD", "buy", 120.0]]
+    paid = run.values["tax_paid"]
+    assert paid[paid_on] == pytest.approx(800.0)
+    assert run.stats["long_term_gains"] >= 4_000.0
+    if payment == "annual":  # once: funding it in 2021 realizes 2021 gains, due after the data ends
+        assert paid[paid != 0].index.tolist() == [pd.Timestamp(paid_on)]
+    else:  # the $800 came from cash; February sells 60% of it as stock ($480 at $150, a third
+        # of it gain): 0.2 x 160 = $32 of tax on the tax, and so on
+        assert paid["2020-02-29"] == pytest.approx(0.2 * 0.6 * 800 / 150 * 50)
+
+
+@pytest.mark.parametrize("ytd, tax, carry", [
+    ((5_000.0, 1_000.0), 0.37 * 5_000 + 0.2 * 1_000, (0.0, 0.0)),
+    ((-5_000.0, 2_000.0), 0.0, (-3_000.0, 0.0)),  # a net short-term loss stays short term
+    ((3_000.0, -8_000.0), 0.0, (0.0, -5_000.0)),
+    ((-1_000.0, -2_000.0), 0.0, (-1_000.0, -2_000.0)),
+    ((-1_000.0, 4_000.0), 0.2 * 3_000, (0.0, 0.0)),
+])
+def test_a_year_closes_with_its_exact_tax_and_carries_a_net_loss_forward(ytd, tax, carry):
+    from cvxrebalance.scenarios.backtest import _close_year
+
+    due, forward = _close_year(np.array(ytd), policy())
+    assert due == pytest.approx(tax)
+    assert forward.tolist() == list(carry)
