@@ -14,7 +14,9 @@ Conventions (what users compare against; docs/backtests.md):
   rule forces: a withdrawal is funded, a contribution waits in cash for the next check date).
 - The rebalancer is ``[backtest] rebalancer``: the optimizer (``rebalance``, every rule and
   cost, whole shares) or the mechanical rule (``scenarios.rule``). Every result passes the
-  checker; an infeasible date is an event with its reason and no trade.
+  checker; an infeasible date is an event with its reason and no trade. The textbook rule knows
+  no wash-sale rule: its wash sales are named in the result's notes and its losses count as
+  realized (the optimizer never makes one).
 - Lots: each buy opens a lot at its price and date (``RebalanceResult.holdings_after``); sales
   relieve lots as the rebalancer chose; the year's realized gains (by term) are passed to each
   rebalance as year-to-date gains, and the backtest's own trades as transactions (wash sales).
@@ -41,6 +43,7 @@ import pandas as pd
 
 from cvxrebalance.constraints.bands import RULE as BANDS
 from cvxrebalance.constraints.bands import triggered
+from cvxrebalance.constraints.wash_sales import RULE as WASH
 from cvxrebalance.cost_models.tax import exact_tax
 from cvxrebalance.optimizer.domain.errors import InfeasibilityError, Problem, ValidationError
 from cvxrebalance.optimizer.domain.household import Household
@@ -269,7 +272,12 @@ def _decide(household: Household, policy: Policy) -> RebalanceResult:
     if go or broken:
         sol = rule_trades(data, policy.backtest.lot_method, whole=not policy.backtest.fractional)
         reasons = reasons if go else [f"not trading would break {v.constraint}: {v.where}" for v in broken]
-        checks = checker.verify(sol, [v for v in checker.check(sol) if v.constraint != BANDS.name])
+        found = checker.check(sol)
+        # The textbook rule knows no wash-sale rule (it trades every account to target): its loss
+        # sales count as realized, and the result's notes name the wash sales it made.
+        washes = [v for v in found if v.constraint == WASH.name]
+        checks = checker.verify(sol, [v for v in found if v.constraint not in (BANDS.name, WASH.name)])
+        data.notes.extend(f"the rule made a wash sale: {v.where}" for v in washes)
     else:
         checks = checker.verify(sol, broken)
     return RebalanceResult.build(data, sol, None, checks, reasons, bool(go or broken), 0.0)
