@@ -16,6 +16,8 @@ from cvxrebalance.scenarios import case_path
 from cvxrebalance.scenarios.backtest import backtest
 from cvxrebalance.scenarios.market import Market, load_market
 
+NO_HOLDINGS = pd.DataFrame(columns=["account_id", "security_id", "quantity"])
+
 
 def two_assets(cost=0.01, kind="tax_deferred", lots=None):
     sec = [{"security_id": "EQ", "asset_class": "eq", "price": 100.0, "half_spread": cost},
@@ -202,3 +204,48 @@ def test_a_year_closes_with_its_exact_tax_and_carries_a_net_loss_forward(ytd, ta
     due, forward = _close_year(np.array(ytd), policy())
     assert due == pytest.approx(tax)
     assert forward.tolist() == list(carry)
+
+
+@pytest.mark.parametrize("jump, term", [("2020-12-31", "short"), ("2021-02-28", "long")])
+def test_a_lot_the_backtest_buys_turns_long_term_after_a_year(jump, term):
+    """$100,000 of cash is invested on 2020-01-31 (600 EQ, 400 BD at $100: new lots of that
+    date). Stocks +50% on the jump date; back to 60/40 sells 80 EQ at $150, a $4,000 gain: short
+    term eleven months after the purchase, long term thirteen months after."""
+    sec = [{"security_id": "EQ", "asset_class": "eq", "price": 100.0},
+           {"security_id": "BD", "asset_class": "fi", "price": 100.0}]
+    h = household(sec, [{"account_id": "a", "type": "taxable", "cash": 100_000.0}], NO_HOLDINGS,
+                  [{"asset_class": "eq", "weight": 0.6}, {"asset_class": "fi", "weight": 0.4}])
+    dates = pd.date_range("2020-01-31", periods=15, freq="ME")
+    market = monthly({str(d.date()): (0.5 if str(d.date()) == jump else 0.0, 0.0) for d in dates})
+    p = policy(bands={"rule": "none"}, trigger={"mode": "calendar", "frequency": "monthly"},
+               backtest={"rebalancer": "rule", "fractional": True},
+               tax={"short_term_rate": 0.0, "long_term_rate": 0.0})  # no tax payment to fund in 2021
+    run = backtest(h, p, market).runs["policy"]
+    assert run.trades[run.trades["date"] == pd.Timestamp("2020-01-31")]["quantity"].tolist() == [600.0, 400.0]
+    sale = run.trades[run.trades["side"] == "sell"]
+    assert sale[["date", "security_id", "quantity"]].values.tolist() == [[pd.Timestamp(jump), "EQ", 80.0]]
+    gains = {"short": run.stats["short_term_gains"], "long": run.stats["long_term_gains"]}
+    assert gains[term] == pytest.approx(4_000.0) and gains[{"short": "long", "long": "short"}[term]] == 0.0
+
+
+def test_the_backtest_s_own_purchase_blocks_a_loss_sale_for_thirty_days():
+    """Day 1 (2020-01-02) the optimizer invests $100,000: EQ is the class's first rank. EQ and
+    its substitute EQ2 fall 20% on 2020-01-09, so the new EQ lot stands at a loss that harvest
+    mode wants to bank by swapping into EQ2; the purchase of 2020-01-02 makes a loss sale a wash
+    sale until 30 days have passed, so the first sale of EQ comes after 2020-02-01."""
+    sec = [{"security_id": "EQ", "asset_class": "eq", "price": 100.0, "half_spread": 0.0001},
+           {"security_id": "EQ2", "asset_class": "eq", "price": 100.0, "half_spread": 0.0001},
+           {"security_id": "BD", "asset_class": "fi", "price": 100.0, "half_spread": 0.0001}]
+    h = household(sec, [{"account_id": "a", "type": "taxable", "cash": 100_000.0}], NO_HOLDINGS,
+                  [{"asset_class": "eq", "weight": 0.6}, {"asset_class": "fi", "weight": 0.4}])
+    days = pd.bdate_range("2020-01-02", periods=40)
+    frame = pd.DataFrame({"EQ": 0.0, "EQ2": 0.0, "BD": 0.0}, index=days)
+    frame.loc["2020-01-09", ["EQ", "EQ2"]] = -0.2
+    market = Market.from_returns(frame)
+    p = policy(bands={"rule": "none"}, tax={"harvest": True, "as_of": "2020-01-02"})
+    run = backtest(h, p, market).runs["policy"]
+    bought = run.trades[(run.trades["side"] == "buy") & (run.trades["security_id"] == "EQ")]
+    assert bought["date"].min() == days[0]
+    sold = run.trades[(run.trades["side"] == "sell") & (run.trades["security_id"] == "EQ")]
+    assert len(sold) and sold["date"].min() > pd.Timestamp("2020-02-01")
+    assert run.stats["short_term_gains"] < 0  # the loss was banked once the window passed
