@@ -64,6 +64,8 @@ class Trigger:
     rebalance_to: str = "target"
     # The check dates of "calendar" and "hybrid" (optimizer.domain.calendar).
     frequency: str = "quarterly"
+    # Partial rebalancing: move this fraction of the way from the current to the reference weights.
+    fraction: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,8 @@ class Policy:
         _choice(self.trigger.mode, TRIGGER_MODES, "trigger", "mode", bad)
         _choice(self.trigger.rebalance_to, REBALANCE_TO, "trigger", "rebalance_to", bad)
         _choice(self.trigger.frequency, FREQUENCIES, "trigger", "frequency", bad)
+        if not 0 < self.trigger.fraction <= 1:
+            bad("trigger", "fraction", "must be in (0, 1] (1: all the way to the reference weights)")
         _choice(self.backtest.rebalancer, ("optimizer", "rule"), "backtest", "rebalancer", bad)
         _choice(self.backtest.lot_method, ("fifo", "hifo", "average"), "backtest", "lot_method", bad)
         _choice(self.backtest.initial, ("holdings", "target"), "backtest", "initial", bad)

@@ -321,6 +321,11 @@ def prepare(household: Household, policy: Policy) -> Prepared:
         policy, targets.target, lower, upper, x_now, targets.cash_target, cash_lower, cash_upper,
         cash_now,
     )
+    if policy.trigger.fraction < 1:  # partial rebalancing: part of the way, bands widened to it
+        f = policy.trigger.fraction
+        ref, cash_ref = x_now + f * (ref - x_now), cash_now + f * (cash_ref - cash_now)
+        lower, upper = np.minimum(lower, ref), np.maximum(upper, ref)
+        cash_lower, cash_upper = min(cash_lower, cash_ref), max(cash_upper, cash_ref)
     bench = _benchmark(targets, ref, targets.target, X, h0.sum(0))
     bench_target = _benchmark(targets, targets.target, targets.target, X, h0.sum(0))
     overlay = prepare_overlay(household, policy, aids, types, classes, V)

@@ -94,3 +94,27 @@ def test_the_optimizer_trades_as_the_rule_without_costs_taxes_or_bands(seed):
     net_rule = rule.buy_q - rule.sell_q
     net_opt = opt.buy_q - opt.sell_q
     assert np.abs(net_opt - net_rule).max() <= 1.0  # the optimizer rounds to whole shares
+
+
+@pytest.mark.parametrize("rebalancer", ["rule", "optimizer"])
+def test_partial_rebalancing_moves_half_way(rebalancer):
+    """70/30 against 60/40 with [trigger] fraction = 0.5 and no costs: to 65/35, both ways; the
+    5-point band (55-65%) widens to hold the partial step."""
+    free = [{**s, "half_spread": 0.0} for s in SECURITIES]
+    p = policy(trigger={"fraction": 0.5}, bands={"rule": "absolute", "absolute": 0.03})
+    h = toy(securities=free)
+    if rebalancer == "rule":
+        sol = rule_trades(prepare(h, p))
+    else:
+        r = rebalance(h, p)
+        sol = r.solution
+        assert r.asset_classes.loc["eq", ["target", "upper"]].tolist() == pytest.approx([0.6, 0.65])
+    assert sol.sell_q[0, 0] == 50 and sol.buy_q[0, 1] == 100
+    assert sol.weights_after() == pytest.approx([0.65, 0.35])
+
+
+def test_a_fraction_outside_zero_to_one_is_named():
+    from cvxrebalance import Policy, ValidationError
+
+    with pytest.raises(ValidationError, match="trigger.fraction"):
+        Policy.from_dict({"trigger": {"fraction": 0.0}})
