@@ -50,13 +50,19 @@ _EXPORTS = {
     "RebalanceResult": "cvxrebalance.optimizer.pipeline.result",
     "case_path": "cvxrebalance.scenarios",
     "list_cases": "cvxrebalance.scenarios",
+    "backtest": "cvxrebalance.scenarios.backtests",
+    "BacktestResult": "cvxrebalance.scenarios.backtests",
+    "Market": "cvxrebalance.scenarios.market",
+    "load_market": "cvxrebalance.scenarios.market",
 }
 
 __all__ = [
+    "BacktestResult",
     "CheckError",
     "CvxRebalanceError",
     "Household",
     "InfeasibilityError",
+    "Market",
     "OutputError",
     "Policy",
     "Problem",
@@ -64,10 +70,12 @@ __all__ = [
     "RiskModel",
     "SolverError",
     "ValidationError",
+    "backtest",
     "case_path",
     "check",
     "list_cases",
     "load_case",
+    "load_market",
     "rebalance",
     "verify",
 ]
@@ -89,6 +97,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from cvxrebalance.optimizer.pipeline.rebalance import rebalance
     from cvxrebalance.optimizer.pipeline.result import RebalanceResult
     from cvxrebalance.scenarios import case_path, list_cases
+    from cvxrebalance.scenarios.backtests import BacktestResult, backtest
+    from cvxrebalance.scenarios.market import Market, load_market
 
 
 def __getattr__(name: str) -> Any:

@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 
 from cvxrebalance import load_case, rebalance  # noqa: E402
 from cvxrebalance.scenarios import case_path  # noqa: E402
-from cvxrebalance.scenarios.backtest import backtest  # noqa: E402
+from cvxrebalance.scenarios.backtests import backtest  # noqa: E402
 from cvxrebalance.scenarios.market import load_market  # noqa: E402
 
 

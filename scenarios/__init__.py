@@ -1,4 +1,9 @@
-"""Scenarios: bundled example cases (package data under scenarios/cases/)."""
+"""Scenarios: bundled example cases (package data under scenarios/cases/), market data and
+backtests.
+
+``backtest``, ``BacktestResult``, ``Market`` and ``load_market`` are imported on first use, so
+listing the cases (the command line's start) does not load the solvers.
+"""
 
 from __future__ import annotations
 
@@ -34,4 +39,15 @@ def describe_case(name: str) -> str:
     return body.replace("**", "").split(": ")[0].split(". ")[0]
 
 
-__all__ = ["case_path", "describe_case", "list_cases"]
+_LAZY = {"backtest": "backtests", "BacktestResult": "backtests", "Market": "market", "load_market": "market"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["BacktestResult", "Market", "backtest", "case_path", "describe_case", "list_cases", "load_market"]

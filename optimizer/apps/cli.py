@@ -124,8 +124,8 @@ def _backtest(args) -> int:
 
     from cvxrebalance.optimizer.domain.case_io import load_case
     from cvxrebalance.optimizer.domain.policy import Policy
-    from cvxrebalance.scenarios.backtest import backtest
     from cvxrebalance.scenarios.backtest_report import comparison_table
+    from cvxrebalance.scenarios.backtests import backtest
     from cvxrebalance.scenarios.market import load_market
 
     try:

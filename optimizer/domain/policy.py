@@ -130,7 +130,7 @@ class Trades:
 
 @dataclass(frozen=True)
 class Backtest:
-    """How a backtest (scenarios.backtest) carries the household through time: which rebalancer
+    """How a backtest (scenarios.backtests) carries the household through time: which rebalancer
     decides, how the rule relieves lots, fractional shares, the start, and when taxes are paid."""
 
     rebalancer: str = "optimizer"  # "optimizer" (the convex program) | "rule" (scenarios.rule)

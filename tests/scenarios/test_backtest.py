@@ -1,4 +1,4 @@
-"""The backtest engine (scenarios.backtest): hand-computed toys, an independent numpy
+"""The backtest engine (scenarios.backtests): hand-computed toys, an independent numpy
 re-implementation of the calendar and threshold rules on the bundled monthly history, the rule
 against the optimizer, and taxes carried through time."""
 
@@ -13,7 +13,7 @@ from builders import household, policy
 
 from cvxrebalance import load_case
 from cvxrebalance.scenarios import case_path
-from cvxrebalance.scenarios.backtest import backtest
+from cvxrebalance.scenarios.backtests import backtest
 from cvxrebalance.scenarios.market import Market, load_market
 
 NO_HOLDINGS = pd.DataFrame(columns=["account_id", "security_id", "quantity"])
@@ -199,7 +199,7 @@ def test_a_year_s_tax_is_paid_the_next_january_or_at_the_sale(payment, paid_on):
     ((-1_000.0, 4_000.0), 0.2 * 3_000, (0.0, 0.0)),
 ])
 def test_a_year_closes_with_its_exact_tax_and_carries_a_net_loss_forward(ytd, tax, carry):
-    from cvxrebalance.scenarios.backtest import _close_year
+    from cvxrebalance.scenarios.backtests import _close_year
 
     due, forward = _close_year(np.array(ytd), policy())
     assert due == pytest.approx(tax)
