@@ -132,7 +132,7 @@ class BacktestResult:
 
 
 def backtest(household: Household, policies: Policy | dict[str, Policy], market: Market, *,
-             start=None, end=None, flows: pd.DataFrame | None = None) -> BacktestResult:
+             start=None, end=None, flows: pd.DataFrame | None = None, progress: bool = False) -> BacktestResult:
     """Carry ``household`` through ``market`` under each policy (module docstring).
 
     Parameters
@@ -145,6 +145,8 @@ def backtest(household: Household, policies: Policy | dict[str, Policy], market:
         Returns per period (``scenarios.market``); ``start``/``end`` take a window of it.
     flows : DataFrame, optional
         ``date, account_id, amount`` (positive: a contribution; negative: a withdrawal).
+    progress : bool
+        A progress bar over the policies' dates (tqdm, on standard error).
 
     Returns
     -------
@@ -160,7 +162,17 @@ def backtest(household: Household, policies: Policy | dict[str, Policy], market:
         market = market.window(start, end)
     policies = {"policy": policies} if isinstance(policies, Policy) else dict(policies)
     flow_table = _flows(flows, market, household)
-    return BacktestResult({name: _run(household, p, market, flow_table) for name, p in policies.items()}, market)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(policies) * len(market.dates), unit="date", desc="backtesting", smoothing=0.1)
+    try:
+        runs = {name: _run(household, p, market, flow_table, bar) for name, p in policies.items()}
+    finally:
+        if bar is not None:
+            bar.close()
+    return BacktestResult(runs, market)
 
 
 def _flows(flows: pd.DataFrame | None, market: Market, household: Household) -> dict[pd.Timestamp, dict[str, float]]:
@@ -288,7 +300,7 @@ def _on_date(policy: Policy, mode: str, as_of) -> Policy:
                                tax=dataclasses.replace(policy.tax, as_of=as_of))
 
 
-def _run(household: Household, policy: Policy, market: Market, flows: dict) -> PolicyRun:
+def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=None) -> PolicyRun:
     state = _State(household, market)
     data0 = prepare(household, policy)
     classes = list(data0.classes)
@@ -320,6 +332,8 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict) -> P
                  **{f"before_{c}": w for c, w in zip(classes, state.class_weights(X, v_prev), strict=True)},
                  **{f"after_{c}": w for c, w in zip(classes, state.class_weights(X, v_prev), strict=True)}})
     for t, date in enumerate(dates):
+        if bar is not None:
+            bar.update()
         paid_before, cost_before = tax_paid, costs
         state.price = state.price * (1 + state.returns[t]) if state.returns is not None else state.price
         state.cash = state.cash * (1 + state.cash_returns[t])

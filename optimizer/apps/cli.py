@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="a policy to compare (repeatable); default: the case's policy.toml as 'policy'")
     bt.add_argument("--start", help="first date of the window (default: the data's start)")
     bt.add_argument("--end", help="last date of the window (default: the data's end)")
+    bt.add_argument("--no-progress", action="store_true", help="no progress bar")
     bench = sub.add_parser("bench", help="time the library against the bare solver on synthetic households")
     bench.add_argument("--households", type=int, default=50)
     bench.add_argument("--securities", type=int, default=100)
@@ -142,7 +143,7 @@ def _backtest(args) -> int:
             policies[name] = Policy.from_toml(file)
         flows = pd.read_csv(case / "flows.csv") if (case / "flows.csv").exists() else None
         result = backtest(household, policies or {"policy": policy}, market, start=args.start, end=args.end,
-                          flows=flows)
+                          flows=flows, progress=not args.no_progress)
         result.write(args.out)
     except (FileNotFoundError, ValueError) as exc:
         print(f"cvxrebalance: {exc}", file=sys.stderr)
