@@ -54,7 +54,7 @@ def _charts(result, out: Path) -> None:
         return
     for name, plot in (("values.png", plot_values), ("drift.png", plot_drift), ("costs_taxes.png", plot_costs_taxes)):
         fig, ax = plt.subplots(figsize=(9, 4.5))
-        plot(result, ax=ax) if plot is not plot_drift else plot(result, None, ax)
+        plot(result, ax=ax)
         fig.tight_layout()
         fig.savefig(out / name, dpi=100)
         plt.close(fig)

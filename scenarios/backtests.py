@@ -42,16 +42,15 @@ import numpy as np
 import pandas as pd
 
 from cvxrebalance.constraints.bands import RULE as BANDS
-from cvxrebalance.constraints.bands import triggered
 from cvxrebalance.constraints.wash_sales import RULE as WASH
 from cvxrebalance.cost_models.tax import exact_tax
 from cvxrebalance.optimizer.domain.errors import InfeasibilityError, Problem, ValidationError
 from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.prepare import long_term, prepare
-from cvxrebalance.optimizer.domain.solution import Solution
+from cvxrebalance.optimizer.domain.targets import outside
 from cvxrebalance.optimizer.pipeline import checker
-from cvxrebalance.optimizer.pipeline.rebalance import rebalance
+from cvxrebalance.optimizer.pipeline.rebalance import decide_trigger, rebalance
 from cvxrebalance.optimizer.pipeline.result import RebalanceResult
 from cvxrebalance.scenarios.market import Market
 from cvxrebalance.scenarios.rule import rule_trades
@@ -278,21 +277,17 @@ def _decide(household: Household, policy: Policy) -> RebalanceResult:
     if policy.backtest.rebalancer == "optimizer":
         return rebalance(household, policy)
     data = prepare(household, policy)
-    go, reasons = triggered(data)
-    sol = Solution.no_trade(data)
-    broken = [v for v in checker.check(sol) if v.constraint != BANDS.name]
-    if go or broken:
-        sol = rule_trades(data, policy.backtest.lot_method, whole=not policy.backtest.fractional)
-        reasons = reasons if go else [f"not trading would break {v.constraint}: {v.where}" for v in broken]
-        found = checker.check(sol)
-        # The textbook rule knows no wash-sale rule (it trades every account to target): its loss
-        # sales count as realized, and the result's notes name the wash sales it made.
-        washes = [v for v in found if v.constraint == WASH.name]
-        checks = checker.verify(sol, [v for v in found if v.constraint not in (BANDS.name, WASH.name)])
-        data.notes.extend(f"the rule made a wash sale: {v.where}" for v in washes)
-    else:
-        checks = checker.verify(sol, broken)
-    return RebalanceResult.build(data, sol, None, checks, reasons, bool(go or broken), 0.0)
+    reasons, idle = decide_trigger(data, 0.0)
+    if idle is not None:
+        return idle
+    sol = rule_trades(data, policy.backtest.lot_method, whole=not policy.backtest.fractional)
+    found = checker.check(sol)
+    # The textbook rule knows no wash-sale rule (it trades every account to target): its loss
+    # sales count as realized, and the result's notes name the wash sales it made.
+    washes = [v for v in found if v.constraint == WASH.name]
+    checks = checker.verify(sol, [v for v in found if v.constraint not in (BANDS.name, WASH.name)])
+    data.notes.extend(f"the rule made a wash sale: {v.where}" for v in washes)
+    return RebalanceResult.build(data, sol, None, checks, reasons, True, 0.0)
 
 
 def _on_date(policy: Policy, mode: str, as_of) -> Policy:
@@ -323,14 +318,14 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
         return on_check if date in checks else "never"
 
     window = policy.tax.wash_window_days
-    rows, events, trades = [], [], []
-    v_prev = state.value()
+    accounts = household.accounts["account_id"].tolist()
+    min_cash = household.accounts["min_cash"].to_numpy(float)
+    events, trades = [], []
     tax_paid = costs = 0.0
     realized = np.zeros(2)
     year = market.start.year
-    rows.append({"date": market.start, "value": v_prev, "flow": 0.0, "cost": 0.0, "tax_paid": 0.0,
-                 **{f"before_{c}": w for c, w in zip(classes, state.class_weights(X, v_prev), strict=True)},
-                 **{f"after_{c}": w for c, w in zip(classes, state.class_weights(X, v_prev), strict=True)}})
+    start = state.class_weights(X, state.value())
+    rows = [_row(classes, market.start, state.value(), 0.0, 0.0, 0.0, start, start)]
     for t, date in enumerate(dates):
         if bar is not None:
             bar.update()
@@ -348,15 +343,15 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
         external = sum(v for v in flows.get(date, {}).values())
         value_before = state.value() + sum(today.values())
         before = state.class_weights(X, value_before)
-        quiet = not today and on_check_mode(date) == "threshold" and _inside(state, data0, before, value_before)
+        mode_today = on_check_mode(date)
+        quiet = not today and mode_today == "threshold" and _inside(state, data0, before, value_before, min_cash)
         if (date in checks or today) and t < len(dates) - 1 and not quiet:
-            mode_today = on_check if date in checks else "never"
             try:
                 result = _decide(state.household_at(date, today, window), _on_date(policy, mode_today, date.date()))
             except InfeasibilityError as exc:
                 events.append({"date": date, "reason": "infeasible: " + str(exc).splitlines()[0],
                                "traded": 0.0, "cost": 0.0, "tax": 0.0})
-                state.cash = state.cash + np.array([today.get(a, 0.0) for a in household.accounts["account_id"]])
+                state.cash = state.cash + [today.get(a, 0.0) for a in accounts]  # the flows, untraded
             else:
                 tax = float(result.summary["taxes"]["tax_exact"])
                 state.apply(result, date)
@@ -375,13 +370,10 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
                                    "tax": tax, "value_before": value_before})
                     trades.append(result.trades.assign(date=date))
         else:
-            state.cash = state.cash + np.array([today.get(a, 0.0) for a in household.accounts["account_id"]])
+            state.cash = state.cash + [today.get(a, 0.0) for a in accounts]
         value = state.value()
-        rows.append({"date": date, "value": value, "flow": external, "cost": costs - cost_before,
-                     "tax_paid": tax_paid - paid_before,
-                     **{f"before_{c}": w for c, w in zip(classes, before, strict=True)},
-                     **{f"after_{c}": w for c, w in zip(classes, state.class_weights(X, value), strict=True)}})
-        v_prev = value
+        rows.append(_row(classes, date, value, external, costs - cost_before, tax_paid - paid_before, before,
+                         state.class_weights(X, value)))
     values = pd.DataFrame(rows).set_index("date")
     events_df = pd.DataFrame(events, columns=[*EVENT_COLUMNS, "value_before"])
     trades_df = pd.concat(trades, ignore_index=True) if trades else pd.DataFrame(columns=["date"])
@@ -396,17 +388,24 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
     return PolicyRun(values, events_df.drop(columns="value_before"), trades_df, stats)
 
 
-def _inside(state: _State, data, weights: np.ndarray, value: float) -> bool:
-    """Whether a threshold rule would not trade: every class and cash inside its band and every
-    account at or above its minimum cash (the trigger's own test, on the state's arrays, so a
-    quiet date costs no household and no ``prepare``). Only without an overlay or a tilt that
-    could expire, whose band edges move."""
+def _row(classes: list[str], date, value: float, flow: float, cost: float, tax_paid: float,
+         before: np.ndarray, after: np.ndarray) -> dict:
+    """One line of ``values``: the date's figures and the class weights before and after trading."""
+    return {"date": date, "value": value, "flow": flow, "cost": cost, "tax_paid": tax_paid,
+            **{f"before_{c}": w for c, w in zip(classes, before, strict=True)},
+            **{f"after_{c}": w for c, w in zip(classes, after, strict=True)}}
+
+
+def _inside(state: _State, data, weights: np.ndarray, value: float, min_cash: np.ndarray) -> bool:
+    """Whether a threshold rule would not trade: the trigger's own test (``targets.outside`` of
+    every class and cash, and each account's minimum cash, in currency) on the state's arrays,
+    so a quiet date costs no household and no ``prepare``. Only without an overlay or a tilt
+    that could expire, whose band edges move."""
     if data.overlay.J or data.tilt.any():
         return False
-    cash = float(state.cash.sum()) / value
-    return bool((weights >= data.lower - 1e-12).all() and (weights <= data.upper + 1e-12).all()
-                and data.cash_lower - 1e-12 <= cash <= data.cash_upper + 1e-12
-                and (state.cash >= data.household.accounts["min_cash"].to_numpy(float) - 1e-9).all())
+    x = np.append(weights, float(state.cash.sum()) / value)
+    lo, hi = np.append(data.lower, data.cash_lower), np.append(data.upper, data.cash_upper)
+    return bool(not outside(x, lo, hi).any() and (state.cash >= min_cash - 1e-9).all())
 
 
 def _close_year(ytd: np.ndarray, policy: Policy) -> tuple[float, np.ndarray]:

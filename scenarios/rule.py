@@ -81,7 +81,7 @@ def rule_trades(data: Prepared, lot_method: str = "fifo", whole: bool = True) ->
     """
     if lot_method not in LOT_METHODS:
         raise ValueError(f"lot_method {lot_method!r} is not one of {', '.join(LOT_METHODS)}")
-    weights = _security_weights(data)
+    weights = np.asarray(data.bench, float)  # the targets (or the tolerance reference) per security
     cash_w = 1.0 - weights.sum()
     buy = np.zeros((data.A, data.N))
     sell = np.zeros((data.A, data.N))
@@ -100,12 +100,6 @@ def rule_trades(data: Prepared, lot_method: str = "fifo", whole: bool = True) ->
         trade = np.maximum(trade, -data.q0[a])
         buy[a], sell[a] = np.maximum(trade, 0.0), np.maximum(-trade, 0.0)
     return Solution(data, buy, sell, _lots(data, sell, lot_method))
-
-
-def _security_weights(data: Prepared) -> np.ndarray:
-    """(N,) the rule's weights: the benchmark the tracking term pulls toward (targets, or the
-    tolerance reference), spread over each class's securities."""
-    return np.asarray(data.bench, float)
 
 
 def _lots(data: Prepared, sell: np.ndarray, method: str) -> np.ndarray:

@@ -298,8 +298,10 @@ def _names(data: Prepared, idx: np.ndarray) -> str:
     return ", ".join(data.security_ids[j] for j in idx)
 
 
-def futures_reasons(data: Prepared, sol: Solution) -> tuple[np.ndarray, np.ndarray]:
-    """The reason and its detail for each contract (empty for a contract not traded)."""
+def futures_reasons(data: Prepared, sol: Solution,
+                    exposure: dict[str, dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """The reason and its detail for each contract (empty for a contract not traded);
+    ``exposure`` is ``exposures.currency_exposures`` of the result."""
     ov = data.overlay
     reason = np.full(ov.J, "", object)
     detail = np.full(ov.J, "", object)
@@ -318,7 +320,7 @@ def futures_reasons(data: Prepared, sol: Solution) -> tuple[np.ndarray, np.ndarr
         elif cid in rolled_from and ov.q0[ov.ids.index(rolled_from[cid])] != 0:
             reason[j], detail[j] = "roll", f"takes over from {rolled_from[cid]}, which expires before the horizon"
         elif not ov.G[j].any() and currency[j]:
-            reason[j], detail[j] = "currency_hedge", _currency_detail(data, sol, currency[j])
+            reason[j], detail[j] = "currency_hedge", _currency_detail(exposure, currency[j])
         else:
             k = int(np.argmax(np.abs(ov.G[j])))
             if before[k] < data.lower[k] - TOL or before[k] > data.upper[k] + TOL:
@@ -331,10 +333,8 @@ def futures_reasons(data: Prepared, sol: Solution) -> tuple[np.ndarray, np.ndarr
     return reason, detail
 
 
-def _currency_detail(data: Prepared, sol: Solution, currency: str) -> str:
-    from cvxrebalance.optimizer.pipeline.exposures import currency_exposures
-
-    x = currency_exposures(data, sol).get(currency)
+def _currency_detail(exposure: dict[str, dict[str, float]], currency: str) -> str:
+    x = exposure.get(currency)
     if x is None:
         return f"hedges {currency}"
     return (f"{currency} exposure {_pct(x['before'])} -> {_pct(x['after'])} "

@@ -36,6 +36,29 @@ MAX_IMPACT_SOLVES = 6
 IMPACT_TOL = 1e-6
 
 
+def decide_trigger(data: Prepared, t0: float) -> tuple[list[str], RebalanceResult | None]:
+    """Whether the household trades: the reasons it does, or (second) the checked no-trade
+    result when the trigger says no and not trading breaks no rule.
+
+    Not trading may still break a rule (an ESG minimum, a forced sale, a withdrawal to fund):
+    then the household trades after all. Bands are not such a rule: they bound the weights a
+    rebalance trades to, and a calendar or buy-and-hold trigger that says no leaves the drift as
+    it is (the checks say so in ``not_applied``).
+    """
+    go, reasons = triggered(data)
+    if go:
+        return reasons, None
+    sol = Solution.no_trade(data)
+    found = checker.check(sol)
+    broken = [v for v in found if v.constraint != RULE_BANDS]
+    if broken:
+        return [f"not trading would break {v.constraint}: {v.where}" for v in broken], None
+    checks = checker.verify(sol, broken)
+    if len(found) > len(broken):
+        checks["not_applied"] = {RULE_BANDS: "no rebalance was triggered: the drift is left as it is"}
+    return reasons, RebalanceResult.build(data, sol, None, checks, reasons, False, time.perf_counter() - t0)
+
+
 def rebalance(household: Household, policy: Policy | None = None) -> RebalanceResult:
     """Rebalance a household under a policy: one convex program, rounded, checked.
 
@@ -74,22 +97,9 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
     t0 = time.perf_counter()
     policy = policy or Policy()
     data = prepare(household, policy)
-    go, reasons = triggered(data)
-    if not go:
-        sol = Solution.no_trade(data)
-        # Not trading may still break a rule (an ESG minimum, a forced sale, a withdrawal to
-        # fund): then the household trades after all. Bands are not such a rule: they bound the
-        # weights a rebalance trades to, and a calendar or buy-and-hold trigger that says no
-        # leaves the drift as it is.
-        found = checker.check(sol)
-        broken = [v for v in found if v.constraint != RULE_BANDS]
-        if not broken:
-            checks = checker.verify(sol, broken)
-            if len(found) > len(broken):
-                checks["not_applied"] = {RULE_BANDS: "no rebalance was triggered: the drift is left as it is"}
-            return RebalanceResult.build(data, sol, None, checks, reasons, False, time.perf_counter() - t0)
-        go = True
-        reasons = [f"not trading would break {v.constraint}: {v.where}" for v in broken]
+    reasons, idle = decide_trigger(data, t0)
+    if idle is not None:
+        return idle
 
     solver = Solver(data)
     margins: dict[str, np.ndarray] = {}

@@ -164,8 +164,8 @@ class RebalanceResult:
         valuations = _valuations(data)
         if valuations:
             summary["illiquid_valuations"] = valuations
-        futures = _futures(data, sol)
         exposure = currency_exposures(data, sol)
+        futures = _futures(data, sol, exposure)
         if exposure:
             summary["currency_exposure"] = exposure
         if data.overlay.J:
@@ -279,7 +279,7 @@ def _wash_summary(data: Prepared) -> dict:
                                      **{w.names[g]: "buys blocked" for g in w.block_buy}}}
 
 
-def _futures(data: Prepared, sol: Solution) -> Columns:
+def _futures(data: Prepared, sol: Solution, exposure: dict) -> Columns:
     ov = data.overlay
     roll_to = dict(ov.rolls)
     margin = ov.margin_rate * ov.notional * np.abs(sol.contracts_q)
@@ -287,7 +287,7 @@ def _futures(data: Prepared, sol: Solution) -> Columns:
     columns = [np.asarray(ov.ids, object), np.asarray(data.account_ids, object)[ov.account],
                _whole(ov.q0 + 0.0), _whole(sol.contracts_q + 0.0), _whole(sol.contracts_traded + 0.0),
                np.round(sol.contracts_q * ov.notional, 2) + 0.0, np.round(margin, 2), np.round(cost, 2),
-               np.array([roll_to.get(cid) or "" for cid in ov.ids], object), *futures_reasons(data, sol)]
+               np.array([roll_to.get(cid) or "" for cid in ov.ids], object), *futures_reasons(data, sol, exposure)]
     return dict(zip(FUTURES_COLUMNS, columns, strict=True))
 
 

@@ -112,6 +112,18 @@ def test_rule_none_lets_a_hedge_round_to_the_nearest_contract_and_exposure_floor
     assert check(free.solution) == [] and check(floored.solution) == []
 
 
+def _ira(eq: float, bd: float):
+    """One IRA holding EQ ($100) and BD ($50) against 60/40 targets."""
+    from builders import household
+
+    return household([{"security_id": "EQ", "asset_class": "eq", "price": 100},
+                      {"security_id": "BD", "asset_class": "fi", "price": 50}],
+                     [{"account_id": "ira", "type": "tax_deferred", "cash": 0}],
+                     [{"account_id": "ira", "security_id": "EQ", "quantity": eq},
+                      {"account_id": "ira", "security_id": "BD", "quantity": bd}],
+                     [{"asset_class": "eq", "weight": 0.6}, {"asset_class": "fi", "weight": 0.4}])
+
+
 @pytest.mark.parametrize("as_of, mode, trades", [
     ("2026-09-30", "calendar", True),  # a Wednesday, the quarter's last weekday
     ("2026-09-29", "calendar", False),
@@ -120,14 +132,7 @@ def test_rule_none_lets_a_hedge_round_to_the_nearest_contract_and_exposure_floor
     ("2026-09-30", "never", False),
 ])
 def test_calendar_hybrid_and_never_triggers(as_of, mode, trades):
-    from builders import household, policy
-
-    h = household([{"security_id": "EQ", "asset_class": "eq", "price": 100},
-                   {"security_id": "BD", "asset_class": "fi", "price": 50}],
-                  [{"account_id": "ira", "type": "tax_deferred", "cash": 0}],
-                  [{"account_id": "ira", "security_id": "EQ", "quantity": 700},
-                   {"account_id": "ira", "security_id": "BD", "quantity": 600}],
-                  [{"asset_class": "eq", "weight": 0.6}, {"asset_class": "fi", "weight": 0.4}])
+    h = _ira(eq=700, bd=600)
     p = policy(trigger={"mode": mode, "frequency": "quarterly"}, tax={"as_of": as_of})
     r = rebalance(h, p)
     assert r.summary["rebalanced"] is trades
@@ -145,14 +150,7 @@ def test_calendar_hybrid_and_never_triggers(as_of, mode, trades):
 
 
 def test_a_hybrid_check_date_inside_the_bands_does_not_trade():
-    from builders import household, policy
-
-    h = household([{"security_id": "EQ", "asset_class": "eq", "price": 100},
-                   {"security_id": "BD", "asset_class": "fi", "price": 50}],
-                  [{"account_id": "ira", "type": "tax_deferred", "cash": 0}],
-                  [{"account_id": "ira", "security_id": "EQ", "quantity": 620},
-                   {"account_id": "ira", "security_id": "BD", "quantity": 760}],
-                  [{"asset_class": "eq", "weight": 0.6}, {"asset_class": "fi", "weight": 0.4}])
+    h = _ira(eq=620, bd=760)
     r = rebalance(h, policy(trigger={"mode": "hybrid"}, tax={"as_of": "2026-09-30"}))
     assert not r.summary["rebalanced"]
     assert r.summary["trigger"]["reasons"] == ["every asset class is inside its band (trigger 'hybrid')"]
