@@ -1,35 +1,12 @@
 """Backtests: a household carried through a market history, rebalanced by the real pipeline.
 
-Conventions (what users compare against; docs/backtests.md):
-
-- Start: at the market's start the household is as given, its prices the starting prices (with
-  ``[backtest] initial = "target"`` each account is first invested at the targets, no cost).
-- Period t: holdings and cash earn period t's returns (a security without a series keeps its
-  price, as does one before its series starts); flows of date t arrive (``flows``: date,
-  account_id, amount); then the decision at the end of period t, whose trades hold over period
-  t + 1. The first decision is at the end of the first period; none on the last date.
-- Decision dates: every date for ``always`` and ``threshold``, the check dates of ``[trigger]
-  frequency`` for ``calendar`` and ``hybrid`` (``Market.check_dates``), none for ``never``; a
-  date with a flow or a tax payment is a decision date too (the trigger then trades only what a
-  rule forces: a withdrawal is funded, a contribution waits in cash for the next check date).
-- The rebalancer is ``[backtest] rebalancer``: the optimizer (``rebalance``, every rule and
-  cost, whole shares) or the mechanical rule (``scenarios.rule``). Every result passes the
-  checker; an infeasible date is an event with its reason and no trade. The textbook rule knows
-  no wash-sale rule: its wash sales are named in the result's notes and its losses count as
-  realized (the optimizer never makes one).
-- Lots: each buy opens a lot at its price and date (``RebalanceResult.holdings_after``); sales
-  relieve lots as the rebalancer chose; the year's realized gains (by term) are passed to each
-  rebalance as year-to-date gains, and the backtest's own trades as transactions (wash sales).
-- Taxes: ``[backtest] tax_payment = "annual"``: the year's tax under the exact netting rules is
-  paid from the first taxable account on the first date of the next year, and a net loss is
-  carried forward (its character kept) into the next year's year-to-date gains; ``"at_sale"``:
-  each rebalance's incremental tax is paid at once (a negative one refunded). The after-tax value
-  at the end is the value less the tax still due and the tax of selling every taxable lot.
-- Statistics per policy (``STATS``): period returns are (V_t - flows_t) / V_{t-1} - 1, with V
-  after the date's trades; annualized return (prod(1 + r))^(P/T) - 1; volatility std(r, ddof=1)
-  sqrt(P); maximum drawdown of the wealth index, the start included; turnover per year: sum over
-  events of traded / (2 x pre-trade value), over T / P years; tracking error: std(r - r_target,
-  ddof=1) sqrt(P), r_target the return of the target weights held constant.
+The conventions (what users compare against) are in docs/backtests.md: a period's returns, then
+the futures marked to market, the date's flows, then the decision at the period's end, whose
+trades hold over the next period; decision dates from the trigger (plus flow, tax-payment and
+margin-call dates); the optimizer or the textbook rule (``scenarios.rule``); lots, the year's
+gains and the backtest's own trades passed to each rebalance; taxes paid annually or at the
+sale; the overlay's variation margin, rolls and 60/40 taxation; and every statistic of
+``STATS`` with its formula.
 """
 
 from __future__ import annotations
@@ -56,7 +33,7 @@ from cvxrebalance.scenarios.market import Market
 from cvxrebalance.scenarios.rule import rule_trades
 
 STATS = ["events", "final_value", "ann_return", "ann_vol", "max_drawdown", "turnover", "costs",
-         "taxes_paid", "short_term_gains", "long_term_gains", "tracking_error", "after_tax_value"]
+         "taxes_paid", "short_term_gains", "long_term_gains", "futures_pnl", "tracking_error", "after_tax_value"]
 EVENT_COLUMNS = ["date", "reason", "traded", "cost", "tax"]
 
 
@@ -159,7 +136,7 @@ def backtest(household: Household, policies: Policy | dict[str, Policy], market:
     """
     if start is not None or end is not None:
         market = market.window(start, end)
-    policies = {"policy": policies} if isinstance(policies, Policy) else dict(policies)
+    policies = _with_cash_only(household, {"policy": policies} if isinstance(policies, Policy) else dict(policies))
     flow_table = _flows(flows, market, household)
     bar = None
     if progress:
@@ -172,6 +149,21 @@ def backtest(household: Household, policies: Policy | dict[str, Policy], market:
         if bar is not None:
             bar.close()
     return BacktestResult(runs, market)
+
+
+def _with_cash_only(household: Household, policies: dict[str, Policy]) -> dict[str, Policy]:
+    """Each optimizer policy of an overlay household with ``[overlay] compare_cash_only`` (the
+    default) gets a twin, ``NAME_cash_only``: the same policy with ``instruments = "cash_only"``
+    (the contracts held as they are, and rolled), so the overlay's worth shows over time."""
+    if not len(household.futures):
+        return policies
+    out = {}
+    for name, p in policies.items():
+        out[name] = p
+        if p.overlay.instruments == "both" and p.overlay.compare_cash_only and p.backtest.rebalancer == "optimizer":
+            out[f"{name}_cash_only"] = dataclasses.replace(
+                p, overlay=dataclasses.replace(p.overlay, instruments="cash_only"))
+    return out
 
 
 def _flows(flows: pd.DataFrame | None, market: Market, household: Household) -> dict[pd.Timestamp, dict[str, float]]:
@@ -218,6 +210,69 @@ class _State:
         self.transactions: list[dict] = []
         self._shares: np.ndarray | None = None
         self.taxable = np.flatnonzero(household.accounts["type"].to_numpy() == "taxable")
+        self._overlay(household, market)
+
+    def _overlay(self, household: Household, market: Market) -> None:
+        """The contracts: positions, prices (by their ``underlying``'s series), carrying accounts."""
+        fut = household.futures
+        self.contracts = fut["position"].to_numpy(float).copy()
+        self.fut_price = fut["price"].to_numpy(float).copy()
+        self.multiplier = fut["multiplier"].to_numpy(float)
+        self.roll_rate = 2 * fut["commission"].to_numpy(float), 2 * fut["half_spread"].to_numpy(float)
+        index = {a: i for i, a in enumerate(household.accounts["account_id"])}
+        self.fut_account = np.array([index[a] for a in fut["account_id"]], int)
+        self.fut_taxable = np.isin(self.fut_account, self.taxable)
+        missing = sorted({u for u in fut["underlying"] if u not in market.returns.columns})
+        if missing:
+            raise ValidationError([Problem(market.source, None, u or "underlying",
+                                           "no price series for this futures underlying (futures.csv "
+                                           "underlying names the market data column that prices a contract)")
+                                   for u in missing])
+        self.fut_returns = np.column_stack([market.returns[u].to_numpy(float) for u in fut["underlying"]]) \
+            if len(fut) else np.zeros((len(market.returns), 0))
+
+    def mark_to_market(self, t: int) -> tuple[float, float]:
+        """Period t's futures price moves, settled in the carrying accounts' cash (variation
+        margin). Returns the P&L, in all and of the contracts carried in taxable accounts."""
+        if not len(self.contracts):
+            return 0.0, 0.0
+        move = self.fut_price * np.nan_to_num(self.fut_returns[t])
+        pnl = self.contracts * self.multiplier * move
+        self.fut_price = self.fut_price + move
+        np.add.at(self.cash, self.fut_account, pnl)
+        return float(pnl.sum()), float(pnl[self.fut_taxable].sum())
+
+    def roll(self) -> tuple[float, float]:
+        """Every position rolls into the next contract: both legs pay commission and spread.
+        Returns the cost, in all and of the taxable accounts' contracts."""
+        commission, spread = self.roll_rate
+        cost = np.abs(self.contracts) * (commission + spread * self.fut_price * self.multiplier)
+        np.add.at(self.cash, self.fut_account, -cost)
+        return float(cost.sum()), float(cost[self.fut_taxable].sum())
+
+    def margin_call(self, flows: dict[str, float]) -> bool:
+        """Whether a carrying account's cash (after today's flows) is below its minimum plus the
+        initial margin of its contracts."""
+        if not len(self.contracts):
+            return False
+        fut = self.household.futures
+        need = self.household.accounts["min_cash"].to_numpy(float).copy()
+        need = np.nan_to_num(need)
+        np.add.at(need, self.fut_account, np.abs(self.contracts) * fut["margin"].to_numpy(float))
+        flow = np.array([flows.get(a, 0.0) for a in self.household.accounts["account_id"]])
+        carrying = np.unique(self.fut_account)
+        return bool((self.cash + flow < need - 1e-9)[carrying].any())
+
+    def overlay_row(self, pnl: float) -> dict:
+        """The contracts' columns of a ``values`` row: notional held and the date's variation
+        margin (none without contracts)."""
+        if not len(self.contracts):
+            return {}
+        return {"futures_notional": float(self.contracts @ (self.fut_price * self.multiplier)), "futures_pnl": pnl}
+
+    def exposure(self, G: np.ndarray) -> np.ndarray:
+        """(C,) class exposure of the contracts, currency (G: (J, C) exposure per unit notional)."""
+        return G.T @ (self.contracts * self.fut_price * self.multiplier) if len(self.contracts) else 0.0
 
     def household_at(self, date: pd.Timestamp, flows: dict[str, float], window_days: float) -> Household:
         h = self.household
@@ -233,7 +288,12 @@ class _State:
         since = (date - pd.Timedelta(days=window_days)).date()
         recent = [t for t in self.transactions if t["date"] >= since]
         tx = pd.DataFrame(recent, columns=list(h.transactions.columns)) if recent else h.transactions.iloc[:0]
-        return dataclasses.replace(h, securities=sec, accounts=acc, holdings=self.holdings, transactions=tx)
+        fut = h.futures
+        if len(fut):
+            fut = fut.copy()
+            fut["price"], fut["position"] = self.fut_price, self.contracts
+        return dataclasses.replace(h, securities=sec, accounts=acc, holdings=self.holdings, transactions=tx,
+                                   futures=fut)
 
     @property
     def shares(self) -> np.ndarray:
@@ -246,9 +306,10 @@ class _State:
     def value(self) -> float:
         return float(self.shares @ self.price + self.cash.sum())
 
-    def class_weights(self, X: np.ndarray, value: float) -> np.ndarray:
-        """Class weights of ``value`` (X: the (N, C) class membership)."""
-        return X.T @ (self.shares * self.price) / value if value else np.zeros(X.shape[1])
+    def class_weights(self, X: np.ndarray, G: np.ndarray, value: float) -> np.ndarray:
+        """Class weights of ``value`` (X: the (N, C) class membership), the overlay's exposure
+        included (G: (J, C) exposure per unit notional)."""
+        return (X.T @ (self.shares * self.price) + self.exposure(G)) / value if value else np.zeros(X.shape[1])
 
     def apply(self, result: RebalanceResult, date: pd.Timestamp) -> None:
         """The result's holdings, cash and realized gains become the state; its trades join the
@@ -260,7 +321,10 @@ class _State:
         self.holdings = hold
         self._shares = None
         # Exact cash, not the summary's cents: the cents would drift over thousands of decisions.
-        self.cash = result.solution.cash_after.copy()
+        sol = result.solution
+        self.cash = sol.cash_after.copy()
+        if len(self.contracts):
+            self.contracts = sol.contracts_q.copy()
         taxes = result.summary["taxes"]
         self.ytd += [taxes["short_term_gain"], taxes["long_term_gain"]]
         lots = result.lots
@@ -290,20 +354,28 @@ def _decide(household: Household, policy: Policy) -> RebalanceResult:
     return RebalanceResult.build(data, sol, None, checks, reasons, True, 0.0)
 
 
-def _on_date(policy: Policy, mode: str, as_of) -> Policy:
-    return dataclasses.replace(policy, trigger=dataclasses.replace(policy.trigger, mode=mode),
+def _on_date(policy: Policy, mode: str, as_of, fraction: float) -> Policy:
+    return dataclasses.replace(policy, trigger=dataclasses.replace(policy.trigger, mode=mode, fraction=fraction),
                                tax=dataclasses.replace(policy.tax, as_of=as_of))
+
+
+SECTION_1256 = np.array([0.4, 0.6])  # US futures gains: 40% short term, 60% long term
 
 
 def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=None) -> PolicyRun:
     state = _State(household, market)
     data0 = prepare(household, policy)
     classes = list(data0.classes)
-    X = data0.X
+    X, G = data0.X, data0.overlay.G
     target_w = np.asarray(data0.bench_target, float)  # security weights of the targets
     target_cash = 1.0 - target_w.sum()
     if policy.backtest.initial == "target":
         _invest_at_target(state, data0, market.start)
+    # The contracts are continuously rolled series: no expiry inside the data, rolls paid on
+    # the roll dates; each decision's own cash-only comparison is not needed (the backtest runs
+    # its own, over time).
+    decide_with = dataclasses.replace(policy, overlay=dataclasses.replace(policy.overlay, horizon=None,
+                                                                          compare_cash_only=False))
     mode = policy.trigger.mode
     dates = market.dates
     if mode in ("always", "threshold"):
@@ -313,19 +385,19 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
     else:
         checks = set()
     on_check = {"calendar": "always", "hybrid": "threshold"}.get(mode, mode)
-
-    def on_check_mode(date: pd.Timestamp) -> str:
-        return on_check if date in checks else "never"
+    rolls = set(market.check_dates(policy.backtest.roll_frequency)) if len(state.contracts) else set()
+    phases = policy.backtest.phases
+    phase = 0  # the next phase of a phased schedule (0: none under way)
 
     window = policy.tax.wash_window_days
     accounts = household.accounts["account_id"].tolist()
     min_cash = household.accounts["min_cash"].to_numpy(float)
     events, trades = [], []
-    tax_paid = costs = 0.0
+    tax_paid = costs = futures_pnl = 0.0
     realized = np.zeros(2)
     year = market.start.year
-    start = state.class_weights(X, state.value())
-    rows = [_row(classes, market.start, state.value(), 0.0, 0.0, 0.0, start, start)]
+    start = state.class_weights(X, G, state.value())
+    rows = [_row(classes, market.start, state.value(), 0.0, 0.0, 0.0, start, start) | state.overlay_row(0.0)]
     for t, date in enumerate(dates):
         if bar is not None:
             bar.update()
@@ -340,14 +412,31 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
                 payer = household.accounts["account_id"].iloc[state.taxable[0]]
                 today[payer] = today.get(payer, 0.0) - due
                 tax_paid += due
+        pnl, taxed = state.mark_to_market(t)
+        futures_pnl += pnl
+        if date in rolls and t < len(dates) - 1:
+            cost, taxed_cost = state.roll()
+            costs += cost
+            taxed -= taxed_cost
+        state.ytd += SECTION_1256 * taxed  # marked to market: realized as it accrues
+        realized += SECTION_1256 * taxed
         external = sum(v for v in flows.get(date, {}).values())
         value_before = state.value() + sum(today.values())
-        before = state.class_weights(X, value_before)
-        mode_today = on_check_mode(date)
-        quiet = not today and mode_today == "threshold" and _inside(state, data0, before, value_before, min_cash)
-        if (date in checks or today) and t < len(dates) - 1 and not quiet:
+        before = state.class_weights(X, G, value_before)
+        called = state.margin_call(today)
+        mode_today = on_check if date in checks else "never"
+        fraction = policy.trigger.fraction
+        phased = phases != (1.0,) and date in checks
+        if phased:  # phase k moves phases[k] of the original way: phases[k] / (1 - sum(phases[:k])) of what is left
+            fraction = min(1.0, phases[phase] / (1 - sum(phases[:phase])))
+            mode_today = "always" if phase else mode_today
+        quiet = not today and not called and mode_today == "threshold" and \
+            _inside(state, data0, before, value_before, min_cash)
+        if (date in checks or today or called) and t < len(dates) - 1 and not quiet:
+            traded = False
             try:
-                result = _decide(state.household_at(date, today, window), _on_date(policy, mode_today, date.date()))
+                result = _decide(state.household_at(date, today, window),
+                                 _on_date(decide_with, mode_today, date.date(), fraction))
             except InfeasibilityError as exc:
                 events.append({"date": date, "reason": "infeasible: " + str(exc).splitlines()[0],
                                "traded": 0.0, "cost": 0.0, "tax": 0.0})
@@ -356,24 +445,38 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
                 tax = float(result.summary["taxes"]["tax_exact"])
                 state.apply(result, date)
                 realized += [result.summary["taxes"]["short_term_gain"], result.summary["taxes"]["long_term_gain"]]
+                if len(state.contracts):  # the contracts' trading costs reduce their 1256 gain
+                    ov = result.solution.data.overlay
+                    spent = ov.cost_rate * ov.notional * np.abs(result.solution.contracts_traded)
+                    state.ytd -= SECTION_1256 * float(spent[state.fut_taxable].sum())
+                    realized -= SECTION_1256 * float(spent[state.fut_taxable].sum())
                 if policy.backtest.tax_payment == "at_sale" and tax and len(state.taxable):
                     state.cash[state.taxable[0]] -= tax
                     tax_paid += tax
-                if len(result.trades):
+                traded = bool(len(result.trades) or np.any(result.solution.contracts_traded))
+                if traded:
                     costs += float(result.solution.costs.sum())
                     why = result.summary["trigger"]["reasons"]
                     if mode in ("calendar", "hybrid") and date in checks:  # the engine's calendar, not as_of's
                         why = [f"{policy.trigger.frequency} check date ({mode})",
                                *[w for w in why if not w.startswith("trigger mode")]]
+                    if phased:
+                        why = [f"phase {phase + 1} of {len(phases)} ({fraction:.0%} of the way left)", *why]
+                    if called:
+                        why = ["margin call", *why]
                     events.append({"date": date, "reason": "; ".join(why),
                                    "traded": result.solution.traded, "cost": float(result.solution.costs.sum()),
                                    "tax": tax, "value_before": value_before})
                     trades.append(result.trades.assign(date=date))
+                    if len(state.contracts):
+                        trades.append(_contract_trades(result, state, date))
+            if phased and (phase or traded):  # a schedule starts with a trade and runs its phases
+                phase = (phase + 1) % len(phases)
         else:
             state.cash = state.cash + [today.get(a, 0.0) for a in accounts]
         value = state.value()
         rows.append(_row(classes, date, value, external, costs - cost_before, tax_paid - paid_before, before,
-                         state.class_weights(X, value)))
+                         state.class_weights(X, G, value)) | state.overlay_row(pnl))
     values = pd.DataFrame(rows).set_index("date")
     events_df = pd.DataFrame(events, columns=[*EVENT_COLUMNS, "value_before"])
     trades_df = pd.concat(trades, ignore_index=True) if trades else pd.DataFrame(columns=["date"])
@@ -383,9 +486,24 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
     due_now = exact_tax(state.ytd[0], state.ytd[1], policy.tax.short_term_rate, policy.tax.long_term_rate) \
         if policy.backtest.tax_payment == "annual" else 0.0
     stats.update(costs=costs, taxes_paid=tax_paid, short_term_gains=float(realized[0]),
-                 long_term_gains=float(realized[1]),
+                 long_term_gains=float(realized[1]), futures_pnl=futures_pnl,
                  after_tax_value=float(values["value"].iloc[-1] - max(due_now, 0.0) - _liquidation_tax(state, policy, dates[-1])))
     return PolicyRun(values, events_df.drop(columns="value_before"), trades_df, stats)
+
+
+def _contract_trades(result: RebalanceResult, state: _State, date: pd.Timestamp) -> pd.DataFrame:
+    """The decision's futures trades as rows of the trades table (the contract in ``security_id``,
+    contracts in ``quantity``, the futures price in ``price``, notional in ``value``)."""
+    fut = result.futures
+    fut = fut[fut["trade"] != 0]
+    j = [state.household.futures["contract_id"].tolist().index(c) for c in fut["contract_id"]]
+    price = state.fut_price[j]
+    return pd.DataFrame({"account_id": fut["account_id"].to_numpy(), "security_id": fut["contract_id"].to_numpy(),
+                         "side": np.where(fut["trade"] > 0, "buy", "sell"),
+                         "quantity": np.abs(fut["trade"].to_numpy(float)), "price": price,
+                         "value": np.abs(fut["trade"].to_numpy(float)) * price * state.multiplier[j],
+                         "cost": fut["cost"].to_numpy(float), "reason": fut["reason"].to_numpy(),
+                         "reason_detail": fut["reason_detail"].to_numpy(), "date": date})
 
 
 def _row(classes: list[str], date, value: float, flow: float, cost: float, tax_paid: float,

@@ -138,6 +138,12 @@ class Backtest:
     fractional: bool = False  # the rule trades fractional shares (the optimizer trades whole ones)
     initial: str = "holdings"  # "holdings" (as given) | "target" (invested at target, no cost)
     tax_payment: str = "annual"  # "annual" (next year's first date) | "at_sale"
+    # A phased schedule: once a check date trades, it and the next check dates move these
+    # fractions of the original way to the reference weights (1.0 alone: all at once).
+    phases: tuple[float, ...] = (1.0,)
+    # The overlay's contracts are continuously rolled series: every such check date each
+    # position pays a roll (both legs' commission and spread).
+    roll_frequency: str = "quarterly"
 
 
 @dataclass(frozen=True)
@@ -273,6 +279,13 @@ class Policy:
         _choice(self.backtest.lot_method, ("fifo", "hifo", "average"), "backtest", "lot_method", bad)
         _choice(self.backtest.initial, ("holdings", "target"), "backtest", "initial", bad)
         _choice(self.backtest.tax_payment, ("annual", "at_sale"), "backtest", "tax_payment", bad)
+        _choice(self.backtest.roll_frequency, FREQUENCIES, "backtest", "roll_frequency", bad)
+        phases = self.backtest.phases
+        if any(not 0 < f <= 1 for f in phases) or sum(phases) > 1 + 1e-9:
+            bad("backtest", "phases", "each phase must be in (0, 1] and together at most 1 (fractions of the "
+                "way to the reference weights)")
+        elif phases != (1.0,) and self.trigger.fraction != 1:
+            bad("backtest", "phases", "give either [trigger] fraction or [backtest] phases, not both")
         _choice(self.esg.excluded, ESG_MODES, "esg", "excluded", bad)
         _choice(self.solver.name.upper(), SOLVERS + ("AUTO",), "solver", "name", bad)
         for key in ("absolute", "relative"):
@@ -340,6 +353,10 @@ def _parse_section(section_cls, name: str, raw: dict, file: str, problems: list[
 
 
 def _coerce(value: Any, default: Any) -> Any:
+    if isinstance(default, tuple) and default and isinstance(default[0], float):
+        if not isinstance(value, list | tuple) or not value:
+            raise TypeError(f"expected a list of numbers, got {value!r}")
+        return tuple(_coerce(v, 0.0) for v in value)
     if isinstance(default, tuple):
         if isinstance(value, str):
             value = [value]
