@@ -25,6 +25,7 @@ from cvxrebalance.optimizer.domain.errors import InfeasibilityError, Problem, Va
 from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.prepare import long_term, prepare
+from cvxrebalance.optimizer.domain.solution import position_costs
 from cvxrebalance.optimizer.domain.targets import outside
 from cvxrebalance.optimizer.pipeline import checker
 from cvxrebalance.optimizer.pipeline.rebalance import decide_trigger, rebalance
@@ -41,12 +42,14 @@ EVENT_COLUMNS = ["date", "reason", "traded", "cost", "tax"]
 class PolicyRun:
     """One policy's path: ``values`` (date x value, flow, cost, tax_paid, and per class
     ``before_<class>`` / ``after_<class>`` weights), ``events`` (``EVENT_COLUMNS``), ``trades`` (every trade with its
-    date) and ``stats`` (``STATS`` plus ``avg_weights`` per class)."""
+    date), ``stats`` (``STATS`` plus ``avg_weights`` per class) and ``holdings`` (the lots and
+    positions held at the end, in holdings.csv's columns)."""
 
     values: pd.DataFrame
     events: pd.DataFrame
     trades: pd.DataFrame
     stats: dict
+    holdings: pd.DataFrame | None = None
 
 
 @dataclass
@@ -292,8 +295,11 @@ class _State:
         if len(fut):
             fut = fut.copy()
             fut["price"], fut["position"] = self.fut_price, self.contracts
-        return dataclasses.replace(h, securities=sec, accounts=acc, holdings=self.holdings, transactions=tx,
-                                   futures=fut)
+        out = dataclasses.replace(h, securities=sec, accounts=acc, holdings=self.holdings, transactions=tx,
+                                  futures=fut)
+        for name in ("priorities", "ticket_columns"):  # cached per household, independent of prices
+            out.__dict__[name] = getattr(h, name)
+        return out
 
     @property
     def shares(self) -> np.ndarray:
@@ -311,29 +317,47 @@ class _State:
         included (G: (J, C) exposure per unit notional)."""
         return (X.T @ (self.shares * self.price) + self.exposure(G)) / value if value else np.zeros(X.shape[1])
 
-    def apply(self, result: RebalanceResult, date: pd.Timestamp) -> None:
+    def apply(self, result: RebalanceResult, date: pd.Timestamp) -> np.ndarray:
         """The result's holdings, cash and realized gains become the state; its trades join the
-        transaction history (a sale's realized gain per position, for the wash-sale rule)."""
+        transaction history (a sale's realized gain per position, for the wash-sale rule).
+
+        As the tax rules do, a taxable buy's costs are added to its new lot's basis and a
+        taxable sale's costs are taken from its gain (split over the terms of the lots sold, by
+        quantity). Returns the realized (short, long) gains so adjusted."""
+        sol = result.solution
+        d = sol.data
+        cost = position_costs(d, sol.buy_value + sol.sell_value)  # a position is bought or sold, never both
+        per_buy = np.divide(cost, sol.buy_q, out=np.zeros_like(cost), where=sol.buy_q > 0)
+        per_sell = np.divide(cost, sol.sell_q, out=np.zeros_like(cost), where=sol.sell_q > 0)
         hold = result.holdings_after.copy()
+        new = (hold["acquired"] == str(date.date())).to_numpy() & \
+            hold["account_id"].isin([d.account_ids[a] for a in d.taxable]).to_numpy()
+        if new.any():
+            a_idx = {a: k for k, a in enumerate(d.account_ids)}
+            i_idx = {s: k for k, s in enumerate(d.security_ids)}
+            rows = [(a_idx[a], i_idx[s]) for a, s in zip(hold["account_id"][new], hold["security_id"][new], strict=True)]
+            hold.loc[new, "cost_basis"] += per_buy[tuple(np.array(rows).T)]
         hold["acquired"] = [pd.Timestamp(x).date() if x else None for x in hold["acquired"]]
         hold["lot_id"] = hold["lot_id"].replace("", None)
         hold["quantity"] = hold["quantity"].astype(float)
         self.holdings = hold
         self._shares = None
-        # Exact cash, not the summary's cents: the cents would drift over thousands of decisions.
-        sol = result.solution
+        # Exact cash and gains, not the summary's cents: cents would drift over thousands of decisions.
         self.cash = sol.cash_after.copy()
         if len(self.contracts):
             self.contracts = sol.contracts_q.copy()
-        taxes = result.summary["taxes"]
-        self.ytd += [taxes["short_term_gain"], taxes["long_term_gain"]]
-        lots = result.lots
-        gain = lots.groupby(["account_id", "security_id"])["gain"].sum() if len(lots) else pd.Series(dtype=float)
-        for t in result.trades.itertuples():
+        gain = sol.lot_sell_q * (d.lot_gain - per_sell[d.lot_account, d.lot_security])
+        realized = np.array([gain[d.lot_short].sum(), gain[~d.lot_short].sum()])
+        self.ytd += realized
+        by_position = np.zeros((d.A, d.N))
+        np.add.at(by_position, (d.lot_account, d.lot_security), gain)
+        for a, i in zip(*np.nonzero((sol.buy_q > 0) | (sol.sell_q > 0)), strict=True):
+            sell = sol.sell_q[a, i] > 0
             self.transactions.append({
-                "account_id": t.account_id, "security_id": t.security_id, "date": date.date(), "side": t.side,
-                "quantity": float(t.quantity), "price": float(t.price),
-                "realized_gain": float(gain.get((t.account_id, t.security_id), 0.0)) if t.side == "sell" else np.nan})
+                "account_id": d.account_ids[a], "security_id": d.security_ids[i], "date": date.date(),
+                "side": "sell" if sell else "buy", "quantity": float(sol.sell_q[a, i] if sell else sol.buy_q[a, i]),
+                "price": float(d.price[i]), "realized_gain": float(by_position[a, i]) if sell else np.nan})
+        return realized
 
 
 def _decide(household: Household, policy: Policy) -> RebalanceResult:
@@ -443,8 +467,7 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
                 state.cash = state.cash + [today.get(a, 0.0) for a in accounts]  # the flows, untraded
             else:
                 tax = float(result.summary["taxes"]["tax_exact"])
-                state.apply(result, date)
-                realized += [result.summary["taxes"]["short_term_gain"], result.summary["taxes"]["long_term_gain"]]
+                realized += state.apply(result, date)
                 if len(state.contracts):  # the contracts' trading costs reduce their 1256 gain
                     ov = result.solution.data.overlay
                     spent = ov.cost_rate * ov.notional * np.abs(result.solution.contracts_traded)
@@ -488,7 +511,7 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
     stats.update(costs=costs, taxes_paid=tax_paid, short_term_gains=float(realized[0]),
                  long_term_gains=float(realized[1]), futures_pnl=futures_pnl,
                  after_tax_value=float(values["value"].iloc[-1] - max(due_now, 0.0) - _liquidation_tax(state, policy, dates[-1])))
-    return PolicyRun(values, events_df.drop(columns="value_before"), trades_df, stats)
+    return PolicyRun(values, events_df.drop(columns="value_before"), trades_df, stats, state.holdings)
 
 
 def _contract_trades(result: RebalanceResult, state: _State, date: pd.Timestamp) -> pd.DataFrame:

@@ -191,6 +191,25 @@ def test_a_year_s_tax_is_paid_the_next_january_or_at_the_sale(payment, paid_on):
         assert paid["2020-02-29"] == pytest.approx(0.2 * 0.6 * 800 / 150 * 50)
 
 
+def test_costs_go_into_a_buy_s_basis_and_out_of_a_sale_s_gain():
+    """January: stocks +50%, $130,000 back to 60/40 with 1% costs: V' = 129,500 / 0.998. EQ sells
+    90,000 - 0.6 V' at $150 (basis $100): a long-term gain of a third of that, less its 1% cost;
+    BD buys 0.4 V' - 40,000 at $100, a new lot of basis $101 a share."""
+    market = monthly({"2020-01-31": (0.5, 0.0), "2020-02-29": (0.0, 0.0), "2020-03-31": (0.0, 0.0)})
+    lots = [{**lot, "quantity": q} for lot, q in zip(_taxable_two_assets().holdings.to_dict("records"), (600.0, 400.0),
+                                                      strict=True)]
+    h = two_assets(cost=0.01, kind="taxable", lots=lots)
+    p = policy(bands={"rule": "absolute", "absolute": 0.05}, trigger={"mode": "threshold"},
+               backtest={"rebalancer": "rule", "fractional": True})
+    run = backtest(h, p, market).runs["policy"]
+    v = 129_500 / 0.998
+    sold = 90_000 - 0.6 * v
+    assert run.stats["long_term_gains"] == pytest.approx(sold / 3 - 0.01 * sold, rel=1e-9)
+    new = run.holdings[run.holdings["acquired"] == pd.Timestamp("2020-01-31").date()]
+    assert new[["security_id", "quantity", "cost_basis"]].values.tolist() == [
+        ["BD", pytest.approx((0.4 * v - 40_000) / 100), pytest.approx(101.0)]]
+
+
 @pytest.mark.parametrize("ytd, tax, carry", [
     ((5_000.0, 1_000.0), 0.37 * 5_000 + 0.2 * 1_000, (0.0, 0.0)),
     ((-5_000.0, 2_000.0), 0.0, (-3_000.0, 0.0)),  # a net short-term loss stays short term
@@ -238,7 +257,7 @@ def test_the_backtest_s_own_purchase_blocks_a_loss_sale_for_thirty_days():
            {"security_id": "BD", "asset_class": "fi", "price": 100.0, "half_spread": 0.0001}]
     h = household(sec, [{"account_id": "a", "type": "taxable", "cash": 100_000.0}], NO_HOLDINGS,
                   [{"asset_class": "eq", "weight": 0.6}, {"asset_class": "fi", "weight": 0.4}])
-    days = pd.bdate_range("2020-01-02", periods=40)
+    days = pd.bdate_range("2020-01-02", periods=60)
     frame = pd.DataFrame({"EQ": 0.0, "EQ2": 0.0, "BD": 0.0}, index=days)
     frame.loc["2020-01-09", ["EQ", "EQ2"]] = -0.2
     market = Market.from_returns(frame)
