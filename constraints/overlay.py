@@ -93,7 +93,7 @@ class Overlay:
         if abs(notional.sum()) > p.net_limit + WEIGHT_TOL:
             out.append(Violation(self.name, "net_limit", float(abs(notional.sum()) - p.net_limit)))
         short = d.min_cash * d.V + margin_required(sol) - sol.cash_after
-        for a in np.flatnonzero(short > MONEY_TOL):
+        for a in np.intersect1d(np.flatnonzero(short > MONEY_TOL), ov.account):  # elsewhere: the cash rule's
             out.append(Violation(self.name, f"margin[{d.account_ids[a]}]", float(short[a]), "currency"))
         return out
 

@@ -462,7 +462,9 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
                 result = _decide(state.household_at(date, today, window),
                                  _on_date(decide_with, mode_today, date.date(), fraction))
             except InfeasibilityError as exc:
-                events.append({"date": date, "reason": "infeasible: " + str(exc).splitlines()[0],
+                lines = str(exc).splitlines()  # the verdict, then "  - constraint (short by x)" lines
+                why = "; ".join(line.strip(" -") for line in lines if line.startswith("  -")) or lines[0]
+                events.append({"date": date, "reason": "infeasible: " + why,
                                "traded": 0.0, "cost": 0.0, "tax": 0.0})
                 state.cash = state.cash + [today.get(a, 0.0) for a in accounts]  # the flows, untraded
             else:

@@ -208,7 +208,12 @@ POLICY_LIMITS = {"bands", "turnover", "cash", "esg", "tax_rules"}
 def _policy_limits_only(violations) -> bool:
     """Whether every violation is a policy limit a whole-share list may be unable to meet (any
     other violation is a CheckError: the pipeline broke a rule it should not have)."""
-    return all(v.constraint in POLICY_LIMITS for v in violations)
+    return all(v.constraint in POLICY_LIMITS or _margin(v) for v in violations)
+
+
+def _margin(v) -> bool:
+    """An overlay margin shortfall: the carrying account's cash floor, a limit like minimum cash."""
+    return v.constraint == "overlay" and v.where.startswith("margin[")
 
 
 def _whole_share_infeasible(violations, found: whole_shares.Found) -> InfeasibilityError:
@@ -278,6 +283,11 @@ def _tighten(data: Prepared, margins: dict[str, np.ndarray], violations) -> bool
             margins.setdefault("esg", np.zeros(1))[0] += step * 10
         elif v.constraint == "cash":
             margins.setdefault("cash", np.zeros(data.A))[v.index] += 2 * v.amount / data.V
+        elif _margin(v):
+            # Rounding spent the margin account's reserve: its cash floor (the same margin the
+            # cash rows use) moves up by twice the shortfall.
+            a = data.account_ids.index(v.where[len("margin["):-1])
+            margins.setdefault("cash", np.zeros(data.A))[a] += 2 * v.amount / data.V
         elif v.constraint == "tax_rules" and v.where.startswith("gain_budget"):
             # Past the budget by part of a share's gain: move it in by that, plus one share of
             # the largest gain per share, doubling on each repeat.
