@@ -215,6 +215,23 @@ def _policy_specs(specs: list[str]) -> dict[str, str]:
     return out
 
 
+def _policy_medians(path: Path) -> str:
+    """The medians across households of policies.csv, with readable units, for the terminal."""
+    import pandas as pd
+
+    from cvxrebalance.optimizer.domain.output import from_spreadsheet_safe
+
+    table = pd.read_csv(path, dtype={"policy": str}, keep_default_na=False, na_values=[""])
+    table.index = table["policy"].map(from_spreadsheet_safe).rename("median of")
+    out = pd.DataFrame({"households": table["households"]})
+    for c in ("final_value", "after_tax_value", "costs", "taxes_paid"):
+        out[c] = table[f"{c}_median"].map("{:,.0f}".format)
+    for c in ("ann_return", "ann_vol", "max_drawdown", "turnover"):
+        out[c] = table[f"{c}_median"].map("{:.2%}".format)
+    out["events"] = table["events_median"].map("{:g}".format)
+    return out.to_string()
+
+
 def _sweep(args) -> int:
     from cvxrebalance.optimizer.apps.sweep import run_sweep
 
@@ -237,6 +254,7 @@ def _sweep(args) -> int:
             ("combine", f"{t['combine_seconds']:.2f} s"), ("wall", f"{t['wall_seconds']:.2f} s")]
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    print(_policy_medians(Path(args.out_dir) / "policies.csv"))
     print(f"Wrote comparison.csv, policies.csv, errors.csv, manifest.json in {Path(args.out_dir)}")
     return 1 if c["failed_total"] else 0
 

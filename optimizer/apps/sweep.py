@@ -43,6 +43,7 @@ from cvxrebalance.optimizer.apps.batch import (
     manifest,
     read_batch,
     record_error,
+    shared_household,
     shared_or_none,
     stop_if_orphaned,
 )
@@ -113,6 +114,8 @@ def read_sweep(in_dir: str | Path, policies: dict[str, Policy | str | Path] | No
             market = _window(market, start, end, problems)
     except ValidationError as exc:
         problems += exc.problems
+    if batch is not None and market is not None:
+        problems += _unpriced(batch, market)
     chosen, policy_files = _policies(policies, batch, problems)
     flows, flows_path = _flows_by_household(root, batch, problems)
     if problems:
@@ -127,6 +130,15 @@ def read_sweep(in_dir: str | Path, policies: dict[str, Policy | str | Path] | No
         text = "|".join([common, str(frames.get("_digest")), hashlib.sha256(rows.encode()).hexdigest()])
         frames["_sweep_digest"] = hashlib.sha256(text.encode()).hexdigest()[:32]
     return SweepInput(batch, market, chosen, policy_files, files)
+
+
+def _unpriced(batch: BatchInput, market: Market) -> list[Problem]:
+    """A liquid security of securities.csv without a series in the market data (every household
+    would fail on it, so it stops the sweep instead)."""
+    sec = shared_household(batch.shared).securities  # already validated by read_batch
+    return [Problem(market.source, 1, sid, "no return series for this liquid security of securities.csv")
+            for sid, liquid in zip(sec["security_id"], sec["liquid"], strict=True)
+            if liquid and sid not in market.returns.columns]
 
 
 def _window(market: Market, start, end, problems: list[Problem]) -> Market | None:

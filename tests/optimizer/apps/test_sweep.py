@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from cvxrebalance import ValidationError, load_case
-from cvxrebalance.optimizer.apps.sweep import STATS, SUMMARY_STATS, run_sweep
+from cvxrebalance.optimizer.apps.sweep import KEY, STATS, SUMMARY_STATS, run_sweep
 from cvxrebalance.scenarios import case_path
 from cvxrebalance.scenarios.backtests import backtest
 from cvxrebalance.scenarios.market import load_market
@@ -266,6 +266,10 @@ def test_bad_input_is_one_error_naming_file_line_and_field(tmp_path):
     found = {(p.file, p.row, p.field) for p in info.value.problems}
     assert found == {("returns.csv", 4, "US_STOCKS"), ("flows.csv", 5, "household_id"), ("missing.toml", None, None)}
     assert not (tmp_path / "out").exists()
+    (in_dir / "returns.csv").write_text("date,US_STOCKS,cash\n1926-07-31,0.01,0.0\n1926-08-31,0.02,0.0\n")
+    with pytest.raises(ValidationError) as info:  # every household would fail on it: the sweep stops
+        run_sweep(in_dir, tmp_path / "out", workers=1, progress=False)
+    assert [(p.file, p.field) for p in info.value.problems] == [("returns.csv", "US_BONDS"), ("flows.csv", KEY)]
     (in_dir / "returns.csv").unlink()
     with pytest.raises(ValidationError, match="neither prices.csv nor returns.csv"):
         run_sweep(in_dir, tmp_path / "out", workers=1, progress=False)
@@ -292,12 +296,13 @@ def test_cells_are_spreadsheet_safe_and_read_back_exactly(tmp_path):
 
 
 def test_cli_sweep_with_the_in_dir_policy_and_with_named_policies(tmp_path, capsys):
-    from cvxrebalance.optimizer.apps.cli import main
+    from cvxrebalance.optimizer.apps.cli import EXIT_OUTPUT, main
 
     in_dir = make_input(tmp_path, 2)
     assert main(["sweep", str(in_dir), str(tmp_path / "one"), "--end", END, "--workers", "1", "--no-progress"]) == 0
     assert pd.read_csv(tmp_path / "one" / "policies.csv")["policy"].tolist() == ["policy"]
-    assert "households                 2" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "households                 2" in printed and "median of" in printed
     files = policy_files(tmp_path)
     args = ["sweep", str(in_dir), str(tmp_path / "two"), "--end", END, "--workers", "1", "--no-progress",
             "--policy", f"t={files['threshold']}", "--policy", f"q={files['quarterly']}"]
@@ -307,3 +312,6 @@ def test_cli_sweep_with_the_in_dir_policy_and_with_named_policies(tmp_path, caps
     assert "given twice" in capsys.readouterr().err
     assert main(["sweep", str(in_dir), str(tmp_path / "three"), "--policy", "nofile"]) == 2
     assert "expected NAME=FILE" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("not a directory")
+    assert main(["sweep", str(in_dir), str(tmp_path / "afile"), "--end", END, "--no-progress"]) == EXIT_OUTPUT
+    assert "OutputError" in capsys.readouterr().err
