@@ -121,15 +121,26 @@ def read_sweep(in_dir: str | Path, policies: dict[str, Policy | str | Path] | No
     if problems:
         raise ValidationError(problems)
     files = [root / market.source] + ([flows_path] if flows_path else [])
-    common = "|".join([DIGEST_VERSION, _sha256_file(files[0]), str(market.start.date()),
-                       str(market.dates[-1].date()), policies_digest(chosen)])
+    # What the backtests see of the market (its window's returns, start and frequency), so data
+    # beyond the window may change without rerunning anything.
+    seen = pd.util.hash_pandas_object(market.returns).to_numpy().tobytes()
+    common = "|".join([DIGEST_VERSION, hashlib.sha256(seen).hexdigest(), str(market.start.date()),
+                       market.frequency, policies_digest(chosen)])
     for hid, frames in batch.households.items():
         part = flows.get(hid)
         frames["flows"] = part
-        rows = "" if part is None else part.to_csv()  # with the lines: a moved row is a changed input
-        text = "|".join([common, str(frames.get("_digest")), hashlib.sha256(rows.encode()).hexdigest()])
+        text = "|".join([common, str(frames.get("_digest")), _rows_digest(part)])
         frames["_sweep_digest"] = hashlib.sha256(text.encode()).hexdigest()[:32]
     return SweepInput(batch, market, chosen, policy_files, files)
+
+
+def _rows_digest(part: pd.DataFrame | None) -> str:
+    """A fingerprint of a household's flows rows, free of their order and lines (as the batch's
+    of its other tables), so editing another household's flows reruns only that one."""
+    if part is None:
+        return "-"
+    rows = np.sort(pd.util.hash_pandas_object(part, index=False).to_numpy())
+    return hashlib.sha256(rows.tobytes()).hexdigest()
 
 
 def _unpriced(batch: BatchInput, market: Market) -> list[Problem]:

@@ -161,6 +161,16 @@ def test_a_rerun_skips_finished_households_and_a_changed_policy_reruns_all(tmp_p
     assert combined(out).query("policy == 'quarterly'")["events"].tolist() == [3] * 3
     assert sweep(in_dir, out, files, end="1928-12-31")["counts"]["run"] == 3  # a changed window reruns too
     assert sweep(in_dir, out, files, end="1928-12-31")["counts"]["run"] == 0
+    # A flow of h002 added above h001's rows (their lines move): only h002 reruns.
+    flows = pd.read_csv(in_dir / "flows.csv", dtype=str, keep_default_na=False)
+    new = pd.DataFrame([["1927-06-30", "h002", "ira", "1000"]], columns=flows.columns)
+    pd.concat([new, flows]).to_csv(in_dir / "flows.csv", index=False)
+    # Market data after the window changed: nothing the backtests see.
+    returns = (in_dir / "returns.csv").read_text().splitlines()
+    returns[-1] = returns[-1].rsplit(",", 1)[0] + ",0.0001"
+    (in_dir / "returns.csv").write_text("\n".join(returns) + "\n")
+    man = sweep(in_dir, out, files, end="1928-12-31")
+    assert man["counts"]["run"] == 1 and man["counts"]["skipped_finished"] == 2
 
 
 def test_resume_after_a_simulated_kill_reruns_only_the_torn_households(tmp_path):
