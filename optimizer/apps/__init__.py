@@ -1,2 +1,2 @@
-"""Applications on top of the pipeline: the command line, batch jobs and their executors,
-benchmarks."""
+"""Applications on top of the pipeline: the command line, batch jobs, policy sweeps and their
+executors, benchmarks."""

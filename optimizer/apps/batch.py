@@ -210,19 +210,8 @@ def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir:
     row."""
     t0 = time.perf_counter()
     digest = frames.get("_digest")
-    frames = {**frames,
-              "accounts": _or_empty(frames.get("accounts"), ["account_id", "type", "cash"]),
-              "holdings": _or_empty(frames.get("holdings"), ["account_id", "security_id", "quantity"])}
     try:
-        if base is not None and frames["futures"] is None:
-            h = base.with_accounts(frames["accounts"], frames["holdings"], frames["transactions"], name=hid)
-        else:
-            h = Household.from_frames(
-                shared["securities"], frames["accounts"], frames["holdings"], shared["targets"],
-                covariance=shared["covariance"], factor_loadings=shared["factor_loadings"],
-                factor_covariance=shared["factor_covariance"], specific_variance=shared["specific_variance"],
-                futures=frames["futures"], transactions=frames["transactions"], name=hid)
-        result = rebalance(h, policy)
+        result = rebalance(build_household(hid, frames, shared, base), policy)
         result.summary["input_digest"] = digest
         error_file(out_dir, hid).unlink(missing_ok=True)
         result.write(household_dir(out_dir, hid))
@@ -231,12 +220,39 @@ def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir:
                 "trades": len(tables["trades"]["side"]), "tracking_error": result.summary["tracking_error"]["after"],
                 "tables": tables}
     except Exception as exc:  # noqa: BLE001 - one household's failure, whatever it is, is its own
-        reason = str(exc) if isinstance(exc, CvxRebalanceError) else f"{type(exc).__name__}: {exc}"
-        (household_dir(out_dir, hid) / "summary.json").unlink(missing_ok=True)
-        _write_atomic(error_file(out_dir, hid),
-                      json.dumps({KEY: hid, "error": type(exc).__name__, "reason": reason,
-                                  "input_digest": digest}, indent=2))
-        return {KEY: hid, "status": "error", "seconds": time.perf_counter() - t0, "reason": reason}
+        return record_error(out_dir, hid, exc, digest, t0)
+
+
+def record_error(out_dir: Path, hid: str, exc: Exception, digest: str | None, t0: float) -> dict:
+    """A household's failure as its error file (written atomically; its summary.json, if an
+    earlier run left one, removed so it is not taken as finished) and its status row."""
+    reason = str(exc) if isinstance(exc, CvxRebalanceError) else f"{type(exc).__name__}: {exc}"
+    (household_dir(out_dir, hid) / "summary.json").unlink(missing_ok=True)
+    _write_atomic(error_file(out_dir, hid),
+                  json.dumps({KEY: hid, "error": type(exc).__name__, "reason": reason,
+                              "input_digest": digest}, indent=2))
+    return {KEY: hid, "status": "error", "seconds": time.perf_counter() - t0, "reason": reason}
+
+
+def build_household(hid: str, frames: dict, shared: dict, base: Household | None = None) -> Household:
+    """One household from the shared tables and its own (``read_batch``'s frames); ``base``:
+    the shared tables already validated (``shared_household``), reused when it can be.
+
+    Raises
+    ------
+    ValidationError
+        The household's own rows are bad (naming file, line and field).
+    """
+    frames = {**frames,
+              "accounts": _or_empty(frames.get("accounts"), ["account_id", "type", "cash"]),
+              "holdings": _or_empty(frames.get("holdings"), ["account_id", "security_id", "quantity"])}
+    if base is not None and frames.get("futures") is None:
+        return base.with_accounts(frames["accounts"], frames["holdings"], frames.get("transactions"), name=hid)
+    return Household.from_frames(
+        shared["securities"], frames["accounts"], frames["holdings"], shared["targets"],
+        covariance=shared["covariance"], factor_loadings=shared["factor_loadings"],
+        factor_covariance=shared["factor_covariance"], specific_variance=shared["specific_variance"],
+        futures=frames.get("futures"), transactions=frames.get("transactions"), name=hid)
 
 
 def _or_empty(df: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame:
@@ -251,16 +267,27 @@ def run_chunk(chunk: list[tuple[str, dict]], shared: dict, policy: Policy, out_d
     ``parent``: the driver's process id; a local worker whose driver was killed stops instead
     of writing on as an orphan.
     """
-    try:
-        base = shared_household(shared)
-    except ValidationError:
-        base = None  # each household then reports the shared tables' problems itself
+    base = shared_or_none(shared)
     rows = []
     for hid, frames in chunk:
-        if parent is not None and os.getppid() != parent:
-            os._exit(3)
+        stop_if_orphaned(parent)
         rows.append(run_household(hid, frames, shared, policy, Path(out_dir), base))
     return rows
+
+
+def shared_or_none(shared: dict) -> Household | None:
+    """The shared tables validated once per chunk, or None when they are bad (each household
+    then reports their problems itself)."""
+    try:
+        return shared_household(shared)
+    except ValidationError:
+        return None
+
+
+def stop_if_orphaned(parent: int | None) -> None:
+    """A local worker whose driver (process ``parent``) was killed stops instead of writing on."""
+    if parent is not None and os.getppid() != parent:
+        os._exit(3)
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -66,6 +66,19 @@ def main(argv: list[str] | None = None) -> int:
     bt.add_argument("--start", help="first date of the window (default: the data's start)")
     bt.add_argument("--end", help="last date of the window (default: the data's end)")
     bt.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw = sub.add_parser("sweep", help="backtest every household of a batch input under every policy (resumable)")
+    sw.add_argument("in_dir", help="a batch input directory with prices.csv or returns.csv (optional flows.csv)")
+    sw.add_argument("out_dir")
+    sw.add_argument("--policy", action="append", default=[], metavar="NAME=FILE",
+                    help="a policy to compare (repeatable); default: IN_DIR/policy.toml as 'policy'")
+    sw.add_argument("--start", help="first date of the window (default: the data's start)")
+    sw.add_argument("--end", help="last date of the window (default: the data's end)")
+    sw.add_argument("--executor", choices=["local", "dask"], default="local")
+    sw.add_argument("--scheduler", help="Dask scheduler address (default: start a local cluster)")
+    sw.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    sw.add_argument("--chunk-size", type=int, help="households per task (default: at most 10)")
+    sw.add_argument("--retry-errors", action="store_true", help="run failed households again")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     bench = sub.add_parser("bench", help="time the library against the bare solver on synthetic households")
     bench.add_argument("--households", type=int, default=50)
     bench.add_argument("--securities", type=int, default=100)
@@ -86,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         return _batch(args)
     if args.command == "backtest":
         return _backtest(args)
+    if args.command == "sweep":
+        return _sweep(args)
     if args.command == "bench":
         from cvxrebalance.optimizer.apps.bench import main as bench_main
 
@@ -178,6 +193,69 @@ def _batch(args) -> int:
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
     names = "trades.csv, lots.csv, futures.csv, errors.csv, block_trades.csv, allocations.csv, manifest.json"
     print(f"Wrote {names} in {Path(args.out_dir)}")
+    return 1 if c["failed_total"] else 0
+
+
+def _policy_specs(specs: list[str]) -> dict[str, str]:
+    """``--policy NAME=FILE`` options as name -> file; every malformed or repeated one named."""
+    from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
+
+    out: dict[str, str] = {}
+    problems = []
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep or not name.strip() or not file:
+            problems.append(Problem("--policy", None, spec, "expected NAME=FILE"))
+        elif name in out:
+            problems.append(Problem("--policy", None, name, "the same policy name is given twice"))
+        else:
+            out[name] = file
+    if problems:
+        raise ValidationError(problems)
+    return out
+
+
+def _policy_medians(path: Path) -> str:
+    """The medians across households of policies.csv, with readable units, for the terminal."""
+    import pandas as pd
+
+    from cvxrebalance.optimizer.domain.output import from_spreadsheet_safe
+
+    table = pd.read_csv(path, dtype={"policy": str}, keep_default_na=False, na_values=[""])
+    table.index = table["policy"].map(from_spreadsheet_safe).rename("median of")
+    out = pd.DataFrame({"households": table["households"]})
+    for c in ("final_value", "after_tax_value", "costs", "taxes_paid"):
+        out[c] = table[f"{c}_median"].map("{:,.0f}".format)
+    for c in ("ann_return", "ann_vol", "max_drawdown", "turnover"):
+        out[c] = table[f"{c}_median"].map("{:.2%}".format)
+    out["events"] = table["events_median"].map("{:g}".format)
+    return out.to_string()
+
+
+def _sweep(args) -> int:
+    from cvxrebalance.optimizer.apps.sweep import run_sweep
+
+    try:
+        policies = _policy_specs(args.policy) if args.policy else None
+        man = run_sweep(args.in_dir, args.out_dir, policies, start=args.start, end=args.end,
+                        executor=args.executor, scheduler=args.scheduler, workers=args.workers,
+                        chunk_size=args.chunk_size, retry_errors=args.retry_errors,
+                        progress=not args.no_progress)
+    except CvxRebalanceError as exc:
+        return _report(exc)
+    c, t, w = man["counts"], man["timings"], man["window"]
+    rate = t["households_per_second"]
+    rows = [("households", c["households"]), ("policies", c["policies"]),
+            ("window", f"{w['start']} to {w['end']} ({w['periods']} {w['frequency']} periods)"),
+            ("run now", c["run"]), ("succeeded", c["succeeded"]), ("failed", c["failed"]),
+            ("skipped (finished before)", c["skipped_finished"]), ("in the errors table", c["failed_total"]),
+            ("read", f"{t['read_seconds']:.2f} s"),
+            ("backtest", f"{t['run_seconds']:.2f} s" + (f" ({rate:.2f} households/s)" if rate else "")),
+            ("combine", f"{t['combine_seconds']:.2f} s"), ("wall", f"{t['wall_seconds']:.2f} s")]
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    print(_policy_medians(Path(args.out_dir) / "policies.csv"))
+    print(f"Wrote comparison.csv, policies.csv, errors.csv, manifest.json in {Path(args.out_dir)}")
     return 1 if c["failed_total"] else 0
 
 

@@ -1,4 +1,13 @@
-"""Running a batch: chunks of households on local worker processes (default) or a Dask cluster.
+"""Running a batch or a sweep: chunks of households on local worker processes (default) or a Dask
+cluster.
+
+The executors know nothing of what a household's work is: they run a *chunk runner*
+``runner(chunk, *context, parent=None) -> list[dict]`` (``batch.run_chunk`` rebalances,
+``sweep.run_chunk`` backtests) over chunks of ``(household_id, frames)``, ``context`` being what
+every chunk shares (the shared tables, the policies, OUT_DIR), sent to each worker once. Each
+status row has ``household_id``, ``status`` (``"ok"`` or ``"error"``), ``seconds`` and, for a
+household that succeeded, optionally ``tables`` (its rows for the combined tables, so the driver
+reads no file back).
 
 Each worker compiles a problem template once per shape and reuses it for every household of its
 chunks; chunks of ~50 households amortize the per-task overhead (about 2 ms on Dask, more than
@@ -12,13 +21,13 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cvxrebalance.optimizer.apps.batch import (
     KEY,
-    BatchInput,
     _write_atomic,
     combine,
     error_file,
@@ -31,24 +40,25 @@ from cvxrebalance.optimizer.domain.errors import OutputError
 
 CHUNK = 50
 
+ChunkRunner = Callable[..., list[dict]]
+
 
 def chunks(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _local(batch: BatchInput, todo: list, out: Path, workers: int, size: int) -> Iterator[list[dict]]:
+def _local(runner: ChunkRunner, todo: list, context: tuple, workers: int, size: int) -> Iterator[list[dict]]:
     if workers <= 1:  # in this process: no pickling, easiest to debug
         for chunk in chunks(todo, size):
-            yield run_chunk(chunk, batch.shared, batch.policy, str(out))
+            yield runner(chunk, *context)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_chunk, chunk, batch.shared, batch.policy, str(out), os.getpid())
-                   for chunk in chunks(todo, size)]
+        futures = [pool.submit(runner, chunk, *context, parent=os.getpid()) for chunk in chunks(todo, size)]
         for fut in as_completed(futures):
             yield fut.result()
 
 
-def _dask(batch: BatchInput, todo: list, out: Path, workers: int, size: int,
+def _dask(runner: ChunkRunner, todo: list, context: tuple, workers: int, size: int,
           scheduler: str | None) -> Iterator[list[dict]]:
     try:
         from dask.distributed import Client, LocalCluster
@@ -63,16 +73,81 @@ def _dask(batch: BatchInput, todo: list, out: Path, workers: int, size: int,
                                dashboard_address=None)
         client = Client(cluster)
     try:
-        shared = client.scatter(batch.shared, broadcast=True)
-        policy = client.scatter(batch.policy, broadcast=True)
-        futures = [client.submit(run_chunk, chunk, shared, policy, str(out), pure=False)
-                   for chunk in chunks(todo, size)]
+        # Sent to every worker once, not with every chunk (a path is sent as it is).
+        shared = [c if isinstance(c, str) else client.scatter(c, broadcast=True) for c in context]
+        futures = [client.submit(runner, chunk, *shared, pure=False) for chunk in chunks(todo, size)]
         for fut in dask_completed(futures):
             yield fut.result()
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def pending(out: Path, digests: dict[str, str | None], retry_errors: bool) -> list[str]:
+    """The households of ``digests`` (id -> input fingerprint, in run order) still to run in
+    OUT_DIR: not finished from the same input, and not failed from it unless ``retry_errors``
+    (their error files are then removed). Temporary files left by a run that was killed
+    mid-write are removed first."""
+    for tmp in out.rglob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+    done, failed = finished(out, digests)
+    skip = done | (set() if retry_errors else failed)
+    if retry_errors:
+        for hid in failed - done:
+            error_file(out, hid).unlink(missing_ok=True)
+    return [hid for hid in digests if hid not in skip]
+
+
+@dataclass
+class Outcome:
+    """What the workers reported: households that succeeded and failed, the sum of their own
+    seconds, the wall time of the run, and the ``tables`` rows of this run's households."""
+
+    succeeded: int = 0
+    failed: int = 0
+    household_seconds: float = 0.0
+    run_seconds: float = 0.0
+    tables: dict[str, dict] = field(default_factory=dict)
+
+
+def execute(runner: ChunkRunner, todo: list, context: tuple, *, executor: str = "local",
+            scheduler: str | None = None, workers: int = 1, chunk_size: int | None = None,
+            progress: bool = True, desc: str = "rebalancing") -> Outcome:
+    """Run ``runner`` over ``todo`` (``(household_id, frames)`` pairs) in chunks on the chosen
+    executor, with a progress bar over households.
+
+    Parameters
+    ----------
+    runner : callable
+        ``runner(chunk, *context, parent=None) -> list[dict]``, a module-level function (it is
+        pickled to the workers).
+    context : tuple
+        The runner's arguments after the chunk, the same for every chunk.
+    executor : {"local", "dask"}
+    workers : int
+        Worker processes (1: in this process, local executor).
+    chunk_size : int, optional
+        Households per task (default 50, fewer when there are few households per worker).
+    """
+    size = chunk_size or max(1, min(CHUNK, math.ceil(len(todo) / (4 * workers))))
+    runs = (_dask(runner, todo, context, workers, size, scheduler) if executor == "dask"
+            else _local(runner, todo, context, workers, size))
+    outcome = Outcome()
+    t1 = time.perf_counter()
+    bar = _progress(len(todo), progress, desc)
+    for rows in runs:
+        outcome.tables.update((r[KEY], r.pop("tables")) for r in rows if "tables" in r)
+        outcome.succeeded += sum(r["status"] == "ok" for r in rows)
+        outcome.failed += sum(r["status"] == "error" for r in rows)
+        outcome.household_seconds += sum(r["seconds"] for r in rows)
+        if bar is not None:
+            bar.update(len(rows))
+            bar.set_postfix(done=outcome.succeeded, failed=outcome.failed, refresh=False)
+    if bar is not None:
+        bar.close()
+    outcome.run_seconds = time.perf_counter() - t1
+    return outcome
 
 
 def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local",
@@ -119,49 +194,27 @@ def _run_batch(in_dir, out: Path, executor, scheduler, workers, chunk_size, retr
     batch = read_batch(in_dir)
     t_read = time.perf_counter() - t0
     ids = list(batch.households)
-    for tmp in out.rglob(".*.tmp"):  # left by a run that was killed mid-write
-        tmp.unlink(missing_ok=True)
-    done, failed = finished(out, {hid: f.get("_digest") for hid, f in batch.households.items()})
-    skip = done | (set() if retry_errors else failed)
-    if retry_errors:
-        for hid in failed - done:
-            error_file(out, hid).unlink(missing_ok=True)
-    todo = [(hid, batch.households[hid]) for hid in ids if hid not in skip]
+    run_ids = pending(out, {hid: f.get("_digest") for hid, f in batch.households.items()}, retry_errors)
+    todo = [(hid, batch.households[hid]) for hid in run_ids]
     workers = workers or os.cpu_count() or 1
-    size = chunk_size or max(1, min(CHUNK, math.ceil(len(todo) / (4 * workers))))
-    runner = (_dask(batch, todo, out, workers, size, scheduler) if executor == "dask"
-              else _local(batch, todo, out, workers, size))
-    ok = bad = 0
-    solve_seconds = 0.0
-    t1 = time.perf_counter()
-    bar = _progress(len(todo), progress)
-    fresh: dict[str, dict] = {}  # this run's tables, so combining reads no file back
-    for rows in runner:
-        fresh.update((r[KEY], r.pop("tables")) for r in rows if "tables" in r)
-        ok += sum(r["status"] == "ok" for r in rows)
-        bad += sum(r["status"] == "error" for r in rows)
-        solve_seconds += sum(r["seconds"] for r in rows)
-        if bar is not None:
-            bar.update(len(rows))
-            bar.set_postfix(done=ok, failed=bad, refresh=False)
-    if bar is not None:
-        bar.close()
-    t_run = time.perf_counter() - t1
+    done = execute(run_chunk, todo, (batch.shared, batch.policy, str(out)), executor=executor,
+                   scheduler=scheduler, workers=workers, chunk_size=chunk_size, progress=progress)
     t2 = time.perf_counter()
-    counts = combine(out, ids, fresh)
-    counts |= {"households": len(ids), "run": len(todo), "succeeded": ok, "failed": bad,
+    counts = combine(out, ids, done.tables)  # this run's tables as they are, so combining reads no file back
+    counts |= {"households": len(ids), "run": len(todo), "succeeded": done.succeeded, "failed": done.failed,
                "skipped_finished": len(ids) - len(todo), "failed_total": counts["errors"]}
+    t_run = done.run_seconds
     timings = {"read_seconds": t_read, "run_seconds": t_run, "combine_seconds": time.perf_counter() - t2,
-               "household_seconds_total": solve_seconds, "wall_seconds": time.perf_counter() - t0,
+               "household_seconds_total": done.household_seconds, "wall_seconds": time.perf_counter() - t0,
                "households_per_second": len(todo) / t_run if t_run > 0 and todo else None}
     man = manifest(batch, counts, timings, executor, workers)
     _write_atomic(out / "manifest.json", json.dumps(man, indent=2, default=str))
     return man
 
 
-def _progress(total: int, on: bool):
+def _progress(total: int, on: bool, desc: str = "rebalancing"):
     if not on or total == 0:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="household", desc="rebalancing", smoothing=0.1)
+    return tqdm(total=total, unit="household", desc=desc, smoothing=0.1)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -73,3 +75,36 @@ def file_mode() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
+
+
+def write_files(out_dir: Path, contents: dict[str, str]) -> None:
+    """Write ``contents`` (file name -> text) into ``out_dir``, all of them or none: each file is
+    first written in full under a temporary name (``.NAME.*.tmp``) and only then are they renamed
+    over their final names, in the order given (so the last one, a summary that vouches for the
+    others, appears last). A crash leaves at most ``.tmp`` files, which are removed on the way out
+    when the process survives the error.
+
+    Raises
+    ------
+    OSError
+        ``out_dir`` cannot be written.
+    """
+    staged: dict[str, str] = {}
+    try:
+        for name, text in contents.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
+            staged[name] = tmp
+            try:
+                f = os.fdopen(fd, "w")
+            except BaseException:
+                os.close(fd)
+                raise
+            with f:
+                f.write(text)
+            os.chmod(tmp, file_mode())  # mkstemp makes 0600; a result file follows the umask
+        for name, tmp in staged.items():
+            os.replace(tmp, Path(out_dir) / name)
+    finally:
+        for tmp in staged.values():
+            if os.path.exists(tmp):
+                os.unlink(tmp)
