@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from cvxrebalance.constraints.esg import portfolio_score
 from cvxrebalance.cost_models import lot_relief, objective_value
 from cvxrebalance.cost_models.tax import realized as tax_realized
 from cvxrebalance.cost_models.tracking_error import variance
-from cvxrebalance.optimizer.domain.output import csv_text, file_mode
+from cvxrebalance.optimizer.domain.output import csv_text, write_files
 from cvxrebalance.optimizer.domain.prepare import Prepared
 from cvxrebalance.optimizer.domain.solution import Solution
 from cvxrebalance.optimizer.pipeline.exposures import currency_exposures
@@ -199,27 +197,9 @@ class RebalanceResult:
         # summary.json, written last, records a checksum of each file beside it (``verify_files``).
         checksums = {name: _sha256(text) for name, text in contents.items()}
         contents["summary.json"] = json.dumps({**self.summary, "files": checksums}, indent=2, default=str) + "\n"
-        staged: dict[str, str] = {}
-        try:
-            for name, text in contents.items():
-                fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
-                staged[name] = tmp
-                try:
-                    f = os.fdopen(fd, "w")
-                except BaseException:
-                    os.close(fd)
-                    raise
-                with f:
-                    f.write(text)
-                os.chmod(tmp, file_mode())
-            for name, tmp in staged.items():
-                os.replace(tmp, out / name)
-            if "futures.csv" not in staged:  # a futures.csv from an earlier result is not this one's
-                (out / "futures.csv").unlink(missing_ok=True)
-        finally:
-            for tmp in staged.values():
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+        write_files(out, contents)
+        if "futures.csv" not in contents:  # a futures.csv from an earlier result is not this one's
+            (out / "futures.csv").unlink(missing_ok=True)
         return out
 
     def to_text(self) -> str:

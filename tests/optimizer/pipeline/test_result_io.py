@@ -50,10 +50,10 @@ def test_failed_write_leaves_the_previous_result(example, tmp_path, monkeypatch)
     out = tmp_path / "out"
     example.write(out)
     before = {p.name: p.read_text() for p in out.iterdir()}
-    import cvxrebalance.optimizer.pipeline.result as result_module
+    import cvxrebalance.optimizer.domain.output as output_module
 
     calls = {"n": 0}
-    real_fdopen = result_module.os.fdopen
+    real_fdopen = output_module.os.fdopen
 
     def failing_fdopen(fd, mode):
         calls["n"] += 1
@@ -61,7 +61,7 @@ def test_failed_write_leaves_the_previous_result(example, tmp_path, monkeypatch)
             raise OSError("No space left on device")
         return real_fdopen(fd, mode)
 
-    monkeypatch.setattr(result_module.os, "fdopen", failing_fdopen)
+    monkeypatch.setattr(output_module.os, "fdopen", failing_fdopen)
     with pytest.raises(OSError, match="No space"):
         example.write(out)
     assert {p.name: p.read_text() for p in out.iterdir()} == before  # no temp files, nothing replaced
