@@ -39,7 +39,8 @@ def describe_case(name: str) -> str:
     return body.replace("**", "").split(": ")[0].split(". ")[0]
 
 
-_LAZY = {"backtest": "backtests", "BacktestResult": "backtests", "Market": "market", "load_market": "market"}
+_LAZY = {"backtest": "backtests", "BacktestResult": "backtests", "Market": "market", "load_market": "market",
+         "shock": "shocks", "ShockResult": "shocks"}
 
 
 def __getattr__(name: str):
@@ -50,4 +51,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["BacktestResult", "Market", "backtest", "case_path", "describe_case", "list_cases", "load_market"]
+__all__ = ["BacktestResult", "Market", "ShockResult", "backtest", "case_path", "describe_case", "list_cases",
+           "load_market", "shock"]

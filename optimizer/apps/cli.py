@@ -79,6 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     sw.add_argument("--chunk-size", type=int, help="households per task (default: at most 10)")
     sw.add_argument("--retry-errors", action="store_true", help="run failed households again")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sh = sub.add_parser("shock", help="what-if: apply instantaneous returns to a case and rebalance, beside no shock")
+    sh.add_argument("case", help="case directory, or a bundled case name")
+    sh.add_argument("--shock", action="append", default=[], metavar="NAME=RETURN",
+                    help="an asset class, security or contract and its return, e.g. us_equity=-0.34 (repeatable)")
+    sh.add_argument("--historical", help="a named historical shock measured on the bundled data: "
+                    "2008, 2020-03 (per class; --shock entries override it)")
+    sh.add_argument("--out", help="write comparison.csv and the shocked rebalance's files here")
     bench = sub.add_parser("bench", help="time the library against the bare solver on synthetic households")
     bench.add_argument("--households", type=int, default=50)
     bench.add_argument("--securities", type=int, default=100)
@@ -101,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         return _backtest(args)
     if args.command == "sweep":
         return _sweep(args)
+    if args.command == "shock":
+        return _shock(args)
     if args.command == "bench":
         from cvxrebalance.optimizer.apps.bench import main as bench_main
 
@@ -169,6 +178,45 @@ def _backtest(args) -> int:
         return _report(exc)
     print(comparison_table(result).to_string())
     print(f"Wrote comparison.csv and one directory per policy in {Path(args.out)}")
+    return 0
+
+
+def _shock(args) -> int:
+    from cvxrebalance.optimizer.domain.case_io import load_case
+    from cvxrebalance.optimizer.domain.output import frame_csv, write_files
+    from cvxrebalance.scenarios.shocks import historical, shock
+
+    try:
+        household, policy = load_case(_case_dir(args.case))
+        shocks = historical(args.historical) if args.historical else {}
+        for spec in args.shock:
+            name, sep, value = spec.partition("=")
+            try:
+                shocks[name] = float(value)
+            except ValueError:
+                raise ValueError(f"--shock {spec!r}: expected NAME=RETURN, e.g. us_equity=-0.34") from None
+            if not sep or not name:
+                raise ValueError(f"--shock {spec!r}: expected NAME=RETURN, e.g. us_equity=-0.34")
+        if not shocks:
+            raise ValueError("give at least one --shock NAME=RETURN or --historical NAME")
+        result = shock(household, shocks, policy)
+        table = result.comparison
+        if args.out:
+            out = result.shocked.write(args.out)
+            write_files(out, {"comparison.csv": frame_csv(table.rename_axis("figure").reset_index())})
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"cvxrebalance: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        return _report(OutputError(f"cannot write the results: {exc}"))
+    except CvxRebalanceError as exc:
+        return _report(exc)
+    print("Shock: " + ", ".join(f"{k} {v:+.2%}" for k, v in shocks.items()))
+    print(table.to_string(float_format=lambda x: f"{x:,.6g}"))
+    print("Trades after the shock:")
+    print(result.shocked.to_text())
+    if args.out:
+        print(f"Wrote comparison.csv and the shocked rebalance's files in {Path(args.out)}")
     return 0
 
 

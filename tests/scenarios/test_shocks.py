@@ -1,0 +1,103 @@
+"""What-if shocks (scenarios.shocks): prices moved by class or security, the contracts' variation
+margin, the rebalance beside no shock, named historical shocks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cvxrebalance import load_case
+from cvxrebalance.optimizer.domain.errors import ValidationError
+from cvxrebalance.scenarios import case_path
+from cvxrebalance.scenarios.market import load_market
+from cvxrebalance.scenarios.shocks import historical, shock, shocked_household
+
+
+@pytest.fixture(scope="module")
+def four():
+    return load_case(case_path("four_accounts"))
+
+
+def test_a_shock_of_zero_changes_nothing(four):
+    h, p = four
+    r = shock(h, {"stocks": 0.0, "bonds": 0.0}, p)
+    assert (r.comparison["difference"] == 0).all()
+    pd.testing.assert_frame_equal(r.shocked.trades, r.base.trades)
+    assert r.returns == {}
+
+
+def test_a_class_shock_moves_every_security_of_the_class_and_the_value_by_hand(four):
+    """-34% on stocks: the value falls by 34% of the stocks held (70.148% of $3,000,800)."""
+    h, p = four
+    r = shock(h, {"stocks": -0.34}, p)
+    stocks = h.securities.loc[h.securities["asset_class"] == "stocks", "security_id"]
+    assert r.returns == {s: -0.34 for s in stocks}
+    held = h.holdings.groupby("security_id")["quantity"].sum()
+    price = h.securities.set_index("security_id")["price"]
+    stock_value = sum(held.get(s, 0.0) * price[s] for s in stocks)
+    assert r.comparison.loc["household_value", "difference"] == pytest.approx(-0.34 * stock_value, abs=0.01)
+    before = r.comparison.loc["before_stocks", "shock"]
+    assert before == pytest.approx(0.66 * stock_value / (h.value - 0.34 * stock_value), abs=1e-8)
+    assert r.shocked.summary["checks"]["passed"] and r.base.summary["checks"]["passed"]
+    # The shocked household is rebalanced back inside its bands.
+    assert abs(r.comparison.loc["after_stocks", "shock"] - 0.65) < 0.05
+
+
+def test_a_security_s_own_shock_overrides_its_class_s(four):
+    h, _ = four
+    first = h.securities.loc[h.securities["asset_class"] == "stocks", "security_id"].iloc[0]
+    shocked, returns = shocked_household(h, {"stocks": -0.2, first: 0.1})
+    assert returns[first] == 0.1
+    assert shocked.securities.set_index("security_id").loc[first, "price"] == pytest.approx(
+        1.1 * h.securities.set_index("security_id").loc[first, "price"])
+
+
+def test_contracts_move_with_their_class_and_settle_variation_margin():
+    """The overlay case holds 4 ESZ6 (multiplier 50, price 6,000): -34% on us_equity pays
+    4 x 50 x 6,000 x 0.34 = $408,000 of variation margin from the taxable account's cash."""
+    h, _ = load_case(case_path("overlay"))
+    shocked, returns = shocked_household(h, {"us_equity": -0.34})
+    assert returns["ESZ6"] == -0.34 and "TYH7" not in returns
+    cash = dict(zip(h.accounts["account_id"], h.accounts["cash"], strict=True))
+    after = dict(zip(shocked.accounts["account_id"], shocked.accounts["cash"], strict=True))
+    assert after["taxable"] - cash["taxable"] == pytest.approx(-408_000.0)
+    assert after["ira"] == cash["ira"]
+
+
+@pytest.mark.parametrize("shocks, field", [({"gold": -0.1}, "gold"), ({"stocks": -1.0}, "stocks"),
+                                           ({"bonds": float("nan")}, "bonds")])
+def test_bad_shocks_are_named(four, shocks, field):
+    h, p = four
+    with pytest.raises(ValidationError) as err:
+        shock(h, shocks, p)
+    assert err.value.problems[0].field == field
+
+
+def test_historical_shocks_are_measured_on_the_bundled_data():
+    levels = load_market(case_path("us_stocks_bonds_monthly")).levels
+    stocks = levels.loc["2009-02-28", "US_STOCKS"] / levels.loc["2008-08-31", "US_STOCKS"] - 1
+    assert historical("2008")["us_equity"] == pytest.approx(stocks, rel=1e-12)
+    march = historical("2020-03")["us_equity"]
+    prices = pd.read_csv(case_path("sp500_daily") / "prices.csv", index_col="date")
+    growth = prices.loc["2020-03-23"] / prices.loc["2020-02-19"]
+    assert march == pytest.approx(float(np.mean(growth) - 1), rel=1e-9)
+    assert -0.45 < march < -0.25
+    with pytest.raises(ValidationError):
+        historical("1987")
+
+
+def test_the_cli_prints_the_comparison_and_writes_it(tmp_path, capsys):
+    from cvxrebalance.optimizer.apps.cli import main
+
+    out = tmp_path / "shock"
+    assert main(["shock", "four_accounts", "--shock", "stocks=-0.34", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "stocks -34.00%" in text and "household_value" in text
+    table = pd.read_csv(out / "comparison.csv", index_col="figure")
+    assert table.loc["household_value", "difference"] < 0
+    assert (out / "trades.csv").exists()
+    assert main(["shock", "four_accounts", "--shock", "stocks"]) == 2
+    assert main(["shock", "four_accounts"]) == 2
+    assert main(["shock", "four_accounts", "--shock", "gold=-0.1"]) == 2
+    assert main(["shock", "us_stocks_bonds_monthly", "--historical", "2008"]) == 0
