@@ -13,7 +13,7 @@ import pandas as pd
 from cvxrebalance.optimizer.domain.output import frame_csv
 
 
-def _name(policy: str) -> str:
+def directory_name(policy: str) -> str:
     """A policy name as a directory name (letters, digits, dot, dash and underscore)."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", policy) or "policy"
 
@@ -34,7 +34,7 @@ def write(result, out_dir) -> Path:
     stats = result.stats
     (out / "comparison.csv").write_text(frame_csv(stats.rename_axis("policy").reset_index()))
     for name, run in result.runs.items():
-        d = out / _name(name)
+        d = out / directory_name(name)
         d.mkdir(exist_ok=True)
         (d / "values.csv").write_text(frame_csv(_dated(run.values.reset_index())))
         (d / "events.csv").write_text(frame_csv(_dated(run.events)))

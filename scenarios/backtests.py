@@ -26,6 +26,7 @@ from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.prepare import long_term, prepare
 from cvxrebalance.optimizer.domain.solution import position_costs
+from cvxrebalance.optimizer.domain.tables import Column, file_lines, parse_table
 from cvxrebalance.optimizer.domain.targets import outside
 from cvxrebalance.optimizer.pipeline import checker
 from cvxrebalance.optimizer.pipeline.rebalance import decide_trigger, rebalance
@@ -36,6 +37,8 @@ from cvxrebalance.scenarios.rule import rule_trades
 STATS = ["events", "final_value", "ann_return", "ann_vol", "max_drawdown", "turnover", "costs",
          "taxes_paid", "short_term_gains", "long_term_gains", "futures_pnl", "tracking_error", "after_tax_value"]
 EVENT_COLUMNS = ["date", "reason", "traded", "cost", "tax"]
+FLOWS = {"date": Column("date", required=True), "account_id": Column("str", required=True),
+         "amount": Column("float", required=True)}
 
 
 @dataclass
@@ -140,18 +143,81 @@ def backtest(household: Household, policies: Policy | dict[str, Policy], market:
     if start is not None or end is not None:
         market = market.window(start, end)
     policies = _with_cash_only(household, {"policy": policies} if isinstance(policies, Policy) else dict(policies))
-    flow_table = _flows(flows, market, household)
+    _check_names(policies)
+    flow_table = _flows(parse_flows(flows, household, market))
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(policies) * len(market.dates), unit="date", desc="backtesting", smoothing=0.1)
     try:
-        runs = {name: _run(household, p, market, flow_table, bar) for name, p in policies.items()}
+        runs = {name: _run(household, p, market, flow_table, bar, name) for name, p in policies.items()}
     finally:
         if bar is not None:
             bar.close()
     return BacktestResult(runs, market)
+
+
+def parse_flows(part: pd.DataFrame | None, household: Household, market: Market) -> pd.DataFrame | None:
+    """A household's flows (``date, account_id, amount``) checked against the market window:
+    rows dated after its start and up to its end are kept (the others are left out), each on a
+    date of the data before the last one (no decision is taken on the last date, so a flow there
+    could be neither funded nor invested) and for one of the household's accounts.
+
+    Raises
+    ------
+    ValidationError
+        Naming flows.csv, the row's line and the field.
+    """
+    if part is None or not len(part):
+        return None
+    problems: list[Problem] = []
+    table = parse_table(part, "flows.csv", FLOWS, problems)
+    lines = file_lines(part)
+    dates = set(market.dates.date)
+    first, last = market.start.date(), market.dates[-1].date()
+    accounts = set(household.accounts["account_id"])
+    keep = []
+    for j, row in enumerate(table.itertuples(index=False)):
+        if row.date is None or not first < row.date <= last:
+            continue  # a bad date is already a problem; a date outside the window is left out
+        if row.date == last:
+            problems.append(Problem("flows.csv", lines[j], "date", f"{row.date} is the last date of the data: no "
+                                    "decision is taken there, so the flow could be neither funded nor invested"))
+        elif row.date not in dates:
+            problems.append(Problem("flows.csv", lines[j], "date", f"{row.date} is not a date of the market data "
+                                    f"({market.source}, {market.frequency})"))
+        if row.account_id not in accounts:
+            problems.append(Problem("flows.csv", lines[j], "account_id", f"unknown account {row.account_id!r} "
+                                    "of this household"))
+        keep.append(j)
+    if problems:
+        raise ValidationError(problems)
+    kept = table.iloc[keep]
+    return pd.DataFrame({"date": pd.to_datetime([str(d) for d in kept["date"]]),
+                         "account_id": kept["account_id"].to_numpy(object),
+                         "amount": kept["amount"].to_numpy(float)})
+
+
+def _check_names(policies: dict) -> None:
+    """At least one policy; every one a Policy under a name that is its own directory of the
+    output (``backtest_report``: letters, digits, dot, dash, underscore; not "." or "..")."""
+    from cvxrebalance.scenarios.backtest_report import directory_name
+
+    if not policies:
+        raise ValidationError([Problem("policies", None, None, "no policy given")])
+    problems, seen = [], {}
+    for name, p in policies.items():
+        if not isinstance(name, str) or not isinstance(p, Policy):
+            problems.append(Problem("policies", None, str(name), "expected a name (text) and a Policy"))
+            continue
+        folder = directory_name(name)
+        if folder in (".", "..") or folder in seen:
+            why = f"writes to the same directory as {seen[folder]!r}" if folder in seen else "is not a directory name"
+            problems.append(Problem("policies", None, name, f"the policy name {why}: choose another"))
+        seen[folder] = name
+    if problems:
+        raise ValidationError(problems)
 
 
 def _with_cash_only(household: Household, policies: dict[str, Policy]) -> dict[str, Policy]:
@@ -164,28 +230,21 @@ def _with_cash_only(household: Household, policies: dict[str, Policy]) -> dict[s
     for name, p in policies.items():
         out[name] = p
         if p.overlay.instruments == "both" and p.overlay.compare_cash_only and p.backtest.rebalancer == "optimizer":
+            if f"{name}_cash_only" in policies:
+                raise ValidationError([Problem("policies", None, f"{name}_cash_only", f"is the name of {name!r}'s "
+                                               "cash-only twin: choose another, or set [overlay] compare_cash_only "
+                                               "= false")])
             out[f"{name}_cash_only"] = dataclasses.replace(
                 p, overlay=dataclasses.replace(p.overlay, instruments="cash_only"))
     return out
 
 
-def _flows(flows: pd.DataFrame | None, market: Market, household: Household) -> dict[pd.Timestamp, dict[str, float]]:
+def _flows(flows: pd.DataFrame | None) -> dict[pd.Timestamp, dict[str, float]]:
+    """Checked flows (``parse_flows``) summed by date and account."""
     out: dict[pd.Timestamp, dict[str, float]] = {}
-    if flows is None or not len(flows):
-        return out
-    accounts = set(household.accounts["account_id"])
-    dates = set(market.dates)
-    problems = []
-    for line, row in zip(range(2, len(flows) + 2), flows.itertuples(index=False), strict=True):
-        day = pd.Timestamp(row.date)
-        if day not in dates:
-            problems.append(Problem("flows.csv", line, "date", f"{day.date()} is not a date of the market data"))
-        if row.account_id not in accounts:
-            problems.append(Problem("flows.csv", line, "account_id", f"unknown account {row.account_id!r}"))
-        out.setdefault(day, {})
-        out[day][row.account_id] = out[day].get(row.account_id, 0.0) + float(row.amount)
-    if problems:
-        raise ValidationError(problems)
+    for row in (flows.itertuples(index=False) if flows is not None else ()):
+        day = out.setdefault(pd.Timestamp(row.date), {})
+        day[row.account_id] = day.get(row.account_id, 0.0) + float(row.amount)
     return out
 
 
@@ -386,7 +445,8 @@ def _on_date(policy: Policy, mode: str, as_of, fraction: float) -> Policy:
 SECTION_1256 = np.array([0.4, 0.6])  # US futures gains: 40% short term, 60% long term
 
 
-def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=None) -> PolicyRun:
+def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=None,
+         name: str = "policy") -> PolicyRun:
     state = _State(household, market)
     data0 = prepare(household, policy)
     classes = list(data0.classes)
@@ -461,6 +521,10 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
             try:
                 result = _decide(state.household_at(date, today, window),
                                  _on_date(decide_with, mode_today, date.date(), fraction))
+            except ValidationError as exc:  # the simulated household, not the input: say whose and when
+                raise ValidationError([Problem("backtest", None, f"{name} on {date.date()}", (
+                    f"the household as the backtest carried it cannot be rebalanced: {p.message}"
+                    + (" (a flow that day)" if today else ""))) for p in exc.problems]) from exc
             except InfeasibilityError as exc:
                 lines = str(exc).splitlines()  # the verdict, then "  - constraint (short by x)" lines
                 why = "; ".join(line.strip(" -") for line in lines if line.startswith("  -")) or lines[0]
@@ -619,7 +683,7 @@ def _stats(values: pd.DataFrame, events: pd.DataFrame, market: Market, target_r:
     drawdown = wealth / np.maximum.accumulate(wealth) - 1
     turnover = float((events["traded"] / (2 * events["value_before"])).sum() / years) if len(events) else 0.0
     return {
-        "events": int(len(events)),
+        "events": int((~events["reason"].str.startswith("infeasible")).sum()) if len(events) else 0,
         "final_value": float(v[-1]),
         "ann_return": float(wealth[-1] ** (1 / years) - 1) if years else 0.0,
         "ann_vol": float(np.std(r, ddof=1) * math.sqrt(P)) if periods > 1 else 0.0,

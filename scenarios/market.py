@@ -181,8 +181,8 @@ class Market:
         ``start``; the returns are those of the periods ending after it, up to ``end``.
         """
         points = self.dates.insert(0, self.start)
-        first = self.start if start is None else pd.Timestamp(start)
-        last = self.dates[-1] if end is None else pd.Timestamp(end)
+        first = self.start if start is None else _day(start, "start")
+        last = self.dates[-1] if end is None else _day(end, "end")
         if first < self.start:
             raise ValueError(f"{first.date()} is before the start of {self.source} ({self.start.date()})")
         new_start = points[points <= first][-1]
@@ -374,3 +374,14 @@ def _period_before(first: pd.Timestamp, frequency: str) -> pd.Timestamp:
 
 
 __all__ = ["CHECK_FREQUENCIES", "FREQUENCIES", "Market", "load_market"]
+
+
+def _day(value, name: str) -> pd.Timestamp:
+    """A window edge as a plain date (a ValueError naming it otherwise)."""
+    try:
+        day = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        day = pd.NaT
+    if pd.isna(day) or day.tzinfo is not None or day != day.normalize():
+        raise ValueError(f"{name} {value!r} is not a date (YYYY-MM-DD)")
+    return day

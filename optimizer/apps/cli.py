@@ -145,9 +145,7 @@ def _report(exc: CvxRebalanceError) -> int:
 
 
 def _backtest(args) -> int:
-    import pandas as pd
-
-    from cvxrebalance.optimizer.domain.case_io import load_case
+    from cvxrebalance.optimizer.domain.case_io import load_case, read_csv
     from cvxrebalance.optimizer.domain.policy import Policy
     from cvxrebalance.scenarios.backtest_report import comparison_table
     from cvxrebalance.scenarios.backtests import backtest
@@ -164,8 +162,12 @@ def _backtest(args) -> int:
             name, sep, file = spec.partition("=")
             if not sep or not name or not file:
                 raise ValueError(f"--policy {spec!r}: expected NAME=FILE")
+            if name in policies:
+                raise ValueError(f"--policy {spec!r}: the name {name!r} is given twice")
+            if not Path(file).is_file():
+                raise FileNotFoundError(f"--policy {spec!r}: no such policy file {file!r}")
             policies[name] = Policy.from_toml(file)
-        flows = pd.read_csv(case / "flows.csv") if (case / "flows.csv").exists() else None
+        flows = read_csv(case / "flows.csv") if (case / "flows.csv").exists() else None
         result = backtest(household, policies or {"policy": policy}, market, start=args.start, end=args.end,
                           flows=flows, progress=not args.no_progress)
         result.write(args.out)

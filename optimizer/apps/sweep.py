@@ -52,8 +52,8 @@ from cvxrebalance.optimizer.domain.errors import OutputError, Problem, Validatio
 from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.output import frame_csv, from_spreadsheet_safe, write_files
 from cvxrebalance.optimizer.domain.policy import Policy
-from cvxrebalance.optimizer.domain.tables import Column, file_lines, parse_table
-from cvxrebalance.scenarios.backtests import STATS, backtest
+from cvxrebalance.optimizer.domain.tables import file_lines
+from cvxrebalance.scenarios.backtests import FLOWS, STATS, backtest, parse_flows
 from cvxrebalance.scenarios.market import Market, load_market
 
 # The statistics summarized across households in policies.csv, and how.
@@ -61,8 +61,6 @@ SUMMARY_STATS = ["final_value", "ann_return", "ann_vol", "max_drawdown", "turnov
                  "after_tax_value", "events"]
 AGGREGATES = ("median", "mean", "p10", "p90")
 COMPARISON_COLUMNS = [KEY, "policy", *STATS]
-FLOWS = {"date": Column("date", required=True), "account_id": Column("str", required=True),
-         "amount": Column("float", required=True)}
 CHUNK = 10  # households per task at most: a backtest is hundreds of decisions, not one
 DIGEST_VERSION = "sweep-1"  # part of every input digest: a new layout of the outputs reruns
 
@@ -241,42 +239,6 @@ def problems_of_header(df: pd.DataFrame) -> list[Problem]:
     return found + [Problem("flows.csv", 1, c, "required column is missing") for c in wanted if c not in df.columns]
 
 
-def household_flows(part: pd.DataFrame | None, household: Household, market: Market) -> pd.DataFrame | None:
-    """One household's flows for ``backtest``: rows dated inside the market window (the others
-    are left out), each on a date of the data and for one of the household's accounts.
-
-    Raises
-    ------
-    ValidationError
-        Naming flows.csv, the row's line and the field.
-    """
-    if part is None or not len(part):
-        return None
-    problems: list[Problem] = []
-    table = parse_table(part, "flows.csv", FLOWS, problems)
-    lines = file_lines(part)
-    dates = set(market.dates.date)
-    first, last = market.start.date(), market.dates[-1].date()
-    accounts = set(household.accounts["account_id"])
-    keep = []
-    for j, row in enumerate(table.itertuples(index=False)):
-        if row.date is None or not first < row.date <= last:
-            continue  # a bad date is already a problem; a date outside the window is left out
-        if row.date not in dates:
-            problems.append(Problem("flows.csv", lines[j], "date", f"{row.date} is not a date of the market data "
-                                    f"({market.source}, {market.frequency})"))
-        if row.account_id and row.account_id not in accounts:
-            problems.append(Problem("flows.csv", lines[j], "account_id", f"unknown account {row.account_id!r} "
-                                    "of this household"))
-        keep.append(j)
-    if problems:
-        raise ValidationError(problems)
-    kept = table.iloc[keep]
-    return pd.DataFrame({"date": pd.to_datetime([str(d) for d in kept["date"]]),
-                         "account_id": kept["account_id"].to_numpy(object),
-                         "amount": kept["amount"].to_numpy(float)})
-
-
 # ------------------------------------------------------------------------------------- workers
 def run_household(hid: str, frames: dict, shared: dict, policies: dict[str, Policy], market: Market,
                   out_dir: Path, base: Household | None = None) -> dict:
@@ -287,7 +249,7 @@ def run_household(hid: str, frames: dict, shared: dict, policies: dict[str, Poli
     digest = frames.get("_sweep_digest")
     try:
         household = build_household(hid, frames, shared, base)
-        flows = household_flows(frames.get("flows"), household, market)
+        flows = parse_flows(frames.get("flows"), household, market)
         stats = backtest(household, policies, market, flows=flows).stats
         columns = {"policy": np.asarray(stats.index, dtype=object),
                    **{c: stats[c].to_numpy(int if c == "events" else float) for c in STATS}}

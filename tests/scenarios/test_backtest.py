@@ -12,6 +12,7 @@ import pytest
 from builders import household, policy
 
 from cvxrebalance import load_case
+from cvxrebalance.optimizer.domain.errors import ValidationError
 from cvxrebalance.scenarios import case_path
 from cvxrebalance.scenarios.backtests import backtest
 from cvxrebalance.scenarios.market import Market, load_market
@@ -268,3 +269,54 @@ def test_the_backtest_s_own_purchase_blocks_a_loss_sale_for_thirty_days():
     sold = run.trades[(run.trades["side"] == "sell") & (run.trades["security_id"] == "EQ")]
     assert len(sold) and sold["date"].min() > pd.Timestamp("2020-02-01")
     assert run.stats["short_term_gains"] < 0  # the loss was banked once the window passed
+
+
+def test_a_case_s_flows_csv_is_read_and_its_bad_cells_named(tmp_path):
+    import shutil
+
+    from cvxrebalance.optimizer.apps.cli import main
+
+    case = tmp_path / "case"
+    shutil.copytree(case_path("us_stocks_bonds_monthly"), case)
+    (case / "flows.csv").write_text("date,account_id,amount\n1926-09-30,taxable,50000\n")
+    assert main(["backtest", str(case), "--out", str(tmp_path / "o"), "--end", "1926-12-31", "--no-progress"]) == 0
+    values = pd.read_csv(tmp_path / "o" / "policy" / "values.csv", index_col="date")
+    assert values.loc["1926-09-30", "flow"] == 50_000.0
+    (case / "flows.csv").write_text("date,account_id,amount\n1926-09-30,taxable,lots\n1926-10-31,nobody,1\n")
+    with pytest.raises(ValidationError) as err:
+        h, p = load_case(case)
+        backtest(h, p, load_market(case).window(end="1926-12-31"),
+                 flows=pd.read_csv(case / "flows.csv", dtype=str))
+    assert {(q.file, q.row, q.field) for q in err.value.problems} == {("flows.csv", 2, "amount"),
+                                                                      ("flows.csv", 3, "account_id")}
+
+
+def test_a_flow_on_the_last_date_is_refused():
+    market = monthly({"2020-01-31": (0.0, 0.0), "2020-02-29": (0.0, 0.0)})
+    flows = pd.DataFrame({"date": ["2020-02-29"], "account_id": ["a"], "amount": [-1e9]})
+    with pytest.raises(ValidationError, match="last date"):
+        backtest(two_assets(), policy(), market, flows=flows)
+
+
+@pytest.mark.parametrize("names, message", [({}, "no policy"), ({"..": None}, "not a directory name"),
+                                            ({"a/b": None, "a_b": None}, "same directory")])
+def test_policy_names_must_be_directories_of_their_own(names, message):
+    market = monthly({"2020-01-31": (0.0, 0.0), "2020-02-29": (0.0, 0.0)})
+    with pytest.raises(ValidationError, match=message):
+        backtest(two_assets(), {n: policy() for n in names}, market)
+
+
+@pytest.mark.parametrize("start", ["", "NaT", "1950-01-31T00:00+05:00", "1950-01-31T12:00"])
+def test_a_window_edge_that_is_not_a_date_is_named(start):
+    with pytest.raises(ValueError, match="start"):
+        load_market(case_path("us_stocks_bonds_monthly")).window(start=start)
+
+
+def test_the_cli_refuses_a_missing_policy_file_and_a_name_given_twice(tmp_path):
+    from cvxrebalance.optimizer.apps.cli import main
+
+    out = str(tmp_path / "o")
+    assert main(["backtest", "us_stocks_bonds_monthly", "--out", out, "--policy", "x=/no/such.toml"]) == 2
+    (tmp_path / "p.toml").write_text("")
+    p = str(tmp_path / "p.toml")
+    assert main(["backtest", "us_stocks_bonds_monthly", "--out", out, "--policy", f"x={p}", "--policy", f"x={p}"]) == 2
