@@ -5,12 +5,13 @@ charts are left out and the tables are still written)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
 import pandas as pd
 
-from cvxrebalance.optimizer.domain.output import frame_csv
+from cvxrebalance.optimizer.domain.output import frame_csv, write_files
 
 
 def directory_name(policy: str) -> str:
@@ -28,19 +29,25 @@ def _dated(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write(result, out_dir) -> Path:
-    """Write every file of ``result`` into ``out_dir`` (created); returns it."""
+    """Write every file of ``result`` into ``out_dir`` (created); returns it.
+
+    Nothing is half-written: every policy's directory is made before any file is written (a
+    path in the way fails first, with nothing replaced); each policy's files are staged and
+    renamed together (``output.write_files``), the charts renamed into place, and
+    ``comparison.csv`` comes last."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stats = result.stats
-    (out / "comparison.csv").write_text(frame_csv(stats.rename_axis("policy").reset_index()))
-    for name, run in result.runs.items():
-        d = out / directory_name(name)
+    folders = {name: out / directory_name(name) for name in result.runs}
+    for d in folders.values():
         d.mkdir(exist_ok=True)
-        (d / "values.csv").write_text(frame_csv(_dated(run.values.reset_index())))
-        (d / "events.csv").write_text(frame_csv(_dated(run.events)))
-        (d / "trades.csv").write_text(frame_csv(_dated(run.trades)))
-        (d / "summary.json").write_text(json.dumps(run.stats, indent=2, default=float) + "\n")
+    for name, run in result.runs.items():
+        write_files(folders[name], {
+            "values.csv": frame_csv(_dated(run.values.reset_index())),
+            "events.csv": frame_csv(_dated(run.events)),
+            "trades.csv": frame_csv(_dated(run.trades)),
+            "summary.json": json.dumps(run.stats, indent=2, default=float) + "\n"})
     _charts(result, out)
+    write_files(out, {"comparison.csv": frame_csv(result.stats.rename_axis("policy").reset_index())})
     return out
 
 
@@ -56,8 +63,13 @@ def _charts(result, out: Path) -> None:
         fig, ax = plt.subplots(figsize=(9, 4.5))
         plot(result, ax=ax)
         fig.tight_layout()
-        fig.savefig(out / name, dpi=100)
-        plt.close(fig)
+        staged = out / f".{name}.tmp"
+        try:
+            fig.savefig(staged, dpi=100, format="png")
+            os.replace(staged, out / name)
+        finally:
+            plt.close(fig)
+            staged.unlink(missing_ok=True)
 
 
 def _axes(ax):

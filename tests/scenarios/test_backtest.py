@@ -320,3 +320,19 @@ def test_the_cli_refuses_a_missing_policy_file_and_a_name_given_twice(tmp_path):
     (tmp_path / "p.toml").write_text("")
     p = str(tmp_path / "p.toml")
     assert main(["backtest", "us_stocks_bonds_monthly", "--out", out, "--policy", f"x={p}", "--policy", f"x={p}"]) == 2
+
+
+def test_a_path_in_the_way_fails_before_anything_is_replaced(tmp_path):
+    """A plain file where a policy's directory goes: the write fails first, and the earlier
+    comparison.csv is untouched (it is written last)."""
+    market = monthly({"2020-01-31": (0.1, 0.0), "2020-02-29": (0.0, 0.0)})
+    r = backtest(two_assets(), {"a": policy(), "b": policy()}, market)
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "comparison.csv").write_text("earlier\n")
+    (out / "b").write_text("in the way")
+    with pytest.raises(OSError):
+        r.write(out)
+    assert (out / "comparison.csv").read_text() == "earlier\n"
+    assert not (out / "a" / "values.csv").exists()
+    assert not list(out.rglob(".*.tmp"))
