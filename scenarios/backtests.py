@@ -318,8 +318,7 @@ class _State:
         if not len(self.contracts):
             return False
         fut = self.household.futures
-        need = self.household.accounts["min_cash"].to_numpy(float).copy()
-        need = np.nan_to_num(need)
+        need = np.nan_to_num(self.household.accounts["min_cash"].to_numpy(float))  # a copy
         np.add.at(need, self.fut_account, np.abs(self.contracts) * fut["margin"].to_numpy(float))
         flow = np.array([flows.get(a, 0.0) for a in self.household.accounts["account_id"]])
         carrying = np.unique(self.fut_account)
@@ -354,11 +353,8 @@ class _State:
         if len(fut):
             fut = fut.copy()
             fut["price"], fut["position"] = self.fut_price, self.contracts
-        out = dataclasses.replace(h, securities=sec, accounts=acc, holdings=self.holdings, transactions=tx,
-                                  futures=fut)
-        for name in ("priorities", "ticket_columns"):  # cached per household, independent of prices
-            out.__dict__[name] = getattr(h, name)
-        return out
+        return dataclasses.replace(h, securities=sec, accounts=acc, holdings=self.holdings, transactions=tx,
+                                   futures=fut)
 
     @property
     def shares(self) -> np.ndarray:
@@ -537,8 +533,9 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
                 if len(state.contracts):  # the contracts' trading costs reduce their 1256 gain
                     ov = result.solution.data.overlay
                     spent = ov.cost_rate * ov.notional * np.abs(result.solution.contracts_traded)
-                    state.ytd -= SECTION_1256 * float(spent[state.fut_taxable].sum())
-                    realized -= SECTION_1256 * float(spent[state.fut_taxable].sum())
+                    taxed_cost = SECTION_1256 * float(spent[state.fut_taxable].sum())
+                    state.ytd -= taxed_cost
+                    realized -= taxed_cost
                 if policy.backtest.tax_payment == "at_sale" and tax and len(state.taxable):
                     state.cash[state.taxable[0]] -= tax
                     tax_paid += tax

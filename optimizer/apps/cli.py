@@ -35,6 +35,16 @@ def _case_dir(arg: str) -> Path:
     raise FileNotFoundError(f"{arg!r} is neither a case directory nor a bundled case{more}")
 
 
+def _executor_options(parser: argparse.ArgumentParser, chunk_help: str) -> None:
+    """The options of a run on the batch executors (``batch`` and ``sweep``)."""
+    parser.add_argument("--executor", choices=["local", "dask"], default="local")
+    parser.add_argument("--scheduler", help="Dask scheduler address (default: start a local cluster)")
+    parser.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    parser.add_argument("--chunk-size", type=int, help=chunk_help)
+    parser.add_argument("--retry-errors", action="store_true", help="run failed households again")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 2 bad input, infeasible policy or I/O error)."""
     from importlib.metadata import version
@@ -52,12 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     batch = sub.add_parser("batch", help="rebalance every household of IN_DIR into OUT_DIR (resumable)")
     batch.add_argument("in_dir")
     batch.add_argument("out_dir")
-    batch.add_argument("--executor", choices=["local", "dask"], default="local")
-    batch.add_argument("--scheduler", help="Dask scheduler address (default: start a local cluster)")
-    batch.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    batch.add_argument("--chunk-size", type=int, help="households per task (default 50)")
-    batch.add_argument("--retry-errors", action="store_true", help="run failed households again")
-    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _executor_options(batch, "households per task (default 50)")
     bt = sub.add_parser("backtest", help="carry a case with market data through its history under one or more policies")
     bt.add_argument("case", help="case directory with prices.csv or returns.csv, or a bundled case name")
     bt.add_argument("--out", required=True, help="write comparison.csv and a directory per policy here")
@@ -73,12 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="a policy to compare (repeatable); default: IN_DIR/policy.toml as 'policy'")
     sw.add_argument("--start", help="first date of the window (default: the data's start)")
     sw.add_argument("--end", help="last date of the window (default: the data's end)")
-    sw.add_argument("--executor", choices=["local", "dask"], default="local")
-    sw.add_argument("--scheduler", help="Dask scheduler address (default: start a local cluster)")
-    sw.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    sw.add_argument("--chunk-size", type=int, help="households per task (default: at most 10)")
-    sw.add_argument("--retry-errors", action="store_true", help="run failed households again")
-    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _executor_options(sw, "households per task (default: at most 10)")
     sh = sub.add_parser("shock", help="what-if: apply instantaneous returns to a case and rebalance, beside no shock")
     sh.add_argument("case", help="case directory, or a bundled case name")
     sh.add_argument("--shock", action="append", default=[], metavar="NAME=RETURN",
@@ -158,14 +158,9 @@ def _backtest(args) -> int:
         if market is None:
             raise FileNotFoundError(f"{case} has no prices.csv or returns.csv: nothing to backtest over")
         policies = {}
-        for spec in args.policy or []:
-            name, sep, file = spec.partition("=")
-            if not sep or not name or not file:
-                raise ValueError(f"--policy {spec!r}: expected NAME=FILE")
-            if name in policies:
-                raise ValueError(f"--policy {spec!r}: the name {name!r} is given twice")
+        for name, file in _policy_specs(args.policy).items():
             if not Path(file).is_file():
-                raise FileNotFoundError(f"--policy {spec!r}: no such policy file {file!r}")
+                raise FileNotFoundError(f"--policy {name}={file}: no such policy file {file!r}")
             policies[name] = Policy.from_toml(file)
         flows = read_csv(case / "flows.csv") if (case / "flows.csv").exists() else None
         result = backtest(household, policies or {"policy": policy}, market, start=args.start, end=args.end,
@@ -194,11 +189,11 @@ def _shock(args) -> int:
         for spec in args.shock:
             name, sep, value = spec.partition("=")
             try:
+                if not sep or not name:
+                    raise ValueError
                 shocks[name] = float(value)
             except ValueError:
                 raise ValueError(f"--shock {spec!r}: expected NAME=RETURN, e.g. us_equity=-0.34") from None
-            if not sep or not name:
-                raise ValueError(f"--shock {spec!r}: expected NAME=RETURN, e.g. us_equity=-0.34")
         if not shocks:
             raise ValueError("give at least one --shock NAME=RETURN or --historical NAME")
         result = shock(household, shocks, policy)
