@@ -31,8 +31,10 @@ from cvxrebalance.optimizer.domain.targets import outside
 from cvxrebalance.optimizer.pipeline import checker
 from cvxrebalance.optimizer.pipeline.rebalance import decide_trigger, rebalance
 from cvxrebalance.optimizer.pipeline.result import RebalanceResult
+from cvxrebalance.scenarios.attribution import PeriodData, PeriodRecorder
 from cvxrebalance.scenarios.market import Market
 from cvxrebalance.scenarios.rule import rule_trades
+from cvxrebalance.scenarios.tactical import Tactical
 
 STATS = ["events", "final_value", "ann_return", "ann_vol", "max_drawdown", "turnover", "costs",
          "taxes_paid", "short_term_gains", "long_term_gains", "futures_pnl", "tracking_error", "after_tax_value"]
@@ -45,14 +47,18 @@ FLOWS = {"date": Column("date", required=True), "account_id": Column("str", requ
 class PolicyRun:
     """One policy's path: ``values`` (date x value, flow, cost, tax_paid, and per class
     ``before_<class>`` / ``after_<class>`` weights), ``events`` (``EVENT_COLUMNS``), ``trades`` (every trade with its
-    date), ``stats`` (``STATS`` plus ``avg_weights`` per class) and ``holdings`` (the lots and
-    positions held at the end, in holdings.csv's columns)."""
+    date), ``stats`` (``STATS`` plus ``avg_weights`` per class), ``holdings`` (the lots and
+    positions held at the end, in holdings.csv's columns), ``periods`` (what the return
+    attribution reads, ``scenarios.attribution``) and ``clips`` (every tilt a governance limit
+    changed on a decision date, ``scenarios.governance.CLIP_COLUMNS``)."""
 
     values: pd.DataFrame
     events: pd.DataFrame
     trades: pd.DataFrame
     stats: dict
     holdings: pd.DataFrame | None = None
+    periods: PeriodData | None = None
+    clips: pd.DataFrame | None = None
 
 
 @dataclass
@@ -87,6 +93,14 @@ class BacktestResult:
     def trades(self) -> pd.DataFrame:
         return pd.concat([run.trades.assign(policy=name) for name, run in self.runs.items()], ignore_index=True)
 
+    def attribution(self, name: str | None = None):
+        """Return attribution of one policy (default: the first), ``scenarios.attribution``:
+        the strategic policy's return, each signal's allocation effect, drift and rebalancing,
+        selection, the overlay, costs and taxes, adding up to each period's return."""
+        from cvxrebalance.scenarios.attribution import attribute
+
+        return attribute(self.runs[name or next(iter(self.runs))].periods)
+
     def write(self, out_dir) -> None:
         """comparison.csv and, per policy, NAME/values.csv, events.csv, trades.csv, summary.json
         and charts (``scenarios.backtest_report``)."""
@@ -114,7 +128,8 @@ class BacktestResult:
 
 
 def backtest(household: Household, policies: Policy | dict[str, Policy], market: Market, *,
-             start=None, end=None, flows: pd.DataFrame | None = None, progress: bool = False) -> BacktestResult:
+             start=None, end=None, flows: pd.DataFrame | None = None, signals: pd.DataFrame | None = None,
+             progress: bool = False) -> BacktestResult:
     """Carry ``household`` through ``market`` under each policy (module docstring).
 
     Parameters
@@ -127,6 +142,10 @@ def backtest(household: Household, policies: Policy | dict[str, Policy], market:
         Returns per period (``scenarios.market``); ``start``/``end`` take a window of it.
     flows : DataFrame, optional
         ``date, account_id, amount`` (positive: a contribution; negative: a withdrawal).
+    signals : DataFrame, optional
+        signals.csv (``date, name, value``): the user series of ``valuation`` and ``macro``
+        signals. A policy's signals read the whole ``market`` up to each decision date, so
+        their lookback may reach before ``start``.
     progress : bool
         A progress bar over the policies' dates (tqdm, on standard error).
 
@@ -140,6 +159,7 @@ def backtest(household: Household, policies: Policy | dict[str, Policy], market:
         A liquid security without a return series, or a flow on a date the data does not have
         or for an unknown account.
     """
+    history = market
     if start is not None or end is not None:
         market = market.window(start, end)
     policies = _with_cash_only(household, {"policy": policies} if isinstance(policies, Policy) else dict(policies))
@@ -151,7 +171,8 @@ def backtest(household: Household, policies: Policy | dict[str, Policy], market:
 
         bar = tqdm(total=len(policies) * len(market.dates), unit="date", desc="backtesting", smoothing=0.1)
     try:
-        runs = {name: _run(household, p, market, flow_table, bar, name) for name, p in policies.items()}
+        runs = {name: _run(household, p, market, flow_table, bar, name, Tactical(household, p, history, signals))
+                for name, p in policies.items()}
     finally:
         if bar is not None:
             bar.close()
@@ -441,16 +462,22 @@ def _on_date(policy: Policy, mode: str, as_of, fraction: float) -> Policy:
 SECTION_1256 = np.array([0.4, 0.6])  # US futures gains: 40% short term, 60% long term
 
 
-def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=None,
-         name: str = "policy") -> PolicyRun:
+def _run(household: Household, policy: Policy, market: Market, flows: dict, bar, name: str,
+         tactical: Tactical) -> PolicyRun:
+    policy = tactical.plain  # a decision's signals are written into its household's targets
+    signals = bool(tactical.specs)
     state = _State(household, market)
     data0 = prepare(household, policy)
     classes = list(data0.classes)
     X, G = data0.X, data0.overlay.G
     target_w = np.asarray(data0.bench_target, float)  # security weights of the targets
     target_cash = 1.0 - target_w.sum()
+    decision = tactical.at(market.start)  # the signals' values at the start (before it: none)
     if policy.backtest.initial == "target":
-        _invest_at_target(state, data0, market.start)
+        _invest_at_target(state, prepare(tactical.household(household, decision), policy) if signals else data0,
+                          market.start)
+    periods = PeriodRecorder(tactical, market, X, G)
+    periods.decided(decision)
     # The contracts are continuously rolled series: no expiry inside the data, rolls paid on
     # the roll dates; each decision's own cash-only comparison is not needed (the backtest runs
     # its own, over time).
@@ -482,8 +509,10 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
         if bar is not None:
             bar.update()
         paid_before, cost_before = tax_paid, costs
+        periods.start(state)
         state.price = state.price * (1 + state.returns[t]) if state.returns is not None else state.price
         state.cash = state.cash * (1 + state.cash_returns[t])
+        periods.returns(state, t)
         today = dict(flows.get(date, {}))
         if date.year != year:  # a new tax year: settle the last one, carry a net loss forward
             due, state.ytd = _close_year(state.ytd, policy)
@@ -510,12 +539,16 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
         if phased:  # phase k moves phases[k] of the original way: phases[k] / (1 - sum(phases[:k])) of what is left
             fraction = min(1.0, phases[phase] / (1 - sum(phases[:phase])))
             mode_today = "always" if phase else mode_today
-        quiet = not today and not called and mode_today == "threshold" and \
+        quiet = not today and not called and mode_today == "threshold" and not signals and \
             _inside(state, data0, before, value_before, min_cash)
         if (date in checks or today or called) and t < len(dates) - 1 and not quiet:
             traded = False
+            if tactical.active:
+                decision = tactical.at(date)
+                periods.decided(decision)
+            now = state.household_at(date, today, window)
             try:
-                result = _decide(state.household_at(date, today, window),
+                result = _decide(tactical.household(now, decision) if signals else now,
                                  _on_date(decide_with, mode_today, date.date(), fraction))
             except ValidationError as exc:  # the simulated household, not the input: say whose and when
                 raise ValidationError([Problem("backtest", None, f"{name} on {date.date()}", (
@@ -563,6 +596,7 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
         value = state.value()
         rows.append(_row(classes, date, value, external, costs - cost_before, tax_paid - paid_before, before,
                          state.class_weights(X, G, value)) | state.overlay_row(pnl))
+        periods.end(pnl, costs - cost_before, tax_paid - paid_before)
     values = pd.DataFrame(rows).set_index("date")
     events_df = pd.DataFrame(events, columns=[*EVENT_COLUMNS, "value_before"])
     trades_df = pd.concat(trades, ignore_index=True) if trades else pd.DataFrame(columns=["date"])
@@ -574,7 +608,8 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar=
     stats.update(costs=costs, taxes_paid=tax_paid, short_term_gains=float(realized[0]),
                  long_term_gains=float(realized[1]), futures_pnl=futures_pnl,
                  after_tax_value=float(values["value"].iloc[-1] - max(due_now, 0.0) - _liquidation_tax(state, policy, dates[-1])))
-    return PolicyRun(values, events_df.drop(columns="value_before"), trades_df, stats, state.holdings)
+    return PolicyRun(values, events_df.drop(columns="value_before"), trades_df, stats, state.holdings,
+                     periods.data(values), periods.clip_table)
 
 
 def _contract_trades(result: RebalanceResult, state: _State, date: pd.Timestamp) -> pd.DataFrame:

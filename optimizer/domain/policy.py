@@ -15,6 +15,7 @@ from typing import Any
 
 from cvxrebalance.optimizer.domain.calendar import FREQUENCIES
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
+from cvxrebalance.optimizer.domain.signal_spec import SignalSpec, parse_signals
 from cvxrebalance.optimizer.domain.tables import decode_utf8, iso_date
 
 BAND_RULES = ("none", "absolute", "relative", "5/25", "volatility")
@@ -91,9 +92,12 @@ class Tax:
 
 @dataclass(frozen=True)
 class Tactical:
-    """Default maximum |tilt| where targets.csv gives none."""
+    """The governance of tilts (docs/signals.md): the default maximum |tilt| per class where
+    targets.csv gives none, and the tactical risk budget, the largest ex-ante tracking error
+    (annual) of the combined tilts against the strategic allocation (0: none)."""
 
     max_tilt: float = 0.05
+    risk_budget: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,8 @@ class Policy:
     overlay: Overlay = field(default_factory=Overlay)
     solver: Solver = field(default_factory=Solver)
     backtest: Backtest = field(default_factory=Backtest)
+    # ``[signals.NAME]`` tables (optimizer.domain.signal_spec), applied by scenarios.signals.
+    signals: tuple[SignalSpec, ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], file: str = "policy.toml") -> Policy:
@@ -209,6 +215,9 @@ class Policy:
         problems: list[Problem] = []
         sections: dict[str, Any] = {}
         for f in fields(cls):
+            if f.name == "signals":
+                sections[f.name] = parse_signals(data.get(f.name, {}), file, problems)
+                continue
             section_cls = f.default_factory  # type: ignore[misc]
             raw = data.get(f.name, {})
             if not isinstance(raw, dict):
@@ -256,8 +265,9 @@ class Policy:
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """The policy as nested dicts (the shape of policy.toml)."""
-        return {f.name: {g.name: getattr(getattr(self, f.name), g.name)
-                         for g in fields(getattr(self, f.name))} for f in fields(self)}
+        out = {f.name: {g.name: getattr(getattr(self, f.name), g.name)
+                        for g in fields(getattr(self, f.name))} for f in fields(self) if f.name != "signals"}
+        return out | {"signals": {s.name: s.to_dict() for s in self.signals}}
 
     def problems(self, file: str) -> list[Problem]:
         """Range and choice checks on a built policy."""
@@ -300,6 +310,8 @@ class Policy:
                 bad("tax", key, "must be in [0, 1]")
         if not 0 <= self.tactical.max_tilt <= 1:
             bad("tactical", "max_tilt", "must be in [0, 1]")
+        if not 0 <= self.tactical.risk_budget <= 1:
+            bad("tactical", "risk_budget", "must be in [0, 1] (an annual tracking error; 0: no budget)")
         if not 0 <= self.tax.wash_window_days <= 3660 or self.tax.wash_window_days != int(self.tax.wash_window_days):
             bad("tax", "wash_window_days", "must be a whole number of days in [0, 3660] (0: no wash-sale rule)")
         if self.esg.min_score < 0:

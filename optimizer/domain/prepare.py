@@ -208,6 +208,10 @@ def prepare(household: Household, policy: Policy) -> Prepared:
         as-of date, withdrawals larger than the household).
     """
     problems: list[Problem] = []
+    if policy.signals:  # signals read market data: scenarios.tactical writes them into the targets first
+        problems.extend(Problem("policy.toml", None, f"signals.{s.name}", (
+            "a signal needs market data: rebalance with cvxrebalance.scenarios.tactical_rebalance(household, "
+            "policy, market) or `cvxrebalance run` on a case with prices.csv or returns.csv")) for s in policy.signals)
     sec, acc, hol = household.securities, household.accounts, household.holdings
     sids = sec["security_id"].tolist()
     aids = acc["account_id"].tolist()
