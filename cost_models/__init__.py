@@ -1,4 +1,5 @@
-"""Objective terms: tracking error, transaction cost, tax, location preference, overlay cost.
+"""Objective terms: tracking error, transaction cost, tax, location preference, overlay cost,
+tactical views (expected active return).
 
 Every module of this package with a ``TERM`` is an objective term (see ``cost_models.base``).
 """
@@ -23,7 +24,8 @@ def objective_value(sol) -> tuple[float, dict[str, float]]:
     terms = {c.name: c.evaluate(sol) for c in default_costs()}
     o = sol.data.policy.objective
     value = (o.risk_weight * terms["risk"] + o.cost_weight * (terms["cost"] + terms["overlay_cost"])
-             + o.tax_weight * terms["tax"] + o.location_weight * terms["location"])
+             + o.tax_weight * terms["tax"] + o.location_weight * terms["location"]
+             + o.alpha_weight * terms["alpha"])
     return value, terms
 
 

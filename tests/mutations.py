@@ -18,7 +18,7 @@ CELLS = ["", " ", "nan", "NaN", "inf", "-inf", "1e300", "-1e300", "1e-300", "-1"
 TOML_VALUES = ["nan", "inf", "-inf", "-30", "0", "1e300", "-1e300", '"x"', "true", "[]", "{}",
                "2026-11-20", '"2026-W47-5"', "1.5", "-0.5", "100000", "[1, 2]"]
 POLICY_KEYS = {
-    "objective": ["risk_weight", "cost_weight", "tax_weight", "location_weight"],
+    "objective": ["risk_weight", "cost_weight", "tax_weight", "location_weight", "alpha_weight"],
     "bands": ["rule", "absolute", "relative", "inner", "on"],
     "trigger": ["mode", "rebalance_to"],
     "tax": ["short_term_rate", "long_term_rate", "as_of", "harvest", "loss_value", "gain_budget",

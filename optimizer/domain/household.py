@@ -26,6 +26,7 @@ from cvxrebalance.optimizer.domain.tables import (
     nonneg,
     parse_table,
     positive,
+    unit_magnitude,
     whole_positive,
 )
 from cvxrebalance.optimizer.domain.transactions import parse_transactions
@@ -93,6 +94,9 @@ TARGETS = {
     "tilt": Column("float", default=0.0),
     "max_tilt": Column("float", default=np.nan, check=nonneg),
     "tilt_expires": Column("date"),
+    # A view: the row's expected active return (annual, a fraction: 0.02 = 2%/yr), priced by
+    # [objective] alpha_weight (cost_models.alpha).
+    "alpha": Column("float", default=0.0, check=unit_magnitude),
 }
 SUM_TOL = 1e-6
 

@@ -39,6 +39,7 @@ class Objective:
     cost_weight: float = 1.0
     tax_weight: float = 1.0
     location_weight: float = 0.0
+    alpha_weight: float = 0.0  # the views' expected active return (targets.csv alpha), per year
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,7 @@ class Policy:
         def bad(section: str, key: str, msg: str) -> None:
             out.append(Problem(file, None, f"{section}.{key}", msg))
 
-        for key in ("risk_weight", "cost_weight", "tax_weight", "location_weight"):
+        for key in ("risk_weight", "cost_weight", "tax_weight", "location_weight", "alpha_weight"):
             if not 0 <= getattr(self.objective, key) <= MAX_WEIGHT:
                 bad("objective", key, f"must be in [0, {MAX_WEIGHT:g}]")
         _choice(self.bands.rule, BAND_RULES, "bands", "rule", bad)

@@ -73,6 +73,10 @@ class Prepared:
     cash_ref: float
     bench: np.ndarray  # (N,) security-level benchmark the tracking term uses
     bench_target: np.ndarray  # (N,) the same for the targets (reported tracking error)
+    # Views (targets.csv alpha): expected active return per unit of value, annual fractions.
+    alpha: np.ndarray  # (N,) per security
+    alpha_cash: float  # cash's, relative to the rest
+    alpha_f: np.ndarray  # (J,) per unit of each contract's notional: G @ class alpha
     risk: RiskFactors
     overlay: OverlayData
     wash: WashState
@@ -333,6 +337,7 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     bench = _benchmark(targets, ref, targets.target, X, h0.sum(0))
     bench_target = _benchmark(targets, targets.target, targets.target, X, h0.sum(0))
     overlay = prepare_overlay(household, policy, aids, types, classes, V)
+    alpha, alpha_cash, alpha_f = _alphas(household, classes, sids, X, bench_target, overlay.G)
     risk = _risk_factors(household, sids, overlay.ids, bench, cash_ref, policy.overlay.hedge_ratio)
     ytd = [float(acc[c].to_numpy(float)[taxable].sum()) for c in ("ytd_short_gain", "ytd_long_gain")]
     return Prepared(
@@ -347,7 +352,7 @@ def prepare(household: Household, policy: Policy) -> Prepared:
         X=X, class_of=class_of, target=targets.target, strategic=targets.strategic, tilt=targets.tilt,
         lower=lower, upper=upper, cash_target=targets.cash_target, cash_lower=cash_lower,
         cash_upper=cash_upper, ref=ref, cash_ref=cash_ref, bench=bench,
-        bench_target=bench_target, risk=risk, overlay=overlay, notes=notes, tickets=TicketState.empty(A, N),
+        bench_target=bench_target, alpha=alpha, alpha_cash=alpha_cash, alpha_f=alpha_f, risk=risk, overlay=overlay, notes=notes, tickets=TicketState.empty(A, N),
         wash=wash_state(household, policy, sids, {aids[a] for a in taxable}), targets_detail=targets,
     )
 
@@ -378,6 +383,38 @@ def _benchmark(targets, ref, target, X, held) -> np.ndarray:
     for k in np.flatnonzero((class_base <= 1e-15) & (ref > 0)):
         bench += ref[k] * _class_shares(X, held, k)
     return bench
+
+
+def _alphas(household: Household, classes: list[str], sids: list[str], X: np.ndarray,
+            bench: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """The views of targets.csv ``alpha`` (annual expected active returns, fractions).
+
+    Returns
+    -------
+    alpha : ndarray (N,)
+        Per security: its class row's alpha (class targets), X @ alpha_class, or its own row's
+        (a model portfolio).
+    alpha_cash : float
+        The ``cash`` row's.
+    alpha_f : ndarray (J,)
+        Per unit of each contract's notional, G @ alpha_class; a model portfolio's class alpha is
+        its members' mean weighted by the benchmark ``bench`` (equally where it has none).
+    """
+    tgt = household.targets
+    given = tgt["alpha"].to_numpy(float)
+    if not given.any():  # no views (most households)
+        return np.zeros(len(sids)), 0.0, np.zeros(G.shape[0])
+    by_id = dict(zip(tgt["id"].tolist(), given.tolist(), strict=True))
+    alpha_cash = float(by_id.pop(CASH, 0.0))
+    if household.target_by == "asset_class":
+        by_class = np.array([by_id.get(c, 0.0) for c in classes])
+        alpha = X @ by_class
+    else:
+        alpha = np.array([by_id.get(s, 0.0) for s in sids])
+        w = X * bench[:, None]
+        w = np.where(w.sum(0) > 0, w, X)  # a class without benchmark weight: its members equally
+        by_class = np.divide(w.T @ alpha, w.sum(0), out=np.zeros(len(classes)), where=w.sum(0) > 0)
+    return alpha, alpha_cash, G @ by_class
 
 
 def _risk_factors(household: Household, sids: list[str], cids: list[str], bench: np.ndarray,

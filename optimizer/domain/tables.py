@@ -98,12 +98,17 @@ def whole_positive(x: float) -> str | None:
     return None if x >= 1 and x == int(x) else f"must be a whole number >= 1, got {x:g}"
 
 
+def unit_magnitude(x: float) -> str | None:
+    return None if -1 <= x <= 1 else f"must be in [-1, 1], got {x:g}"
+
+
 # The numeric checks above as array tests (True: passes), so a column is checked at once.
 _VECTOR_CHECKS: dict[Callable, Callable[[np.ndarray], np.ndarray]] = {
     nonneg: lambda x: x >= 0,
     positive: lambda x: x > 0,
     fraction: lambda x: (x >= 0) & (x <= 1),
     whole_positive: lambda x: (x >= 1) & (x == np.floor(x)),
+    unit_magnitude: lambda x: np.abs(x) <= 1,
 }
 
 

@@ -52,7 +52,8 @@ def candidates(data: Prepared, f: np.ndarray) -> list[np.ndarray]:
 def rank(data: Prepared, cont: ContinuousSolution, options: list[np.ndarray]) -> list[np.ndarray]:
     """Candidates from likely best to likely worst: the objective's overlay part with the cash
     trades held at the continuous optimum (risk_weight x tracking variance, from
-    cost_models.tracking_error, plus cost_weight x the contracts' trading cost). Only an order
+    cost_models.tracking_error, plus cost_weight x the contracts' trading cost, less
+    alpha_weight x the views' expected return on the notional traded). Only an order
     to solve them in: a good first incumbent lets ``choose`` prune the rest."""
     from cvxrebalance.cost_models.tracking_error import variance
 
@@ -63,7 +64,8 @@ def rank(data: Prepared, cont: ContinuousSolution, options: list[np.ndarray]) ->
     def score(contracts: np.ndarray) -> float:
         f = contracts * ov.notional / data.V
         return (o.risk_weight * variance(data, weights, cash, f)
-                + o.cost_weight * float(ov.cost_rate @ np.abs(f - ov.f0)))
+                + o.cost_weight * float(ov.cost_rate @ np.abs(f - ov.f0))
+                - o.alpha_weight * float(data.alpha_f @ (f - ov.f0)))
 
     return sorted(options, key=score)
 

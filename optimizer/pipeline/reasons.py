@@ -14,7 +14,9 @@ names the class, band, account or amount behind it. The first test that applies 
 5. The objective term the trade lowers most. A term's change is attributed to the trades by its
    gradient at the midpoint m of before and after: for a quadratic or linear term f,
    f(after) - f(before) = grad f(m) . (after - before), so trade t's share of the tax and
-   location terms is grad f(m) . delta_t (delta_t: its security's weight up or down by value / V).
+   location terms is grad f(m) . delta_t (delta_t: its security's weight up or down by value / V),
+   and of the views' term alpha_weight (alpha_i - alpha_cash) delta_t (the cash that pays for a
+   buy, or that a sale raises, gives up or gains cash's alpha).
 
    Tracking error's factor part is attributed by what trades together. Securities with the same
    factor loadings (the members of a class under a class covariance) move it only through their
@@ -27,6 +29,7 @@ names the class, band, account or amount behind it. The first test that applies 
 
    - ``tax_loss_harvest``: the tax term (a sale that realizes a loss);
    - ``asset_location``: the location term (a move to an account type with less tax drag);
+   - ``tactical_view``: the views' term (targets.csv ``alpha`` with ``alpha_weight``);
    - ``tactical_tilt`` or ``drift``: the tracking term (a tilt when the class was at or past its
      strategic weight and only the tilt asks for the trade).
 
@@ -38,7 +41,9 @@ names the class, band, account or amount behind it. The first test that applies 
 7. ``funding`` (a sale that pays for the account's buys) or ``rebalance`` (a buy nothing singles
    out).
 
-Overlay contracts get ``expiry``, ``roll``, ``currency_hedge``, ``band_breach`` or ``drift``.
+Overlay contracts get ``expiry``, ``roll``, ``currency_hedge``, ``band_breach``, ``tactical_view``
+(the trade lowers the views' term and leaves its class past its target in the trade's direction,
+where only a view asks for it) or ``drift``.
 """
 
 from __future__ import annotations
@@ -53,8 +58,9 @@ from cvxrebalance.optimizer.domain.prepare import Prepared
 from cvxrebalance.optimizer.domain.solution import Solution
 
 REASONS = ("esg_sell_down", "cash_raise", "contribution", "band_breach", "tax_loss_harvest",
-           "asset_location", "tactical_tilt", "drift", "substitution", "funding", "rebalance")
-FUTURES_REASONS = ("expiry", "roll", "currency_hedge", "band_breach", "drift")
+           "asset_location", "tactical_view", "tactical_tilt", "drift", "substitution", "funding",
+           "rebalance")
+FUTURES_REASONS = ("expiry", "roll", "currency_hedge", "band_breach", "tactical_view", "drift")
 NET_SHARE = 0.5  # a flow (or cash's band) explains trades when net trading is this share of them
 TOL = 1e-9
 CENT = 0.005
@@ -166,6 +172,11 @@ def _term_reason(tr: _Trades, t: int, lowering: dict[str, np.ndarray]) -> tuple[
         return "asset_location", _location_detail(d, sol, k)
     before = tr.before[k]
     after = sol.class_after[k] + (sol.class_overlay_after[k] if d.policy.bands.on == "exposure" else 0.0)
+    if term == "alpha":
+        who = d.classes[k] if d.household.target_by == "asset_class" else d.security_ids[i]
+        cash = f", cash {100 * d.alpha_cash:+.2f}%" if d.alpha_cash else ""
+        return "tactical_view", (f"view: {who} {100 * d.alpha[i]:+.2f}%{cash} a year expected active return; "
+                                 f"{d.classes[k]} {_pct(before)} -> {_pct(after)} (target {_pct(d.target[k])})")
     tilt, name = d.tilt[k], d.classes[k]
     if tilt != 0 and np.sign(tilt) == s and s * (before - d.strategic[k]) >= -TOL:
         return "tactical_tilt", (f"{name} tilt {100 * tilt:+.2f}%: target {_pct(d.target[k])} "
@@ -259,6 +270,8 @@ def _lowering(tr: _Trades, at: float) -> dict[str, np.ndarray]:
                       where=tr.same_side[tr.group] > 0)
     risk = specific + np.where(tr.with_net, total[tr.group] * share, 0.0)
     location = -o.location_weight * drag(d)[tr.account, tr.security] * delta
+    # Views: -alpha_weight (alpha' net + alpha_cash * cash change), cash moving against each trade.
+    alpha = o.alpha_weight * (d.alpha[tr.security] - d.alpha_cash) * delta
     tax = np.zeros(len(delta))
     if d.L:
         # The rate-weighted gain realized from the position's lots; a net loss for the year is
@@ -268,7 +281,7 @@ def _lowering(tr: _Trades, at: float) -> dict[str, np.ndarray]:
         position = np.zeros((d.A, d.N))
         np.add.at(position, (d.lot_account, d.lot_security), per_lot)
         tax = -o.tax_weight * scale * position[tr.account, tr.security] * (delta < 0)
-    return {"tax": tax, "location": location, "risk": risk}
+    return {"tax": tax, "location": location, "risk": risk, "alpha": alpha}
 
 
 def _position_gain(tr: _Trades, a: int, i: int) -> float:
@@ -323,10 +336,17 @@ def futures_reasons(data: Prepared, sol: Solution,
             reason[j], detail[j] = "currency_hedge", _currency_detail(exposure, currency[j])
         else:
             k = int(np.argmax(np.abs(ov.G[j])))
+            after = sol.class_after[k] + sol.class_overlay_after[k]
+            moved = np.sign(ov.G[j, k] * sol.contracts_traded[j])  # the class's way, +1 up
             if before[k] < data.lower[k] - TOL or before[k] > data.upper[k] + TOL:
                 reason[j], detail[j] = "band_breach", _breach(data.classes[k], before[k], data.lower[k], data.upper[k])
+            elif (data.policy.objective.alpha_weight > 0 and data.alpha_f[j] * sol.contracts_traded[j] > 0
+                  and moved * (after - data.target[k]) > TOL):
+                reason[j] = "tactical_view"
+                detail[j] = (f"view: {100 * data.alpha_f[j]:+.2f}% a year expected active return per unit "
+                             f"notional; {data.classes[k]} exposure {_pct(before[k])} -> {_pct(after)} "
+                             f"(target {_pct(data.target[k])})")
             else:
-                after = sol.class_after[k] + sol.class_overlay_after[k]
                 reason[j] = "drift"
                 detail[j] = (f"{data.classes[k]} exposure {_pct(before[k])} -> {_pct(after)} "
                              f"(target {_pct(data.target[k])})")
