@@ -242,7 +242,7 @@ class Tactical:
         tgt = household.targets.copy()
         edges = dict(zip(data.classes, zip(data.target, data.lower, data.upper, strict=True), strict=True))
         for r, c in zip(tgt.index, tgt["id"], strict=True):
-            if c not in edges:
+            if c not in edges or decision.lower[c] == decision.upper[c] == 1.0:
                 continue
             t, lo, hi = edges[c]
             tgt.loc[r, "lower"] = max(0.0, t - decision.lower[c] * (t - lo))

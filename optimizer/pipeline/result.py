@@ -389,8 +389,9 @@ def _asset_classes(data: Prepared, sol: Solution) -> Columns:
     on_exposure = data.policy.bands.on == "exposure"
     return {
         "asset_class": np.array([*data.classes, "cash"], object),
-        "strategic": np.append(data.strategic, data.cash_target),
-        "tilt": np.append(data.tilt, 0.0),
+        # Tilts sum to zero with cash's, so cash's tilt is minus the classes' (its target includes it).
+        "strategic": np.append(data.strategic, data.cash_target + data.tilt.sum()),
+        "tilt": np.append(data.tilt, -data.tilt.sum() + 0.0),  # + 0.0: never a negative zero
         "target": np.append(data.target, data.cash_target),
         "lower": np.append(data.lower, data.cash_lower),
         "upper": np.append(data.upper, data.cash_upper),
