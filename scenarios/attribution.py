@@ -82,19 +82,23 @@ class Attribution:
         return pd.DataFrame({"sum": total, "annualized": self.periods.mean() * self.periods_per_year})
 
     def plot(self, ax=None):
-        """Cumulative sum of each piece over time (a matplotlib Axes)."""
+        """Cumulative sum of each piece but the policy's own return, and their sum, the active
+        return (total - policy), over time (a matplotlib Axes)."""
         import matplotlib.pyplot as plt
 
         if ax is None:
             _, ax = plt.subplots(figsize=(9, 4.5))
-        pieces = self.periods.drop(columns="total").cumsum()
+        pieces = self.periods.drop(columns=["total", "policy"])
+        pieces = pieces.loc[:, pieces.abs().sum() > 1e-12].cumsum()  # pieces that are never nonzero: left out
         for column in pieces:
-            ax.plot(pieces.index, pieces[column], label=column,
-                    linewidth=2.2 if column == "policy" else 1.4)
-        ax.plot(self.periods.index, self.periods["total"].cumsum(), "k--", linewidth=1.2, label="total")
+            ax.plot(pieces.index, pieces[column], label=column, linewidth=1.4)
+        active = (self.periods["total"] - self.periods["policy"]).cumsum()
+        ax.plot(active.index, active, "k--", linewidth=1.2, label="active (total - policy)")
         ax.axhline(0.0, color="grey", linewidth=0.6)
+        ax.yaxis.set_major_formatter(lambda x, _: f"{x:.1%}")
         ax.set_ylabel("cumulative sum of period returns")
-        ax.set_title("Return attribution")
+        ax.set_title(f"Active return by source (policy: {self.periods['policy'].sum():.1%}, "
+                     f"total: {self.periods['total'].sum():.1%})")
         ax.legend(fontsize=8, ncol=2)
         return ax
 
@@ -104,8 +108,9 @@ class Attribution:
 
         if ax is None:
             _, ax = plt.subplots(figsize=(8, 4))
-        self.by_class.T.plot.bar(ax=ax)
+        self.by_class.T.plot.bar(ax=ax, rot=0)
         ax.axhline(0.0, color="grey", linewidth=0.6)
+        ax.yaxis.set_major_formatter(lambda x, _: f"{x:.1%}")
         ax.set_ylabel("sum of period returns")
         ax.set_title("Attribution by class")
         return ax
@@ -144,7 +149,8 @@ class PeriodRecorder:
         self.classes = tactical.classes
         self.strategic = tactical.strategic.to_numpy(float)
         self.bench = tactical.inputs.returns.reindex(market.dates)[self.classes].to_numpy(float)
-        self.sources = [*[s.name for s in tactical.specs if tactical.histories[s.name].use == "tilt"], HAND]
+        hand = [HAND] if tactical.hand_tilt else []
+        self.sources = [*[s.name for s in tactical.specs if tactical.histories[s.name].use == "tilt"], *hand]
         self.in_force = np.zeros((len(self.sources), len(self.classes)))
         self.rows: list[tuple] = []
         self.clips: list[pd.DataFrame] = []

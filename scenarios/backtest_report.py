@@ -1,6 +1,8 @@
 """A backtest's files and charts: comparison.csv, and per policy values.csv, events.csv,
-trades.csv, summary.json and PNG charts (matplotlib, the ``notebooks`` extra; without it the
-charts are left out and the tables are still written)."""
+trades.csv, attribution.csv (the return by source, ``scenarios.attribution``; one row per piece,
+the total last), clips.csv (every tilt a governance limit changed) and summary.json, and PNG
+charts (matplotlib, the ``notebooks`` extra; without it the charts are left out and the tables
+are still written)."""
 
 from __future__ import annotations
 
@@ -45,13 +47,15 @@ def write(result, out_dir) -> Path:
             "values.csv": frame_csv(_dated(run.values.reset_index())),
             "events.csv": frame_csv(_dated(run.events)),
             "trades.csv": frame_csv(_dated(run.trades)),
+            "attribution.csv": frame_csv(result.attribution(name).table.rename_axis("piece").reset_index()),
+            "clips.csv": frame_csv(_dated(run.clips)),
             "summary.json": json.dumps(run.stats, indent=2, default=float) + "\n"})
-    _charts(result, out)
+    _charts(result, out, folders)
     write_files(out, {"comparison.csv": frame_csv(result.stats.rename_axis("policy").reset_index())})
     return out
 
 
-def _charts(result, out: Path) -> None:
+def _charts(result, out: Path, folders: dict[str, Path]) -> None:
     try:
         import matplotlib
 
@@ -59,14 +63,19 @@ def _charts(result, out: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:  # the notebooks extra is not installed: tables only
         return
-    for name, plot in (("values.png", plot_values), ("drift.png", plot_drift), ("costs_taxes.png", plot_costs_taxes)):
+    charts = [(out / "values.png", lambda ax: plot_values(result, ax)),
+              (out / "drift.png", lambda ax: plot_drift(result, ax=ax)),
+              (out / "costs_taxes.png", lambda ax: plot_costs_taxes(result, ax)),
+              *[(folders[name] / "attribution.png", lambda ax, name=name: result.attribution(name).plot(ax))
+                for name in result.runs]]
+    for path, plot in charts:
         fig, ax = plt.subplots(figsize=(9, 4.5))
-        plot(result, ax=ax)
+        plot(ax)
         fig.tight_layout()
-        staged = out / f".{name}.tmp"
+        staged = path.parent / f".{path.name}.tmp"
         try:
             fig.savefig(staged, dpi=100, format="png")
-            os.replace(staged, out / name)
+            os.replace(staged, path)
         finally:
             plt.close(fig)
             staged.unlink(missing_ok=True)

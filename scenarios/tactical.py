@@ -13,7 +13,7 @@ checker verifies the tilts as any other.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -57,9 +57,12 @@ class Decision:
         Every tilt a limit changed (``governance.CLIP_COLUMNS``).
     tracking_error : float
         Ex-ante tracking error of the final tilt (annual).
+    strategic : Series
+        Strategic weight per class.
     """
 
     date: pd.Timestamp
+    strategic: pd.Series
     tilt: pd.Series
     by_signal: pd.DataFrame
     raw: pd.DataFrame
@@ -69,17 +72,40 @@ class Decision:
     readings: dict[str, pd.Series]
     clips: pd.DataFrame
     tracking_error: float
-    notes: list[str] = field(default_factory=list)
+    budget: float = 0.0
 
     def table(self) -> pd.DataFrame:
-        """One row per class: strategic-relative tilt by source, the final tilt, band
-        multipliers and expected active return (what ``cvxrebalance signals`` prints)."""
-        out = self.raw.T.add_prefix("raw_")
+        """One row per class: the strategic weight, each source's tilt before the limits
+        (``raw_<source>``), the final tilt and target, the band multipliers and the expected
+        active return (what ``cvxrebalance signals`` prints)."""
+        out = pd.DataFrame({"strategic": self.strategic})
+        out = out.join(self.raw.T.add_prefix("raw_"))
         out["tilt"] = self.tilt
+        out["target"] = self.strategic + self.tilt
         out["band_lower_x"], out["band_upper_x"] = self.lower, self.upper
         if self.alpha.any():
             out["alpha"] = self.alpha
         return out.rename_axis("asset_class")
+
+    def to_text(self) -> str:
+        """The readings, the tilts they imply and every clip, for a terminal."""
+        lines = [f"Signals read on {self.date.date()}", "", "Readings (each signal's own value)"]
+        for name, reading in self.readings.items():
+            values = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in reading.items())
+            lines.append(f"  {name}: {values or 'no value yet (its window is not full)'}")
+        table = self.table()
+        formats = {c: (lambda x: f"x{x:.3g}") if c.startswith("band_") else (lambda x: f"{x:+.3%}" if x else "0")
+                   for c in table.columns}
+        formats["strategic"] = formats["target"] = lambda x: f"{x:.3%}"
+        lines += ["", "Tilts (weights of household value; band_*_x multiply the band's half-widths)",
+                  table.to_string(formatters=formats)]
+        budget = f" (budget {self.budget:.2%})" if self.budget else ""
+        lines += ["", f"Ex-ante tracking error of the tilts: {self.tracking_error:.3%}{budget}", ""]
+        if len(self.clips):
+            lines += ["Clipped by the governance limits", self.clips.drop(columns="date").to_string(index=False)]
+        else:
+            lines.append("No limit clipped a tilt.")
+        return "\n".join(lines)
 
 
 class Tactical:
@@ -149,9 +175,14 @@ class Tactical:
             raise ValidationError(problems)
 
     @property
+    def hand_tilt(self) -> bool:
+        """Whether targets.csv has a tilt (live or expired)."""
+        return bool(self._targets["tilt"].any())
+
+    @property
     def active(self) -> bool:
         """Whether any tilt can be in force: a signal, or a hand tilt in targets.csv."""
-        return bool(self.specs) or bool(self._targets["tilt"].any())
+        return bool(self.specs) or self.hand_tilt
 
     # ---------------------------------------------------------------------------- a date
     def at(self, date) -> Decision:
@@ -188,10 +219,10 @@ class Tactical:
                                                  self.policy.tactical.risk_budget)
         clips.extend(limited)
         keep = [k for k in raw.index if k != HAND or raw.loc[HAND].any()]
-        return Decision(day, pd.Series(final, index=classes), pd.DataFrame(share, raw.index, classes).loc[keep],
+        return Decision(day, self.strategic, pd.Series(final, index=classes), pd.DataFrame(share, raw.index, classes).loc[keep],
                         raw.loc[keep], lower, upper, alpha, readings,
                         pd.DataFrame([dataclasses.astuple(c) for c in clips], columns=governance.CLIP_COLUMNS),
-                        governance.tracking_error(final, self.cov))
+                        governance.tracking_error(final, self.cov), self.policy.tactical.risk_budget)
 
     def _hand_tilt(self, when: pd.Timestamp) -> pd.Series:
         """The live targets.csv tilt per class on ``when`` (expired tilts revert to zero)."""
@@ -238,7 +269,9 @@ class Tactical:
     def _widen(self, household: Household, decision: Decision) -> Household:
         """Band edges t - m_lo (t - lo) and t + m_hi (hi - t) around the tilted target, with lo
         and hi the policy's edges (or targets.csv's own)."""
-        data = prepare(household, self.plain)
+        # The policy's edges, prepared on a date no lot or trade of the household comes after.
+        when = max(self.plain.tax.as_of, decision.date.date())
+        data = prepare(household, dataclasses.replace(self.plain, tax=dataclasses.replace(self.plain.tax, as_of=when)))
         tgt = household.targets.copy()
         edges = dict(zip(data.classes, zip(data.target, data.lower, data.upper, strict=True), strict=True))
         for r, c in zip(tgt.index, tgt["id"], strict=True):
@@ -331,6 +364,16 @@ def _read_series(df: pd.DataFrame | None, specs) -> dict[str, pd.Series]:
     if problems:
         raise ValidationError(problems)
     return out
+
+
+def load_signals(case_dir) -> pd.DataFrame | None:
+    """A case directory's signals.csv (every cell as text, lines kept), or None."""
+    from pathlib import Path
+
+    from cvxrebalance.optimizer.domain.case_io import read_csv
+
+    path = Path(case_dir) / "signals.csv"
+    return read_csv(path) if path.exists() else None
 
 
 def tactical_rebalance(household: Household, policy: Policy, market: Market, series: pd.DataFrame | None = None,

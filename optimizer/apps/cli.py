@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, OutputError
+from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, OutputError, Problem, ValidationError
 from cvxrebalance.scenarios import case_path, describe_case, list_cases
 
 EXIT_OUTPUT = 3  # the results could not be written (1: some households failed, 2: bad input)
@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     sh.add_argument("--historical", help="a named historical shock measured on the bundled data: "
                     "2008, 2020-03 (per class; --shock entries override it)")
     sh.add_argument("--out", help="write comparison.csv and the shocked rebalance's files here")
+    sg = sub.add_parser("signals", help="today's tactical signals of a case: values, tilts and the limits that clipped them")
+    sg.add_argument("case", help="case directory with [signals.NAME] in policy.toml and market data, or a bundled case")
+    sg.add_argument("--date", help="read the signals on this date (default: the policy's as-of date)")
     bench = sub.add_parser("bench", help="time the library against the bare solver on synthetic households")
     bench.add_argument("--households", type=int, default=50)
     bench.add_argument("--securities", type=int, default=100)
@@ -110,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         return _sweep(args)
     if args.command == "shock":
         return _shock(args)
+    if args.command == "signals":
+        return _signals(args)
     if args.command == "bench":
         from cvxrebalance.optimizer.apps.bench import main as bench_main
 
@@ -124,8 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     from cvxrebalance.optimizer.pipeline.rebalance import rebalance
 
     try:
-        household, policy = load_case(_case_dir(args.case))
-        result = rebalance(household, policy)
+        case = _case_dir(args.case)
+        household, policy = load_case(case)
+        if policy.signals:  # signals read the case's market data up to the as-of date
+            from cvxrebalance.scenarios.tactical import load_signals, tactical_rebalance
+
+            result = tactical_rebalance(household, policy, _market(case), load_signals(case))
+        else:
+            result = rebalance(household, policy)
         if not args.quiet:
             print(result.to_text())
         if args.out:
@@ -135,6 +146,36 @@ def main(argv: list[str] | None = None) -> int:
         return _report(exc if isinstance(exc, OutputError) else OutputError(f"cannot write the results: {exc}"))
     except CvxRebalanceError as exc:
         return _report(exc)
+    return 0
+
+
+def _market(case: Path):
+    """The case's market data; a FileNotFoundError naming the case when it has none."""
+    from cvxrebalance.scenarios.market import load_market
+
+    market = load_market(case)
+    if market is None:
+        raise ValidationError([Problem("returns.csv", None, None, f"missing from {case}: the policy's signals "
+                                       "read market data (prices.csv or returns.csv)")])
+    return market
+
+
+def _signals(args) -> int:
+    from cvxrebalance.optimizer.domain.case_io import load_case
+    from cvxrebalance.scenarios.tactical import load_signals, signals
+
+    try:
+        case = _case_dir(args.case)
+        household, policy = load_case(case)
+        if not policy.signals:
+            raise ValueError(f"{case / 'policy.toml'} has no [signals.NAME] table")
+        decision = signals(household, policy, _market(case), load_signals(case), date=args.date)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"cvxrebalance: {exc}", file=sys.stderr)
+        return 2
+    except CvxRebalanceError as exc:
+        return _report(exc)
+    print(decision.to_text())
     return 0
 
 
@@ -150,6 +191,7 @@ def _backtest(args) -> int:
     from cvxrebalance.scenarios.backtest_report import comparison_table
     from cvxrebalance.scenarios.backtests import backtest
     from cvxrebalance.scenarios.market import load_market
+    from cvxrebalance.scenarios.tactical import load_signals
 
     try:
         case = _case_dir(args.case)
@@ -164,7 +206,7 @@ def _backtest(args) -> int:
             policies[name] = Policy.from_toml(file)
         flows = read_csv(case / "flows.csv") if (case / "flows.csv").exists() else None
         result = backtest(household, policies or {"policy": policy}, market, start=args.start, end=args.end,
-                          flows=flows, progress=not args.no_progress)
+                          flows=flows, signals=load_signals(case), progress=not args.no_progress)
         result.write(args.out)
     except (FileNotFoundError, ValueError) as exc:
         print(f"cvxrebalance: {exc}", file=sys.stderr)

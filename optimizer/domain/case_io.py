@@ -18,10 +18,11 @@ from cvxrebalance.optimizer.domain.tables import decode_utf8
 REQUIRED = ("securities.csv", "accounts.csv", "holdings.csv", "targets.csv")
 OPTIONAL = ("covariance.csv", "factor_loadings.csv", "factor_covariance.csv",
             "specific_variance.csv", "futures.csv", "transactions.csv")
-# Market data and cash flows over time, read by the backtests (scenarios.market.load_market, the
-# backtest command's flows.csv), not by a single rebalance: known here so that a case carrying
+# Market data, cash flows and the signals' user series over time, read by the backtests and the
+# tactical signals (scenarios.market.load_market, the backtest command's flows.csv,
+# scenarios.tactical's signals.csv), not by the household: known here so that a case carrying
 # them is not an "unknown file".
-MARKET_DATA = ("prices.csv", "returns.csv", "flows.csv")
+MARKET_DATA = ("prices.csv", "returns.csv", "flows.csv", "signals.csv")
 
 
 def read_csv(path: Path, problems: list[Problem] | None = None) -> pd.DataFrame | None:

@@ -38,7 +38,7 @@ def test_the_pieces_add_up_with_signals_and_costs():
     result = backtest(household, {"plain": policy, "tilted": tilted}, market, start="1929-06-30", end="1934-12-31")
     plain, signals = result.attribution("plain"), result.attribution("tilted")
     assert adds_up(plain) < 1e-14 and adds_up(signals) < 1e-14
-    assert list(signals.periods.columns) == ["policy", "mom", "trend", "targets.csv", "drift", "selection",
+    assert list(signals.periods.columns) == ["policy", "mom", "trend", "drift", "selection",
                                              "overlay", "costs", "taxes", "total"]
     assert signals.periods["costs"].sum() < 0
     # The total is the backtest's own period return.
