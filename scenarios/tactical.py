@@ -376,6 +376,30 @@ def load_signals(case_dir) -> pd.DataFrame | None:
     return read_csv(path) if path.exists() else None
 
 
+def case_market(case_dir) -> Market:
+    """A case's market data for its signals (a ValidationError when it has none)."""
+    from cvxrebalance.scenarios.market import load_market
+
+    market = load_market(case_dir)
+    if market is None:
+        raise ValidationError([Problem("returns.csv", None, None, f"missing from {case_dir}: the policy's signals "
+                                       "read market data (prices.csv or returns.csv)")])
+    return market
+
+
+def load_tactical_case(case_dir) -> tuple[Household, Policy]:
+    """A case as a single rebalance reads it: with ``[signals.NAME]`` tables, the household with
+    the signals of the as-of date written into its targets (from the case's market data and
+    signals.csv) and the policy without its signals; otherwise ``load_case`` as it is."""
+    from cvxrebalance.optimizer.domain.case_io import load_case
+
+    household, policy = load_case(case_dir)
+    if not policy.signals:
+        return household, policy
+    tactical = Tactical(household, policy, case_market(case_dir), load_signals(case_dir))
+    return tactical.household(household, tactical.at(policy.tax.as_of)), tactical.plain
+
+
 def tactical_rebalance(household: Household, policy: Policy, market: Market, series: pd.DataFrame | None = None,
                        *, date=None):
     """A single rebalance with the policy's signals read on ``date`` (default: the policy's

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, OutputError, Problem, ValidationError
+from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, OutputError
 from cvxrebalance.scenarios import case_path, describe_case, list_cases
 
 EXIT_OUTPUT = 3  # the results could not be written (1: some households failed, 2: bad input)
@@ -125,18 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         for name in list_cases():
             print(f"{name:{width}s} {describe_case(name)}")
         return 0
-    from cvxrebalance.optimizer.domain.case_io import load_case
     from cvxrebalance.optimizer.pipeline.rebalance import rebalance
+    from cvxrebalance.scenarios.tactical import load_tactical_case
 
     try:
-        case = _case_dir(args.case)
-        household, policy = load_case(case)
-        if policy.signals:  # signals read the case's market data up to the as-of date
-            from cvxrebalance.scenarios.tactical import load_signals, tactical_rebalance
-
-            result = tactical_rebalance(household, policy, _market(case), load_signals(case))
-        else:
-            result = rebalance(household, policy)
+        # With [signals.NAME] tables, the signals of the as-of date are read from the case's
+        # market data and written into the targets first.
+        result = rebalance(*load_tactical_case(_case_dir(args.case)))
         if not args.quiet:
             print(result.to_text())
         if args.out:
@@ -149,27 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _market(case: Path):
-    """The case's market data; a FileNotFoundError naming the case when it has none."""
-    from cvxrebalance.scenarios.market import load_market
-
-    market = load_market(case)
-    if market is None:
-        raise ValidationError([Problem("returns.csv", None, None, f"missing from {case}: the policy's signals "
-                                       "read market data (prices.csv or returns.csv)")])
-    return market
-
-
 def _signals(args) -> int:
     from cvxrebalance.optimizer.domain.case_io import load_case
-    from cvxrebalance.scenarios.tactical import load_signals, signals
+    from cvxrebalance.scenarios.tactical import case_market, load_signals, signals
 
     try:
         case = _case_dir(args.case)
         household, policy = load_case(case)
         if not policy.signals:
             raise ValueError(f"{case / 'policy.toml'} has no [signals.NAME] table")
-        decision = signals(household, policy, _market(case), load_signals(case), date=args.date)
+        decision = signals(household, policy, case_market(case), load_signals(case), date=args.date)
     except (FileNotFoundError, ValueError) as exc:
         print(f"cvxrebalance: {exc}", file=sys.stderr)
         return 2

@@ -181,3 +181,35 @@ def test_a_backtest_never_reads_data_after_its_end(us):
     cut = dataclasses.replace(market, returns=market.returns.loc[:"1943-12-31"])
     short = backtest(household, p, cut, start="1940-12-31")
     pd.testing.assert_frame_equal(full.runs["policy"].values, short.runs["policy"].values)
+
+
+def test_the_command_line_prints_the_signals_and_rebalances_to_them(capsys, tmp_path):
+    from cvxrebalance.optimizer.apps.cli import main
+
+    assert main(["signals", "tactical_monthly", "--date", "2008-12-31"]) == 0
+    text = capsys.readouterr().out
+    assert "Signals read on 2008-12-31" in text and "credit: value" in text and "Ex-ante tracking error" in text
+    assert main(["run", "tactical_monthly", "--quiet", "--out", str(tmp_path / "run")]) == 0
+    assert main(["signals", "us_stocks_bonds_monthly"]) == 2
+    assert "has no [signals.NAME] table" in capsys.readouterr().err
+    no_market = tmp_path / "case"
+    no_market.mkdir()
+    for f in case_path("tactical_monthly").iterdir():
+        if f.name != "returns.csv":
+            (no_market / f.name).write_bytes(f.read_bytes())
+    assert main(["run", str(no_market), "--quiet"]) == 2
+    assert "the policy's signals read market data" in capsys.readouterr().err
+
+
+def test_a_backtest_writes_the_attribution_and_the_clips(tmp_path):
+    from cvxrebalance.optimizer.apps.cli import main
+
+    out = tmp_path / "bt"
+    assert main(["backtest", "tactical_monthly", "--out", str(out), "--start", "2007-12-31", "--end", "2009-12-31",
+                 "--no-progress"]) == 0
+    table = pd.read_csv(out / "policy" / "attribution.csv").set_index("piece")
+    assert list(table.index) == ["policy", "momentum", "volatility", "credit", "drift", "selection", "overlay",
+                                 "costs", "taxes", "total"]
+    assert table.loc["total", "sum"] == pytest.approx(table.drop(index="total")["sum"].sum(), abs=1e-12)
+    clips = pd.read_csv(out / "policy" / "clips.csv")
+    assert {"date", "signal", "asset_class", "limit", "before", "after"} == set(clips.columns)
