@@ -1,7 +1,8 @@
 """Scenarios: bundled example cases (package data under scenarios/cases/), market data and
 backtests.
 
-``backtest``, ``BacktestResult``, ``Market`` and ``load_market`` are imported on first use, so
+``backtest``, ``BacktestResult``, ``Market``, ``load_market``, ``shock`` and the tactical entry
+points (``tactical_rebalance``, ``load_tactical_case``, ``Tactical``) are imported on first use, so
 listing the cases (the command line's start) does not load the solvers.
 """
 
@@ -40,7 +41,8 @@ def describe_case(name: str) -> str:
 
 
 _LAZY = {"backtest": "backtests", "BacktestResult": "backtests", "Market": "market", "load_market": "market",
-         "shock": "shocks", "ShockResult": "shocks"}
+         "shock": "shocks", "ShockResult": "shocks", "tactical_rebalance": "tactical",
+         "load_tactical_case": "tactical", "Tactical": "tactical"}
 
 
 def __getattr__(name: str):
@@ -51,5 +53,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["BacktestResult", "Market", "ShockResult", "backtest", "case_path", "describe_case", "list_cases",
-           "load_market", "shock"]
+__all__ = ["BacktestResult", "Market", "ShockResult", "Tactical", "backtest", "case_path", "describe_case",
+           "list_cases", "load_market", "load_tactical_case", "shock", "tactical_rebalance"]

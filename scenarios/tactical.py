@@ -259,8 +259,9 @@ class Tactical:
         else:
             tgt["tilt"] = tgt["id"].map(decision.tilt).fillna(0.0).to_numpy(float)
         tgt["tilt_expires"] = None
-        if "alpha" in tgt.columns or decision.alpha.any():
-            tgt["alpha"] = tgt["id"].map(lambda i: decision.alpha.get(self._security_class.get(i, i), 0.0))
+        if decision.alpha.any():  # the views' expected active returns add to targets.csv's own
+            own = tgt["alpha"].fillna(0.0) if "alpha" in tgt.columns else 0.0
+            tgt["alpha"] = own + tgt["id"].map(lambda i: decision.alpha.get(self._security_class.get(i, i), 0.0))
         out = dataclasses.replace(household, targets=tgt)
         if (decision.lower != 1).any() or (decision.upper != 1).any():
             out = self._widen(out, decision)

@@ -213,3 +213,15 @@ def test_a_backtest_writes_the_attribution_and_the_clips(tmp_path):
     assert table.loc["total", "sum"] == pytest.approx(table.drop(index="total")["sum"].sum(), abs=1e-12)
     clips = pd.read_csv(out / "policy" / "clips.csv")
     assert {"date", "signal", "asset_class", "limit", "before", "after"} == set(clips.columns)
+
+
+def test_view_alphas_add_to_the_expected_returns_of_targets_csv(us):
+    household, policy, market = us
+    tgt = household.targets.copy()
+    tgt["alpha"] = [0.0, 0.01, 0.0]  # us_equity, bonds, cash
+    own = dataclasses.replace(household, targets=tgt)
+    p = with_signals(policy, {"v": {"kind": "views", "views": {"us_equity": 0.04}, "conviction": 0.5, "use": "alpha"}})
+    tactical = Tactical(own, p, market)
+    tilted = tactical.household(own, tactical.at("1950-01-31")).targets.set_index("id")
+    assert tilted["alpha"].to_dict() == pytest.approx({"us_equity": 0.02, "bonds": 0.01, "cash": 0.0})
+    assert (tilted["tilt"] == 0).all()
