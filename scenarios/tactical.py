@@ -146,6 +146,7 @@ class Tactical:
         self.cov = _class_covariance(data, V)
         self.inputs = Inputs(_class_returns(market, data, V), market.periods_per_year, self.strategic,
                              _read_series(series, self.specs))
+        self._check_returns(market)
         self.histories: dict[str, History] = {s.name: history(s, self.inputs) for s in self.specs}
         self.held: dict[str, tuple[pd.DataFrame, pd.Series]] = {
             s.name: governance.hold(self.histories[s.name].values, s) for s in self.specs
@@ -184,6 +185,19 @@ class Tactical:
         """Whether any tilt can be in force: a signal, or a hand tilt in targets.csv."""
         return bool(self.specs) or self.hand_tilt
 
+    def _check_returns(self, market: Market) -> None:
+        """Every class a return-reading signal acts on has a return series in the data."""
+        problems = []
+        for s in self.specs:
+            if s.kind in ("valuation", "macro", "views"):
+                continue
+            for c in (*s.classes, *s.params.get("funded_by", ())):
+                if self.inputs.returns[c].isna().all():
+                    problems.append(Problem(market.source, None, c, f"no return series for the securities of class "
+                                            f"{c!r}, which signals.{s.name} reads"))
+        if problems:
+            raise ValidationError(problems)
+
     # ---------------------------------------------------------------------------- a date
     def at(self, date) -> Decision:
         """The signals combined under the governance limits on ``date`` (the last data date on
@@ -199,7 +213,7 @@ class Tactical:
         alpha = pd.Series(0.0, index=classes)
         for s in self.specs:
             h = self.histories[s.name]
-            readings[s.name] = h.raw.iloc[t] if t >= 0 else h.raw.iloc[:0].sum()
+            readings[s.name] = h.raw.iloc[t].dropna() if t >= 0 else pd.Series(dtype=float)  # NaN: no value yet
             if t < 0:
                 continue
             if h.use == "tilt":
@@ -326,6 +340,15 @@ def _read_series(df: pd.DataFrame | None, specs) -> dict[str, pd.Series]:
     if not wanted:
         return {}
     problems: list[Problem] = []
+    for s in specs:  # one series is numbers or labels, not both
+        other = wanted.get(s.params.get("series"))
+        if other is not None and other.kind != s.kind:
+            problems.append(Problem("policy.toml", None, f"signals.{s.name}.series", (
+                f"the series {s.series!r} is read as {'numbers' if s.kind == 'valuation' else 'labels'} here and as "
+                f"{'numbers' if other.kind == 'valuation' else 'labels'} by signals.{other.name}: a valuation reads "
+                "numbers, a macro signal labels")))
+    if problems:
+        raise ValidationError(problems)
     if df is None:
         raise ValidationError([Problem("signals.csv", None, None, f"missing: signals.{s.name} reads the series "
                                        f"{name!r}") for name, s in wanted.items()])

@@ -33,6 +33,7 @@ MODES = {"momentum": ("sign", "linear", "relative"), "trend": ("sign", "linear")
 REVERSIONS = ("immediate", "linear")
 USES = ("tilt", "alpha")
 BAND_KINDS = ("volatility_bands", "momentum_bands")
+MAX_PERIODS = 100_000  # a window longer than 400 years of daily data is a typo
 WHOLE = ("lookback", "skip", "window", "long_window", "min_observations", "reversion_periods")
 
 
@@ -140,8 +141,16 @@ def _check(spec: SignalSpec, bad) -> None:
     """Ranges and choices of a spec whose keys all parsed."""
     p = spec.params
     for key in WHOLE:
-        if key in p and (p[key] < 0 or p[key] != int(p[key])):
-            bad(key, "must be a whole number of periods >= 0")
+        if key in p and (not 0 <= p[key] <= MAX_PERIODS or p[key] != int(p[key])):
+            bad(key, f"must be a whole number of periods in [0, {MAX_PERIODS}]")
+    for key in ("classes", "funded_by"):
+        names = spec.classes if key == "classes" else p.get(key, ())
+        for twice in sorted({c for c in names if names.count(c) > 1}):
+            bad(key, f"names {twice!r} twice")
+    if "funded_by" in p and not p["funded_by"] and p.get("mode") != "relative":
+        bad("funded_by", "name at least one class to fund the tilt (the default is cash)")
+    if spec.kind == "valuation" and p["window"] and p["window"] < max(p["min_observations"], 2):
+        bad("window", "must be 0 (every observation so far) or at least min_observations (and 2)")
     if spec.kind in ("momentum", "trend", "volatility_target", "volatility_bands") and \
             p.get("lookback", p.get("window")) < 2 - (spec.kind == "momentum"):
         bad("lookback" if spec.kind == "momentum" else "window",
@@ -187,7 +196,8 @@ def _check(spec: SignalSpec, bad) -> None:
             if not abs(v) <= 1:
                 bad(f"regimes.{label}", "must be in [-1, 1] (a tilt)")
     funded = p.get("funded_by", (p["safe"],) if "safe" in p else ())
-    if set(funded) & set(spec.classes):
-        bad("funded_by", "a class cannot fund its own tilt")
+    tilted = set(p["views"]) if spec.kind == "views" else set(spec.classes)
+    if p.get("mode") != "relative" and set(funded) & tilted:
+        bad("safe" if "safe" in p else "funded_by", "a class cannot fund its own tilt")
     if spec.kind == "momentum" and p["mode"] == "relative" and len(spec.classes) < 2:
         bad("classes", "relative strength ranks at least 2 classes")

@@ -119,6 +119,19 @@ def test_signals_csv_problems_are_named_by_line_and_field(us):
     assert "signals.csv line 7 [date]: 1930-01-31 does not come after 1930-03-31" in text
 
 
+def test_one_series_read_as_numbers_and_labels_and_a_class_without_returns_are_named(us):
+    household, policy, market = us
+    p = with_signals(policy, {"cape": {"kind": "valuation", "classes": ["us_equity"], "series": "s"},
+                              "cycle": {"kind": "macro", "classes": ["us_equity"], "series": "s",
+                                        "regimes": {"up": 0.01}}})
+    frame = pd.DataFrame({"date": ["1930-01-31"], "name": ["s"], "value": ["1"]})
+    with pytest.raises(ValidationError, match=r"signals\.cape\.series.*as numbers here and as labels by signals\.cycle"):
+        Tactical(household, p, market, frame)
+    no_bonds = dataclasses.replace(market, returns=market.returns.drop(columns="US_BONDS"))
+    with pytest.raises(ValidationError, match=r"returns.csv \[bonds\]: no return series.*signals\.mom reads"):
+        Tactical(household, with_signals(policy, {"mom": MOMENTUM}), no_bonds)
+
+
 def test_policy_tables_of_signals_are_checked_key_by_key():
     with pytest.raises(ValidationError) as err:
         Policy.from_dict({"signals": {
@@ -126,10 +139,15 @@ def test_policy_tables_of_signals_are_checked_key_by_key():
             "b": {"kind": "trend", "classes": ["x"], "window": 1.5, "mode": "up"},
             "c": {"kind": "views", "views": {"x": 2.0}, "use": "both"},
             "d": {"kind": "volatility_target", "classes": ["x"], "safe": "x"},
-            "e": {"kind": "oracle"}}, "tactical": {"risk_budget": -0.1}})
+            "e": {"kind": "oracle"},
+            "f": {"kind": "momentum", "classes": ["x"], "funded_by": []},
+            "g": {"kind": "momentum", "classes": ["x", "x"], "lookback": 1e300},
+            "h": {"kind": "views", "views": {"cash": 0.05}},
+            "i": {"kind": "valuation", "classes": ["x"], "series": "pe", "window": 1}}, "tactical": {"risk_budget": -0.1}})
     text = str(err.value)
     for where in ("signals.a.lookbak", "signals.b.window", "signals.b.mode", "signals.c.use", "signals.c.views.x",
-                  "signals.d.funded_by", "signals.e.kind", "tactical.risk_budget"):
+                  "signals.d.safe", "signals.e.kind", "tactical.risk_budget", "signals.f.funded_by",
+                  "signals.g.classes", "signals.g.lookback", "signals.h.funded_by", "signals.i.window"):
         assert f"[{where}]" in text, where
 
 
