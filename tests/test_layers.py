@@ -77,3 +77,18 @@ def test_imports_go_down(name):
         assert rank <= own, f"{where}: a layer {rank} module from layer {own}"
         if rank == own == 1:
             assert prefix == own_prefix, f"{where}: constraint and cost modules are peers"
+
+
+def test_every_package_of_the_tree_is_installed():
+    """A non-editable install (the README's, and CI's) ships only the packages pyproject lists:
+    a new subpackage left out imports in development and fails once installed."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"cvxrebalance"} | {
+        "cvxrebalance." + ".".join(p.parent.relative_to(root).parts) for p in root.rglob("__init__.py")
+        if p.parent != root and not {"tests", "benchmarks", "notebooks", ".git"} & set(p.relative_to(root).parts)
+        and not any(part.startswith(".") or part in ("build", "dist") for part in p.relative_to(root).parts)}
+    assert found - listed == set(), "packages missing from pyproject.toml [tool.setuptools] packages"
