@@ -137,34 +137,39 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             out = result.write(args.out)
             print(f"Wrote {out / 'trades.csv'}, {out / 'lots.csv'}, {out / 'summary.json'}")
-    except OSError as exc:  # writing --out
-        return _report(exc if isinstance(exc, OutputError) else OutputError(f"cannot write the results: {exc}"))
-    except CvxRebalanceError as exc:
+    except FAILURES as exc:
         return _report(exc)
     return 0
 
 
 def _signals(args) -> int:
-    from cvxrebalance.optimizer.domain.case_io import load_case
-    from cvxrebalance.scenarios.tactical import case_market, load_signals, signals
+    from cvxrebalance.scenarios.tactical import case_tactical
 
     try:
         case = _case_dir(args.case)
-        household, policy = load_case(case)
-        if not policy.signals:
+        _, policy, tactical = case_tactical(case)
+        if tactical is None:
             raise ValueError(f"{case / 'policy.toml'} has no [signals.NAME] table")
-        decision = signals(household, policy, case_market(case), load_signals(case), date=args.date)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"cvxrebalance: {exc}", file=sys.stderr)
-        return 2
-    except CvxRebalanceError as exc:
+        decision = tactical.at(policy.tax.as_of if args.date is None else args.date)
+    except FAILURES as exc:
         return _report(exc)
     print(decision.to_text())
     return 0
 
 
-def _report(exc: CvxRebalanceError) -> int:
-    """Print a named error and return its exit code (3: the output, 2: anything else)."""
+FAILURES = (CvxRebalanceError, OSError, ValueError)  # what a command reports instead of a traceback
+
+
+def _report(exc: Exception) -> int:
+    """Print a failure and return its exit code (3: the output, 2: anything else).
+
+    A CvxRebalanceError is printed with its name; a missing input file or a bad argument
+    (FileNotFoundError, ValueError) as it is; any other OSError happened writing the results."""
+    if isinstance(exc, FileNotFoundError | ValueError) and not isinstance(exc, CvxRebalanceError):
+        print(f"cvxrebalance: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+        exc = OutputError(f"cannot write the results: {exc}")
     print(f"cvxrebalance: {type(exc).__name__}: {exc}", file=sys.stderr)
     return EXIT_OUTPUT if isinstance(exc, OutputError) else 2
 
@@ -192,12 +197,7 @@ def _backtest(args) -> int:
         result = backtest(household, policies or {"policy": policy}, market, start=args.start, end=args.end,
                           flows=flows, signals=load_signals(case), progress=not args.no_progress)
         result.write(args.out)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"cvxrebalance: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        return _report(OutputError(f"cannot write the results: {exc}"))
-    except CvxRebalanceError as exc:
+    except FAILURES as exc:
         return _report(exc)
     print(comparison_table(result).to_string())
     print(f"Wrote comparison.csv and one directory per policy in {Path(args.out)}")
@@ -227,12 +227,7 @@ def _shock(args) -> int:
         if args.out:
             out = result.shocked.write(args.out)
             write_files(out, {"comparison.csv": frame_csv(table.rename_axis("figure").reset_index())})
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"cvxrebalance: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        return _report(OutputError(f"cannot write the results: {exc}"))
-    except CvxRebalanceError as exc:
+    except FAILURES as exc:
         return _report(exc)
     print("Shock: " + ", ".join(f"{k} {v:+.2%}" for k, v in shocks.items()))
     print(table.to_string(float_format=lambda x: f"{x:,.6g}"))

@@ -904,3 +904,12 @@ def test_a_contract_too_small_to_count_in_whole_units_is_named(tmp_path):
     with pytest.raises(ValidationError) as info:
         rebalance(household, policy)
     assert_problem(info.value, "futures.csv", int(fut.index[0]), "multiplier", "below 1e-09 x household value")
+
+
+def test_run_on_a_case_that_does_not_exist_is_bad_input_not_an_output_failure(capsys):
+    """Exit 2 naming the argument, not exit 3 "cannot write the results" (a FileNotFoundError
+    is an OSError, which run once took for its --out failing)."""
+    assert main(["run", "no_such_case_dir"]) == 2
+    err = capsys.readouterr().err
+    assert "'no_such_case_dir' is neither a case directory nor a bundled case" in err
+    assert "cannot write" not in err
