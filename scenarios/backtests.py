@@ -467,7 +467,7 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar,
     policy = tactical.plain  # a decision's signals are written into its household's targets
     signals = bool(tactical.specs)
     state = _State(household, market)
-    data0 = prepare(household, policy)
+    data0 = tactical.data  # prepare(household, policy), done once by the Tactical
     classes = list(data0.classes)
     X, G = data0.X, data0.overlay.G
     target_w = np.asarray(data0.bench_target, float)  # security weights of the targets

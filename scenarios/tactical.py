@@ -135,7 +135,7 @@ class Tactical:
         self.policy = policy
         self.specs = policy.signals
         self.plain = dataclasses.replace(policy, signals=())
-        data = prepare(household, self.plain)
+        self.data = data = prepare(household, self.plain)  # the household as given (the backtest's start)
         self.classes = [*data.classes, CASH]
         self.by_security = household.target_by == "security_id"
         self._check_classes(household)
@@ -400,27 +400,35 @@ def load_signals(case_dir) -> pd.DataFrame | None:
     return read_csv(path) if path.exists() else None
 
 
-def case_market(case_dir) -> Market:
-    """A case's market data for its signals (a ValidationError when it has none)."""
+def case_tactical(case_dir) -> tuple[Household, Policy, Tactical | None]:
+    """A case's household and policy, and its signals over the case's market data and
+    signals.csv (None when the policy has no ``[signals.NAME]`` table).
+
+    Raises
+    ------
+    ValidationError
+        The policy has signals but the case has no market data, or any problem of the case.
+    """
+    from cvxrebalance.optimizer.domain.case_io import load_case
     from cvxrebalance.scenarios.market import load_market
 
+    household, policy = load_case(case_dir)
+    if not policy.signals:
+        return household, policy, None
     market = load_market(case_dir)
     if market is None:
         raise ValidationError([Problem("returns.csv", None, None, f"missing from {case_dir}: the policy's signals "
                                        "read market data (prices.csv or returns.csv)")])
-    return market
+    return household, policy, Tactical(household, policy, market, load_signals(case_dir))
 
 
 def load_tactical_case(case_dir) -> tuple[Household, Policy]:
     """A case as a single rebalance reads it: with ``[signals.NAME]`` tables, the household with
     the signals of the as-of date written into its targets (from the case's market data and
     signals.csv) and the policy without its signals; otherwise ``load_case`` as it is."""
-    from cvxrebalance.optimizer.domain.case_io import load_case
-
-    household, policy = load_case(case_dir)
-    if not policy.signals:
+    household, policy, tactical = case_tactical(case_dir)
+    if tactical is None:
         return household, policy
-    tactical = Tactical(household, policy, case_market(case_dir), load_signals(case_dir))
     return tactical.household(household, tactical.at(policy.tax.as_of)), tactical.plain
 
 
@@ -432,8 +440,8 @@ def tactical_rebalance(household: Household, policy: Policy, market: Market, ser
     Returns
     -------
     RebalanceResult
-        Its targets carry the tilts (``summary["targets"]``); ``signals(...)`` gives the
-        signal values, the tilts and the clips behind them.
+        Its targets carry the tilts (``asset_classes``: ``tilt``); ``signals(...)`` gives
+        the signal values, the tilts and the clips behind them.
     """
     from cvxrebalance.optimizer.pipeline.rebalance import rebalance
 

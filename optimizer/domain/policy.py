@@ -217,7 +217,7 @@ class Policy:
         sections: dict[str, Any] = {}
         for f in fields(cls):
             if f.name == "signals":
-                sections[f.name] = parse_signals(data.get(f.name, {}), file, problems)
+                sections[f.name] = parse_signals(data.get(f.name, {}), file, problems, _coerce)
                 continue
             section_cls = f.default_factory  # type: ignore[misc]
             raw = data.get(f.name, {})

@@ -8,7 +8,7 @@ signals themselves read market data, so they live in ``scenarios``, above the pi
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,8 +59,10 @@ class SignalSpec:
                 **{k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items()}}
 
 
-def parse_signals(raw: Any, file: str, problems: list[Problem]) -> tuple[SignalSpec, ...]:
-    """``[signals]``: a table of tables, one per signal, read in file order."""
+def parse_signals(raw: Any, file: str, problems: list[Problem], coerce: Callable[[Any, Any], Any]) -> tuple[SignalSpec, ...]:
+    """``[signals]``: a table of tables, one per signal, read in file order. ``coerce(value,
+    default)`` reads a value as the type of its default (the policy's own reader, which raises
+    TypeError or ValueError)."""
     if not isinstance(raw, dict):
         problems.append(Problem(file, None, "signals", "must be a table of [signals.NAME] tables"))
         return ()
@@ -74,67 +76,34 @@ def parse_signals(raw: Any, file: str, problems: list[Problem]) -> tuple[SignalS
         if kind not in KINDS:
             problems.append(Problem(file, None, f"{where}.kind", f"{kind!r} is not one of {', '.join(KINDS)}"))
             continue
-        spec = _spec(name, kind, table, file, problems)
+        spec = _spec(name, kind, table, file, problems, coerce)
         if spec is not None:
             out.append(spec)
     return tuple(out)
 
 
-def _spec(name: str, kind: str, table: dict, file: str, problems: list[Problem]) -> SignalSpec | None:
-    where = f"signals.{name}"
+def _spec(name: str, kind: str, table: dict, file: str, problems: list[Problem], coerce) -> SignalSpec | None:
     n = len(problems)
 
     def bad(key: str, msg: str) -> None:
-        problems.append(Problem(file, None, f"{where}.{key}", msg))
+        problems.append(Problem(file, None, f"signals.{name}.{key}", msg))
 
-    defaults = KINDS[kind]
-    params = dict(defaults)
-    classes: tuple[str, ...] = ()
+    defaults = {"classes": (), **KINDS[kind]}
+    values = dict(defaults)
     for key, value in table.items():
         if key == "kind":
             continue
-        if key == "classes":
-            classes = _strings(value, key, bad)
-        elif key not in defaults:
-            bad(key, f"unknown key for a {kind} signal (keys: classes, {', '.join(defaults)})")
-        else:
-            params[key] = _value(value, defaults[key], key, bad)
-    if len(problems) > n:
-        return None
-    spec = SignalSpec(name, kind, classes, params)
+        if key not in defaults:
+            bad(key, f"unknown key for a {kind} signal (keys: {', '.join(defaults)})")
+            continue
+        try:
+            values[key] = coerce(value, defaults[key])
+        except (TypeError, ValueError) as exc:
+            bad(key, str(exc))  # the key keeps its default, so the checks of the others still run
+    classes = values.pop("classes")
+    spec = SignalSpec(name, kind, classes, values)
     _check(spec, bad)
     return spec if len(problems) == n else None
-
-
-def _strings(value: Any, key: str, bad) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        bad(key, f"expected a list of names, got {value!r}")
-        return ()
-    return tuple(value)
-
-
-def _number(value: Any, key: str, bad) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        bad(key, f"expected a finite number, got {value!r}")
-        return math.nan
-    return float(value)
-
-
-def _value(value: Any, default: Any, key: str, bad) -> Any:
-    if isinstance(default, tuple):
-        return _strings(value, key, bad)
-    if isinstance(default, float):
-        return _number(value, key, bad)
-    if isinstance(default, dict):
-        if not isinstance(value, dict):
-            bad(key, f"expected a table (name = number), got {value!r}")
-            return {}
-        return {str(k): _number(v, f"{key}.{k}", bad) for k, v in value.items()}
-    if not isinstance(value, str):
-        bad(key, f"expected a string, got {value!r}")
-    return value
 
 
 def _check(spec: SignalSpec, bad) -> None:
