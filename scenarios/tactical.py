@@ -152,6 +152,7 @@ class Tactical:
             s.name: governance.hold(self.histories[s.name].values, s) for s in self.specs
             if self.histories[s.name].use == "tilt"}
         self._targets = household.targets
+        self.hand_tilt = bool(household.targets["tilt"].any())  # targets.csv has a tilt (live or expired)
         self._security_class = dict(zip(household.securities["security_id"], household.securities["asset_class"],
                                         strict=True)) if self.by_security else {}
 
@@ -174,11 +175,6 @@ class Tactical:
                                         "band signals adjust asset-class bands: the targets are by security_id"))
         if problems:
             raise ValidationError(problems)
-
-    @property
-    def hand_tilt(self) -> bool:
-        """Whether targets.csv has a tilt (live or expired)."""
-        return bool(self._targets["tilt"].any())
 
     @property
     def active(self) -> bool:
