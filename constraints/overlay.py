@@ -3,6 +3,8 @@
 - lo_j <= f_j <= hi_j for the notional after trading (per-contract maximum; an expiring contract
   is closed (0); ``cash_only`` keeps today's contracts; whole-contract rounding fixes them);
 - sum_j |f_j| <= gross_limit and |sum_j f_j| <= net_limit (fractions of household value);
+- sum_{j facing c} |f_j| <= cap_c per OTC counterparty c (``[overlay] counterparty_limit`` or
+  ``counterparty_limits``; exchange-cleared contracts, with a blank counterparty, count for none);
 - the carrying account keeps initial margin plus a variation-margin buffer in cash:
   cash_a >= min_cash_a + sum_{j in a} (margin_j / notional_j + buffer) |f_j|;
 - ``overlay_only``: no cash trades at all.
@@ -64,6 +66,11 @@ class Overlay:
         p.constrain("overlay.gross", size.sum(), hi=pol.gross_limit, hi_labels=["overlay.gross_limit"])
         p.constrain("overlay.net", m.f_after.sum(), lo=-pol.net_limit, hi=pol.net_limit,
                     lo_labels=["overlay.net_limit"], hi_labels=["overlay.net_limit"])
+        caps = ov.counterparty_caps(d.policy)
+        if caps:
+            names = list(caps)
+            p.constrain("overlay.counterparty", ov.counterparty_matrix(names) @ size, hi=np.array(list(caps.values())),
+                        hi_labels=[f"overlay.counterparty_limit[{c}]" for c in names])
         carrying = np.unique(ov.account)
         floor = d.min_cash + m.margins.get("cash", np.zeros(d.A))
         margin = margin_matrix(d)[carrying]
@@ -92,6 +99,10 @@ class Overlay:
             out.append(Violation(self.name, "gross_limit", float(np.abs(notional).sum() - p.gross_limit)))
         if abs(notional.sum()) > p.net_limit + WEIGHT_TOL:
             out.append(Violation(self.name, "net_limit", float(abs(notional.sum()) - p.net_limit)))
+        for c, cap in ov.counterparty_caps(d.policy).items():
+            gross = float(ov.counterparty_matrix([c])[0] @ np.abs(notional))
+            if gross > cap + WEIGHT_TOL:
+                out.append(Violation(self.name, f"counterparty_limit[{c}]", gross - cap))
         short = d.min_cash * d.V + margin_required(sol) - sol.cash_after
         for a in np.intersect1d(np.flatnonzero(short > MONEY_TOL), ov.account):  # elsewhere: the cash rule's
             out.append(Violation(self.name, f"margin[{d.account_ids[a]}]", float(short[a]), "currency"))

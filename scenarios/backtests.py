@@ -272,8 +272,9 @@ def _flows(flows: pd.DataFrame | None) -> dict[pd.Timestamp, dict[str, float]]:
 class _State:
     """The household between decisions: prices, cash, lots, the year's gains, recent trades."""
 
-    def __init__(self, household: Household, market: Market) -> None:
+    def __init__(self, household: Household, market: Market, margin: np.ndarray) -> None:
         self.household = household
+        self.margin = margin  # (J,) initial margin or collateral reserve per contract, currency
         sec = household.securities
         self.ids = sec["security_id"].tolist()
         self.price = sec["price"].to_numpy(float).copy()
@@ -298,6 +299,7 @@ class _State:
     def _overlay(self, household: Household, market: Market) -> None:
         """The contracts: positions, prices (by their ``underlying``'s series), carrying accounts."""
         fut = household.futures
+        self.par = (fut["source"] == "swaps.csv").to_numpy(bool)  # swaps: struck at par again once settled
         self.contracts = fut["position"].to_numpy(float).copy()
         self.fut_price = fut["price"].to_numpy(float).copy()
         self.multiplier = fut["multiplier"].to_numpy(float)
@@ -305,42 +307,50 @@ class _State:
         index = {a: i for i, a in enumerate(household.accounts["account_id"])}
         self.fut_account = np.array([index[a] for a in fut["account_id"]], int)
         self.fut_taxable = np.isin(self.fut_account, self.taxable)
-        missing = sorted({u for u in fut["underlying"] if u not in market.returns.columns})
+        missing = sorted({(u, par) for u, par in zip(fut["underlying"], self.par, strict=True)
+                          if u not in market.returns.columns})
         if missing:
-            raise ValidationError([Problem(market.source, None, u or "underlying",
-                                           "no price series for this futures underlying (futures.csv "
-                                           "underlying names the market data column that prices a contract)")
-                                   for u in missing])
+            raise ValidationError([Problem(market.source, None, u or "underlying", (
+                "no return series for this swap (a swap's own column, named by its swap_id, is its return "
+                "per unit notional)") if par else ("no price series for this futures underlying (futures.csv "
+                "underlying names the market data column that prices a contract)")) for u, par in missing])
         self.fut_returns = np.column_stack([market.returns[u].to_numpy(float) for u in fut["underlying"]]) \
             if len(fut) else np.zeros((len(market.returns), 0))
 
-    def mark_to_market(self, t: int) -> tuple[float, float]:
-        """Period t's futures price moves, settled in the carrying accounts' cash (variation
-        margin). Returns the P&L, in all and of the contracts carried in taxable accounts."""
+    def mark_to_market(self, t: int) -> tuple[float, np.ndarray]:
+        """Period t's futures price moves (a swap's return), settled in the carrying accounts' cash
+        (variation margin). Returns the P&L in all, and the taxable accounts' short- and long-term
+        gains from it (``taxed``)."""
         if not len(self.contracts):
-            return 0.0, 0.0
+            return 0.0, np.zeros(2)
         move = self.fut_price * np.nan_to_num(self.fut_returns[t])
         pnl = self.contracts * self.multiplier * move
-        self.fut_price = self.fut_price + move
+        self.fut_price = np.where(self.par, 1.0, self.fut_price + move)  # a settled swap is at par again
         np.add.at(self.cash, self.fut_account, pnl)
-        return float(pnl.sum()), float(pnl[self.fut_taxable].sum())
+        return float(pnl.sum()), self.taxed(pnl)
 
-    def roll(self) -> tuple[float, float]:
-        """Every position rolls into the next contract: both legs pay commission and spread.
-        Returns the cost, in all and of the taxable accounts' contracts."""
+    def taxed(self, amount: np.ndarray) -> np.ndarray:
+        """(2,) short- and long-term gains of per-contract ``amount`` in the taxable accounts:
+        futures are Section 1256 contracts (60% long term, 40% short, marked to market); a swap's
+        settlements are ordinary income, taxed here at the short-term rate."""
+        split = np.where(self.par[:, None], [1.0, 0.0], SECTION_1256)
+        return split[self.fut_taxable].T @ amount[self.fut_taxable]
+
+    def roll(self) -> tuple[float, np.ndarray]:
+        """Every futures position rolls into the next contract: both legs pay commission and spread
+        (a swap line does not roll). Returns the cost, in all and of the taxable accounts' contracts."""
         commission, spread = self.roll_rate
-        cost = np.abs(self.contracts) * (commission + spread * self.fut_price * self.multiplier)
+        cost = np.where(self.par, 0.0, np.abs(self.contracts) * (commission + spread * self.fut_price * self.multiplier))
         np.add.at(self.cash, self.fut_account, -cost)
-        return float(cost.sum()), float(cost[self.fut_taxable].sum())
+        return float(cost.sum()), self.taxed(cost)
 
     def margin_call(self, flows: dict[str, float]) -> bool:
         """Whether a carrying account's cash (after today's flows) is below its minimum plus the
         initial margin of its contracts."""
         if not len(self.contracts):
             return False
-        fut = self.household.futures
         need = np.nan_to_num(self.household.accounts["min_cash"].to_numpy(float))  # a copy
-        np.add.at(need, self.fut_account, np.abs(self.contracts) * fut["margin"].to_numpy(float))
+        np.add.at(need, self.fut_account, np.abs(self.contracts) * self.margin)
         flow = np.array([flows.get(a, 0.0) for a in self.household.accounts["account_id"]])
         carrying = np.unique(self.fut_account)
         return bool((self.cash + flow < need - 1e-9)[carrying].any())
@@ -466,8 +476,10 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar,
          tactical: Tactical) -> PolicyRun:
     policy = tactical.plain  # a decision's signals are written into its household's targets
     signals = bool(tactical.specs)
-    state = _State(household, market)
     data0 = tactical.data  # prepare(household, policy), done once by the Tactical
+    ov = data0.overlay  # a future's initial margin; a swap's collateral reserve (domain.overlay_data)
+    state = _State(household, market, np.where(household.futures["source"] == "swaps.csv",
+                                                ov.margin_rate * ov.notional, household.futures["margin"]))
     classes = list(data0.classes)
     X, G = data0.X, data0.overlay.G
     target_w = np.asarray(data0.bench_target, float)  # security weights of the targets
@@ -527,8 +539,8 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar,
             cost, taxed_cost = state.roll()
             costs += cost
             taxed -= taxed_cost
-        state.ytd += SECTION_1256 * taxed  # marked to market: realized as it accrues
-        realized += SECTION_1256 * taxed
+        state.ytd += taxed  # marked to market: realized as it accrues
+        realized += taxed
         external = sum(v for v in flows.get(date, {}).values())
         value_before = state.value() + sum(today.values())
         before = state.class_weights(X, G, value_before)
@@ -563,10 +575,9 @@ def _run(household: Household, policy: Policy, market: Market, flows: dict, bar,
             else:
                 tax = float(result.summary["taxes"]["tax_exact"])
                 realized += state.apply(result, date)
-                if len(state.contracts):  # the contracts' trading costs reduce their 1256 gain
+                if len(state.contracts):  # the contracts' trading costs reduce their taxed gain
                     ov = result.solution.data.overlay
-                    spent = ov.cost_rate * ov.notional * np.abs(result.solution.contracts_traded)
-                    taxed_cost = SECTION_1256 * float(spent[state.fut_taxable].sum())
+                    taxed_cost = state.taxed(ov.cost_rate * ov.notional * np.abs(result.solution.contracts_traded))
                     state.ytd -= taxed_cost
                     realized -= taxed_cost
                 if policy.backtest.tax_payment == "at_sale" and tax and len(state.taxable):

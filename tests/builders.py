@@ -19,6 +19,7 @@ def household(
     futures: list[dict] | None = None,
     specific: dict[str, float] | None = None,
     extra_factors: list[str] = (),
+    swaps: list[dict] | None = None,
 ) -> Household:
     """A household from row dicts; the risk model defaults to a class covariance with ``vols``
     (annual, default 15% for every class and for ``extra_factors`` such as currencies) and one
@@ -37,6 +38,7 @@ def household(
         futures=pd.DataFrame(futures) if futures else None,
         specific_variance=pd.DataFrame({"id": list(specific), "variance": list(specific.values())})
         if specific else None,
+        swaps=pd.DataFrame(swaps) if swaps else None,
     )
 
 

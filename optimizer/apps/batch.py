@@ -2,7 +2,7 @@
 
 IN_DIR holds the shared tables (``securities``, ``targets``, the risk model, ``policy.toml``)
 and the per-household tables keyed by ``household_id`` (``accounts``, ``holdings`` and the
-optional ``transactions`` and ``futures``), each as ``.csv`` or ``.parquet``.
+optional ``transactions``, ``futures`` and ``swaps``), each as ``.csv`` or ``.parquet``.
 
 OUT_DIR gets, per household, ``households/<id>/`` (trades.csv, lots.csv, summary.json and
 futures.csv) or ``errors/<id>.json``, each written atomically, so a household that has either is
@@ -39,7 +39,7 @@ from cvxrebalance.optimizer.pipeline.result import TEXT_COLUMNS, verify_files
 
 SHARED = ("securities", "targets", "covariance", "factor_loadings", "factor_covariance",
           "specific_variance")
-PER_HOUSEHOLD = ("accounts", "holdings", "transactions", "futures")
+PER_HOUSEHOLD = ("accounts", "holdings", "transactions", "futures", "swaps")
 COMBINED = ("trades", "lots", "futures")  # the per-household tables the batch also combines
 KEY = "household_id"
 
@@ -246,13 +246,13 @@ def build_household(hid: str, frames: dict, shared: dict, base: Household | None
     frames = {**frames,
               "accounts": _or_empty(frames.get("accounts"), ["account_id", "type", "cash"]),
               "holdings": _or_empty(frames.get("holdings"), ["account_id", "security_id", "quantity"])}
-    if base is not None and frames.get("futures") is None:
+    if base is not None and frames.get("futures") is None and frames.get("swaps") is None:
         return base.with_accounts(frames["accounts"], frames["holdings"], frames.get("transactions"), name=hid)
     return Household.from_frames(
         shared["securities"], frames["accounts"], frames["holdings"], shared["targets"],
         covariance=shared["covariance"], factor_loadings=shared["factor_loadings"],
         factor_covariance=shared["factor_covariance"], specific_variance=shared["specific_variance"],
-        futures=frames.get("futures"), transactions=frames.get("transactions"), name=hid)
+        futures=frames.get("futures"), transactions=frames.get("transactions"), name=hid, swaps=frames.get("swaps"))
 
 
 def _or_empty(df: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame:

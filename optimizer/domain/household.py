@@ -152,6 +152,7 @@ class Household:
         futures: pd.DataFrame | None = None,
         transactions: pd.DataFrame | None = None,
         name: str = "household",
+        swaps: pd.DataFrame | None = None,
     ) -> Household:
         """Validate input frames and build a household.
 
@@ -172,7 +173,7 @@ class Household:
         _check_holdings(hol, sec, acc, problems)
         target_by = _check_targets(tgt, targets, sec, problems)
         _check_target_coverage(tgt, target_by, sec, hol, problems)
-        fut = parse_futures(futures, sec, acc, problems)
+        fut = parse_futures(futures, sec, acc, problems, swaps)
         tx = parse_transactions(transactions, sec, acc, problems)
         risk = build_risk_model(
             sec, fut, covariance, factor_loadings, factor_covariance, specific_variance, problems

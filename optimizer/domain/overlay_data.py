@@ -27,6 +27,19 @@ class OverlayData:
     lo: np.ndarray  # (J,) bounds on notional after / V
     hi: np.ndarray
     rolls: list[tuple[str, str | None]] = field(default_factory=list)  # (expiring, next or None)
+    counterparty: list[str] = field(default_factory=list)  # (J,) "" for an exchange-cleared contract
+
+    def counterparty_caps(self, policy) -> dict[str, float]:
+        """Gross-notional cap per counterparty, fractions of V: ``[overlay] counterparty_limits``
+        by name, else ``counterparty_limit`` (0: none)."""
+        ov = policy.overlay
+        names = sorted({c for c in self.counterparty if c})
+        caps = {c: ov.counterparty_limits.get(c, ov.counterparty_limit or np.inf) for c in names}
+        return {c: cap for c, cap in caps.items() if np.isfinite(cap)}
+
+    def counterparty_matrix(self, names: list[str]) -> np.ndarray:
+        """(len(names), J) 1 where a contract faces the counterparty."""
+        return np.array([[float(c == n) for c in self.counterparty] for n in names]).reshape(len(names), self.J)
 
     @property
     def J(self) -> int:
@@ -59,15 +72,20 @@ def prepare_overlay(household, policy, account_ids, account_types, classes, V) -
         if c in c_idx:
             G[j, c_idx[c]] = e
     problems = []
-    for line, a in zip(fut.index, account, strict=True):
+    for line, src, a in zip(fut.index, fut["source"], account, strict=True):
         if account_types[a] not in ov.accounts:
-            problems.append(Problem("futures.csv", int(line), "account_id",
+            problems.append(Problem(src, int(line), "account_id",
                                     f"{account_ids[a]} is {account_types[a]}; the policy's [overlay] "
                                     f"accounts allow futures only in {', '.join(ov.accounts)}"))
     if problems:
         raise ValidationError(problems)
     cost_rate = (fut["commission"].to_numpy(float) / notional + fut["half_spread"].to_numpy(float)) if J else np.zeros(0)
-    margin_rate = (fut["margin"].to_numpy(float) / notional + ov.margin_buffer) if J else np.zeros(0)
+    # Futures: initial margin plus the policy's variation-margin buffer. Swaps: their collateral
+    # reserve, given or the value change of a collateral_move rate move (duration x move).
+    swap = (fut["source"] == "swaps.csv").to_numpy()
+    margin = fut["margin"].to_numpy(float) / notional
+    reserve = np.where(np.isnan(margin), fut["futures_duration"].to_numpy(float) * ov.collateral_move, margin)
+    margin_rate = np.where(swap, reserve, margin + ov.margin_buffer)
     cap = fut["max_contracts"].to_numpy(float) * notional / V
     hi = np.where(np.isnan(cap), BIG, cap)
     lo = -hi
@@ -86,4 +104,4 @@ def prepare_overlay(household, policy, account_ids, account_types, classes, V) -
                 nxt = min(later)[1] if later and ov.instruments != "cash_only" else None
                 rolls.append((row.contract_id, nxt))
     return OverlayData(list(fut["contract_id"]), notional, q0, f0, account, G, cost_rate,
-                       margin_rate, lo, hi, rolls)
+                       margin_rate, lo, hi, rolls, list(fut["counterparty"]))

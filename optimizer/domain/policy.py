@@ -158,11 +158,17 @@ class Overlay:
     ``gross_limit``/``net_limit`` bound sum |notional| and |sum notional| (fractions of household
     value); contracts expiring before ``horizon`` are closed and rolled into the next contract of
     the same underlying; ``hedge_ratio`` maps a currency to the share of the benchmark's exposure
-    to it that is hedged (the target the currency forwards steer to).
+    to it that is hedged (the target the currency forwards steer to). ``counterparty_limit`` caps
+    the gross notional of the OTC contracts (forwards, swaps) of each counterparty, a fraction of
+    household value (0: no limit), ``counterparty_limits`` per named counterparty; a swap without
+    its own ``collateral`` reserves its value change under a ``collateral_move`` parallel rate move.
     """
 
     instruments: str = "both"  # "both" | "cash_only" | "overlay_only"
     margin_buffer: float = 0.10
+    collateral_move: float = 0.005  # 50 bp: about a 10-day 99% move of swap rates
+    counterparty_limit: float = 0.0
+    counterparty_limits: dict[str, float] = field(default_factory=dict)
     gross_limit: float = 1.0
     net_limit: float = 1.0
     horizon: dt.date | None = None
@@ -334,6 +340,13 @@ class Policy:
         for key in ("margin_buffer", "gross_limit", "net_limit"):
             if not 0 <= getattr(self.overlay, key) <= 100:
                 bad("overlay", key, "must be in [0, 100] (fractions of household value)")
+        if not 0 <= self.overlay.collateral_move <= 1:
+            bad("overlay", "collateral_move", "must be a rate move in [0, 1] (0.005 is 50 basis points)")
+        for key, limit in [("counterparty_limit", self.overlay.counterparty_limit),
+                           *((f"counterparty_limits.{c}", v) for c, v in self.overlay.counterparty_limits.items())]:
+            if not 0 <= limit <= 100:
+                bad("overlay", key, "must be in [0, 100] (fractions of household value; 0 in counterparty_limit: "
+                    "no limit)")
         for cur, h in self.overlay.hedge_ratio.items():
             if not 0 <= h <= 1:
                 bad("overlay", f"hedge_ratio.{cur}", "must be in [0, 1]")

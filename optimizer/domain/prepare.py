@@ -262,14 +262,15 @@ def prepare(household: Household, policy: Policy) -> Prepared:
                                     f"trade dated {when}, after the as-of date {as_of}"))
     fut = household.futures
     for line, when, held in zip(fut.index.tolist(), fut["expiry"].tolist(), fut["position"].tolist(), strict=True):
-        if when is not None and when < as_of and held:
+        if when is not None and when < as_of and held:  # (swaps have no expiry)
             problems.append(Problem("futures.csv", int(line), "expiry",
                                     f"expired {when}, before the as-of date {as_of}, yet {held:g} contracts are held"))
     # Contract counts are whole numbers the search enumerates: a contract worth less than
     # MIN_CONTRACT of the household would need more than a billion of them per unit of exposure.
     notional = fut["price"].to_numpy(float) * fut["multiplier"].to_numpy(float)
     for r in np.flatnonzero(np.abs(notional) < MIN_CONTRACT * abs(V)):
-        problems.append(Problem("futures.csv", int(fut.index[r]), "multiplier",
+        problems.append(Problem(fut["source"].iat[r], int(fut.index[r]),
+                                "multiplier" if fut["source"].iat[r] == "futures.csv" else "increment",
                                 f"one contract's notional (price x multiplier = {notional[r]:.6g}) is below "
                                 f"{MIN_CONTRACT:g} x household value, {MIN_CONTRACT * abs(V):.6g}; check the multiplier's units"))
     # Tilts without their own max_tilt are held to the policy's default.

@@ -78,10 +78,11 @@ def build_risk_model(sec, fut, covariance, loadings, factor_cov, specific, probl
         for row_id, cur in zip(table[key], table["currency"], strict=True):
             if cur and cur in cols and row_id in load.index and load.at[row_id, cur] == 0:
                 load.at[row_id, cur] = 1.0
-    for cid, rf, dur in zip(cids, fut["rate_factor"], fut["futures_duration"], strict=True):
+    for line, src, cid, rf, dur in zip(fut.index, fut["source"], cids, fut["rate_factor"], fut["futures_duration"],
+                                       strict=True):
         if rf and not np.isnan(dur):
             if rf not in cols:
-                problems.append(Problem("futures.csv", None, "rate_factor", f"unknown factor {rf!r}"))
+                problems.append(Problem(src, int(line), "rate_factor", f"unknown factor {rf!r}"))
             elif cid in load.index:
                 load.at[cid, rf] = dur  # duration per unit notional: BPV(CTD) / CF / (notional * 1e-4)
     return RiskModel("factor", load, fcov.loc[cols, cols], _specific(specific, load.index, problems))
@@ -106,13 +107,13 @@ def _class_loadings(sec, fut, cov, classes, problems) -> pd.DataFrame:
         c, cur = row["asset_class"], row["currency"]
         if c:
             if c not in names:
-                problems.append(Problem("futures.csv", j, "asset_class", f"asset class {c!r} is not in covariance.csv"))
+                problems.append(Problem(row["source"], j, "asset_class", f"asset class {c!r} is not in covariance.csv"))
             else:
                 load.at[row["contract_id"], c] = row["exposure"]
         if cur and cur in names:
             load.at[row["contract_id"], cur] = 1.0
         elif cur:
-            problems.append(Problem("futures.csv", j, "currency", f"currency {cur!r} has no row in covariance.csv"))
+            problems.append(Problem(row["source"], j, "currency", f"currency {cur!r} has no row in covariance.csv"))
     if CASH in names:
         load.at[CASH, CASH] = 1.0
     load.attrs["by_class"] = True

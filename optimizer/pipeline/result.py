@@ -26,7 +26,7 @@ from cvxrebalance.optimizer.pipeline.reasons import futures_reasons, trade_reaso
 # account or amount behind it.
 TRADE_COLUMNS = ["account_id", "security_id", "side", "quantity", "price", "value", "cost", "reason",
                  "reason_detail"]
-FUTURES_COLUMNS = ["contract_id", "account_id", "contracts_before", "contracts_after", "trade",
+FUTURES_COLUMNS = ["contract_id", "instrument", "counterparty", "account_id", "contracts_before", "contracts_after", "trade",
                    "notional_after", "margin", "cost", "roll_to", "reason", "reason_detail"]
 # Per share and in total, named so (a lone "cost_basis" beside a total "proceeds" read as either).
 LOT_COLUMNS = ["account_id", "security_id", "lot_id", "quantity", "cost_basis_per_share", "cost_basis_total",
@@ -34,8 +34,8 @@ LOT_COLUMNS = ["account_id", "security_id", "lot_id", "quantity", "cost_basis_pe
 # holdings.csv's own columns: the file can be the next rebalance's (or a backtest step's) input.
 HOLDINGS_AFTER_COLUMNS = ["account_id", "security_id", "quantity", "lot_id", "cost_basis", "acquired"]
 # The columns of these tables that hold text (ids, sides, terms, dates); the others are numbers.
-TEXT_COLUMNS = {"account_id", "security_id", "side", "lot_id", "term", "contract_id", "roll_to", "acquired",
-                "reason", "reason_detail"}
+TEXT_COLUMNS = {"account_id", "security_id", "side", "lot_id", "term", "contract_id", "instrument", "counterparty",
+                "roll_to", "acquired", "reason", "reason_detail"}
 
 
 Columns = dict[str, np.ndarray]
@@ -264,7 +264,10 @@ def _futures(data: Prepared, sol: Solution, exposure: dict) -> Columns:
     roll_to = dict(ov.rolls)
     margin = ov.margin_rate * ov.notional * np.abs(sol.contracts_q)
     cost = ov.cost_rate * ov.notional * np.abs(sol.contracts_traded)
-    columns = [np.asarray(ov.ids, object), np.asarray(data.account_ids, object)[ov.account],
+    fut = data.household.futures
+    instrument = np.where(fut["source"] == "swaps.csv", "swap", fut["instrument"]).astype(object)
+    columns = [np.asarray(ov.ids, object), instrument, np.asarray(ov.counterparty, object),
+               np.asarray(data.account_ids, object)[ov.account],
                _whole(ov.q0 + 0.0), _whole(sol.contracts_q + 0.0), _whole(sol.contracts_traded + 0.0),
                np.round(sol.contracts_q * ov.notional, 2) + 0.0, np.round(margin, 2), np.round(cost, 2),
                np.array([roll_to.get(cid) or "" for cid in ov.ids], object), *futures_reasons(data, sol, exposure)]
@@ -331,6 +334,11 @@ def _overlay_summary(data: Prepared, sol: Solution, futures: Columns) -> dict:
         binding.append(f"gross_limit {p.gross_limit:g}: gross overlay {np.abs(notional).sum():.4f}")
     if abs(notional.sum()) + step > p.net_limit + 1e-12:
         binding.append(f"net_limit {p.net_limit:g}: net overlay {notional.sum():.4f}")
+    for c, cap in ov.counterparty_caps(data.policy).items():
+        facing = ov.counterparty_matrix([c])[0]
+        gross = float(facing @ np.abs(notional))
+        if gross + (ov.notional / sol.value_after)[facing > 0].min() > cap + 1e-12:
+            binding.append(f"counterparty_limit {cap:g}: {c} gross {gross:.4f}")
     for j in range(ov.J):
         if ov.lo[j] < ov.hi[j] and (notional[j] >= ov.hi[j] - 1e-9 or notional[j] <= ov.lo[j] + 1e-9):
             binding.append(f"max_contracts: {ov.ids[j]} at its limit")
