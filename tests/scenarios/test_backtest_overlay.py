@@ -173,3 +173,41 @@ def test_a_decision_whose_rounding_spends_the_margin_reserve_is_repaired_not_a_c
     result = rebalance(h, p)
     assert result.summary["checks"]["passed"]
     assert result.futures["contracts_after"].tolist() == [-2, 1]
+
+
+def test_a_swap_is_settled_on_its_return_struck_at_par_never_rolled_and_taxed_as_ordinary_income():
+    """A $200,000 receive-fixed swap line held ($100,000 increments), never traded. Its own
+    series SW is its return per unit notional: January +2% settles +$4,000 in cash; the line is
+    struck at par again, so February's -1% is -$2,000 (on $200,000, not $204,000); May +0.3%,
+    +$600. Swaps do not roll (no cost on the quarter ends). 2020's $2,600 is ordinary income, taxed
+    at the short-term rate: $962, paid on 2021-01-31 (a flow, so that date decides; the line is
+    held until then). Independent: P&L_t = notional x r_t."""
+    swap = {"swap_id": "SW", "account_id": "a", "counterparty": "bank", "fixed_rate": 0.04, "tenor": 10,
+            "position": 200_000.0, "asset_class": "fi", "duration": 6.0, "half_spread_bp": 0.5}
+    h = household(SECURITIES, [{"account_id": "a", "type": "taxable", "cash": 200_000.0}], LOTS, TARGETS,
+                  swaps=[swap])
+    returns = {"2020-01-31": 0.02, "2020-02-29": -0.01, "2020-05-31": 0.003}
+    dates = pd.date_range("2020-01-31", periods=14, freq="ME")
+    frame = pd.DataFrame({"EQ": 0.0, "BD": 0.0, "SW": 0.0}, index=dates)
+    for day, r in returns.items():
+        frame.loc[day, "SW"] = r
+    run = backtest(h, policy(trigger={"mode": "never"}, bands={"rule": "none"}),
+                   Market.from_returns(frame)).runs["policy"]
+    pnl = 200_000.0 * frame["SW"].to_numpy()  # the line is at par every period
+    assert run.values["futures_pnl"].iloc[1:].to_numpy() == pytest.approx(pnl)
+    assert run.values["futures_notional"].iloc[1:13].to_numpy() == pytest.approx(200_000.0)
+    assert run.values["value"].iloc[1:13].to_numpy() == pytest.approx(300_000.0 + pnl[:12].cumsum())
+    assert run.stats["costs"] == 0.0
+    assert run.stats["short_term_gains"] == pytest.approx(pnl[:12].sum())
+    assert run.stats["long_term_gains"] == 0.0
+    assert run.values.loc["2021-01-31", "tax_paid"] == pytest.approx(0.37 * pnl[:12].sum())
+
+
+def test_a_swap_without_its_return_series_is_named():
+    swap = {"swap_id": "SW", "account_id": "a", "counterparty": "bank", "fixed_rate": 0.04, "tenor": 10}
+    h = household(SECURITIES, [{"account_id": "a", "type": "taxable", "cash": 200_000.0}], LOTS, TARGETS,
+                  swaps=[swap])
+    with pytest.raises(ValidationError) as err:
+        backtest(h, policy(trigger={"mode": "never"}), _market({}, months=3))
+    [problem] = err.value.problems
+    assert problem.field == "SW" and "swap" in problem.message
