@@ -2,8 +2,9 @@
 
 ``shock(household, {"us_equity": -0.34, "bonds": 0.03}, policy)`` moves every security of a
 shocked class (or a security named by its id, which takes precedence) by its return, and every
-futures contract of a shocked class likewise (its variation margin, contracts x multiplier x
-price x return, settles in the carrying account's cash). Both households, shocked and not, are
+futures contract or swap of a shocked class by the class's return times its exposure per unit
+notional (its variation margin, contracts x multiplier x price x return, settles in the carrying
+account's cash; a swap is then at par again). Both households, shocked and not, are
 rebalanced under the same policy and compared side by side (``ShockResult.comparison``).
 
 ``HISTORICAL`` names shocks measured on the bundled market data (``historical(name)``).
@@ -132,9 +133,13 @@ def shocked_household(household: Household, shocks: dict[str, float]) -> tuple[H
     returns = {s: float(r) for s, r in zip(sec["security_id"], r_sec, strict=True) if r}
     acc = household.accounts
     if len(fut):
-        r_fut = moved(fut["contract_id"], fut["asset_class"])
+        # A contract moves by its class's return times its exposure per unit notional (a Treasury
+        # future or swap: its duration over the class's), unless it is shocked by its own id.
+        by_class = np.array([float(shocks.get(c, 0.0)) for c in fut["asset_class"]]) * fut["exposure"].to_numpy(float)
+        r_fut = np.array([float(shocks.get(c, b)) for c, b in zip(fut["contract_id"], by_class, strict=True)])
         new_fut = fut.copy()
-        new_fut["price"] = fut["price"].to_numpy(float) * (1 + r_fut)
+        swap = (fut["source"] == "swaps.csv").to_numpy()  # settled through collateral: at par again
+        new_fut["price"] = np.where(swap, 1.0, fut["price"].to_numpy(float) * (1 + r_fut))
         pnl = (fut["position"] * fut["multiplier"] * fut["price"]).to_numpy(float) * r_fut
         acc = acc.copy()
         cash = acc["cash"].to_numpy(float).copy()

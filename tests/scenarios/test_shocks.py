@@ -101,3 +101,31 @@ def test_the_cli_prints_the_comparison_and_writes_it(tmp_path, capsys):
     assert main(["shock", "four_accounts"]) == 2
     assert main(["shock", "four_accounts", "--shock", "gold=-0.1"]) == 2
     assert main(["shock", "us_stocks_bonds_monthly", "--historical", "2008"]) == 0
+
+
+def test_a_swap_moves_by_its_duration_ratio_and_is_at_par_again():
+    """A $2,000,000 receive-fixed swap (duration D_swap) hedging a duration-6 bond class: bonds
+    -3% move it by -3% x D_swap / 6 of notional, settled in cash; the line is then at par. A
+    Treasury future of the class moves by its own duration ratio likewise; a shock named by a
+    contract's id is its return as given."""
+    from builders import household
+
+    from cvxrebalance.optimizer.domain.swaps import swap_duration
+    h = household(
+        securities=[{"security_id": "BD", "asset_class": "bonds", "price": 100}],
+        accounts=[{"account_id": "tax", "type": "taxable", "cash": 1_000_000}],
+        holdings=[{"account_id": "tax", "security_id": "BD", "quantity": 90_000, "lot_id": "b", "cost_basis": 100,
+                   "acquired": "2020-01-02"}],
+        targets=[{"asset_class": "bonds", "weight": 0.9}, {"asset_class": "cash", "weight": 0.1}],
+        swaps=[{"swap_id": "SW", "account_id": "tax", "counterparty": "bank", "fixed_rate": 0.04, "tenor": 10,
+                "position": 2_000_000, "asset_class": "bonds", "duration": 6.0}],
+        futures=[{"contract_id": "TY", "price": 110, "multiplier": 1000, "account_id": "tax", "position": 5,
+                  "asset_class": "bonds", "ctd_bpv": 95.0, "conversion_factor": 0.85, "duration": 6.0}])
+    shocked, returns = shocked_household(h, {"bonds": -0.03})
+    d_swap, d_ty = float(swap_duration(0.04, 10)), 95 / 0.85 / (110_000 * 1e-4)
+    assert returns["SW"] == pytest.approx(-0.03 * d_swap / 6) and returns["TY"] == pytest.approx(-0.03 * d_ty / 6)
+    pnl = 2_000_000 * returns["SW"] + 5 * 110_000 * returns["TY"]
+    assert shocked.accounts["cash"].iloc[0] - 1_000_000 == pytest.approx(pnl)
+    prices = shocked.futures.set_index("contract_id")["price"]
+    assert prices["SW"] == 1.0 and prices["TY"] == pytest.approx(110 * (1 + returns["TY"]))
+    assert shocked_household(h, {"bonds": -0.03, "SW": -0.1})[1]["SW"] == -0.1
