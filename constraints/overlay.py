@@ -99,8 +99,8 @@ class Overlay:
             out.append(Violation(self.name, "gross_limit", float(np.abs(notional).sum() - p.gross_limit)))
         if abs(notional.sum()) > p.net_limit + WEIGHT_TOL:
             out.append(Violation(self.name, "net_limit", float(abs(notional.sum()) - p.net_limit)))
-        for c, cap in ov.counterparty_caps(d.policy).items():
-            gross = float(ov.counterparty_matrix([c])[0] @ np.abs(notional))
+        for c, cap in ov.counterparty_caps(d.policy).items():  # a credit line: of the value at decision
+            gross = float(ov.counterparty_matrix([c])[0] @ np.abs(f))
             if gross > cap + WEIGHT_TOL:
                 out.append(Violation(self.name, f"counterparty_limit[{c}]", gross - cap))
         short = d.min_cash * d.V + margin_required(sol) - sol.cash_after

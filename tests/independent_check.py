@@ -7,7 +7,8 @@ lots add up to taxable sales and never exceed the lot, cash after trades, costs 
 or above the minimum plus the contracts' margin (initial margin per contract plus ``margin_buffer`` of
 |notional|), class weights within their bands (an illiquid security's stale valuation rolled forward
 by its proxy; absolute and 5/25 rules from the targets; with ``on = "exposure"`` the contracts' notional times their class exposure counts, a Treasury future's
-exposure re-derived from its CTD basis-point value), whole contracts, their gross and net limits,
+exposure re-derived from its CTD basis-point value, a swap's from its cash flows), a swap's collateral
+reserve instead of margin, whole contracts, their gross, net and per-counterparty limits,
 ``max_contracts`` and no contract held past the horizon, turnover, buys only where the account type is allowed, no buys of ESG-excluded or illiquid
 securities, one security per class per account (``[trades] spread``), the ESG minimum score and ``excluded = "sell"``, the household's and each account's
 gain budget, no round trips, a wash group never both bought and sold at a loss nor traded against
@@ -122,6 +123,11 @@ def independent_violations(household, policy, result) -> list[str]:
             out.append(f"overlay gross {gross:.6f} above {policy.overlay.gross_limit}")
         if abs(net) > policy.overlay.net_limit + WEIGHT_TOL:
             out.append(f"overlay net {net:.6f} beyond {policy.overlay.net_limit}")
+        value_at_decision = s["household_value"]
+        for cp, facing in contracts[contracts["counterparty"] != ""].groupby("counterparty"):
+            cap = policy.overlay.counterparty_limits.get(cp, policy.overlay.counterparty_limit or np.inf)
+            if facing["notional"].abs().sum() > cap * value_at_decision * (1 + WEIGHT_TOL):
+                out.append(f"counterparty {cp}: gross {facing['notional'].abs().sum():.2f} above {cap} of value")
         for cid, c in contracts.iterrows():
             if abs(c["q"] - round(c["q"])) > 1e-9:
                 out.append(f"fractional contracts of {cid}")
@@ -203,6 +209,22 @@ def _valued_prices(sec: pd.DataFrame) -> pd.Series:
     return out
 
 
+def _swap_duration(row) -> float:
+    """A par swap's duration from its cash flows: the fixed leg's Macaulay duration (cash-flow
+    times weighted by discounted cash flows at its own rate) over 1 + c/m, less the floating
+    leg's (one period to its reset); or its dv01 per unit notional. NaN for a future."""
+    if row["source"] != "swaps.csv":
+        return np.nan
+    if not pd.isna(row["dv01"]):
+        return row["dv01"] / (row["multiplier"] * 1e-4)
+    c, m, mf = row["fixed_rate"], row["fixed_frequency"], row["float_frequency"]
+    t = np.arange(1, int(round(m * row["tenor"])) + 1) / m
+    flows = np.full(t.size, c / m)
+    flows[-1] += 1.0
+    pv = flows / (1 + c / m) ** (m * t)
+    return float((t * pv).sum() / pv.sum() / (1 + c / m) - (1 / mf) / (1 + c / mf))
+
+
 def _contracts(household, policy, fut: pd.DataFrame) -> pd.DataFrame:
     """Per contract after trading, from futures.csv's own columns and the result's counts: the
     count, notional, margin held (initial per contract plus the buffer on |notional|) and class
@@ -216,11 +238,17 @@ def _contracts(household, policy, fut: pd.DataFrame) -> pd.DataFrame:
     out["q"] = got["contracts_after"].reindex(raw.index).fillna(raw["position"]).astype(float)
     per_contract = raw["price"] * raw["multiplier"]
     out["notional"] = out["q"] * per_contract
-    out["margin"] = out["q"].abs() * raw["margin"].fillna(0.0) + policy.overlay.margin_buffer * out["notional"].abs()
+    swap = (raw["source"] == "swaps.csv").to_numpy()
+    futures_margin = out["q"].abs() * raw["margin"].fillna(0.0) + policy.overlay.margin_buffer * out["notional"].abs()
+    d_swap = pd.Series([_swap_duration(r) for _, r in raw.iterrows()], index=raw.index)
+    reserve = raw["collateral"].where(raw["collateral"].notna(), d_swap * policy.overlay.collateral_move)
+    out["margin"] = np.where(swap, reserve * out["notional"].abs(), futures_margin)
     treasury = raw["ctd_bpv"].notna() & raw["conversion_factor"].notna() & raw["duration"].notna()
-    duration = raw["ctd_bpv"] / raw["conversion_factor"] / (per_contract * 1e-4)
+    duration = np.where(swap, d_swap, raw["ctd_bpv"] / raw["conversion_factor"] / (per_contract * 1e-4))
     given = raw["exposure"].where(raw["exposure"].notna(), 1.0)
-    out["exposure"] = np.where(treasury, duration / raw["duration"], given)
+    from_duration = (treasury | swap) & raw["duration"].notna() & raw["exposure"].isna()
+    out["exposure"] = np.where(from_duration, duration / raw["duration"], given)
+    out["counterparty"] = raw["counterparty"].fillna("")
     out["max_contracts"] = raw["max_contracts"].astype(float)
     horizon = policy.overlay.horizon
     out["expiry"] = raw["expiry"]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cvxrebalance.optimizer.domain.errors import Problem
-from cvxrebalance.optimizer.domain.swaps import parse_swaps
+from cvxrebalance.optimizer.domain.swaps import SWAP_TERMS, parse_swaps
 from cvxrebalance.optimizer.domain.tables import Column, duplicates, nonneg, parse_table, positive, rows
 
 FUTURES = {
@@ -50,6 +50,8 @@ def _typed_empty() -> pd.DataFrame:
     empty = parse_table(pd.DataFrame({c: [] for c in FUTURES}), "futures.csv", FUTURES, [])
     empty["source"] = pd.Series(dtype=object)
     empty["futures_duration"] = pd.Series(dtype=float)
+    for t in SWAP_TERMS:
+        empty[t] = pd.Series(dtype=float)
     return empty
 
 
@@ -66,6 +68,8 @@ def parse_futures(futures: pd.DataFrame | None, sec: pd.DataFrame, acc: pd.DataF
     fut = parse_table(futures, "futures.csv", FUTURES, problems) if futures is not None else empty_futures()
     fut = fut.copy()
     fut["source"] = "futures.csv"
+    for t in SWAP_TERMS:
+        fut[t] = np.nan
     # Duration per unit notional of a Treasury future (BPV of the CTD over its conversion factor).
     fut["futures_duration"] = fut["ctd_bpv"] / fut["conversion_factor"] / (fut["price"] * fut["multiplier"] * 1e-4)
     if swap_rows is not None:

@@ -63,6 +63,10 @@ SWAPS = {
 }
 
 
+# A swap line's own terms, kept on its contract row (NaN on a future's) for the results and checks.
+SWAP_TERMS = ("fixed_rate", "tenor", "fixed_frequency", "float_frequency", "collateral", "dv01", "half_spread_bp")
+
+
 def swap_duration(fixed_rate, tenor, fixed_frequency=2.0, float_frequency=4.0) -> np.ndarray:
     """Modified duration per unit notional of a par receive-fixed swap that has just reset.
 
@@ -115,4 +119,5 @@ def parse_swaps(swaps: pd.DataFrame | None, problems: list[Problem]) -> pd.DataF
         "max_contracts": np.floor(sw["max_notional"].to_numpy(float) / inc + 1e-9),
         "ctd_bpv": np.nan, "conversion_factor": np.nan, "duration": sw["duration"], "rate_factor": sw["rate_factor"],
         "counterparty": sw["counterparty"], "instrument": "swap", "source": f, "swap_duration": duration,
+        **{t: sw[t] for t in SWAP_TERMS},
     }, index=sw.index)

@@ -28,8 +28,29 @@ def _bounds(data: Prepared) -> tuple[np.ndarray, np.ndarray]:
     return (np.ceil(ov.lo * data.V / ov.notional - 1e-9), np.floor(ov.hi * data.V / ov.notional + 1e-9))
 
 
+def _within_caps(data: Prepared, contracts: np.ndarray) -> bool:
+    """Whether whole ``contracts`` keep every counterparty's gross notional within its cap (a
+    rounding up can pass it, by less than a solver's tolerance but more than the checker's)."""
+    ov = data.overlay
+    caps = ov.counterparty_caps(data.policy)
+    if not caps:
+        return True
+    gross = ov.counterparty_matrix(list(caps)) @ np.abs(contracts * ov.notional)
+    return bool(np.all(gross <= np.array(list(caps.values())) * data.V * (1 + 1e-12)))
+
+
 def candidates(data: Prepared, f: np.ndarray) -> list[np.ndarray]:
-    """Whole-contract vectors to try for continuous notionals ``f`` (fractions of V)."""
+    """Whole-contract vectors to try for continuous notionals ``f`` (fractions of V): the
+    roundings that keep the counterparty caps, and the rounding toward zero (which keeps them
+    whenever ``f`` does) if none does."""
+    out = [c for c in _roundings(data, f) if _within_caps(data, c)]
+    if not out:
+        lo, hi = _bounds(data)
+        out = [np.clip(np.trunc(f * data.V / data.overlay.notional), lo, hi)]
+    return out
+
+
+def _roundings(data: Prepared, f: np.ndarray) -> list[np.ndarray]:
     ov = data.overlay
     q = f * data.V / ov.notional
     lo, hi = _bounds(data)
@@ -103,8 +124,7 @@ def choose(solver: Solver, data: Prepared, margins: dict,
         if best is None or sol.objective < best[0]:
             best = (sol.objective, cand, sol)
     if best is None:
-        nearest = np.clip(np.round(cont.f * data.V / data.overlay.notional), *_bounds(data))
-        margins["contracts"] = nearest
+        margins["contracts"] = candidates(data, cont.f)[0]
         return solver.solve(margins)
     margins["contracts"] = best[1]
     return best[2]

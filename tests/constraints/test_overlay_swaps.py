@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 from builders import household, policy
+from independent_check import independent_violations
 
 from cvxrebalance import InfeasibilityError, check, rebalance
 from cvxrebalance.constraints.overlay import RULE as OVERLAY
@@ -42,7 +43,9 @@ OVERLAY_ONLY = {"instruments": "overlay_only", "margin_buffer": 0.0}
 
 def test_receive_fixed_swap_restores_the_bond_exposure():
     # The 9 points short: notional = 0.09 V x D_class / D_swap (= $640,860), in $100,000 increments.
-    r = rebalance(bonds_short([SWAP]), policy(bands={"rule": "none"}, overlay=OVERLAY_ONLY))
+    h, p = bonds_short([SWAP]), policy(bands={"rule": "none"}, overlay=OVERLAY_ONLY)
+    r = rebalance(h, p)
+    assert independent_violations(h, p, r) == []
     f = r.futures.set_index("contract_id").loc["USD10Y"]
     need = 0.09 * V * D_CLASS / D_SWAP
     assert f["instrument"] == "swap" and f["counterparty"] == "bank_a"
@@ -79,6 +82,9 @@ def two_banks():
 def test_counterparty_limit_spreads_the_swaps_across_banks():
     p = policy(bands={"rule": "none"}, overlay={**OVERLAY_ONLY, "counterparty_limit": 0.04})
     r = rebalance(bonds_short(two_banks()), p)
+    assert independent_violations(bonds_short(two_banks()), p, r) == []
+    assert independent_violations(bonds_short(two_banks()), dataclasses.replace(
+        p, overlay=dataclasses.replace(p.overlay, counterparty_limit=0.03)), r) != []
     f = r.futures.set_index("contract_id")
     gross = f.groupby("counterparty")["notional_after"].apply(lambda s: s.abs().sum())
     assert (gross <= 0.04 * V + 1e-6).all()
