@@ -152,3 +152,18 @@ def test_piqp_and_clarabel_agree_on_a_swap_overlay():
     a, b = (rebalance(h, p) for p in pols.values())
     assert a.futures["contracts_after"].tolist() == b.futures["contracts_after"].tolist()
     assert a.summary["objective"] == pytest.approx(b.summary["objective"], rel=1e-5, abs=1e-9)
+
+
+def test_rounding_up_never_passes_a_counterparty_cap_by_a_few_dollars():
+    """$9,999,980 of value, a 6% cap: $599,998.80. Six $100,000 units pass it by $1.20, less than
+    the solver's tolerance but more than the checker's: the whole-unit search must stop at five."""
+    h = bonds_short([SWAP], min_cash=0.0)
+    acc = h.accounts.assign(cash=h.accounts["cash"] - 20.0)
+    h = household(securities=h.securities.to_dict("records"), accounts=acc.to_dict("records"),
+                  holdings=h.holdings.to_dict("records"),
+                  targets=h.targets.rename(columns={"id": "asset_class"})[["asset_class", "weight", "lower", "upper"]]
+                  .to_dict("records"), vols={"bonds": 0.06}, swaps=[SWAP])
+    r = rebalance(h, policy(bands={"rule": "none"}, overlay={**OVERLAY_ONLY, "counterparty_limit": 0.06}))
+    assert r.summary["household_value"] == pytest.approx(9_999_980.0)
+    assert r.futures.set_index("contract_id").loc["USD10Y", "contracts_after"] == 5
+    assert check(r.solution) == []
