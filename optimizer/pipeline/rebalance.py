@@ -348,6 +348,7 @@ def _explain(data: Prepared, conflicts: list[tuple[str, float]]) -> str:
     """Context a user needs to act on the conflicts: illiquid weight in a conflicting class."""
     lines = []
     illiquid = data.X.T @ (data.h0.sum(0) * ~data.liquid)
+    w = data.wash
     for name, _ in conflicts:
         m = re.match(r"bands\.(lower|upper)\[(.*)\]", name)
         if m and m.group(2) in data.classes:
@@ -356,6 +357,19 @@ def _explain(data: Prepared, conflicts: list[tuple[str, float]]) -> str:
                 lines.append(f"{m.group(2)} holds {illiquid[k]:.2%} of household value in illiquid "
                              f"securities that are never traded (band {data.lower[k]:.2%} to "
                              f"{data.upper[k]:.2%})")
+            # The wash-sale rule's blocks are trade bounds, not rows the elastic program can relax:
+            # name the ones that stop this class moving toward its band.
+            groups = sorted({int(g) for g in w.group[data.class_of == k]})
+            if m.group(1) == "lower":
+                why = {**{g: "its purchase is blocked by the wash-sale rule inside this rebalance"
+                          for g in w.block_buy}, **w.recent_loss}
+                verb = "buys"
+            else:
+                why = {**{g: "its loss sales are blocked by the wash-sale rule inside this rebalance"
+                          for g in w.block_loss}, **w.recent_buy}
+                verb = "loss sales"
+            for g in (g for g in groups if g in why):
+                lines.append(f"{m.group(2)}: {verb} of {w.names[g]} are blocked by the wash-sale rule ({why[g]})")
     unit = "Amounts are fractions of household value"
     if any(name.startswith("esg.min_score") for name, _ in conflicts):
         unit += " (esg.min_score: score points x weight)"

@@ -124,3 +124,29 @@ def test_no_infeasibility_verdict_without_conflicts(monkeypatch):
     monkeypatch.setattr(problem.Solver, "_run", failing)
     with pytest.raises(SolverError):
         rebalance(two_account_household(), policy(bands={"rule": "none"}))
+
+
+def test_a_band_the_wash_sale_rule_keeps_out_of_reach_says_so():
+    """Bonds at 20% against a 40% +- 5 band, and the only bond fund was sold at a loss 10 days
+    ago: buying it back is blocked (a trade bound, not a row the elastic program can relax), so
+    the verdict names the band and the explanation names the block and the trade behind it."""
+    import pandas as pd
+
+    from cvxrebalance import Household
+    h = Household.from_frames(
+        pd.DataFrame([{"security_id": "EQ", "asset_class": "equity", "price": 100},
+                      {"security_id": "BD", "asset_class": "bonds", "price": 100}]),
+        pd.DataFrame([{"account_id": "tax", "type": "taxable", "cash": 1_000}]),
+        pd.DataFrame([{"account_id": "tax", "security_id": "EQ", "quantity": 790, "lot_id": "e", "cost_basis": 100,
+                       "acquired": "2020-01-02"},
+                      {"account_id": "tax", "security_id": "BD", "quantity": 200, "lot_id": "b", "cost_basis": 100,
+                       "acquired": "2020-01-02"}]),
+        pd.DataFrame([{"asset_class": "equity", "weight": 0.59}, {"asset_class": "bonds", "weight": 0.40},
+                      {"asset_class": "cash", "weight": 0.01}]),
+        covariance=pd.DataFrame({"id": ["equity", "bonds"], "equity": [0.0256, 0.0], "bonds": [0.0, 0.0036]}),
+        transactions=pd.DataFrame([{"date": "2026-11-10", "account_id": "tax", "security_id": "BD", "side": "sell",
+                                    "quantity": 50, "price": 100, "realized_gain": -400.0}]))
+    with pytest.raises(InfeasibilityError) as err:
+        rebalance(h, policy(bands={"rule": "absolute", "absolute": 0.05}))
+    assert "bands.lower[bonds]" in [n for n, _ in err.value.conflicts]
+    assert "bonds: buys of BD are blocked by the wash-sale rule (BD sold at a loss 2026-11-10 in tax)" in str(err.value)
