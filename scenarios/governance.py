@@ -32,7 +32,8 @@ TOL = 1e-12
 @dataclass
 class Clip:
     """One tilt a limit changed: ``limit`` is "max_days", "max_tilt", "weight_bounds",
-    "net_zero" (scaled to keep the tilts summing to zero) or "risk_budget"."""
+    "net_zero" (scaled to keep the tilts summing to zero) or "risk_budget"; or "max_band_multiplier
+    (lower|upper)" holding a band multiplier (signal "bands"; before and after are multipliers)."""
 
     date: pd.Timestamp
     signal: str

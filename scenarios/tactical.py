@@ -223,6 +223,12 @@ class Tactical:
                 upper = upper * h.upper.iloc[t].reindex(classes, fill_value=1.0)
             else:
                 alpha = alpha + h.values.iloc[t].reindex(classes, fill_value=0.0)
+        cap = self.policy.tactical.max_band_multiplier
+        if cap:  # band signals multiply: their product is held to the cap
+            for side, m in (("lower", lower), ("upper", upper)):
+                clips.extend(governance.Clip(day, "bands", c, f"max_band_multiplier ({side})", float(v), cap)
+                             for c, v in m.items() if v > cap + governance.TOL)
+            lower, upper = lower.clip(upper=cap), upper.clip(upper=cap)
         sources[HAND] = self._hand_tilt(when)
         raw = pd.DataFrame(sources, index=classes).T.fillna(0.0)
         final, share, limited = governance.limit(day, raw, self.strategic.to_numpy(), self.max_tilt, self.cov,

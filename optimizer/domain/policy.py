@@ -95,10 +95,12 @@ class Tax:
 class Tactical:
     """The governance of tilts (docs/signals.md): the default maximum |tilt| per class where
     targets.csv gives none, and the tactical risk budget, the largest ex-ante tracking error
-    (annual) of the combined tilts against the strategic allocation (0: none)."""
+    (annual) of the combined tilts against the strategic allocation (0: none); and the largest
+    product of band signals' multipliers on a half-width (0: none)."""
 
     max_tilt: float = 0.05
     risk_budget: float = 0.0
+    max_band_multiplier: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -319,6 +321,8 @@ class Policy:
             bad("tactical", "max_tilt", "must be in [0, 1]")
         if not 0 <= self.tactical.risk_budget <= 1:
             bad("tactical", "risk_budget", "must be in [0, 1] (an annual tracking error; 0: no budget)")
+        if not (self.tactical.max_band_multiplier == 0 or 1 <= self.tactical.max_band_multiplier <= 100):
+            bad("tactical", "max_band_multiplier", "must be in [1, 100] (bands only widen; 0: no cap)")
         if not 0 <= self.tax.wash_window_days <= 3660 or self.tax.wash_window_days != int(self.tax.wash_window_days):
             bad("tax", "wash_window_days", "must be a whole number of days in [0, 3660] (0: no wash-sale rule)")
         if self.esg.min_score < 0:

@@ -84,6 +84,24 @@ def test_band_signals_widen_the_policy_band_around_the_tilted_target(us):
     assert np.isnan(widened.loc["bonds", "lower"])  # not a class of the signal
 
 
+def test_band_multipliers_multiply_and_max_band_multiplier_holds_their_product(us):
+    household, policy, market = us
+    signals = {"vb": {"kind": "volatility_bands", "classes": ["us_equity"], "window": 6, "max_multiplier": 2.0},
+               "mb": {"kind": "momentum_bands", "classes": ["us_equity"], "lookback": 6, "widen": 2.0}}
+    free = Tactical(household, with_signals(policy, signals, tax={"as_of": "1932-06-30"}), market).at("1932-06-30")
+    vb = Tactical(household, with_signals(policy, {"vb": signals["vb"]}, tax={"as_of": "1932-06-30"}),
+                  market).at("1932-06-30")
+    widened = max(free.lower["us_equity"], free.upper["us_equity"])
+    assert widened == pytest.approx(vb.lower["us_equity"] * 2.0)  # the trending side: the product
+    assert widened > 2.0  # more than either signal's own maximum
+    capped = Tactical(household, with_signals(policy, signals, tax={"as_of": "1932-06-30"},
+                                              tactical={"max_band_multiplier": 2.0}), market).at("1932-06-30")
+    assert max(capped.lower["us_equity"], capped.upper["us_equity"]) == 2.0
+    [clip] = capped.clips.itertuples()
+    assert (clip.signal, clip.asset_class, clip.after) == ("bands", "us_equity", 2.0)
+    assert clip.before == pytest.approx(widened) and clip.limit.startswith("max_band_multiplier")
+
+
 def test_a_model_portfolio_spreads_a_class_tilt_over_its_securities():
     household, policy = load_case(case_path("sp500_daily"))
     market = load_market(case_path("sp500_daily"))
@@ -243,3 +261,9 @@ def test_view_alphas_add_to_the_expected_returns_of_targets_csv(us):
     tilted = tactical.household(own, tactical.at("1950-01-31")).targets.set_index("id")
     assert tilted["alpha"].to_dict() == pytest.approx({"us_equity": 0.02, "bonds": 0.01, "cash": 0.0})
     assert (tilted["tilt"] == 0).all()
+
+
+@pytest.mark.parametrize("value", [0.5, 101.0, -1.0])
+def test_a_band_multiplier_cap_below_one_is_named(value):
+    with pytest.raises(ValidationError, match=r"tactical\.max_band_multiplier"):
+        Policy.from_dict({"tactical": {"max_band_multiplier": value}})
