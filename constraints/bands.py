@@ -13,6 +13,7 @@ import numpy as np
 
 from cvxrebalance.constraints.base import WEIGHT_TOL, Model, Violation
 from cvxrebalance.optimizer.domain.calendar import is_check_date
+from cvxrebalance.optimizer.domain.factor_targets import outside_reasons
 from cvxrebalance.optimizer.domain.targets import outside
 
 if TYPE_CHECKING:
@@ -99,7 +100,8 @@ def triggered(data: Prepared) -> tuple[bool, list[str]]:
     """Whether the trigger rule asks for a rebalance, and why (or why not).
 
     ``always`` trades; ``never`` does not (buy and hold); ``threshold`` trades when a class or
-    cash is outside its band or an account is below its minimum cash; ``calendar`` trades on the
+    cash is outside its band, a factor exposure is outside its factor_targets.csv band, or an
+    account is below its minimum cash; ``calendar`` trades on the
     check dates of ``[trigger] frequency`` and ``hybrid`` applies the threshold rule on them only
     (``optimizer.domain.calendar.is_check_date`` of the as-of date; a backtest decides check dates
     from its data calendar).
@@ -120,12 +122,14 @@ def triggered(data: Prepared) -> tuple[bool, list[str]]:
     cash_now = float(data.cash0.sum())
     if outside(np.array([cash_now]), np.array([data.cash_lower]), np.array([data.cash_upper]))[0]:
         reasons.append(f"cash at {cash_now:.2%} outside {data.cash_lower:.2%} to {data.cash_upper:.2%}")
+    reasons += outside_reasons(data)  # factor exposures outside their factor_targets.csv bands
     short = np.flatnonzero(data.cash0 < data.min_cash - 1e-12)
     for a in short:
         reasons.append(f"account {data.account_ids[a]} below its minimum cash")
     if trigger.mode == "always":
         return True, reasons or ["trigger mode is 'always'"]
-    return bool(reasons), reasons or [f"every asset class is inside its band (trigger '{trigger.mode}')"]
+    what = "every asset class and factor is" if len(data.household.factor_targets) else "every asset class is"
+    return bool(reasons), reasons or [f"{what} inside its band (trigger '{trigger.mode}')"]
 
 
 RULE = BandConstraint()

@@ -1,5 +1,5 @@
 """Objective terms: tracking error, transaction cost, tax, location preference, overlay cost,
-tactical views (expected active return).
+tactical views (expected active return), factor drift.
 
 Every module of this package with a ``TERM`` is an objective term (see ``cost_models.base``).
 """
@@ -25,7 +25,7 @@ def objective_value(sol) -> tuple[float, dict[str, float]]:
     o = sol.data.policy.objective
     value = (o.risk_weight * terms["risk"] + o.cost_weight * (terms["cost"] + terms["overlay_cost"])
              + o.tax_weight * terms["tax"] + o.location_weight * terms["location"]
-             + o.alpha_weight * terms["alpha"])
+             + o.alpha_weight * terms["alpha"] + o.factor_weight * terms["factor_drift"])
     return value, terms
 
 

@@ -1,6 +1,7 @@
 """Batch rebalancing: thousands of households from one input directory, resumable.
 
-IN_DIR holds the shared tables (``securities``, ``targets``, the risk model, ``policy.toml``)
+IN_DIR holds the shared tables (``securities``, ``targets``, the risk model, the optional
+``factor_targets``, ``policy.toml``)
 and the per-household tables keyed by ``household_id`` (``accounts``, ``holdings`` and the
 optional ``transactions``, ``futures`` and ``swaps``), each as ``.csv`` or ``.parquet``.
 
@@ -38,7 +39,7 @@ from cvxrebalance.optimizer.pipeline.rebalance import rebalance
 from cvxrebalance.optimizer.pipeline.result import TEXT_COLUMNS, verify_files
 
 SHARED = ("securities", "targets", "covariance", "factor_loadings", "factor_covariance",
-          "specific_variance")
+          "specific_variance", "factor_targets")
 PER_HOUSEHOLD = ("accounts", "holdings", "transactions", "futures", "swaps")
 COMBINED = ("trades", "lots", "futures")  # the per-household tables the batch also combines
 KEY = "household_id"
@@ -200,7 +201,8 @@ def shared_household(shared: dict) -> Household:
     return Household.from_frames(
         shared["securities"], placeholder, holdings, shared["targets"],
         covariance=shared["covariance"], factor_loadings=shared["factor_loadings"],
-        factor_covariance=shared["factor_covariance"], specific_variance=shared["specific_variance"])
+        factor_covariance=shared["factor_covariance"], specific_variance=shared["specific_variance"],
+        factor_targets=shared.get("factor_targets"))
 
 
 def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir: Path,
@@ -252,7 +254,8 @@ def build_household(hid: str, frames: dict, shared: dict, base: Household | None
         shared["securities"], frames["accounts"], frames["holdings"], shared["targets"],
         covariance=shared["covariance"], factor_loadings=shared["factor_loadings"],
         factor_covariance=shared["factor_covariance"], specific_variance=shared["specific_variance"],
-        futures=frames.get("futures"), transactions=frames.get("transactions"), name=hid, swaps=frames.get("swaps"))
+        futures=frames.get("futures"), transactions=frames.get("transactions"), name=hid, swaps=frames.get("swaps"),
+        factor_targets=shared.get("factor_targets"))
 
 
 def _or_empty(df: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame:

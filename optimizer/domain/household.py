@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
+from cvxrebalance.optimizer.domain.factor_targets import empty_factor_targets, parse_factor_targets
 from cvxrebalance.optimizer.domain.futures import empty_futures, parse_futures
 from cvxrebalance.optimizer.domain.risk_model import RiskModel, build_risk_model
 from cvxrebalance.optimizer.domain.tables import (
@@ -106,7 +107,9 @@ class Household:
     """A validated household.
 
     Build with :meth:`from_frames` (library use) or :func:`optimizer.load_case` (files).
-    ``targets`` always has a ``target_by`` of "asset_class" or "security_id".
+    ``targets`` always has a ``target_by`` of "asset_class" or "security_id". ``factor_targets``
+    (``factor, target, lower, upper``; empty without factor targets) sets targets and bands on
+    factor exposures (``optimizer.domain.factor_targets``).
     """
 
     securities: pd.DataFrame
@@ -118,6 +121,7 @@ class Household:
     futures: pd.DataFrame = field(default_factory=empty_futures)
     transactions: pd.DataFrame = field(default_factory=lambda: parse_transactions(None, None, None, []))
     name: str = "household"
+    factor_targets: pd.DataFrame = field(default_factory=empty_factor_targets)
 
     @functools.cached_property
     def priorities(self) -> bool:
@@ -153,10 +157,13 @@ class Household:
         transactions: pd.DataFrame | None = None,
         name: str = "household",
         swaps: pd.DataFrame | None = None,
+        factor_targets: pd.DataFrame | None = None,
     ) -> Household:
         """Validate input frames and build a household.
 
         ``covariance`` and the factor frames use the CSV layout: the id in the first column.
+        ``factor_targets`` (factor_targets.csv: ``factor, target`` and optional ``lower, upper,
+        band``) needs the factor frames.
 
         Raises
         ------
@@ -178,12 +185,13 @@ class Household:
         risk = build_risk_model(
             sec, fut, covariance, factor_loadings, factor_covariance, specific_variance, problems
         )
+        fac = parse_factor_targets(factor_targets, risk, covariance is None and factor_loadings is not None, problems)
         if problems:
             raise ValidationError(problems)
         tgt = tgt.rename(columns={target_by: "id"}).drop(
             columns=[c for c in ("asset_class", "security_id") if c != target_by]
         )
-        return cls(sec, acc, hol, tgt, target_by, risk, fut, tx, name)
+        return cls(sec, acc, hol, tgt, target_by, risk, fut, tx, name, fac)
 
     def with_accounts(self, accounts: pd.DataFrame, holdings: pd.DataFrame,
                       transactions: pd.DataFrame | None = None, name: str = "household") -> Household:
@@ -206,7 +214,7 @@ class Household:
         if problems:
             raise ValidationError(problems)
         return Household(self.securities, acc, hol, self.targets, self.target_by, self.risk,
-                         empty_futures(), tx, name)
+                         empty_futures(), tx, name, self.factor_targets)
 
     @property
     def value(self) -> float:

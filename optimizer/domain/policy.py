@@ -40,6 +40,9 @@ class Objective:
     tax_weight: float = 1.0
     location_weight: float = 0.0
     alpha_weight: float = 0.0  # the views' expected active return (targets.csv alpha), per year
+    # factor_targets.csv's drift term, sum_k F_kk (x_k - target_k)^2: a factor's variance like
+    # risk_weight's a' S a, so equal weights price a unit of factor variance alike.
+    factor_weight: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -285,7 +288,7 @@ class Policy:
         def bad(section: str, key: str, msg: str) -> None:
             out.append(Problem(file, None, f"{section}.{key}", msg))
 
-        for key in ("risk_weight", "cost_weight", "tax_weight", "location_weight", "alpha_weight"):
+        for key in ("risk_weight", "cost_weight", "tax_weight", "location_weight", "alpha_weight", "factor_weight"):
             if not 0 <= getattr(self.objective, key) <= MAX_WEIGHT:
                 bad("objective", key, f"must be in [0, {MAX_WEIGHT:g}]")
         _choice(self.bands.rule, BAND_RULES, "bands", "rule", bad)

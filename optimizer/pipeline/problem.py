@@ -18,7 +18,7 @@ import numpy as np
 from cvxrebalance.constraints import default_constraints, trade_masks
 from cvxrebalance.constraints.base import Model
 from cvxrebalance.constraints.overlay import BOUNDS, fixed_notional
-from cvxrebalance.cost_models import default_costs
+from cvxrebalance.cost_models import default_costs, factor_drift
 from cvxrebalance.cost_models.alpha import largest_rate
 from cvxrebalance.cost_models.location import drag
 from cvxrebalance.cost_models.tax import coefficients
@@ -52,8 +52,9 @@ class ContinuousSolution:
 def objective_scale(data: Prepared) -> float:
     """Typical size of the objective's terms, so the solver sees O(1) numbers whatever the units
     of the covariance: 1e-4 times the largest of risk_weight * mean security variance, cost_weight * largest
-    linear cost rate, tax_weight * largest tax rate, location_weight * largest drag and
-    alpha_weight * largest |alpha| (a view's expected return per unit traded)."""
+    linear cost rate, tax_weight * largest tax rate, location_weight * largest drag,
+    alpha_weight * largest |alpha| (a view's expected return per unit traded) and factor_weight *
+    the factor drift's steepest variance per unit weight (``factor_drift.largest_rate``)."""
     o = data.policy.objective
     var = data.risk.factor_variance + data.risk.d**2
     sizes = [
@@ -62,6 +63,7 @@ def objective_scale(data: Prepared) -> float:
         o.tax_weight * float(coefficients(data).max(initial=0.0)),
         o.location_weight * float(np.abs(drag(data)).max(initial=0.0)),
         o.alpha_weight * largest_rate(data),
+        o.factor_weight * factor_drift.largest_rate(data),
     ]
     # Drifts and trades are O(0.01) of household value: scale so a 1% drift costs O(1).
     return max(max(sizes), 1e-12) * 1e-4

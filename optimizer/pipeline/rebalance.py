@@ -10,6 +10,8 @@ import numpy as np
 from cvxrebalance.constraints import wash_sales
 from cvxrebalance.constraints.bands import RULE as BANDS
 from cvxrebalance.constraints.bands import triggered
+from cvxrebalance.constraints.factor_bands import RULE as FACTOR_BANDS
+from cvxrebalance.optimizer.domain import factor_targets as factors
 from cvxrebalance.optimizer.domain.errors import InfeasibilityError, SolverError
 from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.policy import Policy
@@ -23,9 +25,10 @@ from cvxrebalance.optimizer.pipeline.rounding import to_shares
 
 MAX_SOLVES = 16
 RULE_BANDS = BANDS.name
+DRIFT_BANDS = (BANDS.name, FACTOR_BANDS.name)  # what a trigger that says no leaves as it is
 # Margins by which rounding repairs move limits inward (fractions of household value; ESG in score
 # points x weight), and their cap.
-REPAIR_MARGINS = {"bands", "turnover", "esg", "cash", "gain_budget"}
+REPAIR_MARGINS = {"bands", "factor_bands", "turnover", "esg", "cash", "gain_budget"}
 MARGIN_CAP = 0.02
 CONFLICT_TOL = 1e-5  # elastic slack below this (weight) is solver noise, not a conflict
 # The impact estimate improves accuracy, not correctness: rounding charges impact exactly and the
@@ -41,21 +44,22 @@ def decide_trigger(data: Prepared, t0: float) -> tuple[list[str], RebalanceResul
     result when the trigger says no and not trading breaks no rule.
 
     Not trading may still break a rule (an ESG minimum, a forced sale, a withdrawal to fund):
-    then the household trades after all. Bands are not such a rule: they bound the weights a
-    rebalance trades to, and a calendar or buy-and-hold trigger that says no leaves the drift as
-    it is (the checks say so in ``not_applied``).
+    then the household trades after all. Bands (of classes and of factors) are not such a rule:
+    they bound the weights a rebalance trades to, and a calendar or buy-and-hold trigger that says
+    no leaves the drift as it is (the checks say so in ``not_applied``).
     """
     go, reasons = triggered(data)
     if go:
         return reasons, None
     sol = Solution.no_trade(data)
     found = checker.check(sol)
-    broken = [v for v in found if v.constraint != RULE_BANDS]
+    broken = [v for v in found if v.constraint not in DRIFT_BANDS]
     if broken:
         return [f"not trading would break {v.constraint}: {v.where}" for v in broken], None
     checks = checker.verify(sol, broken)
     if len(found) > len(broken):
-        checks["not_applied"] = {RULE_BANDS: "no rebalance was triggered: the drift is left as it is"}
+        checks["not_applied"] = {name: "no rebalance was triggered: the drift is left as it is"
+                                 for name in DRIFT_BANDS if any(v.constraint == name for v in found)}
     return reasons, RebalanceResult.build(data, sol, None, checks, reasons, False, time.perf_counter() - t0)
 
 
@@ -202,7 +206,7 @@ def _compare_cash_only(household: Household, policy: Policy, result: RebalanceRe
     return {"with_overlay": facts(result), "cash_only": other}
 
 
-POLICY_LIMITS = {"bands", "turnover", "cash", "esg", "tax_rules"}
+POLICY_LIMITS = {"bands", "factor_bands", "turnover", "cash", "esg", "tax_rules"}
 
 
 def _policy_limits_only(violations) -> bool:
@@ -277,6 +281,10 @@ def _tighten(data: Prepared, margins: dict[str, np.ndarray], violations) -> bool
             if k < data.C:
                 step = (2 * v.amount + (share * data.X[:, k]).max()) * grow
             margins.setdefault("bands", np.zeros(data.C + 1))[k] += step
+        elif v.constraint == "factor_bands":  # in weight: the factor's units over its largest loading
+            t, ft = v.index, factors.factor_targets(data)
+            step = (2 * v.amount / ft.scale[t] + factors.one_share(data, t)) * grow
+            margins.setdefault("factor_bands", np.zeros(ft.T))[t] += step
         elif v.constraint == "turnover":
             margins.setdefault("turnover", np.zeros(1))[0] += step
         elif v.constraint == "esg" and v.where.startswith("score"):

@@ -13,18 +13,19 @@ import numpy as np
 
 from cvxrebalance.constraints import default_constraints, trade_masks
 from cvxrebalance.cost_models.tax import coefficients
+from cvxrebalance.optimizer.domain.factor_targets import factor_targets
 from cvxrebalance.optimizer.domain.prepare import Prepared
 from cvxrebalance.optimizer.domain.solution import Solution
 from cvxrebalance.optimizer.pipeline import checker
 
 MAX_MOVES = 200
-LIMITS = {"bands", "turnover", "cash", "tax_rules", "overlay"}  # limits a share can cross
+LIMITS = {"bands", "factor_bands", "turnover", "cash", "tax_rules", "overlay"}  # limits a share can cross
 HARD = 1e6
 
 
 def score(sol: Solution, modules=None) -> float:
     """Total violation (of ``modules``; all families by default): weights as they are, money and
-    shares over household value."""
+    shares over household value, a factor's units over the factor's largest loading (a weight)."""
     violations = checker.check(sol) if modules is None else [v for m in modules for v in m.check(sol)]
     total = 0.0
     for v in violations:
@@ -32,6 +33,8 @@ def score(sol: Solution, modules=None) -> float:
             total += HARD  # a rule, not a limit: no move may break one
         elif v.unit in ("weight", "score"):
             total += v.amount
+        elif v.unit == "factor":
+            total += v.amount / factor_targets(sol.data).scale[v.index]
         else:
             total += v.amount / sol.data.V
     return total

@@ -18,6 +18,29 @@ def _left(text: pd.Series) -> pd.Series:
     return text.str.ljust(int(text.str.len().max())) if len(text) else text
 
 
+def _edges(lo: float, hi: float) -> str:
+    """A factor band in the factor's units (NaN: no edge on that side)."""
+    if lo == lo and hi == hi:
+        return f"{lo:.4f} to {hi:.4f}"
+    if lo == lo:
+        return f"at least {lo:.4f}"
+    return f"at most {hi:.4f}" if hi == hi else "none"
+
+
+def _factors(fd: pd.DataFrame, overlay: bool) -> list[str]:
+    """The factor drift table: each factor's exposure before and after against its target."""
+    num = "{:.4f}".format
+    table = pd.DataFrame({
+        "target": fd["target"].map(num),
+        "band": [_edges(lo, hi) for lo, hi in zip(fd["lower"], fd["upper"], strict=True)],
+        "before": fd["before"].map(num), "drift before": (fd["before"] - fd["target"]).map(num),
+        "after": fd["after"].map(num), "drift after": (fd["after"] - fd["target"]).map(num),
+    })
+    if overlay:
+        table.insert(5, "of which overlay", fd["overlay_after"].map(num))
+    return ["Factor exposures (per unit of household value, in each factor's units)", table.to_string()]
+
+
 def _valuations(vals: dict) -> list[str]:
     """The stale illiquid valuations and their roll-forward, one row per security."""
     table = pd.DataFrame({
@@ -65,6 +88,8 @@ def render(result) -> str:
                               "of which overlay": fx["overlay_after"].map(_pct)})
         table.index.name = "currency"
         lines += ["", "Currency exposures (weights of household value)", table.to_string()]
+    if len(result.factor_drift):
+        lines += ["", *_factors(result.factor_drift, bool(len(result.futures)))]
     if s.get("illiquid_valuations"):
         lines += ["", *_valuations(s["illiquid_valuations"])]
     if len(result.trades):

@@ -14,6 +14,7 @@ from cvxrebalance.constraints.esg import portfolio_score
 from cvxrebalance.cost_models import lot_relief, objective_value
 from cvxrebalance.cost_models.tax import realized as tax_realized
 from cvxrebalance.cost_models.tracking_error import variance
+from cvxrebalance.optimizer.domain.factor_targets import exposure_after, factor_targets, overlay_before
 from cvxrebalance.optimizer.domain.output import csv_text, write_files
 from cvxrebalance.optimizer.domain.prepare import Prepared
 from cvxrebalance.optimizer.domain.solution import Solution
@@ -33,6 +34,9 @@ LOT_COLUMNS = ["account_id", "security_id", "lot_id", "quantity", "cost_basis_pe
                "proceeds_per_share", "proceeds_total", "gain", "term"]
 # holdings.csv's own columns: the file can be the next rebalance's (or a backtest step's) input.
 HOLDINGS_AFTER_COLUMNS = ["account_id", "security_id", "quantity", "lot_id", "cost_basis", "acquired"]
+# factor_drift.csv (households with factor_targets.csv): exposures per unit of household value in
+# each factor's units; lower/upper empty where the band has no edge.
+FACTOR_COLUMNS = ["factor", "target", "lower", "upper", "before", "after", "overlay_before", "overlay_after"]
 # The columns of these tables that hold text (ids, sides, terms, dates); the others are numbers.
 TEXT_COLUMNS = {"account_id", "security_id", "side", "lot_id", "term", "contract_id", "instrument", "counterparty",
                 "roll_to", "acquired", "reason", "reason_detail"}
@@ -64,6 +68,9 @@ class RebalanceResult:
         Every position after the trades in holdings.csv's columns (``HOLDINGS_AFTER_COLUMNS``):
         in taxable accounts one row per lot left, and one per new lot a buy opens (acquired on
         the as-of date at the trade price); elsewhere one row per position.
+    factor_drift : DataFrame
+        Per factor of factor_targets.csv (the index): target, lower, upper (NaN: no edge),
+        before, after, and the overlay's part before and after; empty without factor targets.
     """
 
     summary: dict
@@ -88,6 +95,10 @@ class RebalanceResult:
         return self._frame("futures")
 
     @property
+    def factor_drift(self) -> pd.DataFrame:
+        return self._frame("factor_drift")
+
+    @property
     def holdings_after(self) -> pd.DataFrame:
         self._holdings_columns()
         return self._frame("holdings_after")
@@ -101,9 +112,9 @@ class RebalanceResult:
     def _frame(self, name: str) -> pd.DataFrame:
         if name not in self._frames:
             columns = dict(self.tables[name])
-            index = columns.pop("asset_class") if name == "asset_classes" else None
-            self._frames[name] = pd.DataFrame(
-                columns, index=None if index is None else pd.Index(index, name="asset_class"))
+            key = {"asset_classes": "asset_class", "factor_drift": "factor"}.get(name)
+            index = columns.pop(key) if key else None
+            self._frames[name] = pd.DataFrame(columns, index=None if index is None else pd.Index(index, name=key))
         return self._frames[name]
 
     @classmethod
@@ -168,12 +179,19 @@ class RebalanceResult:
             summary["currency_exposure"] = exposure
         if data.overlay.J:
             summary["overlay"] = _overlay_summary(data, sol, futures)
-        tables = {"trades": trades, "lots": lots, "asset_classes": classes, "futures": futures}
+        factors = _factor_drift(data, sol)
+        if len(factors["factor"]):
+            summary["factor_drift"] = {  # an open edge is null (JSON has no infinity)
+                name: {k: None if np.isnan(v[t]) else float(v[t]) for k, v in factors.items() if k != "factor"}
+                for t, name in enumerate(factors["factor"])}
+        tables = {"trades": trades, "lots": lots, "asset_classes": classes, "futures": futures,
+                  "factor_drift": factors}
         return cls(summary, sol, tables)
 
     def write(self, out_dir: str | Path) -> Path:
         """Write trades.csv, lots.csv, holdings_after.csv, summary.json (and futures.csv when the
-        household has an overlay) into ``out_dir``; all of them or none.
+        household has an overlay, factor_drift.csv when it has factor targets) into ``out_dir``;
+        all of them or none.
 
         Each file is first written in full to a temporary name in ``out_dir`` and only then renamed
         over its final name, so a crash never leaves a half-written or mixed result. Other files in
@@ -193,13 +211,16 @@ class RebalanceResult:
             "lots.csv": csv_text(self.tables["lots"]),
             "holdings_after.csv": csv_text(self._holdings_columns()),
             **({"futures.csv": csv_text(self.tables["futures"])} if len(self.tables["futures"]["contract_id"]) else {}),
+            **({"factor_drift.csv": csv_text(self.tables["factor_drift"])}
+               if len(self.tables["factor_drift"]["factor"]) else {}),
         }
         # summary.json, written last, records a checksum of each file beside it (``verify_files``).
         checksums = {name: _sha256(text) for name, text in contents.items()}
         contents["summary.json"] = json.dumps({**self.summary, "files": checksums}, indent=2, default=str) + "\n"
         write_files(out, contents)
-        if "futures.csv" not in contents:  # a futures.csv from an earlier result is not this one's
-            (out / "futures.csv").unlink(missing_ok=True)
+        for name in ("futures.csv", "factor_drift.csv"):  # one from an earlier result is not this one's
+            if name not in contents:
+                (out / name).unlink(missing_ok=True)
         return out
 
     def to_text(self) -> str:
@@ -410,6 +431,18 @@ def _asset_classes(data: Prepared, sol: Solution) -> Columns:
         "physical_after": physical_after, "overlay_after": overlay_after,
         "effective_after": physical_after + overlay_after,
     }
+
+
+def _factor_drift(data: Prepared, sol: Solution) -> Columns:
+    """Per factor of factor_targets.csv: target, band edges (NaN: none), and the exposure before
+    (holdings and cash after flows, over V) and after trading (over the value after), each with
+    the overlay's part (``FACTOR_COLUMNS``)."""
+    ft = factor_targets(data)
+    after, overlay_after = exposure_after(sol) if ft.T else (np.zeros(0), np.zeros(0))
+    open_edge = lambda x: np.where(np.isfinite(x), x, np.nan)  # noqa: E731
+    columns = [np.asarray(ft.names, object), ft.target, open_edge(ft.lower), open_edge(ft.upper), ft.before, after,
+               overlay_before(data) if ft.T else np.zeros(0), overlay_after]
+    return dict(zip(FACTOR_COLUMNS, [c if c.dtype == object else c + 0.0 for c in columns], strict=True))
 
 
 def _sha256(text: str) -> str:
