@@ -43,7 +43,9 @@ names the class, band, account or amount behind it. The first test that applies 
 
 Overlay contracts get ``expiry``, ``roll``, ``currency_hedge``, ``band_breach``, ``tactical_view``
 (the trade lowers the views' term and leaves its class past its target in the trade's direction,
-where only a view asks for it) or ``drift``.
+where only a view asks for it) or ``drift``; a contract with no class exposure that loads on a
+factor of factor_targets.csv (a swap or Treasury future on the rates factor) gets ``band_breach``
+when that factor was outside its band, else ``factor_drift``, the detail naming the factor.
 """
 
 from __future__ import annotations
@@ -54,13 +56,14 @@ from cvxrebalance.constraints.bands import banded_before
 from cvxrebalance.constraints.esg import RULE as ESG
 from cvxrebalance.cost_models.location import drag
 from cvxrebalance.cost_models.tax import coefficients, loss_value, ytd_net
+from cvxrebalance.optimizer.domain.factor_targets import exposure_after, factor_targets
 from cvxrebalance.optimizer.domain.prepare import Prepared
 from cvxrebalance.optimizer.domain.solution import Solution
 
 REASONS = ("esg_sell_down", "cash_raise", "contribution", "band_breach", "tax_loss_harvest",
            "asset_location", "tactical_view", "tactical_tilt", "drift", "substitution", "funding",
            "rebalance")
-FUTURES_REASONS = ("expiry", "roll", "currency_hedge", "band_breach", "tactical_view", "drift")
+FUTURES_REASONS = ("expiry", "roll", "currency_hedge", "band_breach", "tactical_view", "drift", "factor_drift")
 NET_SHARE = 0.5  # a flow (or cash's band) explains trades when net trading is this share of them
 TOL = 1e-9
 CENT = 0.005
@@ -322,7 +325,10 @@ def futures_reasons(data: Prepared, sol: Solution,
     rolled_from = {b: a for a, b in ov.rolls if b}
     before = banded_before(data)
     currency = data.household.futures["currency"].tolist() if ov.J else []
+    ft = factor_targets(data)
+    factor_after = exposure_after(sol)[0] if ft.T else np.zeros(0)
     for j in np.flatnonzero(sol.contracts_traded != 0):
+        loads = data.risk.b_f[j, ft.column] if ft.T else np.zeros(0)
         cid = ov.ids[j]
         if cid in expiring:
             nxt = expiring[cid]
@@ -334,6 +340,12 @@ def futures_reasons(data: Prepared, sol: Solution,
             reason[j], detail[j] = "roll", f"takes over from {rolled_from[cid]}, which expires before the horizon"
         elif not ov.G[j].any() and currency[j]:
             reason[j], detail[j] = "currency_hedge", _currency_detail(exposure, currency[j])
+        elif not ov.G[j].any() and loads.any():  # a contract seen only through a targeted factor
+            t = int(np.argmax(np.abs(loads)))
+            x0, lo, hi = ft.before[t], ft.lower[t], ft.upper[t]
+            band = f", band {lo:.2f} to {hi:.2f}".replace("-inf", "none").replace("inf", "none")
+            reason[j] = "band_breach" if x0 < lo - TOL or x0 > hi + TOL else "factor_drift"
+            detail[j] = f"{ft.names[t]} {x0:.2f} -> {factor_after[t]:.2f} (target {ft.target[t]:.2f}{band})"
         else:
             k = int(np.argmax(np.abs(ov.G[j])))
             after = sol.class_after[k] + sol.class_overlay_after[k]
