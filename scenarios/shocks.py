@@ -118,7 +118,8 @@ def shocked_household(household: Household, shocks: dict[str, float]) -> tuple[H
     problems = []
     for name, r in shocks.items():
         if name not in classes and name not in ids:
-            problems.append(Problem("shock", None, name, "not an asset class, security or contract of the household"))
+            problems.append(Problem("shock", None, name, "not an asset class, security or contract of the household "
+                                    f"(its classes: {', '.join(sorted(classes))})"))
         elif not isinstance(r, int | float) or not math.isfinite(r) or r <= -1:
             problems.append(Problem("shock", None, name, f"the return must be a number > -1, got {r!r}"))
     if problems:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import os
 import sys
 from pathlib import Path
@@ -85,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="an asset class, security or contract and its return, e.g. us_equity=-0.34 (repeatable)")
     sh.add_argument("--historical", help="a named historical shock measured on the bundled data: "
                     "2008, 2020-03 (per class; --shock entries override it)")
+    sh.add_argument("--apply-to", action="append", default=[], metavar="NAME=CLASS[,CLASS...]",
+                    help="apply a historical shock's NAME (us_equity, bonds) to the household's own classes, "
+                    "e.g. us_equity=stocks (repeatable)")
     sh.add_argument("--out", help="write comparison.csv and the shocked rebalance's files here")
     sg = sub.add_parser("signals", help="today's tactical signals of a case: values, tilts and the limits that clipped them")
     sg.add_argument("case", help="case directory with [signals.NAME] in policy.toml and market data, or a bundled case")
@@ -136,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             print(result.to_text())
         if args.out:
             out = result.write(args.out)
-            print(f"Wrote {out / 'trades.csv'}, {out / 'lots.csv'}, {out / 'summary.json'}")
+            written = [*json.loads((out / "summary.json").read_text())["files"], "summary.json"]
+            print(f"Wrote {', '.join(written)} in {out}")
     except FAILURES as exc:
         return _report(exc)
     return 0
@@ -190,9 +195,12 @@ def _backtest(args) -> int:
             raise FileNotFoundError(f"{case} has no prices.csv or returns.csv: nothing to backtest over")
         policies = {}
         for name, file in _policy_specs(args.policy).items():
-            if not Path(file).is_file():
-                raise FileNotFoundError(f"--policy {name}={file}: no such policy file {file!r}")
-            policies[name] = Policy.from_toml(file)
+            # A path, or (not found there) a policy file shipped in the case directory.
+            path = Path(file) if Path(file).is_file() or Path(file).is_absolute() else case / file
+            if not path.is_file():
+                raise FileNotFoundError(f"--policy {name}={file}: no such policy file {file!r} "
+                                        f"(here or in {case})")
+            policies[name] = Policy.from_toml(path)
         flows = read_csv(case / "flows.csv") if (case / "flows.csv").exists() else None
         result = backtest(household, policies or {"policy": policy}, market, start=args.start, end=args.end,
                           flows=flows, signals=load_signals(case), progress=not args.no_progress)
@@ -212,6 +220,13 @@ def _shock(args) -> int:
     try:
         household, policy = load_case(_case_dir(args.case))
         shocks = historical(args.historical) if args.historical else {}
+        for spec in args.apply_to:  # the measured series under the household's own class names
+            name, sep, targets = spec.partition("=")
+            if not sep or name not in shocks or not targets.strip(","):
+                raise ValueError(f"--apply-to {spec!r}: expected NAME=CLASS[,CLASS...] with NAME one of "
+                                 f"{', '.join(shocks) or 'the --historical shock names'}")
+            r = shocks.pop(name)
+            shocks.update({c.strip(): r for c in targets.split(",") if c.strip()})
         for spec in args.shock:
             name, sep, value = spec.partition("=")
             try:
@@ -230,7 +245,17 @@ def _shock(args) -> int:
     except FAILURES as exc:
         return _report(exc)
     print("Shock: " + ", ".join(f"{k} {v:+.2%}" for k, v in shocks.items()))
-    print(table.to_string(float_format=lambda x: f"{x:,.6g}"))
+    # Weights and tracking errors in percent, counts whole, money in currency with cents.
+    shown = table.astype(object)
+    for row, values in table.iterrows():
+        if row.startswith(("before_", "after_", "tracking_error")):
+            fmt = "{:.2%}".format if not row.startswith("tracking") else "{:.3%}".format
+        elif row == "trades":
+            fmt = "{:,.0f}".format
+        else:
+            fmt = "{:,.2f}".format
+        shown.loc[row] = [fmt(v + 0.0) for v in values]
+    print(shown.to_string())
     print("Trades after the shock:")
     print(result.shocked.to_text())
     if args.out:

@@ -336,3 +336,18 @@ def test_a_path_in_the_way_fails_before_anything_is_replaced(tmp_path):
     assert (out / "comparison.csv").read_text() == "earlier\n"
     assert not (out / "a" / "values.csv").exists()
     assert not list(out.rglob(".*.tmp"))
+
+
+def test_the_readme_s_policies_are_files_of_the_case(tmp_path, monkeypatch, capsys):
+    """`--policy quarterly=quarterly.toml` as the README writes it, from any directory: a relative
+    file not found there is the case's (us_stocks_bonds_monthly ships both)."""
+    from cvxrebalance.optimizer.apps.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    code = main(["backtest", "us_stocks_bonds_monthly", "--out", "bt", "--end", "1928-06-30", "--no-progress",
+                 "--policy", "quarterly=quarterly.toml", "--policy", "threshold=threshold.toml"])
+    assert code == 0
+    comparison = pd.read_csv(tmp_path / "bt" / "comparison.csv").set_index("policy")
+    assert comparison.loc["quarterly", "events"] == 7  # 1926-09 to 1928-03; none on the last date
+    assert main(["backtest", "us_stocks_bonds_monthly", "--out", "bt", "--policy", "x=nope.toml"]) == 2
+    assert "here or in" in capsys.readouterr().err

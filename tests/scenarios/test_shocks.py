@@ -103,6 +103,19 @@ def test_the_cli_prints_the_comparison_and_writes_it(tmp_path, capsys):
     assert main(["shock", "us_stocks_bonds_monthly", "--historical", "2008"]) == 0
 
 
+def test_a_historical_shock_applies_to_the_household_s_own_class_names(capsys):
+    from cvxrebalance.optimizer.apps.cli import main
+
+    assert main(["shock", "four_accounts", "--historical", "2008"]) == 2
+    assert "its classes: bonds, stocks" in capsys.readouterr().err
+    assert main(["shock", "four_accounts", "--historical", "2008", "--apply-to", "us_equity=stocks"]) == 0
+    text = capsys.readouterr().out
+    r = historical("2008")
+    assert f"stocks {r['us_equity']:+.2%}" in text and f"bonds {r['bonds']:+.2%}" in text
+    assert "before_stocks" in text and "%" in text.split("before_stocks")[1].splitlines()[0]
+    assert main(["shock", "four_accounts", "--historical", "2008", "--apply-to", "nope=stocks"]) == 2
+
+
 def test_a_swap_moves_by_its_duration_ratio_and_is_at_par_again():
     """A $2,000,000 receive-fixed swap (duration D_swap) hedging a duration-6 bond class: bonds
     -3% move it by -3% x D_swap / 6 of notional, settled in cash; the line is then at par. A
