@@ -45,7 +45,8 @@ Overlay contracts get ``expiry``, ``roll``, ``currency_hedge``, ``band_breach``,
 (the trade lowers the views' term and leaves its class past its target in the trade's direction,
 where only a view asks for it) or ``drift``; a contract with no class exposure that loads on a
 factor of factor_targets.csv (a swap or Treasury future on the rates factor) gets ``band_breach``
-when that factor was outside its band, else ``factor_drift``, the detail naming the factor.
+when that factor was outside its band, else ``factor_drift``, the detail naming the factor; one
+that moves every targeted factor against the way it went is there for the tracking term: ``drift``.
 """
 
 from __future__ import annotations
@@ -341,11 +342,18 @@ def futures_reasons(data: Prepared, sol: Solution,
         elif not ov.G[j].any() and currency[j]:
             reason[j], detail[j] = "currency_hedge", _currency_detail(exposure, currency[j])
         elif not ov.G[j].any() and loads.any():  # a contract seen only through a targeted factor
-            t = int(np.argmax(np.abs(loads)))
+            # The targeted factor the trade moves the way the factor went; none: it is there for
+            # the tracking term (the benchmark's other exposures), a drift of its own.
+            moved = np.sign(loads * sol.contracts_traded[j]) * np.sign(factor_after - ft.before)
+            t = int(np.argmax(np.abs(loads) * (moved > 0)))
             x0, lo, hi = ft.before[t], ft.lower[t], ft.upper[t]
             band = f", band {lo:.2f} to {hi:.2f}".replace("-inf", "none").replace("inf", "none")
-            reason[j] = "band_breach" if x0 < lo - TOL or x0 > hi + TOL else "factor_drift"
-            detail[j] = f"{ft.names[t]} {x0:.2f} -> {factor_after[t]:.2f} (target {ft.target[t]:.2f}{band})"
+            move = f"{ft.names[t]} {x0:.2f} -> {factor_after[t]:.2f} (target {ft.target[t]:.2f}{band})"
+            if moved[t] <= 0:
+                reason[j], detail[j] = "drift", f"tracking error against the benchmark; moves against {move}"
+            else:
+                reason[j] = "band_breach" if x0 < lo - TOL or x0 > hi + TOL else "factor_drift"
+                detail[j] = move
         else:
             k = int(np.argmax(np.abs(ov.G[j])))
             after = sol.class_after[k] + sol.class_overlay_after[k]

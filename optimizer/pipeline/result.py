@@ -346,10 +346,12 @@ def _overlay_summary(data: Prepared, sol: Solution, futures: Columns) -> dict:
     binding = []
     room = sol.cash_after - data.min_cash * data.V - margin_required(sol)
     for a in sorted(set(ov.account.tolist())):
-        one_more = (ov.margin_rate * ov.notional)[ov.account == a].min()
+        carried = np.flatnonzero(ov.account == a)
+        cheapest = carried[np.argmin((ov.margin_rate * ov.notional)[carried])]
+        one_more = ov.margin_rate[cheapest] * ov.notional[cheapest]
         if room[a] < one_more:
             binding.append(f"margin: account {data.account_ids[a]} has {room[a]:,.2f} of cash beyond "
-                           f"its minimum and margin, less than one more contract needs ({one_more:,.2f})")
+                           f"its minimum and margin, less than one more {ov.ids[cheapest]} needs ({one_more:,.2f})")
     step = (ov.notional / sol.value_after).min()
     if np.abs(notional).sum() + step > p.gross_limit + 1e-12:
         binding.append(f"gross_limit {p.gross_limit:g}: gross overlay {np.abs(notional).sum():.4f}")

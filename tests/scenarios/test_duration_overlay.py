@@ -82,3 +82,25 @@ def test_a_treasury_portfolio_buys_treasury_futures_instead(case):
     f = r.futures.set_index("contract_id")
     assert f.loc["TYH7", "contracts_after"] > 40
     assert f.loc[["USD10Y", "USD10Y_B"], "notional_after"].abs().sum() <= 1_000_000
+
+
+def test_a_duration_cut_shorts_futures_and_the_swaps_kept_for_tracking_say_so(case, tmp_path):
+    """A band of 4.6 to 5.0, below the benchmark's 6.22: Treasury futures are shorted for the
+    band; swaps received for the swap-spread gap raise duration, so their reason is the tracking
+    term (drift), not the band they move against."""
+    import shutil
+
+    from cvxrebalance import load_case as load
+
+    shutil.copytree(case_path("duration_overlay"), tmp_path / "c")
+    (tmp_path / "c" / "factor_targets.csv").write_text("factor,target,lower,upper\nrates,4.8,4.6,5.0\n")
+    r = rebalance(*load(tmp_path / "c"))
+    f = r.futures.set_index("contract_id")
+    assert f.loc["TYH7", "contracts_after"] < 0 and f.loc["TYH7", "reason"] == "band_breach"
+    assert r.factor_drift.loc["rates", "after"] == pytest.approx(5.0, abs=0.01)
+    for swap in ("USD10Y", "USD10Y_B"):
+        if f.loc[swap, "trade"] > 0:
+            assert f.loc[swap, "reason"] == "drift"
+            assert f.loc[swap, "reason_detail"].startswith("tracking error against the benchmark; moves against rates")
+    assert any(b.startswith("margin: account pension") and "one more TYH7 needs" in b
+               for b in r.summary["overlay"]["binding"])
