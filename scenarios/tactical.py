@@ -102,7 +102,12 @@ class Decision:
         budget = f" (budget {self.budget:.2%})" if self.budget else ""
         lines += ["", f"Ex-ante tracking error of the tilts: {self.tracking_error:.3%}{budget}", ""]
         if len(self.clips):
-            lines += ["Clipped by the governance limits", self.clips.drop(columns="date").to_string(index=False)]
+            # Tilts in percent of household value; a band multiplier as x1.5.
+            clips = self.clips.drop(columns="date").astype(object)
+            bands = clips["signal"] == "bands"
+            for c in ("before", "after"):
+                clips[c] = [f"x{v:.3g}" if b else f"{v + 0.0:+.3%}" for v, b in zip(self.clips[c], bands, strict=True)]
+            lines += ["Clipped by the governance limits", clips.to_string(index=False)]
         else:
             lines.append("No limit clipped a tilt.")
         return "\n".join(lines)

@@ -127,7 +127,11 @@ def render(result) -> str:
                 first = cmp["cash_only"]["error"].splitlines()[0]
                 lines += ["", f"Cash trades only: not possible under this policy ({first})"]
             else:
-                lines += ["", "With the overlay vs cash trades only", pd.DataFrame(cmp).T.to_string()]
+                fmt = {"costs": "{:,.2f}".format, "tax": "{:,.2f}".format, "tracking_error": "{:.4%}".format,
+                       "trade_count": "{:,.0f}".format, "objective": "{:.6g}".format}
+                table = pd.DataFrame(cmp).T
+                lines += ["", "With the overlay vs cash trades only",
+                          table.to_string(formatters={c: fmt.get(c, str) for c in table.columns})]
     if len(result.lots):
         lines += ["", f"Tax lots sold ({len(result.lots)})", result.lots.to_string(index=False)]
     tx, te, sv = s["taxes"], s["tracking_error"], s["solver"]
