@@ -70,7 +70,8 @@ def build_risk_model(sec, fut, covariance, loadings, factor_cov, specific, probl
             problems.append(Problem("factor_loadings.csv", None, s, f"{s!r} has no row"))
     for s in load.index:
         if s not in ids and s not in cids and s != CASH:
-            problems.append(Problem("factor_loadings.csv", None, s, f"unknown security or contract {s!r}"))
+            problems.append(Problem("factor_loadings.csv", load.attrs["lines"].get(s), s,
+                                    f"unknown security or contract {s!r}"))
     cols = [c for c in load.columns if c in fcov.index]
     load = load[cols].copy()
     # A currency factor named like a security's or contract's currency loads 1 unless given.
@@ -174,10 +175,11 @@ def _numeric(df: pd.DataFrame, file: str, problems: list[Problem]) -> pd.DataFra
                 problems.append(Problem(file, ln, str(c), f"not a finite number: {body.iat[i, j]!r}"))
                 ok = False
             out.iat[i, j] = x
-    dup = ids[ids.duplicated()]
-    for s in dup:
-        problems.append(Problem(file, None, s, f"duplicate id {s!r}"))
-        ok = False
+    for ln, s, twice in zip(lines, ids, ids.duplicated(), strict=True):
+        if twice:
+            problems.append(Problem(file, ln, s, f"duplicate id {s!r}"))
+            ok = False
+    out.attrs["lines"] = dict(zip(ids, lines, strict=False))  # first line of each id, for later problems
     return out if ok else None
 
 

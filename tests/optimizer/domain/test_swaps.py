@@ -103,3 +103,23 @@ def test_futures_csv_instrument_column():
     assert any(p.file == "futures.csv" and p.field == "instrument" for p in exc.value.problems)
     pd.testing.assert_index_equal(bond_household(None).futures.columns,
                                   bond_household([SWAP]).futures.columns)
+
+
+def test_a_factor_loadings_row_of_no_contract_is_named_with_its_line():
+    """The duration_overlay case without its swaps.csv: the swaps' rows of factor_loadings.csv
+    belong to nothing, and each problem names its line (the error contract's file, line, field)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from cvxrebalance import load_case
+    from cvxrebalance.scenarios import case_path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        case = Path(tmp) / "c"
+        shutil.copytree(case_path("duration_overlay"), case)
+        (case / "swaps.csv").unlink()
+        with pytest.raises(ValidationError) as exc:
+            load_case(case)
+    got = {(p.file, p.row, p.field) for p in exc.value.problems}
+    assert got == {("factor_loadings.csv", 5, "USD10Y"), ("factor_loadings.csv", 6, "USD10Y_B")}
