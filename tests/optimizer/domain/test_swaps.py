@@ -103,3 +103,37 @@ def test_futures_csv_instrument_column():
     assert any(p.file == "futures.csv" and p.field == "instrument" for p in exc.value.problems)
     pd.testing.assert_index_equal(bond_household(None).futures.columns,
                                   bond_household([SWAP]).futures.columns)
+
+
+@pytest.mark.parametrize(("row", "field"), [
+    # A dv01 that implies a duration longer than the tenor is in the wrong units (the solver
+    # failed on it instead of the reader naming it).
+    ({"dv01": 1e12, "increment": 1_000_000}, "dv01"),
+    # A half spread beyond 100 percentage points of rate (the solver failed on 1e9 bp).
+    ({"half_spread_bp": 1e9}, "half_spread_bp"),
+    # Payments a year are whole; a fresh par swap's tenor is a whole number of fixed periods
+    # (9.9 years semiannual is not: the optimizer and the independent checker disagreed on it).
+    ({"fixed_frequency": 0.001}, "fixed_frequency"),
+    ({"float_frequency": 2.5}, "float_frequency"),
+    ({"tenor": 9.9}, "tenor"),
+])
+def test_swap_terms_no_par_swap_has_are_named(row, field):
+    with pytest.raises(ValidationError) as exc:
+        bond_household([dict(SWAP, **row)])
+    assert [(p.file, p.row, p.field) for p in exc.value.problems] == [("swaps.csv", 2, field)]
+
+
+@pytest.mark.parametrize("row", [{"fixed_frequency": 0}, {"float_frequency": 0}, {"tenor": -5}, {"dv01": -5.0}])
+def test_a_bad_term_is_one_problem_without_warnings(row, recwarn):
+    # The duration check does not repeat a cell already reported (it said "give dv01" to a
+    # negative dv01), and a zero frequency divides nothing.
+    with pytest.raises(ValidationError) as exc:
+        bond_household([dict(SWAP, **row)])
+    assert [(p.row, p.field) for p in exc.value.problems] == [(2, next(iter(row)))]
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_a_swap_id_repeating_a_security_id_names_swap_id():
+    with pytest.raises(ValidationError) as exc:
+        bond_household([dict(SWAP, swap_id="BD")])
+    assert ("swaps.csv", 2, "swap_id") in {(p.file, p.row, p.field) for p in exc.value.problems}
