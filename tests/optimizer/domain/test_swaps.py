@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from builders import household
 
-from cvxrebalance import ValidationError
+from cvxrebalance import Household, ValidationError
 from cvxrebalance.optimizer.domain.swaps import swap_duration
 
 
@@ -137,3 +137,22 @@ def test_a_swap_id_repeating_a_security_id_names_swap_id():
     with pytest.raises(ValidationError) as exc:
         bond_household([dict(SWAP, swap_id="BD")])
     assert ("swaps.csv", 2, "swap_id") in {(p.file, p.row, p.field) for p in exc.value.problems}
+
+
+def test_an_asset_class_no_security_has_is_named_with_a_factor_model():
+    # With a factor model a contract's asset_class only adds its exposure to that class's band;
+    # a class no security has (a typo) was dropped silently, leaving the swap out of the bands.
+    def with_class(c: str):
+        return Household.from_frames(
+            pd.DataFrame([{"security_id": "BD", "asset_class": "bonds", "price": 100}]),
+            pd.DataFrame([{"account_id": "tax", "type": "tax_exempt", "cash": 100_000}]),
+            pd.DataFrame([{"account_id": "tax", "security_id": "BD", "quantity": 9_900}]),
+            pd.DataFrame([{"asset_class": "bonds", "weight": 0.99}, {"asset_class": "cash", "weight": 0.01}]),
+            factor_loadings=pd.DataFrame({"id": ["BD", "USD10Y"], "rates": [6.0, 0.0]}),
+            factor_covariance=pd.DataFrame({"factor": ["rates"], "rates": [1e-4]}),
+            swaps=pd.DataFrame([dict(SWAP, account_id="tax", asset_class=c, rate_factor="rates")]))
+
+    assert with_class("bonds").futures["asset_class"].tolist() == ["bonds"]
+    with pytest.raises(ValidationError) as exc:
+        with_class("bondz")
+    assert [(p.file, p.row, p.field) for p in exc.value.problems] == [("swaps.csv", 2, "asset_class")]
