@@ -10,7 +10,7 @@ import pytest
 from builders import household, policy
 from independent_check import independent_violations
 
-from cvxrebalance import InfeasibilityError, check, rebalance
+from cvxrebalance import InfeasibilityError, ValidationError, check, rebalance
 from cvxrebalance.constraints.overlay import RULE as OVERLAY
 from cvxrebalance.optimizer.domain.swaps import swap_duration
 
@@ -167,3 +167,16 @@ def test_rounding_up_never_passes_a_counterparty_cap_by_a_few_dollars():
     assert r.summary["household_value"] == pytest.approx(9_999_980.0)
     assert r.futures.set_index("contract_id").loc["USD10Y", "contracts_after"] == 5
     assert check(r.solution) == []
+
+
+@pytest.mark.parametrize("name", ["bank_x", "bank_a "])
+def test_a_counterparty_limit_naming_no_counterparty_of_the_contracts_is_an_error(name):
+    # A typo (or a stray space) in [overlay] counterparty_limits left the real dealer under the
+    # general limit, or none, silently.
+    p = policy(bands={"rule": "none"}, overlay={**OVERLAY_ONLY, "counterparty_limits": {name: 0.01}})
+    with pytest.raises(ValidationError) as err:
+        rebalance(bonds_short(two_banks()), p)
+    assert [(q.file, q.field) for q in err.value.problems] == [("policy.toml", f"overlay.counterparty_limits.{name}")]
+    assert "bank_a, bank_b" in str(err.value)
+    # Without OTC contracts a named limit binds nothing, so a shared policy still fits the household.
+    assert rebalance(bonds_short(), p).summary["checks"]["passed"]
