@@ -209,3 +209,19 @@ def test_a_cap_smaller_than_the_one_increment_the_band_needs_is_named():
     conflicts = dict(err.value.conflicts)
     assert conflicts["overlay.counterparty_limit[bank_a]"] == pytest.approx(0.0005, rel=1e-3)  # one unit past it
     assert "whole" in str(err.value)
+
+
+def test_both_checkers_read_a_counterparty_cap_of_the_value_after_flows():
+    # A $1M deposit: the cap (4.75% of $11M after the flow, $522,500) allows five $100,000 units;
+    # the independent checker read it of the $10M before the flow ($475,000) and failed a result
+    # the program and the package's checker hold to it.
+    h = bonds_short([SWAP])
+    acc = h.accounts.assign(cash_flow=1_000_000.0)
+    h = household(securities=h.securities.to_dict("records"), accounts=acc.to_dict("records"),
+                  holdings=h.holdings.to_dict("records"),
+                  targets=h.targets.rename(columns={"id": "asset_class"})[["asset_class", "weight", "lower", "upper"]]
+                  .to_dict("records"), vols={"bonds": 0.06}, swaps=[SWAP])
+    p = policy(bands={"rule": "none"}, overlay={**OVERLAY_ONLY, "counterparty_limit": 0.0475})
+    r = rebalance(h, p)
+    assert r.futures.set_index("contract_id").loc["USD10Y", "contracts_after"] == 5
+    assert check(r.solution) == [] and independent_violations(h, p, r) == []
