@@ -6,8 +6,12 @@ rows are written as the checker reads them, over the value after trading:
     x_value_k - (lower_k + margin_k) * value_after >= 0,   x_value_k - (upper_k - margin_k) * value_after <= 0
 
 with x_value = B'(h0 + net) + b_cash cash + b_f'(f0 + ftrade) and value_after = sum(h0) +
-sum(net) + sum(cash), all fractions of V (costs lower the cash, so they are in value_after), each
-row divided by the factor's largest loading (``FactorTargets.scale``) so that its elastic slack,
+sum(net) + sum(cash), all fractions of V (costs lower the cash, so they are in value_after). Where
+costs would loosen a row (a lower edge above 0, an upper edge below 0: a smaller value after
+trading raises the exposure per unit of it) the row is over the value before costs, sum(h0) +
+sum(cash0), instead: stricter than the checker by |edge| x costs, never looser, so the program
+cannot meet a band by spending cash on round trips (buying and selling a contract at once). Each
+row is divided by the factor's largest loading (``FactorTargets.scale``) so that its elastic slack,
 as an infeasible policy's conflict reports it, is a fraction of household value like the other
 rules' (the weight of the highest-loading security that would have to move).
 ``margins["factor_bands"]`` (T,) moves the edges inward after a whole-share rounding crossed one:
@@ -59,14 +63,19 @@ class FactorBands:
         if not ft.banded.any():
             return
         x = exposure(m)
-        value = m.net.sum() + m.cash.sum() + float(d.h0.sum())
+        value = m.net.sum() + m.cash.sum() + float(d.h0.sum())  # after trading: costs lower it
+        before_costs = float(d.h0.sum() + d.cash0.sum())
         lo, hi = edges(ft, m.margins)
         for side, edge, label in (("lower", lo, "lo"), ("upper", hi, "hi")):
             rows = np.flatnonzero(np.isfinite(edge))
             if not rows.size:
                 continue
+            e = edge[rows]
+            # Where costs would loosen the row, it is over the value before costs (module docstring).
+            loosens = e > 0 if side == "lower" else e < 0
+            at_value = (np.ones((rows.size, 1)) @ value) * np.where(loosens, 0.0, e) + before_costs * np.where(loosens, e, 0.0)
             # Over the factor's scale: a row's elastic slack is then a weight, like the other rules'.
-            expr = (x.rows(rows) - (np.ones((rows.size, 1)) @ value) * edge[rows]) * (1 / ft.scale[rows])
+            expr = (x.rows(rows) - at_value) * (1 / ft.scale[rows])
             labels = {f"{label}_labels": [f"factor_bands.{side}[{ft.names[t]}]" for t in rows]}
             bounds = {"lo": 0.0} if side == "lower" else {"hi": 0.0}
             m.program.constrain(f"factor_bands.{side}", expr, **bounds, **labels)

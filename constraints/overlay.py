@@ -2,7 +2,8 @@
 
 - lo_j <= f_j <= hi_j for the notional after trading (per-contract maximum; an expiring contract
   is closed (0); ``cash_only`` keeps today's contracts; whole-contract rounding fixes them);
-- sum_j |f_j| <= gross_limit and |sum_j f_j| <= net_limit (fractions of household value);
+- sum_j |f_j| <= gross_limit and |sum_j f_j| <= net_limit (fractions of household value at the
+  decision, after flows, like every limit here);
 - sum_{j facing c} |f_j| <= cap_c per OTC counterparty c (``[overlay] counterparty_limit`` or
   ``counterparty_limits``; exchange-cleared contracts, with a blank counterparty, count for none);
 - the carrying account keeps initial margin plus a variation-margin buffer in cash:
@@ -94,11 +95,12 @@ class Overlay:
         # cash_only (contracts kept, expiring ones closed) is checked by the bounds above.
         if p.instruments == "overlay_only" and (sol.buy_q.any() or sol.sell_q.any()):
             out.append(Violation(self.name, "overlay_only traded securities", float(sol.traded), "currency"))
-        notional = q * ov.notional / sol.value_after
-        if np.abs(notional).sum() > p.gross_limit + WEIGHT_TOL:
-            out.append(Violation(self.name, "gross_limit", float(np.abs(notional).sum() - p.gross_limit)))
-        if abs(notional.sum()) > p.net_limit + WEIGHT_TOL:
-            out.append(Violation(self.name, "net_limit", float(abs(notional.sum()) - p.net_limit)))
+        # Limits of the value at decision, as the rows hold them (over the value after trading,
+        # which costs lower, a contract at the limit would pass it).
+        if np.abs(f).sum() > p.gross_limit + WEIGHT_TOL:
+            out.append(Violation(self.name, "gross_limit", float(np.abs(f).sum() - p.gross_limit)))
+        if abs(f.sum()) > p.net_limit + WEIGHT_TOL:
+            out.append(Violation(self.name, "net_limit", float(abs(f.sum()) - p.net_limit)))
         for c, cap in ov.counterparty_caps(d.policy).items():  # a credit line: of the value at decision
             gross = float(ov.counterparty_matrix([c])[0] @ np.abs(f))
             if gross > cap + WEIGHT_TOL:

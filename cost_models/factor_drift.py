@@ -9,8 +9,9 @@ covariance,
 times ``[objective] factor_weight``. ref_k is the target (or, under ``rebalance_to = "tolerance"``
 or a ``[trigger] fraction``, the reference the asset classes would get). Each factor is priced by
 its own variance only, in the units of the tracking error (a return variance), so a factor
-deviation and the tracking error trade off at the ratio of their weights and the answer does not
-depend on the covariance's time unit. A factor with zero variance is not pulled (its band, if any,
+deviation and the tracking error trade off at the ratio of their weights, and the answer does not
+depend on the covariance's time unit when factor_weight is scaled with risk_weight (against costs,
+both weights carry the covariance's unit). A factor with zero variance is not pulled (its band, if any,
 still holds). Nothing is declared without factor targets or with ``factor_weight = 0``.
 """
 

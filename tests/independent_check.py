@@ -8,7 +8,8 @@ or above the minimum plus the contracts' margin (initial margin per contract plu
 |notional|), class weights within their bands (an illiquid security's stale valuation rolled forward
 by its proxy; absolute and 5/25 rules from the targets; with ``on = "exposure"`` the contracts' notional times their class exposure counts, a Treasury future's
 exposure re-derived from its CTD basis-point value, a swap's from its cash flows), a swap's collateral
-reserve instead of margin, whole contracts, their gross, net and per-counterparty limits,
+reserve instead of margin, whole contracts, their gross, net and per-counterparty limits (of the
+household value at the decision, after flows),
 ``max_contracts`` and no contract held past the horizon, turnover, buys only where the account type is allowed, no buys of ESG-excluded or illiquid
 securities, one security per class per account (``[trades] spread``), the ESG minimum score and ``excluded = "sell"``, the household's and each account's
 gain budget, no round trips, a wash group never both bought and sold at a loss nor traded against
@@ -118,12 +119,14 @@ def independent_violations(household, policy, result) -> list[str]:
         by_class = by_class.add(overlay.drop("", errors="ignore"), fill_value=0.0)
     weights = (by_class / total).to_dict() | {"cash": cash_total / total}
     if len(contracts):
-        gross, net = contracts["notional"].abs().sum() / total, contracts["notional"].sum() / total
+        # The overlay's limits are fractions of the value at the decision, after the flows.
+        value_at_decision = s["household_value_after_flows"]
+        gross = contracts["notional"].abs().sum() / value_at_decision
+        net = contracts["notional"].sum() / value_at_decision
         if gross > policy.overlay.gross_limit + WEIGHT_TOL:
             out.append(f"overlay gross {gross:.6f} above {policy.overlay.gross_limit}")
         if abs(net) > policy.overlay.net_limit + WEIGHT_TOL:
             out.append(f"overlay net {net:.6f} beyond {policy.overlay.net_limit}")
-        value_at_decision = s["household_value"]
         for cp, facing in contracts[contracts["counterparty"] != ""].groupby("counterparty"):
             cap = policy.overlay.counterparty_limits.get(cp, policy.overlay.counterparty_limit or np.inf)
             if facing["notional"].abs().sum() > cap * value_at_decision * (1 + WEIGHT_TOL):

@@ -3,7 +3,9 @@
 IN_DIR holds the shared tables (``securities``, ``targets``, the risk model, the optional
 ``factor_targets``, ``policy.toml``)
 and the per-household tables keyed by ``household_id`` (``accounts``, ``holdings`` and the
-optional ``transactions``, ``futures`` and ``swaps``), each as ``.csv`` or ``.parquet``.
+optional ``transactions``, ``futures`` and ``swaps``), each as ``.csv`` or ``.parquet``. The
+risk tables' rows of the contracts (loadings, specific variances) are shared too: each
+household reads those of its own contracts (``RISK_ROWS``).
 
 OUT_DIR gets, per household, ``households/<id>/`` (trades.csv, lots.csv, summary.json and
 futures.csv) or ``errors/<id>.json``, each written atomically, so a household that has either is
@@ -43,6 +45,10 @@ SHARED = ("securities", "targets", "covariance", "factor_loadings", "factor_cova
 PER_HOUSEHOLD = ("accounts", "holdings", "transactions", "futures", "swaps")
 COMBINED = ("trades", "lots", "futures")  # the per-household tables the batch also combines
 KEY = "household_id"
+# Shared tables with a row (and for a covariance over securities, a column) per security or
+# contract: each household reads the rows of its own contracts only.
+RISK_ROWS = ("covariance", "factor_loadings", "specific_variance")
+CONTRACTS = "_contracts"  # in the shared tables: every household's contract ids (read_batch)
 
 
 @dataclass
@@ -124,6 +130,9 @@ def read_batch(in_dir: str | Path) -> BatchInput:
         problems += exc.problems
     if problems:
         raise ValidationError(problems)
+    shared[CONTRACTS] = frozenset().union(*(_text(tables[name][column]) for name, column in
+                                            (("futures", "contract_id"), ("swaps", "swap_id"))
+                                            if tables[name] is not None and column in tables[name].columns))
     shared_household(shared)  # bad shared tables stop the batch here, naming file, line, field
     shared_digest = hashlib.sha256(b"".join(hashlib.sha256(p.read_bytes()).digest()
                                             for p in shared_files)).hexdigest()
@@ -195,14 +204,42 @@ def error_file(out_dir: Path, hid: str) -> Path:
 
 
 def shared_household(shared: dict) -> Household:
-    """The shared tables validated once, as a household without accounts of its own."""
+    """The shared tables validated once, as a household without accounts of its own (nor
+    contracts: the risk tables' rows of every household's contracts are left out)."""
     placeholder = pd.DataFrame([{"account_id": "_shared", "type": "tax_exempt", "cash": "0"}])
     holdings = pd.DataFrame(columns=["account_id", "security_id", "quantity"])
+    risk = _risk_tables(shared, frozenset())
     return Household.from_frames(
         shared["securities"], placeholder, holdings, shared["targets"],
-        covariance=shared["covariance"], factor_loadings=shared["factor_loadings"],
-        factor_covariance=shared["factor_covariance"], specific_variance=shared["specific_variance"],
+        covariance=risk["covariance"], factor_loadings=risk["factor_loadings"],
+        factor_covariance=shared["factor_covariance"], specific_variance=risk["specific_variance"],
         factor_targets=shared.get("factor_targets"))
+
+
+def _text(column: pd.Series) -> set[str]:
+    """The ids of a text column, trimmed as every text cell is."""
+    return {str(v).strip() for v in column.dropna().tolist()} - {""}
+
+
+def _risk_tables(shared: dict, own: frozenset[str]) -> dict[str, pd.DataFrame | None]:
+    """The shared risk tables (``RISK_ROWS``) without the rows (and a security covariance's
+    columns) of the contracts of other households than the one whose contract ids are ``own``;
+    each row keeps its file line."""
+    drop = shared.get(CONTRACTS, frozenset()) - own
+    out: dict[str, pd.DataFrame | None] = {}
+    for name in RISK_ROWS:
+        df = shared.get(name)
+        if df is None or not drop:
+            out[name] = df
+            continue
+        ids = df.iloc[:, 0].astype(str).str.strip()
+        keep = ~ids.isin(drop).to_numpy()
+        part = df.set_axis(file_lines(df))[keep]
+        if name == "covariance":
+            part = part[[c for c in part.columns if str(c).strip() not in drop]]
+        part.attrs["file_lines"] = True
+        out[name] = part
+    return out
 
 
 def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir: Path,
@@ -250,10 +287,14 @@ def build_household(hid: str, frames: dict, shared: dict, base: Household | None
               "holdings": _or_empty(frames.get("holdings"), ["account_id", "security_id", "quantity"])}
     if base is not None and frames.get("futures") is None and frames.get("swaps") is None:
         return base.with_accounts(frames["accounts"], frames["holdings"], frames.get("transactions"), name=hid)
+    own = frozenset().union(*(_text(frames[name][column]) for name, column in
+                              (("futures", "contract_id"), ("swaps", "swap_id"))
+                              if frames.get(name) is not None and column in frames[name].columns))
+    risk = _risk_tables(shared, own)
     return Household.from_frames(
         shared["securities"], frames["accounts"], frames["holdings"], shared["targets"],
-        covariance=shared["covariance"], factor_loadings=shared["factor_loadings"],
-        factor_covariance=shared["factor_covariance"], specific_variance=shared["specific_variance"],
+        covariance=risk["covariance"], factor_loadings=risk["factor_loadings"],
+        factor_covariance=shared["factor_covariance"], specific_variance=risk["specific_variance"],
         futures=frames.get("futures"), transactions=frames.get("transactions"), name=hid, swaps=frames.get("swaps"),
         factor_targets=shared.get("factor_targets"))
 

@@ -46,6 +46,7 @@ FACTOR_TARGETS = {
 }
 COLUMNS = ["factor", "target", "lower", "upper"]
 EXPOSURE = "factor_exposure"  # the program's block of auxiliary exposure variables
+REACH = 1000.0  # a target or edge is at most this many times the largest loading on its factor
 
 
 def empty_factor_targets() -> pd.DataFrame:
@@ -85,6 +86,15 @@ def parse_factor_targets(frame: pd.DataFrame | None, risk: RiskModel, factor_fil
             more = f"; did you mean {hint[0]!r}?" if hint else f"; factors: {', '.join(known)}"
             problems.append(Problem(FILE, line, "factor", f"unknown factor {row.factor!r} (not a column of "
                                     f"factor_loadings.csv){more}"))
+        if risk.kind == "factor" and row.factor in known:
+            # REACH x the largest loading on the factor is beyond any leverage the overlay limits
+            # allow: a larger exposure is a unit error (and overflowed the drift term's squares).
+            reach = REACH * float(risk.loadings[row.factor].abs().max())
+            for col in ("target", "lower", "upper", "band"):
+                value = getattr(row, col)
+                if reach > 0 and abs(value) > reach:
+                    problems.append(Problem(FILE, line, col, f"{value:g} is beyond any reachable exposure: at "
+                                            f"most {reach:g} ({REACH:g} x the largest loading on {row.factor!r})"))
         if not np.isnan(row.band) and not (np.isnan(row.lower) or np.isnan(row.upper)):
             problems.append(Problem(FILE, line, "band", "give band or both lower and upper, not all three "
                                     "(band fills a blank edge)"))

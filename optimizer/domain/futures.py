@@ -83,7 +83,8 @@ def parse_futures(futures: pd.DataFrame | None, sec: pd.DataFrame, acc: pd.DataF
         if row.account_id and row.account_id not in accounts:
             problems.append(Problem(f, i, "account_id", f"unknown account {row.account_id!r}"))
         if row.contract_id in ids:
-            problems.append(Problem(f, i, "contract_id", "a contract id may not repeat a security id"))
+            problems.append(Problem(f, i, "contract_id" if f == "futures.csv" else "swap_id",
+                                    "a contract id may not repeat a security id"))
         if f == "futures.csv" and row.position != round(row.position):
             problems.append(Problem(f, i, "position", "contracts are whole numbers"))
         if np.isnan(row.ctd_bpv) != np.isnan(row.conversion_factor):

@@ -291,6 +291,15 @@ def prepare(household: Household, policy: Policy) -> Prepared:
             problems.append(Problem("policy.toml", None, f"overlay.hedge_ratio.{key}",
                                     f"{key!r} is not a currency of the household's securities or contracts "
                                     f"with a risk factor (currencies: {', '.join(sorted(currencies)) or 'none'})"))
+    # A named counterparty limit names a dealer the household's OTC contracts face; any other
+    # name (a typo, a stray space) would leave the real one under the general limit. Without OTC
+    # contracts a named limit binds nothing.
+    facing = sorted({c for c in fut["counterparty"].tolist() if c})
+    for key in policy.overlay.counterparty_limits if facing else ():
+        if key not in facing:
+            problems.append(Problem("policy.toml", None, f"overlay.counterparty_limits.{key}",
+                                    f"{key!r} is not a counterparty of the household's contracts "
+                                    f"(counterparties: {', '.join(facing)})"))
     if problems:
         raise ValidationError(problems)
     lot_security = h_sec[lot_rows]

@@ -232,19 +232,21 @@ class Program:
                 if r.name == name else r for r in self.rows]
         return dataclasses.replace(self, rows=rows)
 
-    def elastic(self) -> Program:
+    def elastic(self, hard: frozenset[str] = frozenset()) -> Program:
         """The phase-one program: every elastic row side and bound gets a slack >= 0 and the
-        objective is the sum of the slacks (an L1 penalty, so few constraints give)."""
+        objective is the sum of the slacks (an L1 penalty, so few constraints give). Those
+        labelled in ``hard`` are held as they are."""
         out = Program(is_elastic=True)
         for b in self.blocks.values():
             lo = b.lo.copy()
             if b.lo_labels is not None:
-                soft = np.array([lab is not None for lab in b.lo_labels]) & np.isfinite(b.lo)
+                soft = np.array([lab is not None and lab not in hard for lab in b.lo_labels]) & np.isfinite(b.lo)
                 lo[soft] = -INF
             out.blocks[b.name] = Block(b.name, b.size, b.offset, lo, b.hi.copy())
         for b in self.blocks.values():
             if b.lo_labels is not None:
-                soft = np.flatnonzero([lab is not None and np.isfinite(b.lo[k]) for k, lab in enumerate(b.lo_labels)])
+                soft = np.flatnonzero([lab is not None and lab not in hard and np.isfinite(b.lo[k])
+                                       for k, lab in enumerate(b.lo_labels)])
                 if soft.size:
                     x = Affine.identity(b.name, b.size).rows(soft)
                     out.rows.append(Rows(f"{b.name}.lower", x, b.lo[soft], np.full(soft.size, INF),
@@ -258,7 +260,8 @@ class Program:
                 if labels is None:
                     continue
                 edge = r.lo if side == "lo" else r.hi
-                soft = np.flatnonzero([lab is not None and np.isfinite(edge[k]) for k, lab in enumerate(labels)])
+                soft = np.flatnonzero([lab is not None and lab not in hard and np.isfinite(edge[k])
+                                       for k, lab in enumerate(labels)])
                 if not soft.size:
                     continue
                 name = f"slack:{r.name}:{side}"

@@ -79,6 +79,12 @@ def build_risk_model(sec, fut, covariance, loadings, factor_cov, specific, probl
         for row_id, cur in zip(table[key], table["currency"], strict=True):
             if cur and cur in cols and row_id in load.index and load.at[row_id, cur] == 0:
                 load.at[row_id, cur] = 1.0
+    # A contract's class only adds its exposure to that class's band: a class no security has
+    # (a typo) would silently leave the contract out of the bands.
+    for line, src, c in zip(fut.index, fut["source"], fut["asset_class"], strict=True):
+        if c and c not in classes:
+            problems.append(Problem(src, int(line), "asset_class", f"asset class {c!r} is not a class of "
+                                    f"securities.csv (classes: {', '.join(classes)})"))
     for line, src, cid, rf, dur in zip(fut.index, fut["source"], cids, fut["rate_factor"], fut["futures_duration"],
                                        strict=True):
         if rf and not np.isnan(dur):

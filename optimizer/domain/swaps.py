@@ -35,7 +35,19 @@ import numpy as np
 import pandas as pd
 
 from cvxrebalance.optimizer.domain.errors import Problem
-from cvxrebalance.optimizer.domain.tables import Column, duplicates, nonneg, parse_table, positive
+from cvxrebalance.optimizer.domain.tables import (
+    Column,
+    duplicates,
+    has_problem,
+    nonneg,
+    parse_table,
+    positive,
+    whole_positive,
+)
+
+MAX_SPREAD_BP = 10_000  # a half spread of 100 percentage points of rate: beyond it, a unit error
+# The cells a swap's duration is computed from: a problem in one of them is not repeated as "no duration".
+TERMS = ("fixed_rate", "tenor", "fixed_frequency", "float_frequency", "dv01")
 
 SWAPS = {
     "swap_id": Column("str", required=True),
@@ -45,11 +57,12 @@ SWAPS = {
                          f"must be an annual rate in (-0.05, 1), got {x:g}"),
     "tenor": Column("float", required=True, check=lambda x: None if 0 < x <= 100 else
                     f"must be years in (0, 100], got {x:g}"),
-    "fixed_frequency": Column("float", default=2.0, check=positive),
-    "float_frequency": Column("float", default=4.0, check=positive),
+    "fixed_frequency": Column("float", default=2.0, check=whole_positive),  # payments a year
+    "float_frequency": Column("float", default=4.0, check=whole_positive),
     "position": Column("float", default=0.0),
     "increment": Column("float", default=100_000.0, check=positive),
-    "half_spread_bp": Column("float", default=0.0, check=nonneg),
+    "half_spread_bp": Column("float", default=0.0, check=lambda x: None if 0 <= x <= MAX_SPREAD_BP else
+                             f"must be basis points of rate in [0, {MAX_SPREAD_BP:,}], got {x:g}"),
     "commission": Column("float", default=0.0, check=nonneg),
     "collateral": Column("float", default=np.nan, check=lambda x: None if 0 <= x <= 1 else
                          f"must be a fraction of notional in [0, 1], got {x:g}"),
@@ -100,17 +113,31 @@ def parse_swaps(swaps: pd.DataFrame | None, problems: list[Problem]) -> pd.DataF
     duplicates(sw, ["swap_id"], f, problems)
     inc = sw["increment"].to_numpy(float)
     pos = sw["position"].to_numpy(float)
-    units = pos / inc
+    with np.errstate(divide="ignore", invalid="ignore"):  # a bad increment is reported above
+        units = pos / inc
     for line, u in zip(sw.index, units, strict=True):
         if np.isfinite(u) and abs(u - round(u)) > 1e-9:
             problems.append(Problem(f, line, "position", "the notional held must be a whole number of increments"))
-    given = sw["dv01"].to_numpy(float) / (inc * 1e-4)
-    computed = swap_duration(sw["fixed_rate"].to_numpy(float), sw["tenor"].to_numpy(float),
-                             sw["fixed_frequency"].to_numpy(float), sw["float_frequency"].to_numpy(float))
+    tenor = sw["tenor"].to_numpy(float)
+    periods = tenor * sw["fixed_frequency"].to_numpy(float)
+    for line, n in zip(sw.index, periods, strict=True):  # a fresh par swap pays whole fixed periods
+        if np.isfinite(n) and n > 0 and abs(n - round(n)) > 1e-9 and not any(
+                has_problem(problems, f, line, c) for c in ("tenor", "fixed_frequency")):
+            problems.append(Problem(f, line, "tenor", f"a fresh par swap's tenor is a whole number of fixed-leg "
+                                    f"periods; tenor x fixed_frequency is {n:g}"))
+    with np.errstate(divide="ignore", invalid="ignore"):  # bad cells are reported above
+        given = sw["dv01"].to_numpy(float) / (inc * 1e-4)
+        computed = swap_duration(sw["fixed_rate"].to_numpy(float), tenor,
+                                 sw["fixed_frequency"].to_numpy(float), sw["float_frequency"].to_numpy(float))
     duration = np.where(np.isnan(given), computed, given)
-    for line, d in zip(sw.index, duration, strict=True):
+    for line, d, g, t in zip(sw.index, duration, given, tenor, strict=True):
+        if any(has_problem(problems, f, line, c) for c in TERMS):
+            continue
         if np.isfinite(d) and d <= 0:
             problems.append(Problem(f, line, "tenor", f"a swap this short has no duration ({d:.4f}); give dv01"))
+        elif np.isfinite(g) and g > t:  # a par swap's duration is below its tenor: dv01 is in other units
+            problems.append(Problem(f, line, "dv01", f"implies a duration of {g:.4g} years, longer than the tenor "
+                                    f"({t:g}); dv01 is currency per basis point per increment of notional"))
     return pd.DataFrame({
         "contract_id": sw["swap_id"], "price": 1.0, "multiplier": inc, "account_id": sw["account_id"],
         "position": np.round(units), "margin": sw["collateral"] * inc, "commission": sw["commission"],

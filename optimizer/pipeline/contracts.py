@@ -39,6 +39,21 @@ def _within_caps(data: Prepared, contracts: np.ndarray) -> bool:
     return bool(np.all(gross <= np.array(list(caps.values())) * data.V * (1 + 1e-12)))
 
 
+def ruled_out(data: Prepared, f: np.ndarray) -> list[tuple[str, float]]:
+    """The counterparty caps that ruled roundings of ``f`` out (``candidates``), each with the
+    least amount a rounding passed it by (fractions of V), in the labels of the program's rows."""
+    ov = data.overlay
+    caps = ov.counterparty_caps(data.policy)
+    past: dict[str, float] = {}
+    for c in _roundings(data, f) if caps else ():
+        gross = ov.counterparty_matrix(list(caps)) @ np.abs(c * ov.notional) / data.V
+        for name, g, cap in zip(caps, gross, caps.values(), strict=True):
+            if g > cap * (1 + 1e-12):
+                label = f"overlay.counterparty_limit[{name}]"
+                past[label] = min(past.get(label, np.inf), float(g - cap))
+    return sorted(past.items())
+
+
 def candidates(data: Prepared, f: np.ndarray) -> list[np.ndarray]:
     """Whole-contract vectors to try for continuous notionals ``f`` (fractions of V): the
     roundings that keep the counterparty caps, and the rounding toward zero (which keeps them

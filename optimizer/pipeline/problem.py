@@ -270,20 +270,26 @@ class Solver:
                                   outcome.objective, name, outcome.status, outcome.seconds * 1e3,
                                   attempts)
 
-    def elastic(self, margins: dict[str, np.ndarray] | None = None) -> tuple[Program, Outcome]:
+    def elastic(self, margins: dict[str, np.ndarray] | None = None,
+                hard: frozenset[str] = frozenset()) -> tuple[Program, Outcome]:
         """Solve the elastic program (always feasible): the least total violation of the policy's
         constraints, PIQP first, then the cvxpy chain. Confirming an infeasibility and naming its
-        conflicts ask for the same solve; it runs once per margins and wash-sale decisions."""
+        conflicts ask for the same solve; it runs once per margins and wash-sale decisions.
+
+        ``hard``: labels held as they are (the program may then be infeasible; the first solver
+        of the chain only, and not kept for the next call)."""
         key = self._key(margins, skip="")
-        if self._elastic is not None and self._elastic[0] == key:
+        if not hard and self._elastic is not None and self._elastic[0] == key:
             return self._elastic[1], self._elastic[2]
-        program = declare(self.data, margins).program.elastic()
+        program = declare(self.data, margins).program.elastic(hard)
         out = Outcome("not run", None, float("nan"), 0.0)
-        for name in solvers.chain(self.data.policy.solver.name):
+        chain = solvers.chain(self.data.policy.solver.name)
+        for name in chain[:1] if hard else chain:
             out = self._run(program, name)
             if out.status == "optimal":
                 break
-        self._elastic = (key, program, out)
+        if not hard:
+            self._elastic = (key, program, out)
         return program, out
 
     def violation(self, margins: dict[str, np.ndarray] | None = None) -> float:
@@ -291,11 +297,11 @@ class Solver:
         _, out = self.elastic(margins)
         return out.objective if out.status == "optimal" else float("inf")
 
-    def conflicts(self, margins: dict[str, np.ndarray] | None = None,
-                  tol: float = 1e-7) -> list[tuple[str, float]]:
+    def conflicts(self, margins: dict[str, np.ndarray] | None = None, tol: float = 1e-7,
+                  hard: frozenset[str] = frozenset()) -> list[tuple[str, float]]:
         """The constraints that had to give in the elastic program, and by how much, largest
-        first."""
-        program, out = self.elastic(margins)
+        first (``hard``: labels held, see ``elastic``; none found if that is infeasible)."""
+        program, out = self.elastic(margins, hard)
         if out.status != "optimal":
             return []
         found = []

@@ -155,9 +155,10 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
         if decided is not None:
             continue
         if data.overlay.J and "contracts" not in margins:
+            fractional = cont.f
             cont = contracts.choose(solver, data, margins, cont)
             if cont is None:
-                raise _infeasible(data, solver, margins)
+                raise _infeasible(data, solver, margins, capped=contracts.ruled_out(data, fractional))
             # The contract-fixed re-solve can pair a purchase and a loss sale anew.
             decided = wash_sales.decide(data, cont.buy, cont.lot_sell)
             if decided is not None:
@@ -316,17 +317,22 @@ def _tighten(data: Prepared, margins: dict[str, np.ndarray], violations) -> bool
 
 
 def _infeasible(data: Prepared, solver: Solver, margins, wash_both_ways: list[str] | None = None,
-                proven: bool = False) -> InfeasibilityError | SolverError:
+                proven: bool = False, capped: list[tuple[str, float]] = ()) -> InfeasibilityError | SolverError:
     """Elastic re-solve: relax every policy constraint with a penalized slack and name those
     that had to give (an L1 penalty makes the set small). It uses the same margins (rounding
     repairs, impact estimate) as the solve that failed. When the elastic program itself finds no
     optimum, nothing was proven: a SolverError, never an infeasibility without conflicts.
-    ``proven``: the exhaustive whole-share search found no list under any wash-sale sides."""
+    ``proven``: the exhaustive whole-share search found no list under any wash-sale sides.
+    ``capped``: the counterparty caps that ruled out roundings of the contracts, with how far
+    those roundings passed them (``contracts.ruled_out``), when no whole-contract list was
+    feasible."""
     found = solver.conflicts(margins)
     if not found:
         _, out = solver.elastic(margins)
         return SolverError([("elastic program", out.status),
                             ("verdict", "the solvers could not establish whether the policy is feasible")])
+    added = _overlay_limits(data, solver, margins, found) + [c for c in capped if c[0] not in dict(found)]
+    found += added
     names = {"bands": [*data.classes, "cash"], "cash": data.account_ids, "overlay": data.account_ids,
              "tax_rules": data.account_ids}
 
@@ -340,6 +346,13 @@ def _infeasible(data: Prepared, solver: Solver, margins, wash_both_ways: list[st
     # Slacks at solver-noise level are not conflicts; keep at least the largest one.
     conflicts = [(label(n), a) for n, a in found if a > CONFLICT_TOL] or [(label(n), a) for n, a in found[:1]]
     explanation = _explain(data, conflicts)
+    if capped:
+        explanation = ("With fractional contracts the policy holds, with whole ones no candidate did: rounding up "
+                       f"passes {', '.join(name for name, _ in capped)} (by the amount shown: one unit is more than "
+                       "the room under the cap) and rounding down breaks the other constraints listed.\n" + explanation)
+    elif added:
+        explanation = (f"{', '.join(label(name) for name, _ in added)}: how far it would have to give instead "
+                       "for the constraints above it to hold.\n" + explanation)
     if wash_both_ways:
         tried = ("not buying it and not selling it at a loss are each infeasible" if len(wash_both_ways) == 1
                  else "the sides first chosen, and all of them reversed, are each infeasible")
@@ -350,6 +363,19 @@ def _infeasible(data: Prepared, solver: Solver, margins, wash_both_ways: list[st
         explanation = (f"The wash-sale rule was decided both ways for {', '.join(wash_both_ways)}: {tried} "
                        "(the conflicts listed are those of the second way).\n" + explanation)
     return InfeasibilityError(conflicts, explanation)
+
+
+def _overlay_limits(data: Prepared, solver: Solver, margins, found: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The overlay limits (counterparty caps, gross and net limits, margin cash) behind conflicts
+    the elastic program put elsewhere. Its L1 penalty relaxes whichever side is cheaper in its own
+    units (a band's slack is a weight, a cap's a notional that moves the band by its exposure per
+    unit, below 1 for a swap hedging a longer-duration class), so a band only a capped overlay
+    could meet was named alone. Holding what it named, the overlay limits that must give instead
+    are the rest of the conflict, with how far they would have to."""
+    if not data.overlay.J or any(name.startswith("overlay.") for name, _ in found):
+        return []
+    held = solver.conflicts(margins, hard=frozenset(name for name, _ in found))
+    return [(name, amount) for name, amount in held if name.startswith("overlay.")]
 
 
 def _explain(data: Prepared, conflicts: list[tuple[str, float]]) -> str:

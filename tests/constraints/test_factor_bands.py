@@ -19,6 +19,7 @@ from cvxrebalance import InfeasibilityError, rebalance
 from cvxrebalance.constraints.factor_bands import RULE
 from cvxrebalance.optimizer.domain.prepare import prepare
 from cvxrebalance.optimizer.domain.solution import Solution
+from cvxrebalance.optimizer.pipeline.problem import Solver
 
 
 def test_a_breached_band_moves_duration_exactly_to_its_edge():
@@ -142,3 +143,19 @@ def test_the_cvxpy_solvers_give_piqps_answer(solver):
     other = rebalance(h, policy(solver={"name": solver}))
     assert other.summary["solver"]["name"] == solver
     assert other.solution.q_after.tolist() == base.solution.q_after.tolist()
+
+
+def test_a_band_is_not_met_by_spending_cash_on_round_trips():
+    # Duration at most 3.87 + 2 Treasury futures x 0.36 = 4.59 (overlay only, max 2 contracts)
+    # against a lower edge of 4.65. Over the value after trading, costs lower the value and so
+    # raise the exposure per unit of it: buying and selling the future over and over (fbuy and
+    # fsell both large) met the band in the convex program, and the verdict then claimed the
+    # policy feasible in fractional shares. It is infeasible, and the program says so itself.
+    h = bond_household(duration_band(5.0, 4.65, 6.0), cash=100_000,
+                       futures=[dict(TY, commission=2.0, half_spread=0.002, max_contracts=2)])
+    p = policy(overlay={"instruments": "overlay_only", "accounts": ["tax_exempt"]})
+    assert Solver(prepare(h, p)).solve({}) is None
+    with pytest.raises(InfeasibilityError) as err:
+        rebalance(h, p)
+    assert [name for name, _ in err.value.conflicts] == ["factor_bands.lower[duration]"]
+    assert "fractional shares" not in str(err.value)

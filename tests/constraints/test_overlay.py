@@ -9,6 +9,7 @@ import pytest
 from builders import household, policy
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from independent_check import independent_violations
 
 from cvxrebalance import Household, check, rebalance
 
@@ -192,3 +193,18 @@ def test_random_overlays_round_to_checked_whole_contracts(seed):
     q = r.futures["contracts_after"].to_numpy()
     assert (q == np.round(q)).all()
     assert check(r.solution) == []
+
+
+@pytest.mark.parametrize("limit", ["gross_limit", "net_limit"])
+def test_a_binding_gross_or_net_limit_is_read_over_the_value_at_decision(limit):
+    # 68/32 against 60/40 with costly stock (1% half spread): the overlay shorts as much as the
+    # limit allows (2% of $100M: 8 contracts of $250,000) and stock is sold for the rest. The
+    # program holds the limit over the value at decision (as the counterparty limits); the
+    # checker read it over the value after trading, which the costs lower, and the rebalance
+    # ended in a CheckError.
+    h = equity_bond(68e6, 32e6, 0, future=ES, eq_spread=0.01)
+    p = policy(bands={"rule": "none"}, overlay={limit: 0.02, "margin_buffer": 0.0})
+    r = rebalance(h, p)
+    assert r.summary["checks"]["passed"] and check(r.solution) == []
+    assert r.futures["contracts_after"].tolist() == [-8] and r.summary["costs"] > 0
+    assert independent_violations(h, p, r) == []

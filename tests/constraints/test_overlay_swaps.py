@@ -10,7 +10,7 @@ import pytest
 from builders import household, policy
 from independent_check import independent_violations
 
-from cvxrebalance import InfeasibilityError, check, rebalance
+from cvxrebalance import InfeasibilityError, ValidationError, check, rebalance
 from cvxrebalance.constraints.overlay import RULE as OVERLAY
 from cvxrebalance.optimizer.domain.swaps import swap_duration
 
@@ -167,3 +167,61 @@ def test_rounding_up_never_passes_a_counterparty_cap_by_a_few_dollars():
     assert r.summary["household_value"] == pytest.approx(9_999_980.0)
     assert r.futures.set_index("contract_id").loc["USD10Y", "contracts_after"] == 5
     assert check(r.solution) == []
+
+
+@pytest.mark.parametrize("name", ["bank_x", "bank_a "])
+def test_a_counterparty_limit_naming_no_counterparty_of_the_contracts_is_an_error(name):
+    # A typo (or a stray space) in [overlay] counterparty_limits left the real dealer under the
+    # general limit, or none, silently.
+    p = policy(bands={"rule": "none"}, overlay={**OVERLAY_ONLY, "counterparty_limits": {name: 0.01}})
+    with pytest.raises(ValidationError) as err:
+        rebalance(bonds_short(two_banks()), p)
+    assert [(q.file, q.field) for q in err.value.problems] == [("policy.toml", f"overlay.counterparty_limits.{name}")]
+    assert "bank_a, bank_b" in str(err.value)
+    # Without OTC contracts a named limit binds nothing, so a shared policy still fits the household.
+    assert rebalance(bonds_short(), p).summary["checks"]["passed"]
+
+
+@pytest.mark.parametrize("overlay", [{"counterparty_limits": {"bank_a": 0.0}}, {"counterparty_limit": 0.02}])
+def test_a_band_a_cap_blocks_names_the_cap_whichever_is_cheaper_to_relax(overlay):
+    # The bonds' class duration is 9, so a unit of swap notional adds only 7.83 / 9 = 0.87 of bond
+    # exposure: relaxing the band costs the elastic program less than relaxing the cap, and the
+    # verdict named the band alone, as if nothing stopped the swap.
+    p = policy(bands={"rule": "none"}, overlay={**OVERLAY_ONLY, **overlay})
+    with pytest.raises(InfeasibilityError) as err:
+        rebalance(bonds_short([dict(SWAP, duration=9.0)], lower=0.97), p)
+    names = [n for n, _ in err.value.conflicts]
+    assert names[0] == "bands.lower[bonds]" and "overlay.counterparty_limit[bank_a]" in names
+    # The cap's amount is how far it would have to give for the band to hold: 7 points of bond
+    # exposure over 0.87 per unit of notional, less what the cap already allows.
+    cap = dict(err.value.conflicts)["overlay.counterparty_limit[bank_a]"]
+    allowed = overlay.get("counterparty_limit", 0.0)
+    assert cap == pytest.approx((0.97 - 0.90) * 9.0 / D_SWAP - allowed, rel=0.05)
+
+
+def test_a_cap_smaller_than_the_one_increment_the_band_needs_is_named():
+    # The band needs half an increment ($50,000 of a $100,000 unit); the cap allows $95,000. In
+    # fractional units the policy holds; rounding down breaks the band and rounding up the cap,
+    # so no whole-unit candidate was feasible and the verdict named the band alone.
+    p = policy(bands={"rule": "none"}, overlay={**OVERLAY_ONLY, "counterparty_limit": 0.0095})
+    with pytest.raises(InfeasibilityError) as err:
+        rebalance(bonds_short([SWAP], lower=0.90 + 0.005 * D_SWAP / D_CLASS), p)
+    conflicts = dict(err.value.conflicts)
+    assert conflicts["overlay.counterparty_limit[bank_a]"] == pytest.approx(0.0005, rel=1e-3)  # one unit past it
+    assert "whole" in str(err.value)
+
+
+def test_both_checkers_read_a_counterparty_cap_of_the_value_after_flows():
+    # A $1M deposit: the cap (4.75% of $11M after the flow, $522,500) allows five $100,000 units;
+    # the independent checker read it of the $10M before the flow ($475,000) and failed a result
+    # the program and the package's checker hold to it.
+    h = bonds_short([SWAP])
+    acc = h.accounts.assign(cash_flow=1_000_000.0)
+    h = household(securities=h.securities.to_dict("records"), accounts=acc.to_dict("records"),
+                  holdings=h.holdings.to_dict("records"),
+                  targets=h.targets.rename(columns={"id": "asset_class"})[["asset_class", "weight", "lower", "upper"]]
+                  .to_dict("records"), vols={"bonds": 0.06}, swaps=[SWAP])
+    p = policy(bands={"rule": "none"}, overlay={**OVERLAY_ONLY, "counterparty_limit": 0.0475})
+    r = rebalance(h, p)
+    assert r.futures.set_index("contract_id").loc["USD10Y", "contracts_after"] == 5
+    assert check(r.solution) == [] and independent_violations(h, p, r) == []

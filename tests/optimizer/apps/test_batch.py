@@ -364,3 +364,51 @@ def test_a_table_given_as_both_csv_and_parquet_is_named_not_chosen_silently(tmp_
     [problem] = info.value.problems
     assert problem.file == "holdings.parquet" and "both holdings.csv and holdings.parquet" in problem.message
     assert not (tmp_path / "out" / "households").exists()
+
+
+def overlay_batch(tmp: Path) -> Path:
+    """duration_overlay's shared tables (its factor loadings and specific variances carry rows for
+    the contracts) and four households of its accounts and holdings: h1 with its future and swaps,
+    h2 the same with a bad swap cell (line 5 of swaps.csv), h3 with the future only, h4 with none."""
+    case = ROOT / "scenarios" / "cases" / "duration_overlay"
+    in_dir = tmp / "in"
+    in_dir.mkdir()
+    for name in ("securities", "targets", "factor_loadings", "factor_covariance", "specific_variance",
+                 "factor_targets"):
+        (in_dir / f"{name}.csv").write_text((case / f"{name}.csv").read_text())
+    (in_dir / "policy.toml").write_text((case / "policy.toml").read_text())
+    read = {n: pd.read_csv(case / f"{n}.csv", dtype=str) for n in ("accounts", "holdings", "futures", "swaps")}
+    tables = {n: [] for n in read}
+    for hid, parts in (("h1", ("futures", "swaps")), ("h2", ("futures", "swaps")), ("h3", ("futures",)), ("h4", ())):
+        for n in ("accounts", "holdings", *parts):
+            tables[n].append(read[n].assign(household_id=hid))
+    swaps = pd.concat(tables["swaps"], ignore_index=True)
+    swaps.loc[3, "fixed_rate"] = "abc"  # h2's second swap: line 5 of swaps.csv
+    tables["swaps"] = [swaps]
+    for n, parts in tables.items():
+        pd.concat(parts).to_csv(in_dir / f"{n}.csv", index=False)
+    return in_dir
+
+
+def test_households_with_their_own_swaps_share_the_contracts_risk_rows(tmp_path):
+    # The shared factor_loadings.csv needs the contracts' rows (each household with a swap needs
+    # its row), but they were checked against a household without contracts: "unknown security
+    # or contract 'USD10Y'" stopped the whole batch. Each household now reads the rows of its own
+    # contracts, and a bad swap fails only its household.
+    man = run_batch(overlay_batch(tmp_path), tmp_path / "out", workers=1, progress=False)
+    done, failed = outcome(tmp_path / "out")
+    assert (done, failed) == ({"h1", "h3", "h4"}, {"h2"})
+    reason = pd.read_csv(tmp_path / "out" / "errors.csv").set_index("household_id").loc["h2", "reason"]
+    assert "swaps.csv line 5 [fixed_rate]: not a number: 'abc'" in reason
+    fut = pd.read_csv(tmp_path / "out" / "futures.csv")
+    assert set(fut.loc[fut["household_id"] == "h1", "instrument"]) == {"future", "swap"}
+    assert set(fut.loc[fut["household_id"] == "h3", "contract_id"]) == {"TYH7"}
+    assert man["counts"]["succeeded"] == 3
+
+
+def test_a_risk_row_naming_no_security_or_contract_still_stops_the_batch(tmp_path):
+    in_dir = overlay_batch(tmp_path)
+    with (in_dir / "factor_loadings.csv").open("a") as f:
+        f.write("USD10YY,0,7.8,0\n")
+    with pytest.raises(ValidationError, match="unknown security or contract 'USD10YY'"):
+        run_batch(in_dir, tmp_path / "out", workers=1, progress=False)

@@ -147,3 +147,12 @@ def test_households_built_for_a_batch_keep_the_shared_factor_targets():
     h = bond_household(duration_band())
     other = h.with_accounts(h.accounts, h.holdings, name="other")
     pd.testing.assert_frame_equal(other.factor_targets, h.factor_targets)
+
+
+@pytest.mark.parametrize("row", [{"target": 1e14, "lower": 4, "upper": 1e15}, {"target": 5, "lower": -1e9},
+                                 {"target": 9000}])
+def test_a_target_or_edge_beyond_any_reachable_exposure_is_named(row):
+    # No fund loads more than 8 on the factor: an exposure of 1e14 per unit of value is a unit
+    # error, and the drift term's squares then overflowed the solvers (a SolverError).
+    found = problems([{"factor": "duration", **row}])
+    assert found == {(FILE, 2, k) for k, v in row.items() if abs(v) > 8000}  # 1000 x the largest loading

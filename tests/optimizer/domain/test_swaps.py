@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from builders import household
 
-from cvxrebalance import ValidationError
+from cvxrebalance import Household, ValidationError
 from cvxrebalance.optimizer.domain.swaps import swap_duration
 
 
@@ -123,3 +123,56 @@ def test_a_factor_loadings_row_of_no_contract_is_named_with_its_line():
             load_case(case)
     got = {(p.file, p.row, p.field) for p in exc.value.problems}
     assert got == {("factor_loadings.csv", 5, "USD10Y"), ("factor_loadings.csv", 6, "USD10Y_B")}
+
+
+@pytest.mark.parametrize(("row", "field"), [
+    # A dv01 that implies a duration longer than the tenor is in the wrong units (the solver
+    # failed on it instead of the reader naming it).
+    ({"dv01": 1e12, "increment": 1_000_000}, "dv01"),
+    # A half spread beyond 100 percentage points of rate (the solver failed on 1e9 bp).
+    ({"half_spread_bp": 1e9}, "half_spread_bp"),
+    # Payments a year are whole; a fresh par swap's tenor is a whole number of fixed periods
+    # (9.9 years semiannual is not: the optimizer and the independent checker disagreed on it).
+    ({"fixed_frequency": 0.001}, "fixed_frequency"),
+    ({"float_frequency": 2.5}, "float_frequency"),
+    ({"tenor": 9.9}, "tenor"),
+])
+def test_swap_terms_no_par_swap_has_are_named(row, field):
+    with pytest.raises(ValidationError) as exc:
+        bond_household([dict(SWAP, **row)])
+    assert [(p.file, p.row, p.field) for p in exc.value.problems] == [("swaps.csv", 2, field)]
+
+
+@pytest.mark.parametrize("row", [{"fixed_frequency": 0}, {"float_frequency": 0}, {"tenor": -5}, {"dv01": -5.0}])
+def test_a_bad_term_is_one_problem_without_warnings(row, recwarn):
+    # The duration check does not repeat a cell already reported (it said "give dv01" to a
+    # negative dv01), and a zero frequency divides nothing.
+    with pytest.raises(ValidationError) as exc:
+        bond_household([dict(SWAP, **row)])
+    assert [(p.row, p.field) for p in exc.value.problems] == [(2, next(iter(row)))]
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_a_swap_id_repeating_a_security_id_names_swap_id():
+    with pytest.raises(ValidationError) as exc:
+        bond_household([dict(SWAP, swap_id="BD")])
+    assert ("swaps.csv", 2, "swap_id") in {(p.file, p.row, p.field) for p in exc.value.problems}
+
+
+def test_an_asset_class_no_security_has_is_named_with_a_factor_model():
+    # With a factor model a contract's asset_class only adds its exposure to that class's band;
+    # a class no security has (a typo) was dropped silently, leaving the swap out of the bands.
+    def with_class(c: str):
+        return Household.from_frames(
+            pd.DataFrame([{"security_id": "BD", "asset_class": "bonds", "price": 100}]),
+            pd.DataFrame([{"account_id": "tax", "type": "tax_exempt", "cash": 100_000}]),
+            pd.DataFrame([{"account_id": "tax", "security_id": "BD", "quantity": 9_900}]),
+            pd.DataFrame([{"asset_class": "bonds", "weight": 0.99}, {"asset_class": "cash", "weight": 0.01}]),
+            factor_loadings=pd.DataFrame({"id": ["BD", "USD10Y"], "rates": [6.0, 0.0]}),
+            factor_covariance=pd.DataFrame({"factor": ["rates"], "rates": [1e-4]}),
+            swaps=pd.DataFrame([dict(SWAP, account_id="tax", asset_class=c, rate_factor="rates")]))
+
+    assert with_class("bonds").futures["asset_class"].tolist() == ["bonds"]
+    with pytest.raises(ValidationError) as exc:
+        with_class("bondz")
+    assert [(p.file, p.row, p.field) for p in exc.value.problems] == [("swaps.csv", 2, "asset_class")]
