@@ -399,7 +399,7 @@ def _coerce(value: Any, default: Any) -> Any:
     if isinstance(default, dict):
         if not isinstance(value, dict):
             raise TypeError(f"expected a table, got {value!r}")
-        return {str(k): float(_coerce(v, 0.0)) for k, v in value.items()}
+        return {str(k).strip(): float(_coerce(v, 0.0)) for k, v in value.items()}  # keys trimmed like cells
     if default is None:  # an optional date (overlay.horizon)
         return None if value is None else _coerce(value, dt.date.today())
     if isinstance(default, bool):

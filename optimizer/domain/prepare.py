@@ -291,15 +291,11 @@ def prepare(household: Household, policy: Policy) -> Prepared:
             problems.append(Problem("policy.toml", None, f"overlay.hedge_ratio.{key}",
                                     f"{key!r} is not a currency of the household's securities or contracts "
                                     f"with a risk factor (currencies: {', '.join(sorted(currencies)) or 'none'})"))
-    # A named counterparty limit names a dealer the household's OTC contracts face; any other
-    # name (a typo, a stray space) would leave the real one under the general limit. Without OTC
-    # contracts a named limit binds nothing.
+    # A named counterparty limit that none of the household's OTC contracts face binds nothing
+    # here: a note, not an error, since one policy serves a book whose households face different
+    # dealers (a typo shows as this note beside the real dealer under the general limit).
     facing = sorted({c for c in fut["counterparty"].tolist() if c})
-    for key in policy.overlay.counterparty_limits if facing else ():
-        if key not in facing:
-            problems.append(Problem("policy.toml", None, f"overlay.counterparty_limits.{key}",
-                                    f"{key!r} is not a counterparty of the household's contracts "
-                                    f"(counterparties: {', '.join(facing)})"))
+    unused = [key for key in policy.overlay.counterparty_limits if facing and key not in facing]
     if problems:
         raise ValidationError(problems)
     lot_security = h_sec[lot_rows]
@@ -320,6 +316,8 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     cash_now = float(cash0.sum())
     targets = target_rules.effective_targets(household, policy, classes, sids)
     notes = list(targets.notes)
+    notes += [f"[overlay] counterparty_limits names {key!r}, which none of the household's contracts face "
+              f"(they face {', '.join(facing)})" for key in unused]
     vol = _class_vols(household, sids, X, targets, h0.sum(0)) if policy.bands.rule == "volatility" else None
     lower, upper = target_rules.band_edges(targets.target, policy.bands, vol)
     cash_lower, cash_upper = (0.0, 1.0)
