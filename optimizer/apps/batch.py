@@ -3,7 +3,10 @@
 IN_DIR holds the shared tables (``securities``, ``targets``, the risk model, the optional
 ``factor_targets``, ``policy.toml``)
 and the per-household tables keyed by ``household_id`` (``accounts``, ``holdings`` and the
-optional ``transactions``, ``futures`` and ``swaps``), each as ``.csv`` or ``.parquet``. The
+optional ``transactions``, ``futures`` and ``swaps``), each as ``.csv`` or ``.parquet``. With
+model portfolios (``optimizer.domain.models``), ``models`` replaces ``targets`` and
+``households`` assigns each household its model, its policy file in ``policies/`` and its
+overrides. The
 risk tables' rows of the contracts (loadings, specific variances) are shared too: each
 household reads those of its own contracts (``RISK_ROWS``).
 
@@ -34,6 +37,14 @@ import pandas as pd
 from cvxrebalance.optimizer.domain.case_io import read_csv
 from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, Problem, ValidationError
 from cvxrebalance.optimizer.domain.household import Household
+from cvxrebalance.optimizer.domain.models import (
+    HOUSEHOLDS,
+    assignment,
+    household_policy,
+    model_problems,
+    read_policies,
+    split_models,
+)
 from cvxrebalance.optimizer.domain.output import file_mode, frame_csv, from_spreadsheet_safe
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.tables import file_lines
@@ -41,10 +52,13 @@ from cvxrebalance.optimizer.pipeline.rebalance import rebalance
 from cvxrebalance.optimizer.pipeline.result import TEXT_COLUMNS, verify_files
 
 SHARED = ("securities", "targets", "covariance", "factor_loadings", "factor_covariance",
-          "specific_variance", "factor_targets")
-PER_HOUSEHOLD = ("accounts", "holdings", "transactions", "futures", "swaps")
+          "specific_variance", "factor_targets", "models")
+PER_HOUSEHOLD = ("accounts", "holdings", "transactions", "futures", "swaps", "households")
+MODELS = "_models"  # in the shared tables: models.csv split by model_id (read_batch)
+POLICIES = "_policies"  # in the shared tables: policies/*.toml by name, or the error reading one
 COMBINED = ("trades", "lots", "futures")  # the per-household tables the batch also combines
 KEY = "household_id"
+HOUSEHOLD_COLUMNS = list(HOUSEHOLDS)
 # Shared tables with a row (and for a covariance over securities, a column) per security or
 # contract: each household reads the rows of its own contracts only.
 RISK_ROWS = ("covariance", "factor_loadings", "specific_variance")
@@ -112,8 +126,15 @@ def read_batch(in_dir: str | Path) -> BatchInput:
     shared, files, twice = _read_tables(root, SHARED, problems)
     shared_files = list(files) + ([root / "policy.toml"] if (root / "policy.toml").exists() else [])
     for name in ("securities", "targets"):
-        if shared[name] is None and name not in twice:
-            problems.append(Problem(f"{name}.csv", None, None, "shared table is missing from IN_DIR"))
+        if shared[name] is None and name not in twice and not (name == "targets" and shared["models"] is not None):
+            problems.append(Problem(f"{name}.csv", None, None, "shared table is missing from IN_DIR (or, "
+                                    "for targets, models.csv with households.csv)" if name == "targets" else
+                                    "shared table is missing from IN_DIR"))
+    if shared["models"] is not None and shared["targets"] is not None:
+        problems.append(Problem("models.csv", None, None, "give targets.csv or models.csv, not both"))
+    models = split_models(shared["models"], problems) if shared["models"] is not None else {}
+    policies = read_policies(root / "policies")
+    shared_files += sorted((root / "policies").glob("*.toml")) if (root / "policies").is_dir() else []
     tables, more, twice_too = _read_tables(root, PER_HOUSEHOLD, problems)
     files += more
     for name, df in tables.items():
@@ -122,6 +143,14 @@ def read_batch(in_dir: str | Path) -> BatchInput:
     for name in ("accounts", "holdings"):
         if tables[name] is None and name not in twice_too:
             problems.append(Problem(f"{name}.csv", None, None, "per-household table is missing from IN_DIR"))
+    if models and tables["households"] is None and "households" not in twice_too:
+        problems.append(Problem("households.csv", None, None, "models.csv needs households.csv: each "
+                                "household's model_id"))
+    if tables["households"] is not None:
+        for col in tables["households"].columns:
+            if col not in HOUSEHOLD_COLUMNS:
+                problems.append(Problem("households.csv", 1, str(col), "unknown column; known: "
+                                        + ", ".join(HOUSEHOLD_COLUMNS)))
     policy = Policy()
     try:
         policy = Policy.from_toml(root / "policy.toml")
@@ -133,7 +162,16 @@ def read_batch(in_dir: str | Path) -> BatchInput:
     shared[CONTRACTS] = frozenset().union(*(_text(tables[name][column]) for name, column in
                                             (("futures", "contract_id"), ("swaps", "swap_id"))
                                             if tables[name] is not None and column in tables[name].columns))
-    shared_household(shared)  # bad shared tables stop the batch here, naming file, line, field
+    shared[MODELS], shared[POLICIES] = models, policies
+    for model_id in models:  # each model is a targets table: a bad one stops the batch, naming models.csv
+        try:
+            shared_household(shared, model_id)
+        except ValidationError as exc:
+            problems += model_problems(exc.problems, model_id)
+    if problems:
+        raise ValidationError(problems)
+    if not models:
+        shared_household(shared)  # bad shared tables stop the batch here, naming file, line, field
     shared_digest = hashlib.sha256(b"".join(hashlib.sha256(p.read_bytes()).digest()
                                             for p in shared_files)).hexdigest()
     households: dict[str, dict[str, pd.DataFrame | None]] = {}
@@ -203,14 +241,15 @@ def error_file(out_dir: Path, hid: str) -> Path:
     return out_dir / "errors" / f"{dir_name(hid)}.json"
 
 
-def shared_household(shared: dict) -> Household:
+def shared_household(shared: dict, model_id: str | None = None) -> Household:
     """The shared tables validated once, as a household without accounts of its own (nor
-    contracts: the risk tables' rows of every household's contracts are left out)."""
+    contracts: the risk tables' rows of every household's contracts are left out), with the
+    targets of ``model_id`` (models.csv) or the shared targets.csv."""
     placeholder = pd.DataFrame([{"account_id": "_shared", "type": "tax_exempt", "cash": "0"}])
     holdings = pd.DataFrame(columns=["account_id", "security_id", "quantity"])
     risk = _risk_tables(shared, frozenset())
     return Household.from_frames(
-        shared["securities"], placeholder, holdings, shared["targets"],
+        shared["securities"], placeholder, holdings, targets_of(shared, model_id),
         covariance=risk["covariance"], factor_loadings=risk["factor_loadings"],
         factor_covariance=shared["factor_covariance"], specific_variance=risk["specific_variance"],
         factor_targets=shared.get("factor_targets"))
@@ -242,15 +281,53 @@ def _risk_tables(shared: dict, own: frozenset[str]) -> dict[str, pd.DataFrame | 
     return out
 
 
-def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir: Path,
-                  base: Household | None = None) -> dict:
+def targets_of(shared: dict, model_id: str | None) -> pd.DataFrame:
+    """The targets table of a model (models.csv), or the shared targets.csv (``None``)."""
+    return shared["targets"] if model_id is None else shared[MODELS][model_id]
+
+
+def assigned(frames: dict, shared: dict, policy: Policy) -> tuple[str | None, Policy]:
+    """The household's model (``None`` without models.csv) and its policy: its households.csv
+    row's policy file and overrides (``optimizer.domain.models``), else the shared ``policy``.
+
+    Raises
+    ------
+    ValidationError
+        Its households.csv row is missing, repeated or bad (naming households.csv's line and field).
+    """
+    models = shared.get(MODELS) or {}
+    row = frames.get("households")
+    if row is None:
+        if models:
+            raise ValidationError([Problem("households.csv", None, KEY, "the household has no row: give its model_id")])
+        return None, policy
+    line, values = assignment(row, models)
+    return (values["model_id"] or None) if models else None, household_policy(values, line, policy, shared.get(POLICIES) or {})
+
+
+def household_and_policy(hid: str, frames: dict, shared: dict, policy: Policy,
+                         bases: dict) -> tuple[Household, Policy]:
+    """The household on its model's targets, and its policy (``assigned``). ``bases``: the
+    shared tables validated once per model (``shared_or_none``), filled as models are met.
+
+    Raises
+    ------
+    ValidationError
+        The household's own rows are bad (naming file, line and field).
+    """
+    model_id, policy = assigned(frames, shared, policy)
+    if model_id not in bases:
+        bases[model_id] = shared_or_none(shared, model_id)
+    return build_household(hid, frames, shared, bases[model_id], model_id), policy
+
+
+def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir: Path, bases: dict) -> dict:
     """Rebalance one household and write its result or its error; never raises for the
-    household's own problems. ``base``: the shared tables already validated. Returns a status
-    row."""
+    household's own problems. ``bases``: see ``household_and_policy``. Returns a status row."""
     t0 = time.perf_counter()
     digest = frames.get("_digest")
     try:
-        result = rebalance(build_household(hid, frames, shared, base), policy)
+        result = rebalance(*household_and_policy(hid, frames, shared, policy, bases))
         result.summary["input_digest"] = digest
         error_file(out_dir, hid).unlink(missing_ok=True)
         result.write(household_dir(out_dir, hid))
@@ -273,9 +350,11 @@ def record_error(out_dir: Path, hid: str, exc: Exception, digest: str | None, t0
     return {KEY: hid, "status": "error", "seconds": time.perf_counter() - t0, "reason": reason}
 
 
-def build_household(hid: str, frames: dict, shared: dict, base: Household | None = None) -> Household:
-    """One household from the shared tables and its own (``read_batch``'s frames); ``base``:
-    the shared tables already validated (``shared_household``), reused when it can be.
+def build_household(hid: str, frames: dict, shared: dict, base: Household | None = None,
+                    model_id: str | None = None) -> Household:
+    """One household from the shared tables and its own (``read_batch``'s frames), on its
+    model's targets (``model_id``; None: targets.csv); ``base``: the shared tables already
+    validated with those targets (``shared_household``), reused when it can be.
 
     Raises
     ------
@@ -292,7 +371,7 @@ def build_household(hid: str, frames: dict, shared: dict, base: Household | None
                               if frames.get(name) is not None and column in frames[name].columns))
     risk = _risk_tables(shared, own)
     return Household.from_frames(
-        shared["securities"], frames["accounts"], frames["holdings"], shared["targets"],
+        shared["securities"], frames["accounts"], frames["holdings"], targets_of(shared, model_id),
         covariance=risk["covariance"], factor_loadings=risk["factor_loadings"],
         factor_covariance=shared["factor_covariance"], specific_variance=risk["specific_variance"],
         futures=frames.get("futures"), transactions=frames.get("transactions"), name=hid, swaps=frames.get("swaps"),
@@ -311,19 +390,19 @@ def run_chunk(chunk: list[tuple[str, dict]], shared: dict, policy: Policy, out_d
     ``parent``: the driver's process id; a local worker whose driver was killed stops instead
     of writing on as an orphan.
     """
-    base = shared_or_none(shared)
+    bases: dict = {}  # the shared tables validated once per model met in this chunk
     rows = []
     for hid, frames in chunk:
         stop_if_orphaned(parent)
-        rows.append(run_household(hid, frames, shared, policy, Path(out_dir), base))
+        rows.append(run_household(hid, frames, shared, policy, Path(out_dir), bases))
     return rows
 
 
-def shared_or_none(shared: dict) -> Household | None:
-    """The shared tables validated once per chunk, or None when they are bad (each household
-    then reports their problems itself)."""
+def shared_or_none(shared: dict, model_id: str | None = None) -> Household | None:
+    """The shared tables validated once per chunk (and model), or None when they are bad (each
+    household then reports their problems itself)."""
     try:
-        return shared_household(shared)
+        return shared_household(shared, model_id)
     except ValidationError:
         return None
 

@@ -34,22 +34,21 @@ import pandas as pd
 
 from cvxrebalance.optimizer.apps.batch import (
     KEY,
+    MODELS,
     BatchInput,
     _read,
     _write_atomic,
-    build_household,
     error_file,
+    household_and_policy,
     household_dir,
     manifest,
     read_batch,
     record_error,
     shared_household,
-    shared_or_none,
     stop_if_orphaned,
 )
 from cvxrebalance.optimizer.apps.executors import execute, pending
 from cvxrebalance.optimizer.domain.errors import OutputError, Problem, ValidationError
-from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.output import frame_csv, from_spreadsheet_safe, write_files
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.tables import file_lines
@@ -144,7 +143,8 @@ def _rows_digest(part: pd.DataFrame | None) -> str:
 def _unpriced(batch: BatchInput, market: Market) -> list[Problem]:
     """A liquid security of securities.csv without a series in the market data (every household
     would fail on it, so it stops the sweep instead)."""
-    sec = shared_household(batch.shared).securities  # already validated by read_batch
+    models = batch.shared.get(MODELS) or {}
+    sec = shared_household(batch.shared, next(iter(models), None)).securities  # validated by read_batch
     return [Problem(market.source, 1, sid, "no return series for this liquid security of securities.csv")
             for sid, liquid in zip(sec["security_id"], sec["liquid"], strict=True)
             if liquid and sid not in market.returns.columns]
@@ -241,14 +241,15 @@ def problems_of_header(df: pd.DataFrame) -> list[Problem]:
 
 # ------------------------------------------------------------------------------------- workers
 def run_household(hid: str, frames: dict, shared: dict, policies: dict[str, Policy], market: Market,
-                  out_dir: Path, base: Household | None = None) -> dict:
-    """Backtest one household under every policy and write its comparison or its error; never
-    raises for the household's own problems. Returns a status row (with ``tables``: its
-    comparison rows)."""
+                  out_dir: Path, bases: dict) -> dict:
+    """Backtest one household (on its model's targets, with models.csv) under every policy and
+    write its comparison or its error; never raises for the household's own problems. Returns a
+    status row (with ``tables``: its comparison rows). The sweep's policies are the experiment:
+    a households.csv policy file or override does not apply."""
     t0 = time.perf_counter()
     digest = frames.get("_sweep_digest")
     try:
-        household = build_household(hid, frames, shared, base)
+        household, _ = household_and_policy(hid, frames, shared, Policy(), bases)
         flows = parse_flows(frames.get("flows"), household, market)
         stats = backtest(household, policies, market, flows=flows).stats
         columns = {"policy": np.asarray(stats.index, dtype=object),
@@ -276,11 +277,11 @@ def run_chunk(chunk: list[tuple[str, dict]], shared: dict, policies: dict[str, P
               out_dir: str, parent: int | None = None) -> list[dict]:
     """Backtest a chunk of households in this worker (the sweep's unit of work on every
     executor). ``parent``: the driver's process id (``batch.stop_if_orphaned``)."""
-    base = shared_or_none(shared)
+    bases: dict = {}  # the shared tables validated once per model met in this chunk
     rows = []
     for hid, frames in chunk:
         stop_if_orphaned(parent)
-        rows.append(run_household(hid, frames, shared, policies, market, Path(out_dir), base))
+        rows.append(run_household(hid, frames, shared, policies, market, Path(out_dir), bases))
     return rows
 
 
