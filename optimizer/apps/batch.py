@@ -122,6 +122,19 @@ def read_batch(in_dir: str | Path) -> BatchInput:
         Missing or unreadable shared tables, or per-household tables without ``household_id``.
     """
     root = Path(in_dir)
+    shared, tables, policy, files, shared_digest = read_tables(root)
+    return _split(shared, tables, policy, files, shared_digest)
+
+
+def read_tables(root: Path) -> tuple[dict, dict, Policy, list[Path], str]:
+    """IN_DIR's tables whole (shared, per-household not yet split), the shared policy, the files
+    read and the shared tables' digest; the shared tables (and every model) validated.
+
+    Raises
+    ------
+    ValidationError
+        As ``read_batch``.
+    """
     problems: list[Problem] = []
     shared, files, twice = _read_tables(root, SHARED, problems)
     shared_files = list(files) + ([root / "policy.toml"] if (root / "policy.toml").exists() else [])
@@ -174,22 +187,33 @@ def read_batch(in_dir: str | Path) -> BatchInput:
         shared_household(shared)  # bad shared tables stop the batch here, naming file, line, field
     shared_digest = hashlib.sha256(b"".join(hashlib.sha256(p.read_bytes()).digest()
                                             for p in shared_files)).hexdigest()
+    return shared, tables, policy, files, shared_digest
+
+
+def household_ids(df: pd.DataFrame, name: str) -> tuple[pd.Series, list[Problem]]:
+    """A per-household table's ``household_id`` cells as trimmed text, and a problem per row
+    without one (an empty cell, or a null in Parquet: an error, never a row dropped by groupby)."""
+    raw_keys = df[KEY].astype(object)
+    missing = raw_keys.isna().to_numpy()
+    keys = raw_keys.where(~missing, "").map(str).str.strip()
+    blank = missing | (keys == "").to_numpy()
+    lines = file_lines(df)
+    return keys, [Problem(f"{name}.csv", lines[j], KEY, "missing household_id: the row belongs to no household")
+                  for j in np.flatnonzero(blank)]
+
+
+def _split(shared: dict, tables: dict, policy: Policy, files: list[Path], shared_digest: str) -> BatchInput:
+    """The per-household tables split by ``household_id``, each household with its digest."""
     households: dict[str, dict[str, pd.DataFrame | None]] = {}
     digests: dict[str, list[str]] = {}
     blank_ids: list[Problem] = []
     for name, df in tables.items():
         if df is None:
             continue
-        # Ids are text, trimmed like every other text cell ("h1 " is h1); a missing one (an empty
-        # cell, or a null in Parquet) is an error, never a row dropped by groupby.
-        raw_keys = df[KEY].astype(object)
-        missing = raw_keys.isna().to_numpy()
-        keys = raw_keys.where(~missing, "").map(str).str.strip()
+        # Ids are text, trimmed like every other text cell ("h1 " is h1).
+        keys, blank = household_ids(df, name)
+        blank_ids += blank
         df = df.assign(**{KEY: keys})
-        blank = missing | (keys == "").to_numpy()
-        lines = file_lines(df)
-        blank_ids += [Problem(f"{name}.csv", lines[j], KEY, "missing household_id: the row belongs to no "
-                              "household") for j in np.flatnonzero(blank)]
         # A fingerprint of each household's rows (order-free sum of row hashes, and the count),
         # so a rerun notices a household whose input changed.
         row_hash = pd.Series(pd.util.hash_pandas_object(df.drop(columns=[KEY]), index=False).to_numpy(),

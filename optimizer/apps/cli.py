@@ -64,6 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("in_dir")
     batch.add_argument("out_dir")
     _executor_options(batch, "households per task (default 50)")
+    batch.add_argument("--only-needed", action="store_true",
+                       help="rebalance only the households `scan` says need it (default thresholds)")
+    sc = sub.add_parser("scan", help="which households of a batch IN_DIR need a rebalance, ranked, without solving")
+    sc.add_argument("in_dir")
+    sc.add_argument("--out", help="write the whole ranking as a CSV file")
+    sc.add_argument("--idle-cash", type=float, default=0.05, help="cash above its target that counts (default 0.05)")
+    sc.add_argument("--harvest", type=float, default=10_000.0,
+                    help="unrealized losses in taxable lots that count, currency (default 10,000)")
+    sc.add_argument("--min-breach", type=float, default=0.0, help="smallest band breach that counts (default 0)")
+    sc.add_argument("--horizon", help="contracts expiring before this date need rolling "
+                    "(default: [overlay] horizon, else 30 days after the as-of date)")
+    sc.add_argument("--top", type=int, default=25, help="rows to print (default 25)")
     bt = sub.add_parser("backtest", help="carry a case with market data through its history under one or more policies")
     bt.add_argument("case", help="case directory with prices.csv or returns.csv, or a bundled case name")
     bt.add_argument("--out", required=True, help="write comparison.csv and a directory per policy here")
@@ -111,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "batch":
         return _batch(args)
+    if args.command == "scan":
+        return _scan(args)
     if args.command == "backtest":
         return _backtest(args)
     if args.command == "sweep":
@@ -263,18 +277,50 @@ def _shock(args) -> int:
     return 0
 
 
+def _scan(args) -> int:
+    import datetime as dt
+
+    from cvxrebalance.optimizer.apps.scan import scan
+    from cvxrebalance.optimizer.domain.output import frame_csv, write_files
+
+    try:
+        horizon = dt.date.fromisoformat(args.horizon) if args.horizon else None
+        table = scan(args.in_dir, idle_cash=args.idle_cash, harvest=args.harvest, min_breach=args.min_breach,
+                     horizon=horizon)
+        if args.out:  # one file, written whole then renamed; every cell spreadsheet-safe
+            out = Path(args.out)
+            write_files(out.parent if str(out.parent) else Path("."), {out.name: frame_csv(table)})
+    except FAILURES as exc:
+        return _report(exc)
+    needed = table[table["needs_rebalance"]]
+    print(f"{len(needed)} of {len(table)} households need a rebalance"
+          + (": " + ", ".join(f"{n} {r}" for r, n in needed["reason"].value_counts().items()) if len(needed) else ""))
+    shown = needed.head(args.top).copy()
+    if len(shown):
+        for c in ("breach", "idle_cash"):
+            shown[c] = shown[c].map(lambda x: f"{x:.2%}" if x else "")
+        for c in ("value", "cash_short", "withdrawal", "contribution", "harvestable"):
+            shown[c] = shown[c].map(lambda x: f"{x:,.0f}" if x else "")
+        print(shown.drop(columns=["needs_rebalance"]).to_string(index=False))
+    if args.out:
+        print(f"Wrote {args.out}")
+    return 0
+
+
 def _batch(args) -> int:
     from cvxrebalance.optimizer.apps.executors import run_batch
 
     try:
         man = run_batch(args.in_dir, args.out_dir, executor=args.executor, scheduler=args.scheduler,
                         workers=args.workers, chunk_size=args.chunk_size,
-                        retry_errors=args.retry_errors, progress=not args.no_progress)
+                        retry_errors=args.retry_errors, progress=not args.no_progress,
+                        only_needed=args.only_needed)
     except CvxRebalanceError as exc:
         return _report(exc)
     c, t = man["counts"], man["timings"]
     rate = t["households_per_second"]
-    rows = [("households", c["households"]), ("run now", c["run"]), ("succeeded", c["succeeded"]),
+    rows = [("households", c["households"]), *([("not needed (scan)", c["not_needed"])] if args.only_needed else []),
+            ("run now", c["run"]), ("succeeded", c["succeeded"]),
             ("failed", c["failed"]), ("skipped (finished before)", c["skipped_finished"]),
             ("in the errors table", c["failed_total"]),
             ("trades", c["trades"]), ("read", f"{t['read_seconds']:.2f} s"),

@@ -152,7 +152,7 @@ def execute(runner: ChunkRunner, todo: list, context: tuple, *, executor: str = 
 
 def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local",
               scheduler: str | None = None, workers: int | None = None, chunk_size: int | None = None,
-              retry_errors: bool = False, progress: bool = True) -> dict:
+              retry_errors: bool = False, progress: bool = True, only_needed: bool = False) -> dict:
     """Rebalance every household of IN_DIR into OUT_DIR; resumes a run that was stopped.
 
     Parameters
@@ -166,6 +166,9 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
         Households per task (default 50, fewer when there are few households per worker).
     retry_errors : bool
         Run again the households that ended in an error row (after fixing their data).
+    only_needed : bool
+        Rebalance only the households the drift scan says need it (``optimizer.apps.scan``,
+        default thresholds); the combined tables cover those.
 
     Returns
     -------
@@ -181,20 +184,26 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
     """
     try:
         return _run_batch(in_dir, Path(out_dir), executor, scheduler, workers, chunk_size, retry_errors,
-                          progress)
+                          progress, only_needed)
     except OSError as exc:
         if isinstance(exc, OutputError):
             raise
         raise OutputError(f"cannot write the results in {out_dir}: {exc}") from exc
 
 
-def _run_batch(in_dir, out: Path, executor, scheduler, workers, chunk_size, retry_errors, progress) -> dict:
+def _run_batch(in_dir, out: Path, executor, scheduler, workers, chunk_size, retry_errors, progress,
+               only_needed=False) -> dict:
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     batch = read_batch(in_dir)
-    t_read = time.perf_counter() - t0
     ids = list(batch.households)
-    run_ids = pending(out, {hid: f.get("_digest") for hid, f in batch.households.items()}, retry_errors)
+    if only_needed:
+        from cvxrebalance.optimizer.apps.scan import scan
+
+        needed = set(scan(in_dir).query("needs_rebalance")["household_id"])
+        ids = [hid for hid in ids if hid in needed]
+    t_read = time.perf_counter() - t0
+    run_ids = pending(out, {hid: batch.households[hid].get("_digest") for hid in ids}, retry_errors)
     todo = [(hid, batch.households[hid]) for hid in run_ids]
     workers = workers or os.cpu_count() or 1
     done = execute(run_chunk, todo, (batch.shared, batch.policy, str(out)), executor=executor,
@@ -202,7 +211,8 @@ def _run_batch(in_dir, out: Path, executor, scheduler, workers, chunk_size, retr
     t2 = time.perf_counter()
     counts = combine(out, ids, done.tables)  # this run's tables as they are, so combining reads no file back
     counts |= {"households": len(ids), "run": len(todo), "succeeded": done.succeeded, "failed": done.failed,
-               "skipped_finished": len(ids) - len(todo), "failed_total": counts["errors"]}
+               "skipped_finished": len(ids) - len(todo), "failed_total": counts["errors"],
+               "not_needed": len(batch.households) - len(ids)}
     t_run = done.run_seconds
     timings = {"read_seconds": t_read, "run_seconds": t_run, "combine_seconds": time.perf_counter() - t2,
                "household_seconds_total": done.household_seconds, "wall_seconds": time.perf_counter() - t0,

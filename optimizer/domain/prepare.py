@@ -319,19 +319,7 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     notes += [f"[overlay] counterparty_limits names {key!r}, which none of the household's contracts face "
               f"(they face {', '.join(facing)})" for key in unused]
     vol = _class_vols(household, sids, X, targets, h0.sum(0)) if policy.bands.rule == "volatility" else None
-    lower, upper = target_rules.band_edges(targets.target, policy.bands, vol)
-    cash_lower, cash_upper = (0.0, 1.0)
-    if targets.cash_banded:
-        lo_c, hi_c = target_rules.band_edges(np.array([targets.cash_target]), policy.bands)
-        cash_lower, cash_upper = float(lo_c[0]), float(hi_c[0])
-    for k, c in enumerate(classes):
-        lo, hi = targets.lower.get(c), targets.upper.get(c)
-        lower[k] = lower[k] if lo is None else lo
-        upper[k] = upper[k] if hi is None else hi
-    if CASH in targets.lower:
-        cash_lower = targets.lower[CASH]
-    if CASH in targets.upper:
-        cash_upper = targets.upper[CASH]
+    lower, upper, cash_lower, cash_upper = target_rules.class_edges(targets, policy.bands, classes, vol)
 
     ref, cash_ref = target_rules.reference(
         policy, targets.target, lower, upper, x_now, targets.cash_target, cash_lower, cash_upper,

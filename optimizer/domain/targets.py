@@ -131,6 +131,22 @@ def band_edges(target: np.ndarray, bands: BandPolicy, vol: np.ndarray | None = N
     return np.clip(t - half, 0, 1), np.clip(t + half, 0, 1)
 
 
+def class_edges(targets: Targets, bands: BandPolicy, classes: list[str],
+                vol: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Band edges per class and for cash: the policy's rule around each (tilted) target, where
+    targets.csv gives no ``lower``/``upper`` of its own; cash is unbanded ([0, 1]) unless
+    targets.csv has a cash row."""
+    lower, upper = band_edges(targets.target, bands, vol)
+    cash_lower, cash_upper = (0.0, 1.0)
+    if targets.cash_banded:
+        lo_c, hi_c = band_edges(np.array([targets.cash_target]), bands)
+        cash_lower, cash_upper = float(lo_c[0]), float(hi_c[0])
+    for k, c in enumerate(classes):
+        lower[k] = targets.lower.get(c, lower[k])
+        upper[k] = targets.upper.get(c, upper[k])
+    return lower, upper, targets.lower.get(CASH, cash_lower), targets.upper.get(CASH, cash_upper)
+
+
 def outside(weights: np.ndarray, lower: np.ndarray, upper: np.ndarray, tol: float = 1e-12) -> np.ndarray:
     """Mask of weights outside their band."""
     return (weights < lower - tol) | (weights > upper + tol)

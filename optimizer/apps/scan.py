@@ -1,0 +1,274 @@
+"""Which households need a rebalance today: a scan of a batch IN_DIR without solving.
+
+Per household, from its own tables and its model's targets and policy bands (``read_tables``;
+the per-household tables are read whole and grouped with pandas, never split household by
+household, so ten thousand households take seconds):
+
+- ``breach``: the largest distance of a class's (or cash's) weight outside its band, with its
+  class (``breach_class``); weights are holdings at their (valuation-adjusted) prices over the
+  household's value after its cash flows, with the overlay's exposure when ``[bands] on =
+  "exposure"``; band edges as the rebalance computes them (``targets.class_edges``);
+- ``cash_short``: the cash an account lacks to reach its ``min_cash`` after its flow, summed;
+- ``withdrawal`` / ``contribution``: the pending ``cash_flow`` of accounts.csv, out and in;
+- ``expiring``: contracts held that expire before the horizon (``[overlay] horizon``, else the
+  scan's ``horizon``);
+- ``harvestable``: unrealized losses of taxable lots (cost basis above price), currency;
+- ``idle_cash``: cash above its target, a fraction of value.
+
+A household needs a rebalance when any of these passes its threshold. Urgency orders them:
+cash short, then a withdrawal, a band breach, an expiring contract, a contribution, losses to
+harvest, idle cash (the first reason that applies), and within a reason the larger amount as a
+fraction of value first. The scan does not check each row the way a rebalance does: a cell it
+cannot read as a number makes the household ``needs_rebalance`` with reason ``input`` (the
+batch then names the problem).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cvxrebalance.optimizer.apps.batch import (
+    KEY,
+    MODELS,
+    POLICIES,
+    household_ids,
+    read_tables,
+    shared_household,
+)
+from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
+from cvxrebalance.optimizer.domain.futures import parse_futures
+from cvxrebalance.optimizer.domain.policy import Policy
+from cvxrebalance.optimizer.domain.tables import CASH
+from cvxrebalance.optimizer.domain.targets import class_edges, effective_targets
+
+REASONS = ("input", "cash_short", "withdrawal", "band_breach", "expiring_contract", "contribution",
+           "harvest", "idle_cash")
+COLUMNS = ["rank", KEY, "needs_rebalance", "reason", "reasons", "value", "breach", "breach_class",
+           "cash_short", "withdrawal", "contribution", "expiring", "harvestable", "idle_cash", "model_id"]
+
+
+def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000.0,
+         min_breach: float = 0.0, horizon: dt.date | None = None) -> pd.DataFrame:
+    """Rank the households of a batch IN_DIR by how urgently they need a rebalance.
+
+    Parameters
+    ----------
+    in_dir : path
+        A ``cvxrebalance batch`` IN_DIR.
+    idle_cash : float
+        Cash above its target, a fraction of household value, that calls for investing it.
+    harvest : float
+        Unrealized losses in taxable lots, currency, worth a rebalance to harvest.
+    min_breach : float
+        A band breach smaller than this (a fraction of value) does not count.
+    horizon : date, optional
+        Contracts expiring before it need rolling (default: each policy's ``[overlay] horizon``,
+        else 30 days after its as-of date).
+
+    Returns
+    -------
+    DataFrame
+        One row per household (``COLUMNS``), most urgent first; ``rank`` counts from 1 over the
+        households that need a rebalance (0 for the others).
+
+    Raises
+    ------
+    ValidationError
+        Bad shared input, as for ``batch``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from cvxrebalance.optimizer.apps.bench import write_batch_input
+    >>> from cvxrebalance.scenarios.synthetic import synthetic_universe
+    >>> d = pathlib.Path(tempfile.mkdtemp()) / "in"
+    >>> write_batch_input(d, synthetic_universe(10, 0, seed=1), 3, 2, 5)
+    >>> list(scan(d)[["household_id", "needs_rebalance"]].itertuples(index=False, name=None))[0][1] in (True, False)
+    True
+    """
+    shared, tables, policy, _, _ = read_tables(Path(in_dir))
+    problems: list[Problem] = []
+    acc = _with_ids(tables["accounts"], "accounts", problems)
+    hol = _with_ids(tables["holdings"], "holdings", problems)
+    if problems:
+        raise ValidationError(problems)
+    ids = sorted(set(acc[KEY]) | set(hol[KEY]))
+    assign = _assignments(tables.get("households"), ids, shared, policy)
+    base = shared_household(shared, next(iter(shared.get(MODELS) or {}), None))
+    sec = base.securities
+    price = pd.Series(base.valuations.price, index=sec["security_id"])
+    cls = pd.Series(sec["asset_class"].to_numpy(), index=sec["security_id"])
+
+    bad = set()
+    qty = _number(hol, "quantity", bad)
+    cash = _number(acc, "cash", bad)
+    flow = _number(acc, "cash_flow", bad, default=0.0)
+    min_cash = _number(acc, "min_cash", bad, default=0.0)
+    sids = hol["security_id"].astype(str).str.strip()
+    bad |= set(hol.loc[~sids.isin(price.index).to_numpy(), KEY])
+    value = qty * sids.map(price).to_numpy()
+    by_class = pd.DataFrame({KEY: hol[KEY].to_numpy(), "c": sids.map(cls).to_numpy(), "v": value.to_numpy()}) \
+        .groupby([KEY, "c"])["v"].sum().unstack(fill_value=0.0).reindex(ids, fill_value=0.0)
+    cash_h = (cash + flow).groupby(acc[KEY]).sum().reindex(ids, fill_value=0.0)
+    V = by_class.sum(axis=1) + cash_h
+    overlay = _overlay_exposure(tables, sec, tables["accounts"], ids)
+
+    out = pd.DataFrame(index=pd.Index(ids, name=KEY))
+    out["value"] = V
+    out["model_id"] = assign["model_id"]
+    out["breach"], out["breach_class"], out["idle_cash"] = 0.0, "", 0.0
+    for (model_id, pname), members in assign.groupby(["model_id", "policy"]).groups.items():
+        p = shared[POLICIES][pname] if pname else policy
+        if isinstance(p, list):  # an unreadable policy file: the batch names it
+            bad |= set(members)
+            continue
+        _breaches(out, members, base if not model_id else shared_household(shared, model_id), p, by_class,
+                  cash_h, V, overlay, min_breach)
+    out["idle_cash"] = out["idle_cash"].where(out["idle_cash"] > idle_cash, 0.0)
+
+    short = (min_cash - cash - flow).clip(lower=0.0)
+    out["cash_short"] = short.groupby(acc[KEY]).sum().reindex(ids, fill_value=0.0)
+    out["withdrawal"] = (0.0 - flow.clip(upper=0.0)).groupby(acc[KEY]).sum().reindex(ids, fill_value=0.0)
+    out["contribution"] = flow.clip(lower=0.0).groupby(acc[KEY]).sum().reindex(ids, fill_value=0.0)
+    out["harvestable"] = _losses(hol, acc, qty, sids, price).reindex(ids, fill_value=0.0)
+    out["harvestable"] = out["harvestable"].where(out["harvestable"] >= harvest, 0.0)
+    out["expiring"] = _expiring(tables.get("futures"), assign, shared, policy, horizon).reindex(ids, fill_value=0)
+    return _rank(out, bad)
+
+
+def _with_ids(df: pd.DataFrame, name: str, problems: list[Problem]) -> pd.DataFrame:
+    keys, blank = household_ids(df, name)
+    problems += blank
+    return df.assign(**{KEY: keys.to_numpy()})
+
+
+def _number(df: pd.DataFrame, column: str, bad: set, default: float | None = None) -> pd.Series:
+    """A numeric column; a cell that is not a number marks its household ``bad`` (blank cells
+    take ``default``, or are bad without one)."""
+    if column not in df.columns:
+        return pd.Series(default if default is not None else np.nan, index=df.index, dtype=float)
+    raw = df[column]
+    x = pd.to_numeric(raw, errors="coerce")
+    blank = raw.isna() | (raw.astype(str).str.strip() == "")
+    wrong = (x.isna() & ~blank) | (blank & (default is None)) | ~np.isfinite(x.fillna(0.0))
+    bad |= set(df.loc[wrong.to_numpy(), KEY])
+    return x.fillna(default if default is not None else 0.0).where(~wrong, 0.0).astype(float)
+
+
+def _assignments(frame: pd.DataFrame | None, ids: list[str], shared: dict, policy: Policy) -> pd.DataFrame:
+    """Each household's model and policy file name ("" for none), from households.csv."""
+    out = pd.DataFrame({"model_id": "", "policy": ""}, index=pd.Index(ids, name=KEY))
+    if frame is None:
+        return out
+    rows = frame.assign(**{KEY: household_ids(frame, "households")[0].to_numpy()}).drop_duplicates(KEY, keep=False)
+    rows = rows.set_index(KEY).reindex(ids)
+    models = shared.get(MODELS) or {}
+    out["model_id"] = rows["model_id"].fillna("").astype(str).str.strip()
+    out["policy"] = rows.get("policy", pd.Series("", index=ids)).fillna("").astype(str).str.strip() \
+        .str.removesuffix(".toml")
+    # A household without a (single) row, or with an unknown model or policy: the batch names it.
+    known = out["model_id"].isin(list(models)) if models else pd.Series(True, index=ids)
+    known &= out["policy"].isin(["", *shared.get(POLICIES, {})])
+    out.loc[~known, ["model_id", "policy"]] = ["?", ""]
+    return out
+
+
+def _breaches(out, members, household, policy, by_class, cash_h, V, overlay, min_breach) -> None:
+    """The largest band breach and the idle cash of ``members``, who share a model and policy."""
+    sec = household.securities
+    classes = sorted(set(sec["asset_class"]) | ({c for c in household.targets["id"] if c != CASH}
+                                                 if household.target_by == "asset_class" else set()))
+    targets = effective_targets(household, policy, classes, list(sec["security_id"]))
+    lower, upper, cash_lo, cash_hi = class_edges(targets, policy.bands, classes)
+    members = list(members)
+    w = by_class.reindex(index=members, columns=classes, fill_value=0.0)
+    if policy.bands.on == "exposure":
+        w = w + overlay.reindex(index=members, columns=classes, fill_value=0.0)
+    value = V.reindex(members).replace(0.0, np.nan)
+    w = w.div(value, axis=0).assign(**{CASH: cash_h.reindex(members) / value})
+    lo = pd.Series([*lower, cash_lo], index=[*classes, CASH])
+    hi = pd.Series([*upper, cash_hi], index=[*classes, CASH])
+    gap = np.maximum((lo - w).clip(lower=0.0), (w - hi).clip(lower=0.0))
+    worst = gap.max(axis=1).fillna(0.0)
+    out.loc[members, "breach"] = worst.where(worst > min_breach, 0.0).to_numpy()
+    out.loc[members, "breach_class"] = gap.idxmax(axis=1).where(worst > min_breach, "").fillna("").to_numpy()
+    out.loc[members, "idle_cash"] = (w[CASH] - targets.cash_target).clip(lower=0.0).fillna(0.0).to_numpy()
+
+
+def _overlay_exposure(tables: dict, sec: pd.DataFrame, accounts: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
+    """(household x class) exposure of the contracts held, currency: notional x exposure per unit
+    (a Treasury future's or swap's duration ratio, ``parse_futures``)."""
+    fut, swaps = tables.get("futures"), tables.get("swaps")
+    if fut is None and swaps is None:
+        return pd.DataFrame(index=ids)
+    parts = []
+    for frame in (fut, swaps):
+        if frame is not None:
+            parts.append(frame.assign(**{KEY: household_ids(frame, "x")[0].to_numpy()}))
+    keys = pd.concat([p[KEY] for p in parts], ignore_index=True).to_numpy()
+    problems: list[Problem] = []
+    drop = lambda f: None if f is None else f.drop(columns=KEY)  # noqa: E731
+    parsed = parse_futures(drop(fut), sec, accounts, problems, drop(swaps))
+    notional = parsed["position"].to_numpy(float) * parsed["price"].to_numpy(float) * parsed["multiplier"].to_numpy(float)
+    frame = pd.DataFrame({KEY: keys[: len(parsed)], "c": parsed["asset_class"].to_numpy(),
+                          "x": notional * parsed["exposure"].to_numpy(float)})
+    frame = frame[frame["c"] != ""]
+    return frame.groupby([KEY, "c"])["x"].sum().unstack(fill_value=0.0)
+
+
+def _losses(hol, acc, qty, sids, price) -> pd.Series:
+    """Unrealized losses of the lots in taxable accounts, per household, currency."""
+    if "cost_basis" not in hol.columns:
+        return pd.Series(dtype=float)
+    taxable = acc.loc[acc["type"].astype(str).str.strip() == "taxable", [KEY, "account_id"]].astype(str)
+    keys = set(zip(taxable[KEY], taxable["account_id"].str.strip(), strict=True))
+    in_taxable = [(h, a) in keys for h, a in zip(hol[KEY], hol["account_id"].astype(str).str.strip(), strict=True)]
+    basis = pd.to_numeric(hol["cost_basis"], errors="coerce").to_numpy()
+    loss = np.clip((basis - sids.map(price).to_numpy()) * qty.to_numpy(), 0.0, None)
+    loss = np.where(np.asarray(in_taxable) & np.isfinite(loss), loss, 0.0)
+    return pd.Series(loss).groupby(hol[KEY].to_numpy()).sum()
+
+
+def _expiring(fut: pd.DataFrame | None, assign: pd.DataFrame, shared: dict, policy: Policy,
+              horizon: dt.date | None) -> pd.Series:
+    """Contracts held that expire before the horizon, per household."""
+    if fut is None or "expiry" not in fut.columns:
+        return pd.Series(dtype=int)
+    keys = household_ids(fut, "futures")[0]
+    held = pd.to_numeric(fut.get("position", 0), errors="coerce").fillna(0.0) != 0
+    expiry = pd.to_datetime(fut["expiry"], errors="coerce")
+
+    def limit(hid: str) -> pd.Timestamp:
+        if horizon is not None:
+            return pd.Timestamp(horizon)
+        name = assign.at[hid, "policy"] if hid in assign.index else ""
+        p = shared.get(POLICIES, {}).get(name, policy) if name else policy
+        p = policy if isinstance(p, list) else p
+        return pd.Timestamp(p.overlay.horizon or p.tax.as_of + dt.timedelta(days=30))
+
+    due = np.array([bool(h) and pd.notna(e) and e < limit(k) for k, h, e in zip(keys, held, expiry, strict=True)])
+    return pd.Series(due.astype(int)).groupby(keys.to_numpy()).sum()
+
+
+def _rank(out: pd.DataFrame, bad: set) -> pd.DataFrame:
+    """Reasons, urgency order and rank (``REASONS`` order; larger amounts first within one)."""
+    V = out["value"].where(out["value"] > 0, np.nan)
+    amount = {"input": pd.Series(1.0, index=out.index).where(out.index.isin(list(bad)), 0.0),
+              "cash_short": out["cash_short"] / V, "withdrawal": out["withdrawal"] / V, "band_breach": out["breach"],
+              "expiring_contract": out["expiring"].astype(float), "contribution": out["contribution"] / V,
+              "harvest": out["harvestable"] / V, "idle_cash": out["idle_cash"]}
+    amounts = pd.DataFrame(amount).fillna(0.0)
+    on = amounts > 1e-12
+    out["reasons"] = ["; ".join(r for r, flag in zip(REASONS, row, strict=True) if flag) for row in on.to_numpy()]
+    first = on.to_numpy().argmax(axis=1)
+    out["needs_rebalance"] = on.any(axis=1)
+    out["reason"] = np.where(out["needs_rebalance"], np.array(REASONS, object)[first], "")
+    out["_tier"] = np.where(out["needs_rebalance"], first, len(REASONS))
+    out["_size"] = amounts.to_numpy()[np.arange(len(out)), first]
+    out = out.sort_values(["_tier", "_size"], ascending=[True, False], kind="stable")
+    out["rank"] = np.where(out["needs_rebalance"], np.cumsum(out["needs_rebalance"].to_numpy()), 0)
+    return out.reset_index()[COLUMNS]

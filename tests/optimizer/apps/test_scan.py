@@ -1,0 +1,111 @@
+"""The drift scan: per household, without solving, what calls for a rebalance, ranked; checked
+against the rebalance's own band edges and weights (``prepare``) household by household."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cvxrebalance.constraints.bands import banded_before
+from cvxrebalance.optimizer.apps.batch import household_and_policy, read_batch
+from cvxrebalance.optimizer.apps.bench import write_batch_input
+from cvxrebalance.optimizer.apps.scan import scan
+from cvxrebalance.optimizer.domain.prepare import prepare
+from cvxrebalance.scenarios.synthetic import synthetic_universe
+
+
+def test_the_breach_is_the_rebalance_s_own_band_distance(tmp_path):
+    """Independent of the scan's vectorized arithmetic: each household built as the batch builds
+    it and prepared as the rebalance prepares it; the largest distance outside a band (cash
+    included) must be the scan's."""
+    root = tmp_path / "in"
+    write_batch_input(root, synthetic_universe(12, 0, seed=5), 25, 2, 6)
+    result = scan(root, min_breach=0.0).set_index("household_id")
+    batch = read_batch(root)
+    for hid, frames in batch.households.items():
+        household, policy = household_and_policy(hid, frames, batch.shared, batch.policy, {})
+        d = prepare(household, policy)
+        w = np.append(banded_before(d), d.cash0.sum())
+        lo, hi = np.append(d.lower, d.cash_lower), np.append(d.upper, d.cash_upper)
+        gap = np.maximum(lo - w, w - hi).clip(0)
+        assert result.loc[hid, "breach"] == pytest.approx(gap.max(), abs=1e-12)
+        assert result.loc[hid, "value"] == pytest.approx(d.V)
+        if gap.max() > 0:
+            assert result.loc[hid, "breach_class"] == [*d.classes, "cash"][int(gap.argmax())]
+
+
+def small_book(tmp: Path) -> Path:
+    """Seven households on one 60/38/2 target (5/25 bands), each with one thing to see."""
+    root = tmp / "in"
+    root.mkdir(parents=True)
+    (root / "securities.csv").write_text("security_id,asset_class,price\nEQ,equity,100\nBD,bonds,100\n")
+    (root / "targets.csv").write_text("asset_class,weight\nequity,0.60\nbonds,0.38\ncash,0.02\n")
+    (root / "covariance.csv").write_text("asset_class,equity,bonds\nequity,0.0256,0\nbonds,0,0.0025\n")
+    (root / "policy.toml").write_text("[tax]\nas_of = 2026-11-20\n")
+    acc = ["household_id,account_id,type,cash,cash_flow,min_cash",
+           "calm,a,tax_deferred,2000,,",
+           "drifted,a,tax_deferred,1000,,",  # equity 70%: 5 points above its 65% edge (bonds 4 below)
+           "short,a,tax_deferred,2000,,5000",  # 3,000 below its minimum cash
+           "leaving,a,tax_deferred,12000,-10000,",
+           "adding,a,tax_deferred,2000,8000,",
+           "losses,t,taxable,2000,,",
+           "idle,a,tax_deferred,12000,,"]
+    (root / "accounts.csv").write_text("\n".join(acc) + "\n")
+    hol = ["household_id,account_id,security_id,quantity,lot_id,cost_basis,acquired",
+           "calm,a,EQ,600,,,", "calm,a,BD,380,,,",
+           "drifted,a,EQ,700,,,", "drifted,a,BD,290,,,",
+           "short,a,EQ,600,,,", "short,a,BD,380,,,",
+           "leaving,a,EQ,600,,,", "leaving,a,BD,380,,,",
+           "adding,a,EQ,600,,,", "adding,a,BD,380,,,",
+           "losses,t,EQ,600,l1,150,2024-01-02", "losses,t,BD,380,l2,90,2024-01-02",
+           "idle,a,EQ,550,,,", "idle,a,BD,330,,,"]
+    (root / "holdings.csv").write_text("\n".join(hol) + "\n")
+    return root
+
+
+def test_each_reason_by_hand_and_the_urgency_order(tmp_path):
+    r = scan(small_book(tmp_path), harvest=10_000, idle_cash=0.05).set_index("household_id")
+    assert not r.loc["calm", "needs_rebalance"] and r.loc["calm", "rank"] == 0
+    assert r.loc["drifted", "reason"] == "band_breach" and r.loc["drifted", "breach_class"] == "equity"
+    assert r.loc["drifted", "breach"] == pytest.approx(0.70 - 0.65)
+    assert r.loc["short", "reason"] == "cash_short" and r.loc["short", "cash_short"] == 3000
+    assert r.loc["leaving", "reason"] == "withdrawal" and r.loc["leaving", "withdrawal"] == 10_000
+    assert "contribution" in r.loc["adding", "reasons"] and r.loc["adding", "contribution"] == 8000
+    assert r.loc["losses", "reason"] == "harvest" and r.loc["losses", "harvestable"] == 600 * 50
+    # 12% cash against 2%: 10 points idle; the cash band (5/25: 1.5% to 2.5%) is breached too.
+    assert r.loc["idle", "idle_cash"] == pytest.approx(0.12 - 0.02)
+    assert r.loc["idle", "reason"] == "band_breach" and r.loc["idle", "breach_class"] == "cash"
+    order = scan(small_book(tmp_path / "again"), harvest=10_000)["household_id"].tolist()
+    assert order[:2] == ["short", "leaving"] and order[-1] == "calm"
+    ranked = r[r["needs_rebalance"]].sort_values("rank")
+    assert ranked["rank"].tolist() == list(range(1, len(ranked) + 1))
+
+
+def test_a_cell_that_is_no_number_flags_its_household_and_spares_the_rest(tmp_path):
+    root = small_book(tmp_path)
+    hol = pd.read_csv(root / "holdings.csv", dtype=str, keep_default_na=False)
+    hol.loc[(hol["household_id"] == "calm") & (hol["security_id"] == "EQ"), "quantity"] = "lots"
+    hol.to_csv(root / "holdings.csv", index=False)
+    r = scan(root).set_index("household_id")
+    assert r.loc["calm", "reason"] == "input" and r.loc["calm", "rank"] == 1
+    assert r.loc["drifted", "reason"] == "band_breach"
+
+
+def test_the_cli_prints_the_ranking_writes_it_and_batch_runs_only_the_needed(tmp_path, capsys):
+    from cvxrebalance.optimizer.apps.cli import main
+    from cvxrebalance.optimizer.apps.executors import run_batch
+
+    root = small_book(tmp_path)
+    assert main(["scan", str(root), "--out", str(tmp_path / "scan.csv"), "--harvest", "10000"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("6 of 7 households need a rebalance")
+    written = pd.read_csv(tmp_path / "scan.csv")
+    assert written["household_id"].tolist()[:2] == ["short", "leaving"]
+    assert main(["scan", str(tmp_path / "nothing")]) == 2
+    man = run_batch(root, tmp_path / "out", workers=1, progress=False, only_needed=True)
+    assert man["counts"]["not_needed"] == 1 and man["counts"]["run"] == 6
+    assert not (tmp_path / "out" / "households" / "calm").exists()
+    assert (tmp_path / "out" / "households" / "drifted" / "summary.json").exists()
