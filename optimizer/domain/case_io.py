@@ -12,12 +12,20 @@ import pandas as pd
 
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.household import Household
+from cvxrebalance.optimizer.domain.models import (
+    assignment,
+    household_policy,
+    model_problems,
+    read_policies,
+    split_models,
+)
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.tables import decode_utf8
 
 REQUIRED = ("securities.csv", "accounts.csv", "holdings.csv", "targets.csv")
 OPTIONAL = ("covariance.csv", "factor_loadings.csv", "factor_covariance.csv",
-            "specific_variance.csv", "futures.csv", "swaps.csv", "transactions.csv", "factor_targets.csv")
+            "specific_variance.csv", "futures.csv", "swaps.csv", "transactions.csv", "factor_targets.csv",
+            "models.csv", "households.csv")
 # Market data, cash flows and the signals' user series over time, read by the backtests and the
 # tactical signals (scenarios.market.load_market, the backtest command's flows.csv,
 # scenarios.tactical's signals.csv), not by the household: known here so that a case carrying
@@ -165,7 +173,7 @@ def load_case(path: str | Path) -> tuple[Household, Policy]:
     for name in REQUIRED + OPTIONAL:
         f = root / name
         if not f.exists():
-            if name in REQUIRED:
+            if name in REQUIRED and not (name == "targets.csv" and (root / "models.csv").exists()):
                 problems.append(Problem(name, None, None, "file is missing"))
             frames[name] = None
             continue
@@ -179,12 +187,15 @@ def load_case(path: str | Path) -> tuple[Household, Policy]:
         policy = Policy.from_toml(root / "policy.toml")
     except ValidationError as exc:
         problems.extend(exc.problems)
+    targets, model_id = frames["targets.csv"], None
+    if frames["models.csv"] is not None and policy is not None:  # the case names its model
+        targets, model_id, policy = _model_of(root, frames, policy, problems)
     household = None
-    if all(frames[n] is not None for n in REQUIRED):
+    if all(frames[n] is not None for n in REQUIRED if n != "targets.csv") and targets is not None:
         try:
             household = Household.from_frames(
                 frames["securities.csv"], frames["accounts.csv"], frames["holdings.csv"],
-                frames["targets.csv"], covariance=frames["covariance.csv"],
+                targets, covariance=frames["covariance.csv"],
                 factor_loadings=frames["factor_loadings.csv"],
                 factor_covariance=frames["factor_covariance.csv"],
                 specific_variance=frames["specific_variance.csv"], futures=frames["futures.csv"],
@@ -192,8 +203,29 @@ def load_case(path: str | Path) -> tuple[Household, Policy]:
                 name=root.name, factor_targets=frames["factor_targets.csv"],
             )
         except ValidationError as exc:
-            problems.extend(exc.problems)
+            problems.extend(model_problems(exc.problems, model_id) if model_id else exc.problems)
     if problems:
         raise ValidationError(problems)
     assert household is not None and policy is not None
     return household, policy
+
+
+def _model_of(root: Path, frames: dict, policy: Policy,
+              problems: list[Problem]) -> tuple[pd.DataFrame | None, str | None, Policy]:
+    """A case that names its model: models.csv, and households.csv's one row (its model, policy
+    file of ``policies/`` and overrides, ``optimizer.domain.models``)."""
+    if frames["targets.csv"] is not None:
+        problems.append(Problem("models.csv", None, None, "give targets.csv or models.csv, not both"))
+        return None, None, policy
+    hh = frames["households.csv"]
+    if hh is None:
+        problems.append(Problem("households.csv", None, None, "models.csv needs households.csv: the case's model_id"))
+        return None, None, policy
+    models = split_models(frames["models.csv"], problems)
+    try:
+        line, row = assignment(hh.drop(columns=[c for c in ("household_id",) if c in hh.columns]), models)
+        return models[row["model_id"]], row["model_id"], household_policy(row, line, policy,
+                                                                         read_policies(root / "policies"))
+    except ValidationError as exc:
+        problems.extend(exc.problems)
+        return None, None, policy
