@@ -14,9 +14,10 @@ OUT_DIR gets, per household, ``households/<id>/`` (trades.csv, lots.csv, summary
 futures.csv) or ``errors/<id>.json``, each written atomically, so a household that has either is
 finished: rerunning the same command after a crash or a kill skips it. At the end the combined
 tables are rebuilt from those files: ``trades.csv``, ``lots.csv``, ``futures.csv`` (with
-``household_id``), ``errors.csv``, ``block_trades.csv`` (net quantity per security across all
-households), ``allocations.csv`` (the block's allocation back to accounts) and ``manifest.json``
-(input checksums, versions, counts, timings).
+``household_id``; the full header even without rows), ``errors.csv``, the desk's ``orders.csv``,
+``order_lots.csv``, ``block_trades.csv`` (per security and side, never netted across clients) and
+``allocations.csv`` (``optimizer.apps.orders``), and ``manifest.json`` (input checksums,
+versions, counts, timings).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cvxrebalance.optimizer.apps.orders import blocks, order_lots, orders
 from cvxrebalance.optimizer.domain.case_io import read_csv
 from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, Problem, ValidationError
 from cvxrebalance.optimizer.domain.household import Household
@@ -49,7 +51,13 @@ from cvxrebalance.optimizer.domain.output import file_mode, frame_csv, from_spre
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.tables import file_lines
 from cvxrebalance.optimizer.pipeline.rebalance import rebalance
-from cvxrebalance.optimizer.pipeline.result import TEXT_COLUMNS, verify_files
+from cvxrebalance.optimizer.pipeline.result import (
+    FUTURES_COLUMNS,
+    LOT_COLUMNS,
+    TEXT_COLUMNS,
+    TRADE_COLUMNS,
+    verify_files,
+)
 
 SHARED = ("securities", "targets", "covariance", "factor_loadings", "factor_covariance",
           "specific_variance", "factor_targets", "models")
@@ -57,6 +65,7 @@ PER_HOUSEHOLD = ("accounts", "holdings", "transactions", "futures", "swaps", "ho
 MODELS = "_models"  # in the shared tables: models.csv split by model_id (read_batch)
 POLICIES = "_policies"  # in the shared tables: policies/*.toml by name, or the error reading one
 COMBINED = ("trades", "lots", "futures")  # the per-household tables the batch also combines
+RESULT_COLUMNS = {"trades": TRADE_COLUMNS, "lots": LOT_COLUMNS, "futures": FUTURES_COLUMNS}
 KEY = "household_id"
 HOUSEHOLD_COLUMNS = list(HOUSEHOLDS)
 # Shared tables with a row (and for a covariance over securities, a column) per security or
@@ -500,17 +509,19 @@ def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None)
     for name, chunks in parts.items():
         if chunks:
             frames[name] = pd.DataFrame({c: np.concatenate([p[c] for p in chunks]) for c in chunks[0]})
-        else:
-            frames[name] = pd.DataFrame(columns=[KEY])
+        else:  # no rows: the full header all the same (a file's columns never depend on its rows)
+            frames[name] = pd.DataFrame(columns=[KEY, *RESULT_COLUMNS[name]])
         _write_atomic(out_dir / f"{name}.csv", frame_csv(frames[name]))
         counts[name] = len(frames[name])
     err = pd.DataFrame(errors, columns=[KEY, "error", "reason"])
     _write_atomic(out_dir / "errors.csv", frame_csv(err))
     counts["errors"] = len(err)
-    block, alloc = block_trades(frames["trades"] if parts["trades"] else None)
-    _write_atomic(out_dir / "block_trades.csv", frame_csv(block))
-    _write_atomic(out_dir / "allocations.csv", frame_csv(alloc))
-    counts["block_trades"] = len(block)
+    order_table = orders(frames["trades"])
+    block, alloc = blocks(order_table)
+    for name, table in (("orders", order_table), ("order_lots", order_lots(order_table, frames["lots"])),
+                        ("block_trades", block), ("allocations", alloc)):
+        _write_atomic(out_dir / f"{name}.csv", frame_csv(table))
+        counts[name] = len(table)
     return counts
 
 
@@ -524,23 +535,6 @@ def read_result_csv(path: Path) -> pd.DataFrame:
         else:
             df[c] = pd.to_numeric(df[c].replace("", None))
     return df
-
-
-def block_trades(trades: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Net quantity per security across households, and each account's part of it."""
-    cols = ["security_id", "buy_quantity", "sell_quantity", "net_quantity", "side"]
-    if trades is None or trades.empty:
-        return pd.DataFrame(columns=cols), pd.DataFrame(columns=["security_id", KEY, "account_id", "side", "quantity"])
-    signed = trades.assign(signed=trades["quantity"].where(trades["side"] == "buy", -trades["quantity"]))
-    g = signed.groupby("security_id")
-    block = pd.DataFrame({
-        "buy_quantity": g.apply(lambda d: d.loc[d["side"] == "buy", "quantity"].sum(), include_groups=False),
-        "sell_quantity": g.apply(lambda d: d.loc[d["side"] == "sell", "quantity"].sum(), include_groups=False),
-        "net_quantity": g["signed"].sum(),
-    }).reset_index()
-    block["side"] = block["net_quantity"].map(lambda q: "buy" if q > 0 else "sell" if q < 0 else "cross")
-    alloc = trades[["security_id", KEY, "account_id", "side", "quantity"]].sort_values(["security_id", KEY, "account_id"])
-    return block[cols], alloc.reset_index(drop=True)
 
 
 def manifest(batch: BatchInput, counts: dict, timings: dict, executor: str, workers: int) -> dict:

@@ -328,7 +328,8 @@ def _batch(args) -> int:
             ("combine", f"{t['combine_seconds']:.2f} s"), ("wall", f"{t['wall_seconds']:.2f} s")]
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
-    names = "trades.csv, lots.csv, futures.csv, errors.csv, block_trades.csv, allocations.csv, manifest.json"
+    names = ("trades.csv, lots.csv, futures.csv, errors.csv, orders.csv, order_lots.csv, block_trades.csv, "
+             "allocations.csv, manifest.json")
     print(f"Wrote {names} in {Path(args.out_dir)}")
     return 1 if c["failed_total"] else 0
 

@@ -30,8 +30,8 @@ TRADE_COLUMNS = ["account_id", "security_id", "side", "quantity", "price", "valu
 FUTURES_COLUMNS = ["contract_id", "instrument", "counterparty", "account_id", "contracts_before", "contracts_after", "trade",
                    "notional_after", "margin", "cost", "roll_to", "reason", "reason_detail"]
 # Per share and in total, named so (a lone "cost_basis" beside a total "proceeds" read as either).
-LOT_COLUMNS = ["account_id", "security_id", "lot_id", "quantity", "cost_basis_per_share", "cost_basis_total",
-               "proceeds_per_share", "proceeds_total", "gain", "term"]
+LOT_COLUMNS = ["account_id", "security_id", "lot_id", "acquired", "quantity", "cost_basis_per_share",
+               "cost_basis_total", "proceeds_per_share", "proceeds_total", "gain", "term"]
 # holdings.csv's own columns: the file can be the next rebalance's (or a backtest step's) input.
 HOLDINGS_AFTER_COLUMNS = ["account_id", "security_id", "quantity", "lot_id", "cost_basis", "acquired"]
 # factor_drift.csv (households with factor_targets.csv): exposures per unit of household value in
@@ -401,7 +401,9 @@ def _lots(data: Prepared, sol: Solution) -> Columns:
     return {
         "account_id": np.asarray(data.account_ids, object)[data.lot_account[sold]],
         "security_id": np.asarray(data.security_ids, object)[data.lot_security[sold]],
-        "lot_id": np.asarray(data.lot_ids, object)[sold], "quantity": _whole(q), "cost_basis_per_share": basis,
+        "lot_id": np.asarray(data.lot_ids, object)[sold],
+        "acquired": data.lot_acquired[sold].astype("datetime64[D]").astype(str).astype(object),  # versus purchase
+        "quantity": _whole(q), "cost_basis_per_share": basis,
         "cost_basis_total": np.round(q * basis, 2), "proceeds_per_share": price,
         "proceeds_total": np.round(q * price, 2), "gain": np.round(q * (price - basis), 2),
         "term": np.where(data.lot_short[sold], "short", "long").astype(object)}

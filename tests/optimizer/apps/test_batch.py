@@ -61,12 +61,17 @@ def test_corrupt_households_end_in_the_errors_table(tmp_path):
     assert man["counts"]["failed"] == 3 and man["counts"]["succeeded"] == 5
     trades = pd.read_csv(tmp_path / "out" / "trades.csv")
     assert set(trades["household_id"]) <= done
-    # Block trades net every household's trades per security.
-    block = pd.read_csv(tmp_path / "out" / "block_trades.csv").set_index("security_id")
-    signed = trades["quantity"].where(trades["side"] == "buy", -trades["quantity"])
-    assert (block["net_quantity"] == signed.groupby(trades["security_id"]).sum()).all()
+    # One block per security and side, never netted across clients; allocations add up to it.
+    block = pd.read_csv(tmp_path / "out" / "block_trades.csv").set_index("block_id")
+    by_side = trades.groupby(["security_id", "side"])["quantity"].sum()
+    assert len(block) == len(by_side)
+    for (sid, side), q in by_side.items():
+        assert block.loc[f"{side}-{sid}", "quantity"] == q
     alloc = pd.read_csv(tmp_path / "out" / "allocations.csv")
-    assert alloc["quantity"].sum() == trades["quantity"].sum()
+    assert (alloc.groupby("block_id")["quantity"].sum() == block["quantity"]).all()
+    orders = pd.read_csv(tmp_path / "out" / "orders.csv")
+    assert len(orders) == len(trades) and orders["order_id"].is_unique
+    assert set(alloc["order_id"]) == set(orders["order_id"])
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert {"securities.csv", "accounts.csv", "holdings.csv"} <= set(manifest["inputs"])
     assert manifest["versions"]["cvxpy"]
@@ -412,3 +417,39 @@ def test_a_risk_row_naming_no_security_or_contract_still_stops_the_batch(tmp_pat
         f.write("USD10YY,0,7.8,0\n")
     with pytest.raises(ValidationError, match="unknown security or contract 'USD10YY'"):
         run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+
+
+def test_orders_lots_versus_purchase_blocks_by_side_and_full_headers(tmp_path):
+    """Two households trade the same security in opposite ways: two blocks, not a net one; each
+    taxable sell lists the lots it relieves with their acquisition dates; a batch without
+    contracts writes futures.csv with its full header."""
+    from cvxrebalance.optimizer.pipeline.result import FUTURES_COLUMNS
+
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "securities.csv").write_text("security_id,asset_class,price\nEQ,equity,100\nBD,bonds,100\n")
+    (root / "targets.csv").write_text("asset_class,weight\nequity,0.60\nbonds,0.40\n")
+    (root / "covariance.csv").write_text("asset_class,equity,bonds\nequity,0.0256,0\nbonds,0,0.0025\n")
+    (root / "policy.toml").write_text("[tax]\nas_of = 2026-11-20\n")
+    (root / "accounts.csv").write_text("household_id,account_id,type,cash\nrich,t,taxable,0\npoor,t,taxable,0\n")
+    (root / "holdings.csv").write_text(
+        "household_id,account_id,security_id,quantity,lot_id,cost_basis,acquired\n"
+        "rich,t,EQ,500,e1,90,2019-03-04\nrich,t,EQ,200,e2,95,2024-02-01\nrich,t,BD,300,b1,100,2020-01-02\n"
+        "poor,t,EQ,500,e3,100,2020-01-02\npoor,t,BD,500,b2,100,2020-01-02\n")
+    out = tmp_path / "out"
+    run_batch(root, out, workers=1, progress=False)
+    orders = pd.read_csv(out / "orders.csv")
+    assert orders["order_id"].tolist() == [f"{h}-000{k}" for h, k in zip(orders["household_id"],
+                                                                          orders.groupby("household_id").cumcount() + 1,
+                                                                          strict=True)]
+    sides = orders.set_index(["household_id", "security_id"])["side"]
+    assert sides["rich", "EQ"] == "sell" and sides["poor", "EQ"] == "buy"
+    block = pd.read_csv(out / "block_trades.csv").set_index("block_id")
+    assert {"sell-EQ", "buy-EQ"} <= set(block.index)  # not netted across the two clients
+    assert block.loc["sell-EQ", "allocations"] == 1 and block.loc["sell-EQ", "price"] == 100
+    lots = pd.read_csv(out / "order_lots.csv", dtype={"acquired": str})
+    sell = orders.query("household_id == 'rich' and security_id == 'EQ'")
+    relieved = lots[lots["order_id"] == sell["order_id"].iloc[0]]
+    assert relieved["quantity"].sum() == sell["quantity"].iloc[0]
+    assert set(relieved["acquired"]) <= {"2019-03-04", "2024-02-01"}
+    assert pd.read_csv(out / "futures.csv").columns.tolist() == ["household_id", *FUTURES_COLUMNS]

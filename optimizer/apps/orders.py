@@ -1,0 +1,59 @@
+"""Orders a desk can send, from a batch's combined trades and lots.
+
+- ``orders.csv``: one row per account order (a household's trade in one account, security and
+  side), ``order_id`` = ``<household_id>-<n>`` numbered in the household's trades.csv order (so
+  a rerun that gives the same trades gives the same ids), with the price used, the estimated
+  value and cost, and the trade's reason;
+- ``order_lots.csv``: for each taxable sell, the specific lots to relieve ("versus purchase"):
+  lot id, acquisition date, quantity, cost basis, term;
+- ``block_trades.csv``: one block per security and side, ``block_id`` = ``<side>-<security_id>``.
+  Buys and sells are never netted across clients: a security bought for one household and sold
+  for another is two blocks (crossing them is a separate decision this file does not take);
+- ``allocations.csv``: each block's orders, with their quantities (they sum to the block's).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+KEY = "household_id"
+ORDER_COLUMNS = ["order_id", KEY, "account_id", "security_id", "side", "quantity", "price", "value", "cost",
+                 "reason", "reason_detail"]
+ORDER_LOT_COLUMNS = ["order_id", KEY, "account_id", "security_id", "lot_id", "acquired", "quantity",
+                     "cost_basis_per_share", "term"]
+BLOCK_COLUMNS = ["block_id", "security_id", "side", "quantity", "price", "value", "allocations"]
+ALLOCATION_COLUMNS = ["block_id", "order_id", KEY, "account_id", "quantity"]
+
+
+def orders(trades: pd.DataFrame) -> pd.DataFrame:
+    """The combined trades as orders (``ORDER_COLUMNS``)."""
+    if trades.empty or "side" not in trades.columns:
+        return pd.DataFrame(columns=ORDER_COLUMNS)
+    n = trades.groupby(KEY, sort=False).cumcount() + 1
+    out = trades.assign(order_id=trades[KEY].astype(str) + "-" + n.map("{:04d}".format))
+    return out[ORDER_COLUMNS].reset_index(drop=True)
+
+
+def order_lots(orders_: pd.DataFrame, lots: pd.DataFrame) -> pd.DataFrame:
+    """The lots of each sell order (``ORDER_LOT_COLUMNS``): lots.csv rows joined to the sell of
+    the same household, account and security."""
+    if orders_.empty or lots.empty or "lot_id" not in lots.columns:
+        return pd.DataFrame(columns=ORDER_LOT_COLUMNS)
+    sells = orders_.loc[orders_["side"] == "sell", ["order_id", KEY, "account_id", "security_id"]]
+    joined = lots.merge(sells, on=[KEY, "account_id", "security_id"], how="left", validate="many_to_one")
+    return joined[ORDER_LOT_COLUMNS].reset_index(drop=True)
+
+
+def blocks(orders_: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Block trades per security and side (``BLOCK_COLUMNS``) and their allocations to orders
+    (``ALLOCATION_COLUMNS``)."""
+    if orders_.empty:
+        return pd.DataFrame(columns=BLOCK_COLUMNS), pd.DataFrame(columns=ALLOCATION_COLUMNS)
+    o = orders_.assign(block_id=orders_["side"].astype(str) + "-" + orders_["security_id"].astype(str))
+    g = o.groupby(["block_id", "security_id", "side"], sort=True)
+    block = g.agg(quantity=("quantity", "sum"), price=("price", "first"), value=("value", "sum"),
+                  allocations=("order_id", "size")).reset_index()
+    block["value"] = np.round(block["value"].to_numpy(float), 2)
+    alloc = o.sort_values(["block_id", KEY, "account_id"], kind="stable")[ALLOCATION_COLUMNS]
+    return block[BLOCK_COLUMNS], alloc.reset_index(drop=True)
