@@ -530,7 +530,7 @@ def read_result_csv(path: Path) -> pd.DataFrame:
     no "0012" -> 12.0; the spreadsheet quote removed), numbers as numbers."""
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     for c in df.columns:
-        if c in TEXT_COLUMNS:
+        if c in TEXT_COLUMNS or c in (KEY, "order_id", "block_id"):
             df[c] = df[c].map(from_spreadsheet_safe).astype(object)
         else:
             df[c] = pd.to_numeric(df[c].replace("", None))

@@ -66,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     _executor_options(batch, "households per task (default 50)")
     batch.add_argument("--only-needed", action="store_true",
                        help="rebalance only the households `scan` says need it (default thresholds)")
+    tf = sub.add_parser("trade-file", help="a custodian upload file from a batch's orders.csv, by a trade_file.toml")
+    tf.add_argument("out_dir", help="a batch OUT_DIR (its orders.csv)")
+    tf.add_argument("--template", required=True,
+                    help="a trade_file.toml, or a bundled example: example_a, example_b")
+    tf.add_argument("--date", help="the trade date (default: today)")
+    tf.add_argument("--out", help="the file to write (default: OUT_DIR/<template name>.csv)")
     sc = sub.add_parser("scan", help="which households of a batch IN_DIR need a rebalance, ranked, without solving")
     sc.add_argument("in_dir")
     sc.add_argument("--out", help="write the whole ranking as a CSV file")
@@ -125,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         return _batch(args)
     if args.command == "scan":
         return _scan(args)
+    if args.command == "trade-file":
+        return _trade_file(args)
     if args.command == "backtest":
         return _backtest(args)
     if args.command == "sweep":
@@ -274,6 +282,29 @@ def _shock(args) -> int:
     print(result.shocked.to_text())
     if args.out:
         print(f"Wrote comparison.csv and the shocked rebalance's files in {Path(args.out)}")
+    return 0
+
+
+def _trade_file(args) -> int:
+    import datetime as dt
+
+    from cvxrebalance.optimizer.apps.batch import read_result_csv
+    from cvxrebalance.optimizer.apps.trade_file import read_template, trade_file
+    from cvxrebalance.optimizer.domain.output import write_files
+
+    try:
+        bundled = Path(__file__).resolve().parents[2] / "scenarios" / "trade_files" / f"{args.template}.toml"
+        template = read_template(bundled if not Path(args.template).exists() and bundled.exists() else args.template)
+        orders_path = Path(args.out_dir) / "orders.csv"
+        if not orders_path.is_file():
+            raise FileNotFoundError(f"{orders_path}: no orders.csv (run `cvxrebalance batch` into it first)")
+        date = dt.date.fromisoformat(args.date) if args.date else dt.date.today()
+        text = trade_file(read_result_csv(orders_path), template, date)
+        out = Path(args.out) if args.out else Path(args.out_dir) / f"{Path(args.template).stem}.csv"
+        write_files(out.parent, {out.name: text})
+    except FAILURES as exc:
+        return _report(exc)
+    print(f"Wrote {out} ({len(text.splitlines()) - int(template['file']['header'])} orders)")
     return 0
 
 

@@ -1,0 +1,144 @@
+"""Custodian upload files from a batch's ``orders.csv``, laid out by a ``trade_file.toml``
+template, without code.
+
+A template has three parts (every key optional but ``[[columns]]``)::
+
+    [file]
+    header = true              # write the column names first
+    delimiter = ","            # one character
+    date_format = "%m/%d/%Y"   # strftime codes, for the trade date
+    quantity_decimals = 0      # digits after the point: quantities, prices, values
+    price_decimals = 4
+    value_decimals = 2
+    line_ending = "\\n"         # or "\\r\\n"
+
+    [sides]                    # the custodian's side codes
+    buy = "B"
+    sell = "S"
+
+    [[columns]]                # in file order: a field of orders.csv (or "trade_date") ...
+    name = "Account"
+    field = "account_id"
+    [[columns]]                # ... or a constant
+    name = "Order Type"
+    value = "MKT"
+
+Fields: ``order_id, household_id, account_id, security_id, side, quantity, price, value, cost,
+reason, trade_date``. Text cells are written spreadsheet-safe like every CSV the product writes.
+Two documented examples ship in ``scenarios/trade_files/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
+from cvxrebalance.optimizer.domain.output import spreadsheet_safe
+
+FILE_KEYS = {"header": True, "delimiter": ",", "date_format": "%Y-%m-%d", "quantity_decimals": 0,
+             "price_decimals": 4, "value_decimals": 2, "line_ending": "\n"}
+SIDE_KEYS = {"buy": "BUY", "sell": "SELL"}
+FIELDS = ("order_id", "household_id", "account_id", "security_id", "side", "quantity", "price", "value", "cost",
+          "reason", "trade_date")
+DECIMALS = {"quantity": "quantity_decimals", "price": "price_decimals", "value": "value_decimals",
+            "cost": "value_decimals"}
+
+
+def read_template(path: str | Path) -> dict[str, Any]:
+    """A checked template: ``file`` and ``sides`` with defaults filled, and ``columns``.
+
+    Raises
+    ------
+    ValidationError
+        Not TOML, an unknown section or key, a wrong type, an unknown field, a column with
+        neither or both of ``field`` and ``value``; each named by its key.
+    """
+    path = Path(path)
+    name = path.name
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValidationError([Problem(name, None, None, f"cannot be read as TOML: {exc}")]) from exc
+    problems: list[Problem] = []
+    for key in raw:
+        if key not in ("file", "sides", "columns"):
+            problems.append(Problem(name, None, key, "unknown section; known: file, sides, columns"))
+    out = {"file": _section(raw.get("file", {}), FILE_KEYS, "file", name, problems),
+           "sides": _section(raw.get("sides", {}), SIDE_KEYS, "sides", name, problems), "columns": []}
+    f = out["file"]
+    if not isinstance(f["delimiter"], str) or len(f["delimiter"]) != 1:
+        problems.append(Problem(name, None, "file.delimiter", "must be one character"))
+    if f["line_ending"] not in ("\n", "\r\n"):
+        problems.append(Problem(name, None, "file.line_ending", 'must be "\\n" or "\\r\\n"'))
+    for key in ("quantity_decimals", "price_decimals", "value_decimals"):
+        if not 0 <= f[key] <= 10:
+            problems.append(Problem(name, None, f"file.{key}", "must be a whole number in [0, 10]"))
+    columns = raw.get("columns")
+    if not isinstance(columns, list) or not columns:
+        problems.append(Problem(name, None, "columns", "give at least one [[columns]] table"))
+        columns = []
+    for k, col in enumerate(columns, 1):
+        where = f"columns[{k}]"
+        if not isinstance(col, dict) or not isinstance(col.get("name"), str):
+            problems.append(Problem(name, None, where, "needs a name (text)"))
+            continue
+        for key in col:
+            if key not in ("name", "field", "value"):
+                problems.append(Problem(name, None, f"{where}.{key}", "unknown key; known: name, field, value"))
+        if ("field" in col) == ("value" in col):
+            problems.append(Problem(name, None, where, "give a field or a value, not both and not neither"))
+        elif "field" in col and col["field"] not in FIELDS:
+            problems.append(Problem(name, None, f"{where}.field",
+                                    f"unknown field {col['field']!r}; known: {', '.join(FIELDS)}"))
+        out["columns"].append(col)
+    if problems:
+        raise ValidationError(problems)
+    return out
+
+
+def _section(raw: Any, defaults: dict, section: str, name: str, problems: list[Problem]) -> dict:
+    if not isinstance(raw, dict):
+        problems.append(Problem(name, None, section, "must be a table"))
+        return dict(defaults)
+    out = dict(defaults)
+    for key, value in raw.items():
+        if key not in defaults:
+            problems.append(Problem(name, None, f"{section}.{key}", f"unknown key; known: {', '.join(defaults)}"))
+        elif type(value) is not type(defaults[key]):
+            problems.append(Problem(name, None, f"{section}.{key}",
+                                    f"expected {type(defaults[key]).__name__}, got {value!r}"))
+        else:
+            out[key] = value
+    return out
+
+
+def trade_file(orders: pd.DataFrame, template: dict[str, Any], trade_date: dt.date) -> str:
+    """The upload file's text: one line per order, laid out by ``template`` (``read_template``)."""
+    f, sides = template["file"], template["sides"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=f["delimiter"], lineterminator=f["line_ending"])
+    if f["header"]:
+        writer.writerow([spreadsheet_safe(c["name"]) for c in template["columns"]])
+    date = trade_date.strftime(f["date_format"])
+    for order in orders.to_dict("records"):
+        cells = []
+        for col in template["columns"]:
+            if "value" in col:
+                cells.append(spreadsheet_safe(str(col["value"])))
+                continue
+            field = col["field"]
+            value = date if field == "trade_date" else order[field]
+            if field == "side":
+                value = sides[value]
+            elif field in DECIMALS:
+                value = f"{float(value):.{f[DECIMALS[field]]}f}"
+            cells.append(spreadsheet_safe(str(value)))
+        writer.writerow(cells)
+    return buf.getvalue()

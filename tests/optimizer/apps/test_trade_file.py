@@ -1,0 +1,61 @@
+"""Custodian upload files from orders.csv by a trade_file.toml template: the two bundled examples
+line by line, a hostile cell kept spreadsheet-safe, and bad templates named by key."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cvxrebalance import ValidationError
+from cvxrebalance.optimizer.apps.trade_file import read_template, trade_file
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "scenarios" / "trade_files"
+ORDERS = pd.DataFrame({
+    "order_id": ["h1-0001", "h1-0002"], "household_id": ["h1", "h1"], "account_id": ["ira", "=cmd"],
+    "security_id": ["VTI", "BND"], "side": ["sell", "buy"], "quantity": [12.0, 30.5], "price": [300.0, 74.125],
+    "value": [3600.0, 2260.8125], "cost": [0.36, 0.23], "reason": ["drift", "drift"], "reason_detail": ["", ""]})
+DAY = dt.date(2026, 11, 23)
+
+
+def test_example_a_header_us_dates_letter_sides_whole_shares():
+    text = trade_file(ORDERS, read_template(EXAMPLES / "example_a.toml"), DAY)
+    assert text.splitlines() == [
+        "Account Number,Action,Symbol,Quantity,Order Type,Trade Date,Client Reference",
+        "ira,S,VTI,12,MKT,11/23/2026,h1-0001",
+        "'=cmd,B,BND,30,MKT,11/23/2026,h1-0002"]  # 30.5 to 0 decimals: round half to even
+
+
+def test_example_b_no_header_pipes_compact_dates_crlf():
+    text = trade_file(ORDERS, read_template(EXAMPLES / "example_b.toml"), DAY)
+    assert text == ("20261123|h1-0001|ira|SELL|VTI|12.000|300.0000|DAY\r\n"
+                    "20261123|h1-0002|'=cmd|BUY|BND|30.500|74.1250|DAY\r\n")
+
+
+@pytest.mark.parametrize(("body", "key"), [
+    ('[file]\nheader = "yes"\n[[columns]]\nname = "a"\nfield = "side"\n', "file.header"),
+    ('[file]\ndelimiter = ";;"\n[[columns]]\nname = "a"\nfield = "side"\n', "file.delimiter"),
+    ('[[columns]]\nname = "a"\nfield = "ticker"\n', "columns[1].field"),
+    ('[[columns]]\nname = "a"\nfield = "side"\nvalue = "x"\n', "columns[1]"),
+    ('[sides]\nhold = "H"\n[[columns]]\nname = "a"\nfield = "side"\n', "sides.hold"),
+    ('[file]\nheader = true\n', "columns"),
+    ('[layout]\n[[columns]]\nname = "a"\nvalue = "x"\n', "layout"),
+])
+def test_a_bad_template_is_named_by_its_key(tmp_path, body, key):
+    path = tmp_path / "t.toml"
+    path.write_text(body)
+    with pytest.raises(ValidationError) as err:
+        read_template(path)
+    assert key in [p.field for p in err.value.problems]
+
+
+def test_the_cli_writes_from_a_batch_out_dir(tmp_path, capsys):
+    from cvxrebalance.optimizer.apps.cli import main
+
+    ORDERS.to_csv(tmp_path / "orders.csv", index=False)
+    assert main(["trade-file", str(tmp_path), "--template", "example_a", "--date", "2026-11-23"]) == 0
+    assert (tmp_path / "example_a.csv").read_text().splitlines()[1] == "ira,S,VTI,12,MKT,11/23/2026,h1-0001"
+    assert main(["trade-file", str(tmp_path / "none"), "--template", "example_a"]) == 2
+    assert main(["trade-file", str(tmp_path), "--template", str(tmp_path / "missing.toml")]) == 2
