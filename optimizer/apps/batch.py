@@ -188,8 +188,8 @@ def read_tables(root: Path) -> tuple[dict, dict, Policy, list[Path], str]:
     for model_id in models:  # each model is a targets table: a bad one stops the batch, naming models.csv
         try:
             shared_household(shared, model_id)
-        except ValidationError as exc:
-            problems += model_problems(exc.problems, model_id)
+        except ValidationError as exc:  # a shared table's problem once, not once per model
+            problems += [p for p in model_problems(exc.problems, model_id) if p not in problems]
     if problems:
         raise ValidationError(problems)
     if not models:
