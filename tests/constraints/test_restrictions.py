@@ -245,3 +245,51 @@ def test_no_hold_on_an_illiquid_holding_is_infeasible_and_says_why():
     assert dict(err.value.conflicts)[label] == pytest.approx(0.1)  # LMT's 10% stays
     assert ("no_hold tag 'defense' in every account (restrictions.csv line 2) would sell LMT in ira, which is "
             "illiquid and never traded") in str(err.value)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_households_with_restrictions_pass_both_checkers(seed):
+    """The property family (golden_cases.random_household) with random rules: a tag on some
+    securities sold down in some account type, a class not bought in one account, a security not
+    bought anywhere. The result passes both checkers, or the verdict is a true infeasibility."""
+    import dataclasses
+
+    from golden_cases import random_household
+
+    from cvxrebalance.optimizer.domain.errors import Problem
+    from cvxrebalance.optimizer.domain.prepare import prepare
+    from cvxrebalance.optimizer.domain.restrictions import class_targets, parse_restrictions
+    from cvxrebalance.optimizer.pipeline.problem import Solver
+
+    h, p = random_household(seed)
+    if seed % 3:  # mostly without bands or a turnover limit, which leave most of the family feasible
+        p = p.replace(bands={"rule": "none"}, limits={"turnover": 1.0}, trigger={"rebalance_to": "target"})
+    rng = np.random.default_rng(seed)
+    sec = h.securities.assign(tag=[("sin",) if rng.random() < 0.3 else () for _ in range(len(h.securities))])
+    sec.loc[sec.index[-1], "tag"] = ("sin",)  # at least one security carries it
+    rows = [{"tag": "sin", "rule": "no_hold", "account_type": str(rng.choice(["taxable", "tax_deferred"]))},
+            {"account_id": str(rng.choice(h.accounts["account_id"])), "asset_class": "eq", "rule": "no_buy"},
+            {"security_id": str(rng.choice(sec["security_id"])), "rule": "no_buy"}]
+    problems: list[Problem] = []
+    res = parse_restrictions(pd.DataFrame(rows), sec, h.accounts, class_targets(h.targets, "id"), h.name, problems)
+    assert problems == []
+    h = dataclasses.replace(h, securities=sec, restrictions=res)
+    try:
+        r = rebalance(h, p)
+    except InfeasibilityError as exc:
+        proven = ("proved that no whole-share trade list meets it" in str(exc)
+                  or "found no whole-share trade list" in str(exc))
+        assert Solver(prepare(h, p)).solve() is None or proven, str(exc)
+        return
+    assert check(r.solution) == [] and independent_violations(h, p, r) == []
+    sold_down = r.solution.q_after * of_rows(r, "no_hold")
+    assert not sold_down.any()
+
+
+def of_rows(result, rule: str) -> np.ndarray:
+    """(A, N) the positions the result's household restricts with ``rule``."""
+    from cvxrebalance.optimizer.domain.restrictions import of
+
+    res = of(result.solution.data)
+    picked = [r for r in range(len(res.rule)) if res.rule[r] == rule]
+    return res.position[picked].any(0) if picked else np.zeros(result.solution.q_after.shape, bool)
