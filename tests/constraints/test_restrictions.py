@@ -162,6 +162,23 @@ def test_the_muni_client_holds_munis_in_taxable_and_bonds_in_the_ira(solver):
     assert check(r.solution) == [] and independent_violations(h, p, r) == []
 
 
+def test_a_substitute_with_a_zero_target_row_stays_an_empty_class():
+    """A batch's shared targets.csv may list muni_bonds at 0 (for households holding munis without
+    a substitute): for Smith it is an empty class and the munis count as bonds."""
+    tgt = pd.DataFrame([{"asset_class": "equity", "weight": 0.6}, {"asset_class": "bonds", "weight": 0.4},
+                        {"asset_class": "muni_bonds", "weight": 0.0}])
+    h = smith()
+    sec = pd.DataFrame({c: h.securities[c].tolist() for c in ("security_id", "asset_class", "price")})
+    h = Household.from_frames(sec, h.accounts.reset_index(drop=True), h.holdings.reset_index(drop=True), tgt,
+                              covariance=COV, restrictions=h.restrictions.reset_index(drop=True), name="smith")
+    p = policy(bands={"rule": "5/25"})
+    r = rebalance(h, p)
+    assert trades(r) == trades(rebalance(smith(), p))
+    classes = r.summary["asset_classes"]
+    assert classes["muni_bonds"]["after"] == 0 and classes["bonds"]["after"] == pytest.approx(0.4)
+    assert independent_violations(h, p, r) == []
+
+
 def test_piqp_and_clarabel_agree_on_restricted_households():
     for h in (smith(), smith("no_buy"), jones([{"tag": "defense", "rule": "no_hold"}], cash=7_000)):
         a = rebalance(h, policy(**NO_BANDS, solver={"name": "PIQP"}))
