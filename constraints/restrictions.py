@@ -36,7 +36,7 @@ class Restrictions:
     def buy_allowed(self, data) -> np.ndarray:
         if not len(data.household.restrictions):
             return np.ones((data.A, data.N), bool)
-        return ~of(data).no_buy
+        return ~of(data).buy_forbidden
 
     def declare(self, m: Model) -> None:
         d = m.data

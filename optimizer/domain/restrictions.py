@@ -190,9 +190,8 @@ class Restricted:
 
     ``position[r]`` (A, N): the positions restriction row r covers; ``rule[r]``, ``line[r]`` and
     ``what[r]`` its rule, file line and what it covers in words (``text(r)``: all three).
-    ``stand_in_ok`` (A, N): False where a substitute
-    class's security may not be bought (outside the accounts of its substitution rows), with
-    ``stand_in_text`` (N,) saying why.
+    ``stand_in_ok`` (A, N): False where a substitute class's security may not be bought (outside
+    the accounts of its substitution rows), with ``stand_in_text`` (N,) saying why.
     """
 
     position: np.ndarray
@@ -211,8 +210,8 @@ class Restricted:
         return f"restrictions.{self.rule[r]}[line {self.line[r]}: {self.what[r]}]"
 
     @property
-    def no_buy(self) -> np.ndarray:
-        """(A, N) positions no row lets the household buy."""
+    def buy_forbidden(self) -> np.ndarray:
+        """(A, N) positions some row (no_buy or no_hold) forbids buying."""
         return self.position.any(0) if len(self.rule) else np.zeros(self.stand_in_ok.shape, bool)
 
     @property
