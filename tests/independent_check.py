@@ -13,7 +13,10 @@ household value at the decision, after flows),
 ``max_contracts`` and no contract held past the horizon, turnover, buys only where the account type is allowed, no buys of ESG-excluded or illiquid
 securities, one security per class per account (``[trades] spread``), the ESG minimum score and ``excluded = "sell"``, the household's and each account's
 gain budget, no round trips, a wash group never both bought and sold at a loss nor traded against
-the recent transactions, and the summary's cost total equal to the trades' costs.
+the recent transactions, the summary's cost total equal to the trades' costs, and the client's
+restrictions.csv: no buys of a restricted security, tag or class in the row's accounts, nothing
+left of a ``no_hold`` there, and a substitute class bought only in the accounts it stands in for
+(where it counts toward the class it replaces in the bands).
 """
 
 from __future__ import annotations
@@ -112,7 +115,9 @@ def independent_violations(household, policy, result) -> list[str]:
     pos_value = after * price.reindex(after.index.get_level_values(1)).to_numpy()
     cash_total = sum(acc.loc[a, "cash"] + acc.loc[a, "cash_flow"] + flow.get(a, 0.0) for a in acc.index)
     total = pos_value.sum() + cash_total
-    by_class = pos_value.groupby(sec["asset_class"].reindex(after.index.get_level_values(1)).to_numpy()).sum()
+    stand_in = _stand_ins(household.restrictions)
+    cls = sec["asset_class"].map(lambda c: stand_in.get(c, c))
+    by_class = pos_value.groupby(cls.reindex(after.index.get_level_values(1)).to_numpy()).sum()
     bands = policy.bands
     if bands.on == "exposure" and len(contracts):
         overlay = (contracts["notional"] * contracts["exposure"]).groupby(contracts["asset_class"]).sum()
@@ -190,11 +195,58 @@ def independent_violations(household, policy, result) -> list[str]:
         avg = float((pos_value[scored] * score[scored]).sum() / pos_value[scored].sum())
         if avg < policy.esg.min_score - 1e-6:
             out.append(f"ESG score {avg:.4f} below the minimum {policy.esg.min_score}")
+    out += _restriction_violations(household, b, after)
     if policy.esg.excluded == "sell" and s["rebalanced"]:
         excluded = sec["esg_excluded"] & sec["liquid"]
         left = after[[excluded.get(i, False) for i in after.index.get_level_values(1)]]
         if (left > 1e-9).any():
             out.append(f"ESG-excluded holdings left with excluded = 'sell': {list(left[left > 1e-9].index)}")
+    return out
+
+
+def _stand_ins(res: pd.DataFrame) -> dict[str, str]:
+    """restrictions.csv's substitute classes -> the class each stands in for."""
+    return {sub: cls for sub, cls in zip(res["substitute"], res["asset_class"], strict=True) if isinstance(sub, str)}
+
+
+def _restriction_violations(household, bought: pd.Series, after: pd.Series) -> list[str]:
+    """restrictions.csv re-read: each row's accounts (``account_id``, ``account_type`` or all)
+    and securities (``security_id``, ``tag`` among the ``;``-separated tags, or the class as
+    securities.csv gives it); no buys there, and with ``no_hold`` no shares left; a substitute
+    class's securities bought only in the accounts of its rows."""
+    res, sec, acc = household.restrictions, household.securities, household.accounts
+    out: list[str] = []
+    if not len(res):
+        return out
+    where_sub: dict[str, set[str]] = {}
+    for line, cells in res.iterrows():
+        row = {k: v if isinstance(v, str) else None for k, v in cells.items()}  # blank cells: None
+        if row["account_id"] is not None:
+            accounts = {row["account_id"]}
+        elif row["account_type"] is not None:
+            accounts = set(acc.loc[acc["type"] == row["account_type"], "account_id"])
+        else:
+            accounts = set(acc["account_id"])
+        if row["security_id"] is not None:
+            members = {row["security_id"]}
+        elif row["tag"] is not None:
+            members = {i for i, tags in zip(sec["security_id"], sec["tag"], strict=True) if row["tag"] in tags}
+        else:
+            members = set(sec.loc[sec["asset_class"] == row["asset_class"], "security_id"])
+        for (a, i), q in bought.items():
+            if q > 0 and a in accounts and i in members:
+                out.append(f"{a} bought {q:g} {i} against restrictions.csv line {line} ({row['rule']})")
+        if row["rule"] == "no_hold":
+            for (a, i), q in after.items():
+                if q > 1e-9 and a in accounts and i in members:
+                    out.append(f"{a} still holds {q:g} {i} against restrictions.csv line {line} (no_hold)")
+        if row["substitute"] is not None:
+            where_sub.setdefault(row["substitute"], set()).update(accounts)
+    for sub, accounts in where_sub.items():
+        members = set(sec.loc[sec["asset_class"] == sub, "security_id"])
+        for (a, i), q in bought.items():
+            if q > 0 and i in members and a not in accounts:
+                out.append(f"{a} bought {q:g} {i}, a substitute ({sub}) outside the accounts it stands in for")
     return out
 
 

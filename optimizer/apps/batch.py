@@ -61,7 +61,7 @@ from cvxrebalance.optimizer.pipeline.result import (
 
 SHARED = ("securities", "targets", "covariance", "factor_loadings", "factor_covariance",
           "specific_variance", "factor_targets", "models")
-PER_HOUSEHOLD = ("accounts", "holdings", "transactions", "futures", "swaps", "households")
+PER_HOUSEHOLD = ("accounts", "holdings", "transactions", "futures", "swaps", "households", "restrictions")
 MODELS = "_models"  # in the shared tables: models.csv split by model_id (read_batch)
 POLICIES = "_policies"  # in the shared tables: policies/*.toml by name, or the error reading one
 COMBINED = ("trades", "lots", "futures")  # the per-household tables the batch also combines
@@ -398,7 +398,8 @@ def build_household(hid: str, frames: dict, shared: dict, base: Household | None
               "accounts": _or_empty(frames.get("accounts"), ["account_id", "type", "cash"]),
               "holdings": _or_empty(frames.get("holdings"), ["account_id", "security_id", "quantity"])}
     if base is not None and frames.get("futures") is None and frames.get("swaps") is None:
-        return base.with_accounts(frames["accounts"], frames["holdings"], frames.get("transactions"), name=hid)
+        return base.with_accounts(frames["accounts"], frames["holdings"], frames.get("transactions"), name=hid,
+                                  restrictions=frames.get("restrictions"))
     own = frozenset().union(*(_text(frames[name][column]) for name, column in
                               (("futures", "contract_id"), ("swaps", "swap_id"))
                               if frames.get(name) is not None and column in frames[name].columns))
@@ -408,7 +409,7 @@ def build_household(hid: str, frames: dict, shared: dict, base: Household | None
         covariance=risk["covariance"], factor_loadings=risk["factor_loadings"],
         factor_covariance=shared["factor_covariance"], specific_variance=risk["specific_variance"],
         futures=frames.get("futures"), transactions=frames.get("transactions"), name=hid, swaps=frames.get("swaps"),
-        factor_targets=shared.get("factor_targets"))
+        factor_targets=shared.get("factor_targets"), restrictions=frames.get("restrictions"))
 
 
 def _or_empty(df: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from cvxrebalance.optimizer.domain.tables import decode_utf8
 REQUIRED = ("securities.csv", "accounts.csv", "holdings.csv", "targets.csv")
 OPTIONAL = ("covariance.csv", "factor_loadings.csv", "factor_covariance.csv",
             "specific_variance.csv", "futures.csv", "swaps.csv", "transactions.csv", "factor_targets.csv",
-            "models.csv", "households.csv")
+            "models.csv", "households.csv", "restrictions.csv")
 # Market data, cash flows and the signals' user series over time, read by the backtests and the
 # tactical signals (scenarios.market.load_market, the backtest command's flows.csv,
 # scenarios.tactical's signals.csv), not by the household: known here so that a case carrying
@@ -201,6 +201,7 @@ def load_case(path: str | Path) -> tuple[Household, Policy]:
                 specific_variance=frames["specific_variance.csv"], futures=frames["futures.csv"],
                 swaps=frames["swaps.csv"], transactions=frames["transactions.csv"],
                 name=root.name, factor_targets=frames["factor_targets.csv"],
+                restrictions=frames["restrictions.csv"],
             )
         except ValidationError as exc:
             problems.extend(model_problems(exc.problems, model_id) if model_id else exc.problems)

@@ -16,6 +16,12 @@ import pandas as pd
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.factor_targets import empty_factor_targets, parse_factor_targets
 from cvxrebalance.optimizer.domain.futures import empty_futures, parse_futures
+from cvxrebalance.optimizer.domain.restrictions import (
+    class_targets,
+    empty_restrictions,
+    parse_restrictions,
+    stand_ins,
+)
 from cvxrebalance.optimizer.domain.risk_model import RiskModel, build_risk_model
 from cvxrebalance.optimizer.domain.tables import (
     CASH,
@@ -52,6 +58,8 @@ SECURITIES = {
     "currency": Column("str", default=""),
     "wash_group": Column("str", default=""),
     "substitute_group": Column("str", default=""),
+    # Labels restrictions.csv may name (``defense``, ``tobacco``), several separated by ``;``.
+    "tag": Column("list", default=()),
     # Ticket rules (blank: the policy's [trades] value): the smallest trade in currency and in
     # shares, a fixed cost per trade, and the shares per tradable unit.
     "min_value": Column("float", default=np.nan, check=nonneg),
@@ -109,7 +117,9 @@ class Household:
     Build with :meth:`from_frames` (library use) or :func:`optimizer.load_case` (files).
     ``targets`` always has a ``target_by`` of "asset_class" or "security_id". ``factor_targets``
     (``factor, target, lower, upper``; empty without factor targets) sets targets and bands on
-    factor exposures (``optimizer.domain.factor_targets``).
+    factor exposures (``optimizer.domain.factor_targets``). ``restrictions`` (restrictions.csv;
+    empty without) holds the client's no_buy / no_hold rules and class substitutes
+    (``optimizer.domain.restrictions``).
     """
 
     securities: pd.DataFrame
@@ -122,6 +132,7 @@ class Household:
     transactions: pd.DataFrame = field(default_factory=lambda: parse_transactions(None, None, None, []))
     name: str = "household"
     factor_targets: pd.DataFrame = field(default_factory=empty_factor_targets)
+    restrictions: pd.DataFrame = field(default_factory=empty_restrictions)
 
     @functools.cached_property
     def priorities(self) -> bool:
@@ -158,12 +169,15 @@ class Household:
         name: str = "household",
         swaps: pd.DataFrame | None = None,
         factor_targets: pd.DataFrame | None = None,
+        restrictions: pd.DataFrame | None = None,
     ) -> Household:
         """Validate input frames and build a household.
 
         ``covariance`` and the factor frames use the CSV layout: the id in the first column.
         ``factor_targets`` (factor_targets.csv: ``factor, target`` and optional ``lower, upper,
-        band``) needs the factor frames.
+        band``) needs the factor frames. ``restrictions`` (restrictions.csv: ``rule`` on a
+        ``security_id``, ``tag`` or ``asset_class``, optional ``account_id`` or ``account_type``,
+        ``substitute`` and ``household_id``, which must be ``name``).
 
         Raises
         ------
@@ -179,7 +193,9 @@ class Household:
         _check_accounts(acc, problems)
         _check_holdings(hol, sec, acc, problems)
         target_by = _check_targets(tgt, targets, sec, problems)
-        _check_target_coverage(tgt, target_by, sec, hol, problems)
+        by_class = class_targets(tgt, "asset_class") if target_by == "asset_class" else None
+        res = parse_restrictions(restrictions, sec, acc, by_class, name, problems)
+        _check_target_coverage(tgt, target_by, sec, hol, problems, stand_in=stand_ins(res))
         fut = parse_futures(futures, sec, acc, problems, swaps)
         tx = parse_transactions(transactions, sec, acc, problems)
         risk = build_risk_model(
@@ -191,12 +207,13 @@ class Household:
         tgt = tgt.rename(columns={target_by: "id"}).drop(
             columns=[c for c in ("asset_class", "security_id") if c != target_by]
         )
-        return cls(sec, acc, hol, tgt, target_by, risk, fut, tx, name, fac)
+        return cls(sec, acc, hol, tgt, target_by, risk, fut, tx, name, fac, res)
 
     def with_accounts(self, accounts: pd.DataFrame, holdings: pd.DataFrame,
-                      transactions: pd.DataFrame | None = None, name: str = "household") -> Household:
+                      transactions: pd.DataFrame | None = None, name: str = "household",
+                      restrictions: pd.DataFrame | None = None) -> Household:
         """Another household sharing this one's securities, targets and risk model (already
-        validated): only its accounts, holdings and transactions are read and checked. This is
+        validated): only its accounts, holdings, transactions and restrictions are read and checked. This is
         the batch path; a household with futures of its own goes through :meth:`from_frames`.
 
         Raises
@@ -209,12 +226,15 @@ class Household:
         hol = parse_table(holdings, "holdings.csv", HOLDINGS, problems)
         _check_accounts(acc, problems)
         _check_holdings(hol, self.securities, acc, problems)
-        _check_target_coverage(self.targets, self.target_by, self.securities, hol, problems, key="id")
+        by_class = class_targets(self.targets, "id") if self.target_by == "asset_class" else None
+        res = parse_restrictions(restrictions, self.securities, acc, by_class, name, problems)
+        _check_target_coverage(self.targets, self.target_by, self.securities, hol, problems, key="id",
+                               stand_in=stand_ins(res))
         tx = parse_transactions(transactions, self.securities, acc, problems)
         if problems:
             raise ValidationError(problems)
         return Household(self.securities, acc, hol, self.targets, self.target_by, self.risk,
-                         empty_futures(), tx, name, self.factor_targets)
+                         empty_futures(), tx, name, self.factor_targets, res)
 
     @property
     def value(self) -> float:
@@ -241,6 +261,10 @@ def _check_securities(sec: pd.DataFrame, problems: list[Problem]) -> None:
                 problems.append(
                     Problem(f, i, "allowed_account_types", f"unknown account type {t!r}")
                 )
+    for i, tags in zip(sec.index.tolist(), sec["tag"].tolist(), strict=True):
+        for t in tags or ():
+            if any(c in t for c in "|,"):
+                problems.append(Problem(f, i, "tag", f"tag {t!r}: separate tags with ';'"))
     check_valuations(sec, problems)
 
 
@@ -285,13 +309,15 @@ def _check_holdings(
     duplicates(hol, ["account_id", "lot_id"], f, problems)
 
 
-def _check_target_coverage(tgt, by, sec, hol, problems, key: str | None = None) -> None:
+def _check_target_coverage(tgt, by, sec, hol, problems, key: str | None = None,
+                           stand_in: dict[str, str] | None = None) -> None:
     """Class targets must name every held asset class (an explicit 0 is fine), so a forgotten
     row is never silently read as "sell all of it"; model portfolios take bands from the policy.
-    ``key``: the column holding the class or security (default ``by``)."""
+    ``key``: the column holding the class or security (default ``by``); ``stand_in``: substitute
+    classes of restrictions.csv, which count toward the target of the class they stand in for."""
     f = "targets.csv"
     if by == "asset_class":
-        named = set(tgt[key or "asset_class"])
+        named = set(tgt[key or "asset_class"]) | set(stand_in or {})
         cls_of = dict(zip(sec["security_id"], sec["asset_class"], strict=True))
         held = {cls_of[s] for s in hol["security_id"] if s in cls_of}
         for c in sorted(held - named - {None}):

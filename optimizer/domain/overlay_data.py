@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
+from cvxrebalance.optimizer.domain.restrictions import stand_ins
 from cvxrebalance.optimizer.domain.tables import rows
 
 BIG = 10.0  # bound on |notional| / V of any contract when no limit applies (never active)
@@ -68,7 +69,9 @@ def prepare_overlay(household, policy, account_ids, account_types, classes, V) -
     account = np.array([a_idx[a] for a in fut["account_id"]], int)
     c_idx = {c: k for k, c in enumerate(classes)}
     G = np.zeros((J, len(classes)))
+    stand_in = stand_ins(household.restrictions)  # a substitute class's contract counts as its class's
     for j, (c, e) in enumerate(zip(fut["asset_class"], fut["exposure"], strict=True)):
+        c = stand_in.get(c, c)
         if c in c_idx:
             G[j, c_idx[c]] = e
     problems = []

@@ -18,6 +18,7 @@ from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.household import Household
 from cvxrebalance.optimizer.domain.overlay_data import OverlayData, prepare_overlay
 from cvxrebalance.optimizer.domain.policy import Policy
+from cvxrebalance.optimizer.domain.restrictions import stand_ins
 from cvxrebalance.optimizer.domain.tables import CASH, days, index_of
 from cvxrebalance.optimizer.domain.tickets import TicketState
 from cvxrebalance.optimizer.domain.valuation import check_dates
@@ -303,8 +304,10 @@ def prepare(household: Household, policy: Policy) -> Prepared:
     lot_short = ~long_term(acquired, as_of)
     lot_rate = np.where(lot_short, policy.tax.short_term_rate, policy.tax.long_term_rate)
 
-    # Asset classes, targets, bands.
-    sec_class = sec["asset_class"].tolist()
+    # Asset classes, targets, bands. A substitute class of restrictions.csv counts as the class
+    # it stands in for (its securities keep their own risk-model rows).
+    stand_in = stand_ins(household.restrictions)
+    sec_class = [stand_in.get(c, c) for c in sec["asset_class"].tolist()]
     tgt_classes = [c for c in tgt["id"] if c != CASH] if household.target_by == "asset_class" else []
     classes = sorted(set(sec_class) | set(tgt_classes))
     class_of = index_of(classes, sec_class)

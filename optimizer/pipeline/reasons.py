@@ -3,7 +3,9 @@
 Every trade gets one ``reason`` (a fixed vocabulary, ``REASONS``) and a ``reason_detail`` that
 names the class, band, account or amount behind it. The first test that applies wins:
 
-1. ``esg_sell_down``: a sale the ESG screen forces (``[esg] excluded = "sell"``).
+1. ``esg_sell_down``: a sale the ESG screen forces (``[esg] excluded = "sell"``); ``restriction``:
+   a sale a no_hold row of restrictions.csv forces (the detail names the household, the rule,
+   what it covers and its line).
 2. ``cash_raise``: a sale in an account whose cash after its flows is below what it must keep
    (minimum cash, plus margin), when most of the account's selling is net selling.
 3. ``contribution``: a buy in an account that received a contribution, when most of the
@@ -55,13 +57,15 @@ import numpy as np
 
 from cvxrebalance.constraints.bands import banded_before
 from cvxrebalance.constraints.esg import RULE as ESG
+from cvxrebalance.constraints.restrictions import sell_down
 from cvxrebalance.cost_models.location import drag
 from cvxrebalance.cost_models.tax import coefficients, loss_value, ytd_net
+from cvxrebalance.optimizer.domain import restrictions
 from cvxrebalance.optimizer.domain.factor_targets import exposure_after, factor_targets
 from cvxrebalance.optimizer.domain.prepare import Prepared
 from cvxrebalance.optimizer.domain.solution import Solution
 
-REASONS = ("esg_sell_down", "cash_raise", "contribution", "band_breach", "tax_loss_harvest",
+REASONS = ("esg_sell_down", "restriction", "cash_raise", "contribution", "band_breach", "tax_loss_harvest",
            "asset_location", "tactical_view", "tactical_tilt", "drift", "substitution", "funding",
            "rebalance")
 FUTURES_REASONS = ("expiry", "roll", "currency_hedge", "band_breach", "tactical_view", "drift", "factor_drift")
@@ -98,6 +102,7 @@ class _Trades:
         self.before = banded_before(data)
         self.need = _cash_needed(data, sol)
         self.forced = ESG.sell_mask(data) > 0
+        self.sell_down = sell_down(data)  # (A, N) the no_hold row that forces a sale (-1: none)
         self.buys, self.sells = sol.buy_value.sum(1), sol.sell_value.sum(1)
 
 
@@ -146,6 +151,8 @@ def _rule_reason(tr: _Trades, t: int) -> tuple[str, str] | None:
     cash = float(d.cash0.sum())
     if s < 0 and tr.forced[a, i]:
         return "esg_sell_down", f"{d.security_ids[i]} is excluded by the ESG screen"
+    if s < 0 and tr.sell_down[a, i] >= 0:
+        return "restriction", f"{d.household.name}'s {restrictions.of(d).text(int(tr.sell_down[a, i]))}"
     need = tr.need[a]
     if s < 0 and need > CENT and sells[a] - buys[a] >= NET_SHARE * sells[a]:
         if d.flow_cur[a] < 0:

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from cvxrebalance.constraints import wash_sales
+from cvxrebalance.constraints import restrictions, wash_sales
 from cvxrebalance.constraints.bands import RULE as BANDS
 from cvxrebalance.constraints.bands import triggered
 from cvxrebalance.constraints.factor_bands import RULE as FACTOR_BANDS
@@ -379,7 +379,8 @@ def _overlay_limits(data: Prepared, solver: Solver, margins, found: list[tuple[s
 
 
 def _explain(data: Prepared, conflicts: list[tuple[str, float]]) -> str:
-    """Context a user needs to act on the conflicts: illiquid weight in a conflicting class."""
+    """Context a user needs to act on the conflicts: illiquid weight in a conflicting class, and
+    the trade bounds (wash-sale blocks, restrictions) that keep a class from its band."""
     lines = []
     illiquid = data.X.T @ (data.h0.sum(0) * ~data.liquid)
     w = data.wash
@@ -404,6 +405,10 @@ def _explain(data: Prepared, conflicts: list[tuple[str, float]]) -> str:
                 verb = "loss sales"
             for g in (g for g in groups if g in why):
                 lines.append(f"{m.group(2)}: {verb} of {w.names[g]} are blocked by the wash-sale rule ({why[g]})")
+            # Restrictions' forbidden buys are trade bounds too.
+            lines += restrictions.explain(data, m.group(1), k)
+        if name.startswith("restrictions.no_hold["):
+            lines += restrictions.explain_sell_down(data, name)
     unit = "Amounts are fractions of household value"
     if any(name.startswith("esg.min_score") for name, _ in conflicts):
         unit += " (esg.min_score: score points x weight)"
