@@ -31,6 +31,21 @@ def case_path(name: str) -> Path:
     return Path(str(resources.files(__name__) / "cases" / name))
 
 
+def book_path(name: str) -> Path:
+    """Directory of a bundled batch input (an advisor's book), e.g. ``book_path("advisor")``.
+
+    Raises
+    ------
+    KeyError
+        No bundled book has that name.
+    """
+    books = Path(str(resources.files(__name__) / "books"))
+    names = sorted(p.name for p in books.iterdir() if p.is_dir()) if books.is_dir() else []
+    if name not in names:
+        raise KeyError(f"no bundled book {name!r}; bundled: {', '.join(names) or 'none'}")
+    return books / name
+
+
 def describe_case(name: str) -> str:
     """First sentence of a bundled case's README (after its title)."""
     readme = case_path(name) / "README.md"
@@ -53,5 +68,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["BacktestResult", "Market", "ShockResult", "Tactical", "backtest", "case_path", "describe_case",
+__all__ = ["BacktestResult", "Market", "ShockResult", "Tactical", "backtest", "book_path", "case_path", "describe_case",
            "list_cases", "load_market", "load_tactical_case", "shock", "tactical_rebalance"]

@@ -36,6 +36,18 @@ def _case_dir(arg: str) -> Path:
     raise FileNotFoundError(f"{arg!r} is neither a case directory nor a bundled case{more}")
 
 
+def _in_dir(arg: str) -> str | Path:
+    """A batch IN_DIR, or the name of a bundled book (``advisor``) when no such directory exists."""
+    from cvxrebalance.scenarios import book_path
+
+    if Path(arg).exists():
+        return arg
+    try:
+        return book_path(arg)
+    except KeyError:
+        return arg  # the batch names the missing directory
+
+
 def _executor_options(parser: argparse.ArgumentParser, chunk_help: str) -> None:
     """The options of a run on the batch executors (``batch`` and ``sweep``)."""
     parser.add_argument("--executor", choices=["local", "dask"], default="local")
@@ -316,7 +328,7 @@ def _scan(args) -> int:
 
     try:
         horizon = dt.date.fromisoformat(args.horizon) if args.horizon else None
-        table = scan(args.in_dir, idle_cash=args.idle_cash, harvest=args.harvest, min_breach=args.min_breach,
+        table = scan(_in_dir(args.in_dir), idle_cash=args.idle_cash, harvest=args.harvest, min_breach=args.min_breach,
                      horizon=horizon)
         if args.out:  # one file, written whole then renamed; every cell spreadsheet-safe
             out = Path(args.out)
@@ -342,7 +354,7 @@ def _batch(args) -> int:
     from cvxrebalance.optimizer.apps.executors import run_batch
 
     try:
-        man = run_batch(args.in_dir, args.out_dir, executor=args.executor, scheduler=args.scheduler,
+        man = run_batch(_in_dir(args.in_dir), args.out_dir, executor=args.executor, scheduler=args.scheduler,
                         workers=args.workers, chunk_size=args.chunk_size,
                         retry_errors=args.retry_errors, progress=not args.no_progress,
                         only_needed=args.only_needed)
@@ -406,7 +418,7 @@ def _sweep(args) -> int:
 
     try:
         policies = _policy_specs(args.policy) if args.policy else None
-        man = run_sweep(args.in_dir, args.out_dir, policies, start=args.start, end=args.end,
+        man = run_sweep(_in_dir(args.in_dir), args.out_dir, policies, start=args.start, end=args.end,
                         executor=args.executor, scheduler=args.scheduler, workers=args.workers,
                         chunk_size=args.chunk_size, retry_errors=args.retry_errors,
                         progress=not args.no_progress)

@@ -4,6 +4,8 @@ Per household, from its own tables and its model's targets and policy bands (``r
 the per-household tables are read whole and grouped with pandas, never split household by
 household, so ten thousand households take seconds):
 
+- ``restricted``: the value held that a client's ``no_hold`` rule (restrictions.csv) says must
+  be sold, currency;
 - ``breach``: the largest distance of a class's (or cash's) weight outside its band, with its
   class (``breach_class``); weights are holdings at their (valuation-adjusted) prices over the
   household's value after its cash flows, with the overlay's exposure when ``[bands] on =
@@ -16,7 +18,7 @@ household, so ten thousand households take seconds):
 - ``idle_cash``: cash above its target, a fraction of value.
 
 A household needs a rebalance when any of these passes its threshold. Urgency orders them:
-cash short, then a withdrawal, a band breach, an expiring contract, a contribution, losses to
+a restricted holding, cash short, then a withdrawal, a band breach, an expiring contract, a contribution, losses to
 harvest, idle cash (the first reason that applies), and within a reason the larger amount as a
 fraction of value first. The scan does not check each row the way a rebalance does: a cell it
 cannot read as a number makes the household ``needs_rebalance`` with reason ``input`` (the
@@ -45,9 +47,9 @@ from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.tables import CASH
 from cvxrebalance.optimizer.domain.targets import class_edges, effective_targets
 
-REASONS = ("input", "cash_short", "withdrawal", "band_breach", "expiring_contract", "contribution",
+REASONS = ("input", "restriction", "cash_short", "withdrawal", "band_breach", "expiring_contract", "contribution",
            "harvest", "idle_cash")
-COLUMNS = ["rank", KEY, "needs_rebalance", "reason", "reasons", "value", "breach", "breach_class",
+COLUMNS = ["rank", KEY, "needs_rebalance", "reason", "reasons", "value", "restricted", "breach", "breach_class",
            "cash_short", "withdrawal", "contribution", "expiring", "harvestable", "idle_cash", "model_id"]
 
 
@@ -136,6 +138,7 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
     out["contribution"] = flow.clip(lower=0.0).groupby(acc[KEY]).sum().reindex(ids, fill_value=0.0)
     out["harvestable"] = _losses(hol, acc, qty, sids, price).reindex(ids, fill_value=0.0)
     out["harvestable"] = out["harvestable"].where(out["harvestable"] >= harvest, 0.0)
+    out["restricted"] = _restricted(tables.get("restrictions"), hol, acc, sec, value).reindex(ids, fill_value=0.0)
     out["expiring"] = _expiring(tables.get("futures"), assign, shared, policy, horizon).reindex(ids, fill_value=0)
     return _rank(out, bad)
 
@@ -220,6 +223,37 @@ def _overlay_exposure(tables: dict, sec: pd.DataFrame, accounts: pd.DataFrame, i
     return frame.groupby([KEY, "c"])["x"].sum().unstack(fill_value=0.0)
 
 
+def _restricted(rules: pd.DataFrame | None, hol: pd.DataFrame, acc: pd.DataFrame, sec: pd.DataFrame,
+                value: pd.Series) -> pd.Series:
+    """Value held, per household, that a ``no_hold`` row covers (its security, tag or class, in
+    its account, account type or every account)."""
+    if rules is None or "rule" not in rules.columns:
+        return pd.Series(dtype=float)
+    text = lambda df, c: df[c].fillna("").astype(str).str.strip() if c in df.columns else pd.Series("", index=df.index)  # noqa: E731
+    rules = rules.assign(**{KEY: household_ids(rules, "restrictions")[0].to_numpy()})
+    tags = dict(zip(sec["security_id"], sec["tag"] if "tag" in sec.columns else [""] * len(sec), strict=True))
+    cls = dict(zip(sec["security_id"], sec["asset_class"], strict=True))
+    kind = dict(zip(zip(acc[KEY], text(acc, "account_id"), strict=True), text(acc, "type"), strict=True))
+    h_sid, h_acc = text(hol, "security_id"), text(hol, "account_id")
+    covered = np.zeros(len(hol), bool)
+    for r in rules[text(rules, "rule") == "no_hold"].to_dict("records"):
+        mine = (hol[KEY] == r[KEY]).to_numpy().copy()
+        if str(r.get("account_id") or "").strip():
+            mine &= (h_acc == str(r["account_id"]).strip()).to_numpy()
+        if str(r.get("account_type") or "").strip():
+            mine &= np.array([kind.get((h, a)) == str(r["account_type"]).strip()
+                              for h, a in zip(hol[KEY], h_acc, strict=True)])
+        if str(r.get("security_id") or "").strip():
+            mine &= (h_sid == str(r["security_id"]).strip()).to_numpy()
+        elif str(r.get("tag") or "").strip():
+            tag = str(r["tag"]).strip()
+            mine &= np.array([tag in (tags.get(s) or ()) for s in h_sid])  # parsed tags: a tuple
+        elif str(r.get("asset_class") or "").strip():
+            mine &= (h_sid.map(cls) == str(r["asset_class"]).strip()).to_numpy()
+        covered |= mine
+    return pd.Series(np.where(covered, value.to_numpy(), 0.0)).groupby(hol[KEY].to_numpy()).sum()
+
+
 def _losses(hol, acc, qty, sids, price) -> pd.Series:
     """Unrealized losses of the lots in taxable accounts, per household, currency."""
     if "cost_basis" not in hol.columns:
@@ -258,6 +292,7 @@ def _rank(out: pd.DataFrame, bad: set) -> pd.DataFrame:
     """Reasons, urgency order and rank (``REASONS`` order; larger amounts first within one)."""
     V = out["value"].where(out["value"] > 0, np.nan)
     amount = {"input": pd.Series(1.0, index=out.index).where(out.index.isin(list(bad)), 0.0),
+              "restriction": out["restricted"] / V,
               "cash_short": out["cash_short"] / V, "withdrawal": out["withdrawal"] / V, "band_breach": out["breach"],
               "expiring_contract": out["expiring"].astype(float), "contribution": out["contribution"] / V,
               "harvest": out["harvestable"] / V, "idle_cash": out["idle_cash"]}

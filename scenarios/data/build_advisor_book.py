@@ -121,7 +121,7 @@ as_of = {AS_OF}
             if kind == "tax_deferred" and k % 29 == 11:
                 flow = -round(acc_value * 0.04, -2)  # a required distribution
             accounts.append({"household_id": hid, "account_id": aid, "type": kind,
-                             "cash": round(acc_value * 0.02, 2), "cash_flow": flow, "min_cash": 500.0})
+                             "cash": round(acc_value * 0.02, 2), "cash_flow": flow, "min_cash": 250.0})
             for cls, w in target.items():
                 secs = by_class[cls]
                 pick = secs[k % len(secs)] if cls != "us_equity" else secs[k % 3] if k % 7 else "LMT" if k % 2 else "MO"
@@ -139,7 +139,7 @@ as_of = {AS_OF}
                         if len(q):
                             days = int(rng.integers(60, 3650))
                             acquired = (pd.Timestamp(AS_OF) - pd.Timedelta(days=days)).date().isoformat()
-                            basis = round(price[pick] * float(rng.uniform(0.55, 1.25)), 2)
+                            basis = round(price[pick] * float(rng.uniform(0.45, 1.08)), 2)
                             holdings.append({"household_id": hid, "account_id": aid, "security_id": pick,
                                              "quantity": len(q), "lot_id": f"{hid}-{aid}-{pick}-{j + 1}",
                                              "cost_basis": basis, "acquired": acquired})
