@@ -43,9 +43,12 @@ from cvxrebalance.optimizer.domain.models import (
     HOUSEHOLDS,
     assignment,
     household_policy,
+    in_transition,
     model_problems,
     read_policies,
     split_models,
+    transition,
+    transition_policy,
 )
 from cvxrebalance.optimizer.domain.output import file_mode, frame_csv, from_spreadsheet_safe
 from cvxrebalance.optimizer.domain.policy import Policy
@@ -319,9 +322,10 @@ def targets_of(shared: dict, model_id: str | None) -> pd.DataFrame:
     return shared["targets"] if model_id is None else shared[MODELS][model_id]
 
 
-def assigned(frames: dict, shared: dict, policy: Policy) -> tuple[str | None, Policy]:
-    """The household's model (``None`` without models.csv) and its policy: its households.csv
-    row's policy file and overrides (``optimizer.domain.models``), else the shared ``policy``.
+def assigned(frames: dict, shared: dict, policy: Policy) -> tuple[str | None, Policy, pd.Series | None]:
+    """The household's model (``None`` without models.csv), its policy (its households.csv row's
+    policy file and overrides, ``optimizer.domain.models``, else the shared ``policy``) and that
+    row (``None`` without households.csv).
 
     Raises
     ------
@@ -333,14 +337,16 @@ def assigned(frames: dict, shared: dict, policy: Policy) -> tuple[str | None, Po
     if row is None:
         if models:
             raise ValidationError([Problem("households.csv", None, KEY, "the household has no row: give its model_id")])
-        return None, policy
+        return None, policy, None
     line, values = assignment(row, models)
-    return (values["model_id"] or None) if models else None, household_policy(values, line, policy, shared.get(POLICIES) or {})
+    return ((values["model_id"] or None) if models else None,
+            household_policy(values, line, policy, shared.get(POLICIES) or {}), values)
 
 
 def household_and_policy(hid: str, frames: dict, shared: dict, policy: Policy,
-                         bases: dict) -> tuple[Household, Policy]:
-    """The household on its model's targets, and its policy (``assigned``). ``bases``: the
+                         bases: dict) -> tuple[Household, Policy, pd.Series | None]:
+    """The household on its model's targets, its policy and its households.csv row
+    (``assigned``). ``bases``: the
     shared tables validated once per model (``shared_or_none``), filled as models are met.
 
     Raises
@@ -348,10 +354,10 @@ def household_and_policy(hid: str, frames: dict, shared: dict, policy: Policy,
     ValidationError
         The household's own rows are bad (naming file, line and field).
     """
-    model_id, policy = assigned(frames, shared, policy)
+    model_id, policy, row = assigned(frames, shared, policy)
     if model_id not in bases:
         bases[model_id] = shared_or_none(shared, model_id)
-    return build_household(hid, frames, shared, bases[model_id], model_id), policy
+    return build_household(hid, frames, shared, bases[model_id], model_id), policy, row
 
 
 def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir: Path, bases: dict) -> dict:
@@ -360,8 +366,12 @@ def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir:
     t0 = time.perf_counter()
     digest = frames.get("_digest")
     try:
-        result = rebalance(*household_and_policy(hid, frames, shared, policy, bases))
+        household, policy, row = household_and_policy(hid, frames, shared, policy, bases)
+        moving = in_transition(row)  # to another model: phased by the gain budget
+        result = rebalance(household, transition_policy(policy) if moving else policy)
         result.summary["input_digest"] = digest
+        if moving:
+            result.summary["transition"] = transition(row, policy, result.summary, policy.bands)
         error_file(out_dir, hid).unlink(missing_ok=True)
         result.write(household_dir(out_dir, hid))
         tables = {name: result.tables[name] for name in COMBINED}

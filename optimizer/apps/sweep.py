@@ -249,7 +249,7 @@ def run_household(hid: str, frames: dict, shared: dict, policies: dict[str, Poli
     t0 = time.perf_counter()
     digest = frames.get("_sweep_digest")
     try:
-        household, _ = household_and_policy(hid, frames, shared, Policy(), bases)
+        household, _, _ = household_and_policy(hid, frames, shared, Policy(), bases)
         flows = parse_flows(frames.get("flows"), household, market)
         stats = backtest(household, policies, market, flows=flows).stats
         columns = {"policy": np.asarray(stats.index, dtype=object),

@@ -7,7 +7,10 @@ household assigned to one, with its own policy file and its own tax rates and li
   targets table of their own (checked as one);
 - ``households.csv``: ``household_id, model_id``, an optional ``policy`` (a TOML file in the
   ``policies/`` folder beside it, by file name, ``.toml`` optional) and optional per-household
-  overrides of common policy keys (``OVERRIDES``; a blank cell keeps the policy's value).
+  overrides of common policy keys (``OVERRIDES``; a blank cell keeps the policy's value), and
+  ``previous_model_id`` for a household moving to another model (a transition: its realized
+  gains are capped by ``[tax] gain_budget`` at every rebalance, so a move the budget binds is
+  phased over several; ``transition`` reports where it stands).
 
 A household's policy is its ``policy`` file (else the shared ``policy.toml``) with its overrides
 applied (``household_policy``).
@@ -23,6 +26,7 @@ import pandas as pd
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.tables import Column, file_lines, parse_table
+from cvxrebalance.optimizer.domain.targets import band_edges
 
 # households.csv column -> the policy section and key it overrides.
 OVERRIDES = {
@@ -38,6 +42,7 @@ OVERRIDES = {
 HOUSEHOLDS = {
     "household_id": Column("str"),
     "model_id": Column("str", required=True),
+    "previous_model_id": Column("str", default=""),  # a transition from this model (``transition``)
     "policy": Column("str", default=""),
     **{name: Column("float", default=np.nan) for name in OVERRIDES},
 }
@@ -101,9 +106,48 @@ def assignment(frame: pd.DataFrame, models: dict[str, pd.DataFrame]) -> tuple[in
         problems.append(Problem("households.csv", lines[0], "model_id",
                                 f"unknown model {rows['model_id'].iat[0]!r}; models.csv has "
                                 f"{', '.join(sorted(models)) or 'none'}"))
+    elif rows["previous_model_id"].iat[0] and rows["previous_model_id"].iat[0] not in models:
+        problems.append(Problem("households.csv", lines[0], "previous_model_id",
+                                f"unknown model {rows['previous_model_id'].iat[0]!r}"))
     if problems:
         raise ValidationError(problems)
     return lines[0], rows.iloc[0]
+
+
+def in_transition(row: pd.Series | None) -> bool:
+    """Whether a households.csv row moves the household to another model."""
+    return row is not None and bool(row["previous_model_id"]) and row["previous_model_id"] != row["model_id"]
+
+
+def transition_policy(policy: Policy) -> Policy:
+    """The policy of a rebalance inside a transition: it always trades toward the new model and
+    the new model's bands do not bind until the move is done (they would force the whole move
+    at once), so ``[tax] gain_budget`` sets how far each rebalance goes."""
+    return policy.replace(bands={"rule": "none"}, trigger={"mode": "always", "rebalance_to": "target"})
+
+
+def _half_width(target: float, bands) -> float:
+    lo, hi = band_edges(np.array([target]), bands)
+    return float(min(target - lo[0], hi[0] - target)) + 1e-9
+
+
+def transition(row: pd.Series, policy: Policy, summary: dict, bands=None) -> dict | None:
+    """Where a household moving between models stands after a rebalance (``None`` when it is
+    not moving): from and to, the gain budget and whether it bound (net realized gain at it),
+    and whether the move is complete (every class inside the new model's bands under ``bands``,
+    the household's own band policy; cash is what the move leaves)."""
+    if not in_transition(row):
+        return None
+    before, after = row["previous_model_id"], row["model_id"]
+    bands = bands or policy.bands
+    taxes = summary["taxes"]
+    net = taxes["short_term_gain"] + taxes["long_term_gain"]
+    budget = policy.tax.gain_budget
+    inside = all(abs(c["after"] - c["target"]) <= _half_width(c["target"], bands)
+                 for name, c in summary["asset_classes"].items() if name != "cash")
+    return {"from": before, "to": after, "gain_budget": None if budget < 0 else budget,
+            "realized_gain": round(net, 2), "budget_binds": bool(budget >= 0 and net >= budget - 1.0),
+            "complete": inside, "tracking_error_after": summary["tracking_error"]["after"]}
 
 
 def household_policy(row: pd.Series, line: int, shared: Policy,

@@ -125,3 +125,26 @@ def test_a_changed_model_reruns_its_households(tmp_path):
                                      .replace("conservative,bonds,0.68", "conservative,bonds,0.58"))
     run_batch(root, out, workers=1, progress=False)
     assert summary(out, "h1")["asset_classes"]["equity"]["target"] == 0.40
+
+
+def test_a_transition_is_phased_by_the_gain_budget_and_reported(tmp_path):
+    """h1 moves from aggressive to conservative in a taxable account whose stock doubled (selling
+    400 shares would realize $20,000): with a $2,000 gain budget the move realizes at most $2,000
+    and is not complete, so it is phased over later rebalances; without a budget it completes."""
+    root = book(tmp_path, "household_id,model_id,previous_model_id\nh1,conservative,aggressive\n"
+                          "h2,aggressive,\nh3,aggressive,\nh4,aggressive,\nh5,aggressive,\n")
+    (root / "accounts.csv").write_text("household_id,account_id,type,cash\n"
+                                       + "".join(f"h{k},t,taxable,1000\n" for k in range(1, 6)))
+    (root / "holdings.csv").write_text("household_id,account_id,security_id,quantity,lot_id,cost_basis,acquired\n"
+                                       + "".join(f"h{k},t,EQ,690,e{k},50,2015-01-02\nh{k},t,BD,300,b{k},100,2015-01-02\n"
+                                                 for k in range(1, 6)))
+    (root / "policy.toml").write_text("[tax]\nas_of = 2026-11-20\ngain_budget = 2000.0\n")
+    out = tmp_path / "out"
+    run_batch(root, out, workers=1, progress=False)
+    moving = summary(out, "h1")["transition"]
+    assert moving["from"] == "aggressive" and moving["to"] == "conservative"
+    assert moving["budget_binds"] and moving["realized_gain"] <= 2000.0 + 0.01 and not moving["complete"]
+    assert "transition" not in summary(out, "h2")
+    (root / "policy.toml").write_text("[tax]\nas_of = 2026-11-20\n")
+    run_batch(root, tmp_path / "free", workers=1, progress=False)
+    assert summary(tmp_path / "free", "h1")["transition"]["complete"]

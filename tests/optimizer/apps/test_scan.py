@@ -26,7 +26,7 @@ def test_the_breach_is_the_rebalance_s_own_band_distance(tmp_path):
     result = scan(root, min_breach=0.0).set_index("household_id")
     batch = read_batch(root)
     for hid, frames in batch.households.items():
-        household, policy = household_and_policy(hid, frames, batch.shared, batch.policy, {})
+        household, policy, _ = household_and_policy(hid, frames, batch.shared, batch.policy, {})
         d = prepare(household, policy)
         w = np.append(banded_before(d), d.cash0.sum())
         lo, hi = np.append(d.lower, d.cash_lower), np.append(d.upper, d.cash_upper)
