@@ -485,7 +485,7 @@ def finished(out_dir: Path, digests: dict[str, str | None]) -> tuple[set[str], s
     return done, failed
 
 
-def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None) -> dict[str, int]:
+def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None, cross: bool = False) -> dict[str, int]:
     """Rebuild the combined tables and the block trades; returns row counts.
 
     ``fresh``: household -> its tables (column arrays) from this run, taken as they are; the
@@ -528,7 +528,7 @@ def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None)
     _write_atomic(out_dir / "errors.csv", frame_csv(err))
     counts["errors"] = len(err)
     order_table = orders(frames["trades"])
-    block, alloc = blocks(order_table)
+    block, alloc = blocks(order_table, cross)
     for name, table in (("orders", order_table), ("order_lots", order_lots(order_table, frames["lots"])),
                         ("block_trades", block), ("allocations", alloc)):
         _write_atomic(out_dir / f"{name}.csv", frame_csv(table))

@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("in_dir")
     batch.add_argument("out_dir")
     _executor_options(batch, "households per task (default 50)")
+    batch.add_argument("--cross", action="store_true",
+                       help="cross opposite sides of a security across clients (off: never netted)")
     batch.add_argument("--only-needed", action="store_true",
                        help="rebalance only the households `scan` says need it (default thresholds)")
     tf = sub.add_parser("trade-file", help="a custodian upload file from a batch's orders.csv, by a trade_file.toml")
@@ -357,7 +359,7 @@ def _batch(args) -> int:
         man = run_batch(_in_dir(args.in_dir), args.out_dir, executor=args.executor, scheduler=args.scheduler,
                         workers=args.workers, chunk_size=args.chunk_size,
                         retry_errors=args.retry_errors, progress=not args.no_progress,
-                        only_needed=args.only_needed)
+                        only_needed=args.only_needed, cross=args.cross)
     except CvxRebalanceError as exc:
         return _report(exc)
     c, t = man["counts"], man["timings"]

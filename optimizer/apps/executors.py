@@ -152,7 +152,8 @@ def execute(runner: ChunkRunner, todo: list, context: tuple, *, executor: str = 
 
 def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local",
               scheduler: str | None = None, workers: int | None = None, chunk_size: int | None = None,
-              retry_errors: bool = False, progress: bool = True, only_needed: bool = False) -> dict:
+              retry_errors: bool = False, progress: bool = True, only_needed: bool = False,
+              cross: bool = False) -> dict:
     """Rebalance every household of IN_DIR into OUT_DIR; resumes a run that was stopped.
 
     Parameters
@@ -169,6 +170,9 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
     only_needed : bool
         Rebalance only the households the drift scan says need it (``optimizer.apps.scan``,
         default thresholds); the combined tables cover those.
+    cross : bool
+        Cross opposite sides of a security across clients before the blocks go to the street
+        (``optimizer.apps.orders``); off by default: buys and sells are never netted.
 
     Returns
     -------
@@ -184,7 +188,7 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
     """
     try:
         return _run_batch(in_dir, Path(out_dir), executor, scheduler, workers, chunk_size, retry_errors,
-                          progress, only_needed)
+                          progress, only_needed, cross)
     except OSError as exc:
         if isinstance(exc, OutputError):
             raise
@@ -192,7 +196,7 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
 
 
 def _run_batch(in_dir, out: Path, executor, scheduler, workers, chunk_size, retry_errors, progress,
-               only_needed=False) -> dict:
+               only_needed=False, cross=False) -> dict:
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     batch = read_batch(in_dir)
@@ -209,7 +213,7 @@ def _run_batch(in_dir, out: Path, executor, scheduler, workers, chunk_size, retr
     done = execute(run_chunk, todo, (batch.shared, batch.policy, str(out)), executor=executor,
                    scheduler=scheduler, workers=workers, chunk_size=chunk_size, progress=progress)
     t2 = time.perf_counter()
-    counts = combine(out, ids, done.tables)  # this run's tables as they are, so combining reads no file back
+    counts = combine(out, ids, done.tables, cross)  # this run's tables as they are, so combining reads no file back
     counts |= {"households": len(ids), "run": len(todo), "succeeded": done.succeeded, "failed": done.failed,
                "skipped_finished": len(ids) - len(todo), "failed_total": counts["errors"],
                "not_needed": len(batch.households) - len(ids)}

@@ -7,9 +7,14 @@
 - ``order_lots.csv``: for each taxable sell, the specific lots to relieve ("versus purchase"):
   lot id, acquisition date, quantity, cost basis, term;
 - ``block_trades.csv``: one block per security and side, ``block_id`` = ``<side>-<security_id>``.
-  Buys and sells are never netted across clients: a security bought for one household and sold
-  for another is two blocks (crossing them is a separate decision this file does not take);
-- ``allocations.csv``: each block's orders, with their quantities (they sum to the block's).
+  Buys and sells are never netted across clients by default: a security bought for one household
+  and sold for another is two blocks. Crossing them is an explicit option (``cross=True``): then
+  the smaller side of each security is crossed internally (``crossed``, at the price used) and
+  one block goes to the street for the rest, each order's part of the cross being its share of
+  its side, in whole shares (largest remainder);
+- ``allocations.csv``: each block's orders, with their quantities (they sum to the block's); with
+  crossing, an order's crossed part is a row of block ``cross-<security_id>`` (an order's rows
+  sum to its quantity).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ ORDER_COLUMNS = ["order_id", KEY, "account_id", "security_id", "side", "quantity
                  "reason", "reason_detail"]
 ORDER_LOT_COLUMNS = ["order_id", KEY, "account_id", "security_id", "lot_id", "acquired", "quantity",
                      "cost_basis_per_share", "term"]
-BLOCK_COLUMNS = ["block_id", "security_id", "side", "quantity", "price", "value", "allocations"]
+BLOCK_COLUMNS = ["block_id", "security_id", "side", "quantity", "price", "value", "allocations", "crossed"]
 ALLOCATION_COLUMNS = ["block_id", "order_id", KEY, "account_id", "quantity"]
 
 
@@ -45,15 +50,45 @@ def order_lots(orders_: pd.DataFrame, lots: pd.DataFrame) -> pd.DataFrame:
     return joined[ORDER_LOT_COLUMNS].reset_index(drop=True)
 
 
-def blocks(orders_: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def blocks(orders_: pd.DataFrame, cross: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Block trades per security and side (``BLOCK_COLUMNS``) and their allocations to orders
-    (``ALLOCATION_COLUMNS``)."""
+    (``ALLOCATION_COLUMNS``); ``cross``: cross opposite sides of a security first (module
+    docstring)."""
     if orders_.empty:
         return pd.DataFrame(columns=BLOCK_COLUMNS), pd.DataFrame(columns=ALLOCATION_COLUMNS)
-    o = orders_.assign(block_id=orders_["side"].astype(str) + "-" + orders_["security_id"].astype(str))
-    g = o.groupby(["block_id", "security_id", "side"], sort=True)
-    block = g.agg(quantity=("quantity", "sum"), price=("price", "first"), value=("value", "sum"),
-                  allocations=("order_id", "size")).reset_index()
-    block["value"] = np.round(block["value"].to_numpy(float), 2)
-    alloc = o.sort_values(["block_id", KEY, "account_id"], kind="stable")[ALLOCATION_COLUMNS]
+    o = orders_.assign(block_id=orders_["side"].astype(str) + "-" + orders_["security_id"].astype(str),
+                       crossed=0.0)
+    if cross:
+        o["crossed"] = _crossed(o)
+    o["street"] = o["quantity"] - o["crossed"]
+    street = o[o["street"] > 0]
+    g = street.groupby(["block_id", "security_id", "side"], sort=True)
+    block = g.agg(quantity=("street", "sum"), price=("price", "first"), allocations=("order_id", "size")).reset_index()
+    block["value"] = np.round(block["quantity"].to_numpy(float) * block["price"].to_numpy(float), 2)
+    crossed = o.groupby("block_id")["crossed"].sum()
+    block["crossed"] = block["block_id"].map(crossed).fillna(0.0)
+    crossing = o[o["crossed"] > 0]
+    alloc = pd.concat([street.assign(quantity=street["street"]),
+                       crossing.assign(quantity=crossing["crossed"], block_id="cross-" + crossing["security_id"].astype(str))])
+    alloc = alloc.sort_values(["block_id", KEY, "account_id"], kind="stable")[ALLOCATION_COLUMNS]
     return block[BLOCK_COLUMNS], alloc.reset_index(drop=True)
+
+
+def _crossed(o: pd.DataFrame) -> pd.Series:
+    """Each order's crossed shares: per security, min(bought, sold) is crossed; each side's
+    orders share it in proportion to their quantities, in whole shares by largest remainder."""
+    out = pd.Series(0.0, index=o.index)
+    for _, part in o.groupby("security_id"):
+        totals = part.groupby("side")["quantity"].sum()
+        matched = float(min(totals.get("buy", 0.0), totals.get("sell", 0.0)))
+        if matched <= 0:
+            continue
+        for side in ("buy", "sell"):
+            mine = part[part["side"] == side]
+            exact = matched * mine["quantity"] / totals[side]
+            whole = np.floor(exact)
+            left = int(round(matched - whole.sum()))  # shares still to hand out, to the largest remainders
+            order = (exact - whole).sort_values(ascending=False, kind="stable").index[:left]
+            whole.loc[order] += 1
+            out.loc[mine.index] = whole
+    return out

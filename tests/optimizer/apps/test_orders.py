@@ -1,0 +1,41 @@
+"""Orders, lots, blocks and the explicit crossing option (optimizer.apps.orders), by hand."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cvxrebalance.optimizer.apps.orders import blocks, orders
+
+TRADES = pd.DataFrame({
+    "household_id": ["a", "b", "c", "a"], "account_id": ["t", "t", "ira", "t"],
+    "security_id": ["EQ", "EQ", "EQ", "BD"], "side": ["buy", "buy", "sell", "sell"],
+    "quantity": [100.0, 50.0, 40.0, 10.0], "price": [100.0, 100.0, 100.0, 50.0],
+    "value": [10_000.0, 5_000.0, 4_000.0, 500.0], "cost": [1.0, 0.5, 0.4, 0.05],
+    "reason": ["drift"] * 4, "reason_detail": [""] * 4})
+
+
+def test_by_default_sides_are_never_netted():
+    o = orders(TRADES)
+    assert o["order_id"].tolist() == ["a-0001", "b-0001", "c-0001", "a-0002"]
+    block, alloc = blocks(o)
+    b = block.set_index("block_id")
+    assert b.loc["buy-EQ", "quantity"] == 150 and b.loc["sell-EQ", "quantity"] == 40
+    assert (b["crossed"] == 0).all() and b.loc["buy-EQ", "allocations"] == 2
+    assert alloc.groupby("block_id")["quantity"].sum().to_dict() == b["quantity"].to_dict()
+    assert alloc.groupby("order_id")["quantity"].sum().to_dict() == dict(zip(orders(TRADES)["order_id"],
+                                                                          TRADES["quantity"], strict=True))
+
+
+def test_crossing_matches_the_smaller_side_pro_rata_in_whole_shares():
+    """40 EQ sold by c crosses against 150 bought by a and b: a gets 100/150 x 40 = 26.67 -> 27,
+    b 13.33 -> 13 (largest remainder); 110 go to the street as one buy block."""
+    block, alloc = blocks(orders(TRADES), cross=True)
+    b = block.set_index("block_id")
+    assert "sell-EQ" not in b.index  # wholly crossed
+    assert b.loc["buy-EQ", "quantity"] == 110 and b.loc["buy-EQ", "crossed"] == 40
+    street = alloc[alloc["block_id"] == "buy-EQ"].set_index("order_id")["quantity"]
+    crossed = alloc[alloc["block_id"] == "cross-EQ"].set_index("order_id")["quantity"]
+    assert street.to_dict() == {"a-0001": 73, "b-0001": 37}
+    assert crossed.to_dict() == {"a-0001": 27, "b-0001": 13, "c-0001": 40}
+    assert alloc.groupby("order_id")["quantity"].sum()["c-0001"] == 40
+    assert b.loc["sell-BD", "quantity"] == 10 and b.loc["sell-BD", "crossed"] == 0
