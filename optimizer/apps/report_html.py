@@ -146,7 +146,9 @@ def report(out_dir: str | Path) -> list[Path]:
                      "trades": int(s.get("trade_count", 0)), "costs": float(s.get("costs", 0.0)),
                      "tax": float(s["taxes"]["tax"]), "rebalanced": bool(s.get("rebalanced")),
                      "checks": "passed" if s.get("checks", {}).get("passed") else "FAILED"})
-    errors = _read(out / "errors.csv", [KEY, "error", "reason"])
+    path = out / "errors.csv"  # all text (read_result_csv would take "error" for a number column)
+    errors = (pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() and path.stat().st_size
+              else pd.DataFrame(columns=[KEY, "error", "reason"]))
     frame = pd.DataFrame(rows, columns=["household", "link", "te_before", "te_after", "trades", "costs", "tax",
                                         "rebalanced", "checks"])
     write_files(out, {"dashboard.html": dashboard_html(out, frame, errors)})
