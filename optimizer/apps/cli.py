@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="a trade_file.toml, or a bundled example: example_a, example_b")
     tf.add_argument("--date", help="the trade date (default: today)")
     tf.add_argument("--out", help="the file to write (default: OUT_DIR/<template name>.csv)")
+    rp = sub.add_parser("report", help="HTML proposals of a result directory or a batch OUT_DIR (and its dashboard)")
+    rp.add_argument("out_dir", help="a `run --out` directory (writes report.html) or a batch OUT_DIR "
+                    "(writes households/<id>/report.html and dashboard.html)")
     sc = sub.add_parser("scan", help="which households of a batch IN_DIR need a rebalance, ranked, without solving")
     sc.add_argument("in_dir")
     sc.add_argument("--out", help="write the whole ranking as a CSV file")
@@ -147,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         return _scan(args)
     if args.command == "trade-file":
         return _trade_file(args)
+    if args.command == "report":
+        return _html_report(args)
     if args.command == "backtest":
         return _backtest(args)
     if args.command == "sweep":
@@ -319,6 +324,17 @@ def _trade_file(args) -> int:
     except FAILURES as exc:
         return _report(exc)
     print(f"Wrote {out} ({len(text.splitlines()) - int(template['file']['header'])} orders)")
+    return 0
+
+
+def _html_report(args) -> int:
+    from cvxrebalance.optimizer.apps.report_html import report
+
+    try:
+        written = report(args.out_dir)
+    except FAILURES as exc:
+        return _report(exc)
+    print(f"Wrote {len(written)} report{'s' if len(written) != 1 else ''}: {written[-1]}")
     return 0
 
 

@@ -136,6 +136,7 @@ class RebalanceResult:
         acc_after = (sol.q_after * data.price).sum(1) + sol.cash_after
         summary = {
             "household": data.household.name,
+            "as_of": str(data.policy.tax.as_of),  # the trade date the terms and wash sales use
             "household_value": round(data.V0, 2),
             "household_value_after_flows": round(data.V, 2),
             "household_value_after": round(sol.value_after, 2),
@@ -228,6 +229,14 @@ class RebalanceResult:
         from cvxrebalance.optimizer.pipeline.report import render
 
         return render(self)
+
+    def to_html(self) -> str:
+        """The household's proposal as one self-contained HTML page (charts as inline SVG; needs
+        matplotlib, the ``report`` extra). The same page ``cvxrebalance report OUT_DIR`` writes
+        from the files ``write`` leaves."""
+        from cvxrebalance.optimizer.pipeline.html_report import render_html
+
+        return render_html(self.summary, self.trades, self.lots, self.futures)
 
 
 def _carried(data: Prepared, short: float, long: float) -> dict[str, float]:
