@@ -133,23 +133,77 @@ def read_batch(in_dir: str | Path) -> BatchInput:
     ValidationError
         Missing or unreadable shared tables, or per-household tables without ``household_id``.
     """
-    root = Path(in_dir)
+    root = in_dir if _is_url(in_dir) else Path(in_dir)
     shared, tables, policy, files, shared_digest = read_tables(root)
     return _split(shared, tables, policy, files, shared_digest)
 
 
-def read_tables(root: Path) -> tuple[dict, dict, Policy, list[Path], str]:
+def _is_url(source) -> bool:
+    from cvxrebalance.optimizer.apps.database import is_url
+
+    return is_url(source)
+
+
+def read_tables(root: Path | str) -> tuple[dict, dict, Policy, list[Path], str]:
     """IN_DIR's tables whole (shared, per-household not yet split), the shared policy, the files
-    read and the shared tables' digest; the shared tables (and every model) validated.
+    read and the shared tables' digest; the shared tables (and every model) validated. ``root``
+    may be a database URL (``optimizer.apps.database``): the same tables as SQL tables.
 
     Raises
     ------
     ValidationError
         As ``read_batch``.
     """
+    if _is_url(root):
+        return _read_db(str(root))
+    return _validate(*_read_files(root))
+
+
+def _read_files(root: Path) -> tuple:
+    """IN_DIR's files: the tables, the policies, the problems reading them, the files read and the
+    shared files' digest."""
     problems: list[Problem] = []
     shared, files, twice = _read_tables(root, SHARED, problems)
     shared_files = list(files) + ([root / "policy.toml"] if (root / "policy.toml").exists() else [])
+    policies = read_policies(root / "policies")
+    shared_files += sorted((root / "policies").glob("*.toml")) if (root / "policies").is_dir() else []
+    tables, more, twice_too = _read_tables(root, PER_HOUSEHOLD, problems)
+    files += more
+    policy = Policy()
+    try:
+        policy = Policy.from_toml(root / "policy.toml")
+        files += [root / "policy.toml"] if (root / "policy.toml").exists() else []
+    except ValidationError as exc:
+        problems += exc.problems
+    shared_digest = hashlib.sha256(b"".join(hashlib.sha256(p.read_bytes()).digest()
+                                            for p in shared_files)).hexdigest()
+    return shared, tables, policy, policies, twice | twice_too, problems, files, shared_digest
+
+
+def _read_db(url: str) -> tuple[dict, dict, Policy, list[Path], str]:
+    """``read_tables`` of a database (``optimizer.apps.database``): no files, a digest of the
+    shared tables' cells."""
+    from cvxrebalance.optimizer.apps import database
+
+    found = database.read_db_tables(url)
+    problems: list[Problem] = []
+    policy = Policy()
+    try:
+        policy = database.policy_from_table(found[database.POLICY])
+    except ValidationError as exc:
+        problems += exc.problems
+    policies = database.policies_from_table(found[database.POLICIES], problems)
+    shared = {name: found[name] for name in SHARED}
+    tables = {name: found[name] for name in PER_HOUSEHOLD}
+    shared_digest = database.digest({**shared, database.POLICY: found[database.POLICY],
+                                     database.POLICIES: found[database.POLICIES]})
+    return _validate(shared, tables, policy, policies, set(), problems, [], shared_digest)
+
+
+def _validate(shared: dict, tables: dict, policy: Policy, policies: dict, twice: set[str],
+              problems: list[Problem], files: list[Path], shared_digest: str) -> tuple:
+    """The tables read (``_read_files`` or ``_read_db``) checked: ``read_tables``."""
+    twice_too = twice
     for name in ("securities", "targets"):
         if shared[name] is None and name not in twice and not (name == "targets" and shared["models"] is not None):
             problems.append(Problem(f"{name}.csv", None, None, "shared table is missing from IN_DIR (or, "
@@ -158,10 +212,6 @@ def read_tables(root: Path) -> tuple[dict, dict, Policy, list[Path], str]:
     if shared["models"] is not None and shared["targets"] is not None:
         problems.append(Problem("models.csv", None, None, "give targets.csv or models.csv, not both"))
     models = split_models(shared["models"], problems) if shared["models"] is not None else {}
-    policies = read_policies(root / "policies")
-    shared_files += sorted((root / "policies").glob("*.toml")) if (root / "policies").is_dir() else []
-    tables, more, twice_too = _read_tables(root, PER_HOUSEHOLD, problems)
-    files += more
     for name, df in tables.items():
         if df is not None and KEY not in df.columns:
             problems.append(Problem(f"{name}.csv", 1, KEY, "per-household table needs a household_id column"))
@@ -176,12 +226,6 @@ def read_tables(root: Path) -> tuple[dict, dict, Policy, list[Path], str]:
             if col not in HOUSEHOLD_COLUMNS:
                 problems.append(Problem("households.csv", 1, str(col), "unknown column; known: "
                                         + ", ".join(HOUSEHOLD_COLUMNS)))
-    policy = Policy()
-    try:
-        policy = Policy.from_toml(root / "policy.toml")
-        files += [root / "policy.toml"] if (root / "policy.toml").exists() else []
-    except ValidationError as exc:
-        problems += exc.problems
     if problems:
         raise ValidationError(problems)
     shared[CONTRACTS] = frozenset().union(*(_text(tables[name][column]) for name, column in
@@ -197,8 +241,6 @@ def read_tables(root: Path) -> tuple[dict, dict, Policy, list[Path], str]:
         raise ValidationError(problems)
     if not models:
         shared_household(shared)  # bad shared tables stop the batch here, naming file, line, field
-    shared_digest = hashlib.sha256(b"".join(hashlib.sha256(p.read_bytes()).digest()
-                                            for p in shared_files)).hexdigest()
     return shared, tables, policy, files, shared_digest
 
 

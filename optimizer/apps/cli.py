@@ -73,8 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--quiet", action="store_true", help="no terminal summary")
     sub.add_parser("cases", help="list the bundled example cases")
     batch = sub.add_parser("batch", help="rebalance every household of IN_DIR into OUT_DIR (resumable)")
-    batch.add_argument("in_dir")
+    batch.add_argument("in_dir", help="input directory, bundled book name, or database URL (sqlite:///book.db, "
+                       "postgresql://user@host/db)")
     batch.add_argument("out_dir")
+    batch.add_argument("--results-to", metavar="DB_URL",
+                       help="also write each household's trades, lots, futures and summary to this database, "
+                       "one transaction per household (exactly once across reruns)")
     _executor_options(batch, "households per task (default 50)")
     batch.add_argument("--cross", action="store_true",
                        help="cross opposite sides of a security across clients (off: never netted)")
@@ -375,7 +379,7 @@ def _batch(args) -> int:
         man = run_batch(_in_dir(args.in_dir), args.out_dir, executor=args.executor, scheduler=args.scheduler,
                         workers=args.workers, chunk_size=args.chunk_size,
                         retry_errors=args.retry_errors, progress=not args.no_progress,
-                        only_needed=args.only_needed, cross=args.cross)
+                        only_needed=args.only_needed, cross=args.cross, results_to=args.results_to)
     except CvxRebalanceError as exc:
         return _report(exc)
     c, t = man["counts"], man["timings"]

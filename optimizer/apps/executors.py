@@ -113,7 +113,8 @@ class Outcome:
 
 def execute(runner: ChunkRunner, todo: list, context: tuple, *, executor: str = "local",
             scheduler: str | None = None, workers: int = 1, chunk_size: int | None = None,
-            progress: bool = True, desc: str = "rebalancing") -> Outcome:
+            progress: bool = True, desc: str = "rebalancing",
+            on_rows: Callable[[list[dict]], None] | None = None) -> Outcome:
     """Run ``runner`` over ``todo`` (``(household_id, frames)`` pairs) in chunks on the chosen
     executor, with a progress bar over households.
 
@@ -129,6 +130,9 @@ def execute(runner: ChunkRunner, todo: list, context: tuple, *, executor: str = 
         Worker processes (1: in this process, local executor).
     chunk_size : int, optional
         Households per task (default 50, fewer when there are few households per worker).
+    on_rows : callable, optional
+        Called in this (the driver) process with each chunk's status rows as they come back
+        (``--results-to`` writes the chunk's households to the results database).
     """
     size = chunk_size or max(1, min(CHUNK, math.ceil(len(todo) / (4 * workers))))
     runs = (_dask(runner, todo, context, workers, size, scheduler) if executor == "dask"
@@ -137,6 +141,8 @@ def execute(runner: ChunkRunner, todo: list, context: tuple, *, executor: str = 
     t1 = time.perf_counter()
     bar = _progress(len(todo), progress, desc)
     for rows in runs:
+        if on_rows is not None:
+            on_rows(rows)
         outcome.tables.update((r[KEY], r.pop("tables")) for r in rows if "tables" in r)
         outcome.succeeded += sum(r["status"] == "ok" for r in rows)
         outcome.failed += sum(r["status"] == "error" for r in rows)
@@ -153,7 +159,7 @@ def execute(runner: ChunkRunner, todo: list, context: tuple, *, executor: str = 
 def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local",
               scheduler: str | None = None, workers: int | None = None, chunk_size: int | None = None,
               retry_errors: bool = False, progress: bool = True, only_needed: bool = False,
-              cross: bool = False) -> dict:
+              cross: bool = False, results_to: str | None = None) -> dict:
     """Rebalance every household of IN_DIR into OUT_DIR; resumes a run that was stopped.
 
     Parameters
@@ -173,6 +179,12 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
     cross : bool
         Cross opposite sides of a security across clients before the blocks go to the street
         (``optimizer.apps.orders``); off by default: buys and sells are never netted.
+    results_to : str, optional
+        A database URL (``optimizer.apps.database.ResultsDB``): each household's trades, lots,
+        futures and summary row are written there too, in one transaction per household, as its
+        chunk comes back; households finished in OUT_DIR by an earlier run but missing there (or
+        there from another input) are written first, so every household has exactly one set of rows.
+        IN_DIR may be a database URL too (``optimizer.apps.database``).
 
     Returns
     -------
@@ -188,7 +200,7 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
     """
     try:
         return _run_batch(in_dir, Path(out_dir), executor, scheduler, workers, chunk_size, retry_errors,
-                          progress, only_needed, cross)
+                          progress, only_needed, cross, results_to)
     except OSError as exc:
         if isinstance(exc, OutputError):
             raise
@@ -196,7 +208,7 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
 
 
 def _run_batch(in_dir, out: Path, executor, scheduler, workers, chunk_size, retry_errors, progress,
-               only_needed=False, cross=False) -> dict:
+               only_needed=False, cross=False, results_to: str | None = None) -> dict:
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     batch = read_batch(in_dir)
@@ -207,16 +219,38 @@ def _run_batch(in_dir, out: Path, executor, scheduler, workers, chunk_size, retr
         needed = set(scan(in_dir).query("needs_rebalance")["household_id"])
         ids = [hid for hid in ids if hid in needed]
     t_read = time.perf_counter() - t0
-    run_ids = pending(out, {hid: batch.households[hid].get("_digest") for hid in ids}, retry_errors)
+    digests = {hid: batch.households[hid].get("_digest") for hid in ids}
+    run_ids = pending(out, digests, retry_errors)
     todo = [(hid, batch.households[hid]) for hid in run_ids]
     workers = workers or os.cpu_count() or 1
-    done = execute(run_chunk, todo, (batch.shared, batch.policy, str(out)), executor=executor,
-                   scheduler=scheduler, workers=workers, chunk_size=chunk_size, progress=progress)
+    db = on_rows = None
+    synced = 0
+    if results_to:
+        from cvxrebalance.optimizer.apps.database import ResultsDB
+
+        db = ResultsDB(results_to)
+        # Finished in OUT_DIR but not (or from another input) in the database: a run killed
+        # between a household's files and its database write.
+        running = set(run_ids)
+        synced = db.sync(out, {hid: digests[hid] for hid in ids if hid not in running})
+
+        def on_rows(rows: list[dict]) -> None:
+            for r in rows:
+                db.write_household(out, r[KEY])
+    try:
+        done = execute(run_chunk, todo, (batch.shared, batch.policy, str(out)), executor=executor,
+                       scheduler=scheduler, workers=workers, chunk_size=chunk_size, progress=progress,
+                       on_rows=on_rows)
+    finally:
+        if db is not None:
+            db.close()
     t2 = time.perf_counter()
     counts = combine(out, ids, done.tables, cross)  # this run's tables as they are, so combining reads no file back
     counts |= {"households": len(ids), "run": len(todo), "succeeded": done.succeeded, "failed": done.failed,
                "skipped_finished": len(ids) - len(todo), "failed_total": counts["errors"],
                "not_needed": len(batch.households) - len(ids)}
+    if results_to:
+        counts["database_caught_up"] = synced
     t_run = done.run_seconds
     timings = {"read_seconds": t_read, "run_seconds": t_run, "combine_seconds": time.perf_counter() - t2,
                "household_seconds_total": done.household_seconds, "wall_seconds": time.perf_counter() - t0,

@@ -41,6 +41,7 @@ from cvxrebalance.optimizer.apps.batch import (
     read_tables,
     shared_household,
 )
+from cvxrebalance.optimizer.apps.database import is_url
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.futures import parse_futures
 from cvxrebalance.optimizer.domain.policy import Policy
@@ -92,7 +93,7 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
     >>> list(scan(d)[["household_id", "needs_rebalance"]].itertuples(index=False, name=None))[0][1] in (True, False)
     True
     """
-    shared, tables, policy, _, _ = read_tables(Path(in_dir))
+    shared, tables, policy, _, _ = read_tables(in_dir if is_url(in_dir) else Path(in_dir))
     problems: list[Problem] = []
     acc = _with_ids(tables["accounts"], "accounts", problems)
     hol = _with_ids(tables["holdings"], "holdings", problems)
