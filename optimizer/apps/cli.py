@@ -336,6 +336,9 @@ def _html_report(args) -> int:
 
     try:
         written = report(args.out_dir)
+    except ImportError as exc:  # the report extra is not installed: say how, no traceback
+        print(f"cvxrebalance: {exc}", file=sys.stderr)
+        return 2
     except FAILURES as exc:
         return _report(exc)
     print(f"Wrote {len(written)} report{'s' if len(written) != 1 else ''}: {written[-1]}")
@@ -361,10 +364,12 @@ def _scan(args) -> int:
     print(f"{len(needed)} of {len(table)} households need a rebalance"
           + (": " + ", ".join(f"{n} {r}" for r, n in needed["reason"].value_counts().items()) if len(needed) else ""))
     shown = needed.head(args.top).copy()
+    if len(needed) > len(shown):
+        print(f"(the {len(shown)} most urgent; {len(needed) - len(shown)} more with --top or --out)")
     if len(shown):
         for c in ("breach", "idle_cash"):
             shown[c] = shown[c].map(lambda x: f"{x:.2%}" if x else "")
-        for c in ("value", "cash_short", "withdrawal", "contribution", "harvestable"):
+        for c in ("value", "restricted", "cash_short", "withdrawal", "contribution", "harvestable"):
             shown[c] = shown[c].map(lambda x: f"{x:,.0f}" if x else "")
         print(shown.drop(columns=["needs_rebalance"]).to_string(index=False))
     if args.out:

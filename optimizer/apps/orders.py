@@ -28,7 +28,7 @@ ORDER_COLUMNS = ["order_id", KEY, "account_id", "security_id", "side", "quantity
 ORDER_LOT_COLUMNS = ["order_id", KEY, "account_id", "security_id", "lot_id", "acquired", "quantity",
                      "cost_basis_per_share", "term"]
 BLOCK_COLUMNS = ["block_id", "security_id", "side", "quantity", "price", "value", "allocations", "crossed"]
-ALLOCATION_COLUMNS = ["block_id", "order_id", KEY, "account_id", "quantity"]
+ALLOCATION_COLUMNS = ["block_id", "order_id", KEY, "account_id", "side", "quantity"]
 
 
 def orders(trades: pd.DataFrame) -> pd.DataFrame:
@@ -65,6 +65,8 @@ def blocks(orders_: pd.DataFrame, cross: bool = False) -> tuple[pd.DataFrame, pd
     g = street.groupby(["block_id", "security_id", "side"], sort=True)
     block = g.agg(quantity=("street", "sum"), price=("price", "first"), allocations=("order_id", "size")).reset_index()
     block["value"] = np.round(block["quantity"].to_numpy(float) * block["price"].to_numpy(float), 2)
+    whole = (block["quantity"] == np.round(block["quantity"])).all()  # whole shares stay whole numbers
+    block["quantity"] = block["quantity"].astype(int) if whole else block["quantity"]
     crossed = o.groupby("block_id")["crossed"].sum()
     block["crossed"] = block["block_id"].map(crossed).fillna(0.0)
     crossing = o[o["crossed"] > 0]

@@ -126,7 +126,7 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
     out["breach"], out["breach_class"], out["idle_cash"] = 0.0, "", 0.0
     for (model_id, pname), members in assign.groupby(["model_id", "policy"]).groups.items():
         p = shared[POLICIES][pname] if pname else policy
-        if isinstance(p, list):  # an unreadable policy file: the batch names it
+        if isinstance(p, list) or model_id == "?":  # an unreadable policy file or a bad row: the batch names it
             bad |= set(members)
             continue
         _breaches(out, members, base if not model_id else shared_household(shared, model_id), p, by_class,
@@ -238,21 +238,25 @@ def _restricted(rules: pd.DataFrame | None, hol: pd.DataFrame, acc: pd.DataFrame
     h_sid, h_acc = text(hol, "security_id"), text(hol, "account_id")
     covered = np.zeros(len(hol), bool)
     for r in rules[text(rules, "rule") == "no_hold"].to_dict("records"):
+        cell = {c: _cell(r.get(c)) for c in ("account_id", "account_type", "security_id", "tag", "asset_class")}
         mine = (hol[KEY] == r[KEY]).to_numpy().copy()
-        if str(r.get("account_id") or "").strip():
-            mine &= (h_acc == str(r["account_id"]).strip()).to_numpy()
-        if str(r.get("account_type") or "").strip():
-            mine &= np.array([kind.get((h, a)) == str(r["account_type"]).strip()
-                              for h, a in zip(hol[KEY], h_acc, strict=True)])
-        if str(r.get("security_id") or "").strip():
-            mine &= (h_sid == str(r["security_id"]).strip()).to_numpy()
-        elif str(r.get("tag") or "").strip():
-            tag = str(r["tag"]).strip()
-            mine &= np.array([tag in (tags.get(s) or ()) for s in h_sid])  # parsed tags: a tuple
-        elif str(r.get("asset_class") or "").strip():
-            mine &= (h_sid.map(cls) == str(r["asset_class"]).strip()).to_numpy()
+        if cell["account_id"]:
+            mine &= (h_acc == cell["account_id"]).to_numpy()
+        if cell["account_type"]:
+            mine &= np.array([kind.get((h, a)) == cell["account_type"] for h, a in zip(hol[KEY], h_acc, strict=True)])
+        if cell["security_id"]:
+            mine &= (h_sid == cell["security_id"]).to_numpy()
+        elif cell["tag"]:
+            mine &= np.array([cell["tag"] in (tags.get(s) or ()) for s in h_sid])  # parsed tags: a tuple
+        elif cell["asset_class"]:
+            mine &= (h_sid.map(cls) == cell["asset_class"]).to_numpy()
         covered |= mine
     return pd.Series(np.where(covered, value.to_numpy(), 0.0)).groupby(hol[KEY].to_numpy()).sum()
+
+
+def _cell(value) -> str:
+    """A text cell as read from a file or a database: blank for None and NaN (a SQL NULL)."""
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
 
 
 def _losses(hol, acc, qty, sids, price) -> pd.Series:

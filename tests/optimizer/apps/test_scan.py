@@ -109,3 +109,43 @@ def test_the_cli_prints_the_ranking_writes_it_and_batch_runs_only_the_needed(tmp
     assert man["counts"]["not_needed"] == 1 and man["counts"]["run"] == 6
     assert not (tmp_path / "out" / "households" / "calm").exists()
     assert (tmp_path / "out" / "households" / "drifted" / "summary.json").exists()
+
+
+def test_a_database_book_scans_as_its_files_do(tmp_path):
+    """The advisor book loaded into SQLite with pandas' own types (blank cells become NULLs, read
+    back as NaN): the scan ranks the same households, Jones's and Smith's restrictions first."""
+    sa = pytest.importorskip("sqlalchemy")
+    from cvxrebalance.scenarios import book_path
+
+    root = book_path("advisor")
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'book.db'}")
+    for f in root.glob("*.csv"):
+        pd.read_csv(f).to_sql(f.stem, engine, index=False)
+    pd.DataFrame({"toml": [(root / "policy.toml").read_text()]}).to_sql("policy", engine, index=False)
+    pd.DataFrame({"name": [p.stem for p in (root / "policies").glob("*.toml")],
+                  "toml": [p.read_text() for p in (root / "policies").glob("*.toml")]}).to_sql("policies", engine,
+                                                                                              index=False)
+    from_db = scan(f"sqlite:///{tmp_path / 'book.db'}")
+    from_files = scan(root)
+    assert from_db["household_id"].tolist() == from_files["household_id"].tolist()
+    assert from_db["reason"].tolist() == from_files["reason"].tolist()
+    assert from_db["household_id"].tolist()[:2] == ["jones", "smith"]
+
+
+def test_a_household_with_an_unknown_model_is_flagged_and_the_rest_run(tmp_path):
+    import shutil
+
+    from cvxrebalance.optimizer.apps.executors import run_batch
+    from cvxrebalance.scenarios import book_path
+
+    root = tmp_path / "book"
+    shutil.copytree(book_path("advisor"), root)
+    hh = pd.read_csv(root / "households.csv", dtype=str, keep_default_na=False)
+    hh.loc[hh["household_id"] == "h015", "model_id"] = "Moderate"
+    hh.to_csv(root / "households.csv", index=False)
+    r = scan(root).set_index("household_id")
+    assert r.loc["h015", "reason"] == "input"
+    man = run_batch(root, tmp_path / "out", workers=1, progress=False, only_needed=True)
+    errors = pd.read_csv(tmp_path / "out" / "errors.csv").set_index("household_id")
+    assert list(errors.index) == ["h015"] and "unknown model 'Moderate'" in errors.loc["h015", "reason"]
+    assert man["counts"]["succeeded"] == 46
