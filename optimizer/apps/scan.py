@@ -118,6 +118,8 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
         .groupby([KEY, "c"])["v"].sum().unstack(fill_value=0.0).reindex(ids, fill_value=0.0)
     cash_h = (cash + flow).groupby(acc[KEY]).sum().reindex(ids, fill_value=0.0)
     V = by_class.sum(axis=1) + cash_h
+    # Worth nothing after its flows, or negative cash: the rebalance refuses it (and names why).
+    bad |= set(V.index[~(V > 0).to_numpy()]) | set(acc.loc[(cash < 0).to_numpy(), KEY])
     overlay = _overlay_exposure(tables, sec, tables["accounts"], ids)
 
     out = pd.DataFrame(index=pd.Index(ids, name=KEY))
@@ -126,7 +128,8 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
     out["breach"], out["breach_class"], out["idle_cash"] = 0.0, "", 0.0
     for (model_id, pname), members in assign.groupby(["model_id", "policy"]).groups.items():
         p = shared[POLICIES][pname] if pname else policy
-        if isinstance(p, list):  # an unreadable policy file: the batch names it
+        if model_id == "?" or isinstance(p, list):  # no (single) row, an unknown model or policy, or
+            # an unreadable policy file: the batch names it
             bad |= set(members)
             continue
         _breaches(out, members, base if not model_id else shared_household(shared, model_id), p, by_class,
@@ -196,7 +199,7 @@ def _breaches(out, members, household, policy, by_class, cash_h, V, overlay, min
     w = w.div(value, axis=0).assign(**{CASH: cash_h.reindex(members) / value})
     lo = pd.Series([*lower, cash_lo], index=[*classes, CASH])
     hi = pd.Series([*upper, cash_hi], index=[*classes, CASH])
-    gap = np.maximum((lo - w).clip(lower=0.0), (w - hi).clip(lower=0.0))
+    gap = np.maximum((lo - w).clip(lower=0.0), (w - hi).clip(lower=0.0)).fillna(0.0)  # NaN: no value
     worst = gap.max(axis=1).fillna(0.0)
     out.loc[members, "breach"] = worst.where(worst > min_breach, 0.0).to_numpy()
     out.loc[members, "breach_class"] = gap.idxmax(axis=1).where(worst > min_breach, "").fillna("").to_numpy()

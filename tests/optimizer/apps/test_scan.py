@@ -109,3 +109,29 @@ def test_the_cli_prints_the_ranking_writes_it_and_batch_runs_only_the_needed(tmp
     assert man["counts"]["not_needed"] == 1 and man["counts"]["run"] == 6
     assert not (tmp_path / "out" / "households" / "calm").exists()
     assert (tmp_path / "out" / "households" / "drifted" / "summary.json").exists()
+
+
+def test_an_unknown_model_or_policy_flags_its_household_and_spares_the_rest(tmp_path):
+    root = small_book(tmp_path)
+    (root / "models.csv").write_text("model_id,asset_class,weight\nm,equity,0.60\nm,bonds,0.38\nm,cash,0.02\n")
+    (root / "targets.csv").unlink()
+    ids = ["calm", "drifted", "short", "leaving", "adding", "losses", "idle"]
+    rows = [f"{h},m," for h in ids]
+    rows[0] = "calm,nope,"  # no such model
+    rows[1] = "drifted,m,../policy"  # no such policy file
+    (root / "households.csv").write_text("household_id,model_id,policy\n" + "\n".join(rows) + "\n")
+    r = scan(root).set_index("household_id")
+    assert r.loc["calm", "reason"] == "input" and r.loc["drifted", "reason"] == "input"
+    assert r.loc["short", "reason"] == "cash_short"
+
+
+def test_a_household_worth_nothing_or_with_negative_cash_is_an_input_problem(tmp_path):
+    root = small_book(tmp_path)
+    acc = (root / "accounts.csv").read_text().replace("calm,a,tax_deferred,2000", "calm,a,tax_deferred,0") \
+        .replace("idle,a,tax_deferred,12000", "idle,a,tax_deferred,-12000")
+    (root / "accounts.csv").write_text(acc)
+    hol = [line for line in (root / "holdings.csv").read_text().splitlines() if not line.startswith("calm,")]
+    (root / "holdings.csv").write_text("\n".join(hol) + "\n")
+    r = scan(root).set_index("household_id")
+    assert r.loc["calm", "reason"] == "input" and r.loc["idle", "reason"] == "input"
+    assert r.loc["drifted", "reason"] == "band_breach"
