@@ -135,3 +135,10 @@ def test_a_household_worth_nothing_or_with_negative_cash_is_an_input_problem(tmp
     r = scan(root).set_index("household_id")
     assert r.loc["calm", "reason"] == "input" and r.loc["idle", "reason"] == "input"
     assert r.loc["drifted", "reason"] == "band_breach"
+
+
+def test_a_bad_horizon_is_named_by_its_option(tmp_path, capsys):
+    from cvxrebalance.optimizer.apps.cli import main
+
+    assert main(["scan", str(small_book(tmp_path)), "--horizon", "2026-02-30"]) == 2
+    assert "--horizon" in capsys.readouterr().err
