@@ -45,7 +45,7 @@ from cvxrebalance.optimizer.apps.database import is_url
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.futures import parse_futures
 from cvxrebalance.optimizer.domain.policy import Policy
-from cvxrebalance.optimizer.domain.tables import CASH
+from cvxrebalance.optimizer.domain.tables import CASH, file_lines
 from cvxrebalance.optimizer.domain.targets import class_edges, effective_targets
 
 REASONS = ("input", "restriction", "cash_short", "withdrawal", "band_breach", "expiring_contract", "contribution",
@@ -120,7 +120,7 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
     V = by_class.sum(axis=1) + cash_h
     # Worth nothing after its flows, or negative cash: the rebalance refuses it (and names why).
     bad |= set(V.index[~(V > 0).to_numpy()]) | set(acc.loc[(cash < 0).to_numpy(), KEY])
-    overlay = _overlay_exposure(tables, sec, tables["accounts"], ids)
+    overlay = _overlay_exposure(tables, sec, tables["accounts"], ids, bad)
 
     out = pd.DataFrame(index=pd.Index(ids, name=KEY))
     out["value"] = V
@@ -206,9 +206,11 @@ def _breaches(out, members, household, policy, by_class, cash_h, V, overlay, min
     out.loc[members, "idle_cash"] = (w[CASH] - targets.cash_target).clip(lower=0.0).fillna(0.0).to_numpy()
 
 
-def _overlay_exposure(tables: dict, sec: pd.DataFrame, accounts: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
+def _overlay_exposure(tables: dict, sec: pd.DataFrame, accounts: pd.DataFrame, ids: list[str],
+                      bad: set) -> pd.DataFrame:
     """(household x class) exposure of the contracts held, currency: notional x exposure per unit
-    (a Treasury future's or swap's duration ratio, ``parse_futures``)."""
+    (a Treasury future's or swap's duration ratio, ``parse_futures``); the households of rows
+    ``parse_futures`` finds a problem in are added to ``bad`` (the batch names the problem)."""
     fut, swaps = tables.get("futures"), tables.get("swaps")
     if fut is None and swaps is None:
         return pd.DataFrame(index=ids)
@@ -220,6 +222,9 @@ def _overlay_exposure(tables: dict, sec: pd.DataFrame, accounts: pd.DataFrame, i
     problems: list[Problem] = []
     drop = lambda f: None if f is None else f.drop(columns=KEY)  # noqa: E731
     parsed = parse_futures(drop(fut), sec, accounts, problems, drop(swaps))
+    owner = {(f"{name}.csv", line): hid for name, part in (("futures", fut), ("swaps", swaps)) if part is not None
+             for line, hid in zip(file_lines(part), household_ids(part, name)[0], strict=True)}
+    bad |= {owner[(p.file, p.row)] for p in problems if (p.file, p.row) in owner}
     notional = parsed["position"].to_numpy(float) * parsed["price"].to_numpy(float) * parsed["multiplier"].to_numpy(float)
     frame = pd.DataFrame({KEY: keys[: len(parsed)], "c": parsed["asset_class"].to_numpy(),
                           "x": notional * parsed["exposure"].to_numpy(float)})
@@ -278,7 +283,7 @@ def _expiring(fut: pd.DataFrame | None, assign: pd.DataFrame, shared: dict, poli
         return pd.Series(dtype=int)
     keys = household_ids(fut, "futures")[0]
     held = pd.to_numeric(fut.get("position", 0), errors="coerce").fillna(0.0) != 0
-    expiry = pd.to_datetime(fut["expiry"], errors="coerce")
+    expiry = pd.to_datetime(fut["expiry"], errors="coerce", format="ISO8601")  # as the reader
 
     def limit(hid: str) -> pd.Timestamp:
         if horizon is not None:

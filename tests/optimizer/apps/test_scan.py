@@ -142,3 +142,14 @@ def test_a_bad_horizon_is_named_by_its_option(tmp_path, capsys):
 
     assert main(["scan", str(small_book(tmp_path)), "--horizon", "2026-02-30"]) == 2
     assert "--horizon" in capsys.readouterr().err
+
+
+def test_a_contract_row_the_rebalance_refuses_flags_its_household(tmp_path):
+    root = small_book(tmp_path)
+    (root / "futures.csv").write_text(
+        "household_id,contract_id,account_id,position,price,multiplier,expiry,asset_class\n"
+        "calm,ESZ6,a,0,5000,50,2026-13-45,equity\n"  # no such date
+        "short,ESH7,a,0,5000,-50,2027-03-19,equity\n")  # a negative multiplier
+    r = scan(root).set_index("household_id")
+    assert r.loc["calm", "reason"] == "input" and "input" in r.loc["short", "reasons"]
+    assert r.loc["drifted", "reason"] == "band_breach"
