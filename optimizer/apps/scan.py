@@ -44,6 +44,7 @@ from cvxrebalance.optimizer.apps.batch import (
 from cvxrebalance.optimizer.apps.database import is_url
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.futures import parse_futures
+from cvxrebalance.optimizer.domain.models import OVERRIDES, household_policy
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.tables import CASH, file_lines
 from cvxrebalance.optimizer.domain.targets import class_edges, effective_targets
@@ -97,9 +98,12 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
     problems: list[Problem] = []
     acc = _with_ids(tables["accounts"], "accounts", problems)
     hol = _with_ids(tables["holdings"], "holdings", problems)
+    listed = _with_ids(tables["households"], "households", problems) if tables.get("households") is not None \
+        else pd.DataFrame({KEY: []})
     if problems:
         raise ValidationError(problems)
-    ids = sorted(set(acc[KEY]) | set(hol[KEY]))
+    # A household listed in households.csv without accounts is one the batch fails: worth nothing here.
+    ids = sorted(set(acc[KEY]) | set(hol[KEY]) | set(listed[KEY]))
     assign = _assignments(tables.get("households"), ids, shared, policy)
     base = shared_household(shared, next(iter(shared.get(MODELS) or {}), None))
     sec = base.securities
@@ -180,6 +184,20 @@ def _assignments(frame: pd.DataFrame | None, ids: list[str], shared: dict, polic
     # A household without a (single) row, or with an unknown model or policy: the batch names it.
     known = out["model_id"].isin(list(models)) if models else pd.Series(True, index=ids)
     known &= out["policy"].isin(["", *shared.get(POLICIES, {})])
+    # An override the household's policy refuses (not a number, out of its key's range).
+    set_ = [c for c in OVERRIDES if c in rows.columns]
+    cells = rows[set_].astype(object).where(rows[set_].notna(), "").astype(str).apply(lambda c: c.str.strip())
+    for hid in cells.index[(cells != "").any(axis=1).to_numpy()]:
+        if not known.at[hid]:
+            continue
+        try:
+            x = pd.to_numeric(cells.loc[hid], errors="raise").astype(float).where(cells.loc[hid] != "", np.nan)
+            row = pd.Series({**dict.fromkeys(OVERRIDES, np.nan), **x.to_dict(), "policy": out.at[hid, "policy"]})
+            if not np.isfinite(x.dropna()).all():
+                raise ValueError
+            household_policy(row, 0, policy, shared.get(POLICIES, {}))
+        except (ValueError, TypeError, ValidationError):
+            known.at[hid] = False
     out.loc[~known, ["model_id", "policy"]] = ["?", ""]
     return out
 

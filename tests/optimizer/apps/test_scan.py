@@ -13,6 +13,7 @@ from cvxrebalance.constraints.bands import banded_before
 from cvxrebalance.optimizer.apps.batch import household_and_policy, read_batch
 from cvxrebalance.optimizer.apps.bench import write_batch_input
 from cvxrebalance.optimizer.apps.scan import scan
+from cvxrebalance.optimizer.domain.errors import ValidationError
 from cvxrebalance.optimizer.domain.prepare import prepare
 from cvxrebalance.scenarios.synthetic import synthetic_universe
 
@@ -153,3 +154,20 @@ def test_a_contract_row_the_rebalance_refuses_flags_its_household(tmp_path):
     r = scan(root).set_index("household_id")
     assert r.loc["calm", "reason"] == "input" and "input" in r.loc["short", "reasons"]
     assert r.loc["drifted", "reason"] == "band_breach"
+
+
+def test_households_csv_rows_the_batch_refuses_are_flagged_or_named_as_the_batch_does(tmp_path):
+    root = small_book(tmp_path)
+    (root / "models.csv").write_text("model_id,asset_class,weight\nm,equity,0.60\nm,bonds,0.38\nm,cash,0.02\n")
+    (root / "targets.csv").unlink()
+    rows = ["household_id,model_id,short_term_rate", "calm,m,abc", "drifted,m,-0.3", "ghost,m,",
+            *(f"{h},m," for h in ("short", "leaving", "adding", "losses", "idle"))]
+    (root / "households.csv").write_text("\n".join(rows) + "\n")
+    r = scan(root).set_index("household_id")
+    assert r.loc["calm", "reason"] == "input" and r.loc["drifted", "reason"] == "input"
+    assert r.loc["ghost", "reason"] == "input"  # listed, but no accounts: the batch fails it
+    assert r.loc["short", "reason"] == "cash_short"
+    (root / "households.csv").write_text("\n".join([*rows, ",m,"]) + "\n")
+    with pytest.raises(ValidationError) as err:  # a row of no household stops the batch: and the scan
+        scan(root)
+    assert [(p.file, p.row, p.field) for p in err.value.problems] == [("households.csv", 10, "household_id")]
