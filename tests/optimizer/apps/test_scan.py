@@ -171,3 +171,12 @@ def test_households_csv_rows_the_batch_refuses_are_flagged_or_named_as_the_batch
     with pytest.raises(ValidationError) as err:  # a row of no household stops the batch: and the scan
         scan(root)
     assert [(p.file, p.row, p.field) for p in err.value.problems] == [("households.csv", 10, "household_id")]
+
+
+def test_out_into_a_missing_folder_names_the_file_not_a_temporary_one(tmp_path, capsys):
+    from cvxrebalance.optimizer.apps.cli import main
+
+    target = tmp_path / "no" / "such" / "scan.csv"
+    assert main(["scan", str(small_book(tmp_path)), "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert str(target) in err and ".tmp" not in err
