@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, OutputError
+from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, OutputError, Problem, ValidationError
 from cvxrebalance.scenarios import case_path, describe_case, list_cases
 
 EXIT_OUTPUT = 3  # the results could not be written (1: some households failed, 2: bad input)
@@ -308,6 +308,16 @@ def _shock(args) -> int:
     return 0
 
 
+def _date_option(text: str, option: str):
+    """A command-line date (YYYY-MM-DD), or a ValidationError naming the option."""
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValidationError([Problem(option, None, option, f"not a date (YYYY-MM-DD): {text!r}: {exc}")]) from exc
+
+
 def _trade_file(args) -> int:
     import datetime as dt
 
@@ -321,7 +331,9 @@ def _trade_file(args) -> int:
         orders_path = Path(args.out_dir) / "orders.csv"
         if not orders_path.is_file():
             raise FileNotFoundError(f"{orders_path}: no orders.csv (run `cvxrebalance batch` into it first)")
-        date = dt.date.fromisoformat(args.date) if args.date else dt.date.today()
+        date = _date_option(args.date, "--date") if args.date else dt.date.today()
+        if not orders_path.read_text(encoding="utf-8").strip():
+            raise ValidationError([Problem("orders.csv", None, None, f"{orders_path} is empty: not even a header")])
         text = trade_file(read_result_csv(orders_path), template, date)
         out = Path(args.out) if args.out else Path(args.out_dir) / f"{Path(args.template).stem}.csv"
         write_files(out.parent, {out.name: text})
@@ -346,13 +358,12 @@ def _html_report(args) -> int:
 
 
 def _scan(args) -> int:
-    import datetime as dt
 
     from cvxrebalance.optimizer.apps.scan import scan
     from cvxrebalance.optimizer.domain.output import frame_csv, write_files
 
     try:
-        horizon = dt.date.fromisoformat(args.horizon) if args.horizon else None
+        horizon = _date_option(args.horizon, "--horizon") if args.horizon else None
         table = scan(_in_dir(args.in_dir), idle_cash=args.idle_cash, harvest=args.harvest, min_breach=args.min_breach,
                      horizon=horizon)
         if args.out:  # one file, written whole then renamed; every cell spreadsheet-safe

@@ -11,7 +11,7 @@
   and sold for another is two blocks. Crossing them is an explicit option (``cross=True``): then
   the smaller side of each security is crossed internally (``crossed``, at the price used) and
   one block goes to the street for the rest, each order's part of the cross being its share of
-  its side, in whole shares (largest remainder);
+  its side, in whole shares (largest remainder; a fractional part goes to the street);
 - ``allocations.csv``: each block's orders, with their quantities (they sum to the block's); with
   crossing, an order's crossed part is a row of block ``cross-<security_id>`` (an order's rows
   sum to its quantity).
@@ -77,17 +77,20 @@ def blocks(orders_: pd.DataFrame, cross: bool = False) -> tuple[pd.DataFrame, pd
 
 
 def _crossed(o: pd.DataFrame) -> pd.Series:
-    """Each order's crossed shares: per security, min(bought, sold) is crossed; each side's
-    orders share it in proportion to their quantities, in whole shares by largest remainder."""
+    """Each order's crossed shares: per security, min(bought, sold) whole shares are crossed;
+    each side's orders share it in proportion to their whole shares, in whole shares by largest remainder."""
     out = pd.Series(0.0, index=o.index)
-    for _, part in o.groupby("security_id"):
-        totals = part.groupby("side")["quantity"].sum()
+    # Only an order's whole shares cross (a fractional part goes to the street), so no order's
+    # rounded-up share of the cross can exceed what it trades.
+    whole_qty = np.floor(o["quantity"].astype(float))
+    for _, part in o.assign(_whole=whole_qty).groupby("security_id"):
+        totals = part.groupby("side")["_whole"].sum()
         matched = float(min(totals.get("buy", 0.0), totals.get("sell", 0.0)))
         if matched <= 0:
             continue
         for side in ("buy", "sell"):
             mine = part[part["side"] == side]
-            exact = matched * mine["quantity"] / totals[side]
+            exact = matched * mine["_whole"] / totals[side]
             whole = np.floor(exact)
             left = int(round(matched - whole.sum()))  # shares still to hand out, to the largest remainders
             order = (exact - whole).sort_values(ascending=False, kind="stable").index[:left]

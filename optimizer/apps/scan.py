@@ -44,8 +44,9 @@ from cvxrebalance.optimizer.apps.batch import (
 from cvxrebalance.optimizer.apps.database import is_url
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.futures import parse_futures
+from cvxrebalance.optimizer.domain.models import OVERRIDES, household_policy
 from cvxrebalance.optimizer.domain.policy import Policy
-from cvxrebalance.optimizer.domain.tables import CASH
+from cvxrebalance.optimizer.domain.tables import CASH, file_lines
 from cvxrebalance.optimizer.domain.targets import class_edges, effective_targets
 
 REASONS = ("input", "restriction", "cash_short", "withdrawal", "band_breach", "expiring_contract", "contribution",
@@ -97,9 +98,12 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
     problems: list[Problem] = []
     acc = _with_ids(tables["accounts"], "accounts", problems)
     hol = _with_ids(tables["holdings"], "holdings", problems)
+    listed = _with_ids(tables["households"], "households", problems) if tables.get("households") is not None \
+        else pd.DataFrame({KEY: []})
     if problems:
         raise ValidationError(problems)
-    ids = sorted(set(acc[KEY]) | set(hol[KEY]))
+    # A household listed in households.csv without accounts is one the batch fails: worth nothing here.
+    ids = sorted(set(acc[KEY]) | set(hol[KEY]) | set(listed[KEY]))
     assign = _assignments(tables.get("households"), ids, shared, policy)
     base = shared_household(shared, next(iter(shared.get(MODELS) or {}), None))
     sec = base.securities
@@ -118,7 +122,9 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
         .groupby([KEY, "c"])["v"].sum().unstack(fill_value=0.0).reindex(ids, fill_value=0.0)
     cash_h = (cash + flow).groupby(acc[KEY]).sum().reindex(ids, fill_value=0.0)
     V = by_class.sum(axis=1) + cash_h
-    overlay = _overlay_exposure(tables, sec, tables["accounts"], ids)
+    # Worth nothing after its flows, or negative cash: the rebalance refuses it (and names why).
+    bad |= set(V.index[~(V > 0).to_numpy()]) | set(acc.loc[(cash < 0).to_numpy(), KEY])
+    overlay = _overlay_exposure(tables, sec, tables["accounts"], ids, bad)
 
     out = pd.DataFrame(index=pd.Index(ids, name=KEY))
     out["value"] = V
@@ -126,7 +132,8 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
     out["breach"], out["breach_class"], out["idle_cash"] = 0.0, "", 0.0
     for (model_id, pname), members in assign.groupby(["model_id", "policy"]).groups.items():
         p = shared[POLICIES][pname] if pname else policy
-        if isinstance(p, list) or model_id == "?":  # an unreadable policy file or a bad row: the batch names it
+        if model_id == "?" or isinstance(p, list):  # no (single) row, an unknown model or policy, or
+            # an unreadable policy file: the batch names it
             bad |= set(members)
             continue
         _breaches(out, members, base if not model_id else shared_household(shared, model_id), p, by_class,
@@ -177,6 +184,20 @@ def _assignments(frame: pd.DataFrame | None, ids: list[str], shared: dict, polic
     # A household without a (single) row, or with an unknown model or policy: the batch names it.
     known = out["model_id"].isin(list(models)) if models else pd.Series(True, index=ids)
     known &= out["policy"].isin(["", *shared.get(POLICIES, {})])
+    # An override the household's policy refuses (not a number, out of its key's range).
+    set_ = [c for c in OVERRIDES if c in rows.columns]
+    cells = rows[set_].astype(object).where(rows[set_].notna(), "").astype(str).apply(lambda c: c.str.strip())
+    for hid in cells.index[(cells != "").any(axis=1).to_numpy()]:
+        if not known.at[hid]:
+            continue
+        try:
+            x = pd.to_numeric(cells.loc[hid], errors="raise").astype(float).where(cells.loc[hid] != "", np.nan)
+            row = pd.Series({**dict.fromkeys(OVERRIDES, np.nan), **x.to_dict(), "policy": out.at[hid, "policy"]})
+            if not np.isfinite(x.dropna()).all():
+                raise ValueError
+            household_policy(row, 0, policy, shared.get(POLICIES, {}))
+        except (ValueError, TypeError, ValidationError):
+            known.at[hid] = False
     out.loc[~known, ["model_id", "policy"]] = ["?", ""]
     return out
 
@@ -196,16 +217,18 @@ def _breaches(out, members, household, policy, by_class, cash_h, V, overlay, min
     w = w.div(value, axis=0).assign(**{CASH: cash_h.reindex(members) / value})
     lo = pd.Series([*lower, cash_lo], index=[*classes, CASH])
     hi = pd.Series([*upper, cash_hi], index=[*classes, CASH])
-    gap = np.maximum((lo - w).clip(lower=0.0), (w - hi).clip(lower=0.0))
+    gap = np.maximum((lo - w).clip(lower=0.0), (w - hi).clip(lower=0.0)).fillna(0.0)  # NaN: no value
     worst = gap.max(axis=1).fillna(0.0)
     out.loc[members, "breach"] = worst.where(worst > min_breach, 0.0).to_numpy()
     out.loc[members, "breach_class"] = gap.idxmax(axis=1).where(worst > min_breach, "").fillna("").to_numpy()
     out.loc[members, "idle_cash"] = (w[CASH] - targets.cash_target).clip(lower=0.0).fillna(0.0).to_numpy()
 
 
-def _overlay_exposure(tables: dict, sec: pd.DataFrame, accounts: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
+def _overlay_exposure(tables: dict, sec: pd.DataFrame, accounts: pd.DataFrame, ids: list[str],
+                      bad: set) -> pd.DataFrame:
     """(household x class) exposure of the contracts held, currency: notional x exposure per unit
-    (a Treasury future's or swap's duration ratio, ``parse_futures``)."""
+    (a Treasury future's or swap's duration ratio, ``parse_futures``); the households of rows
+    ``parse_futures`` finds a problem in are added to ``bad`` (the batch names the problem)."""
     fut, swaps = tables.get("futures"), tables.get("swaps")
     if fut is None and swaps is None:
         return pd.DataFrame(index=ids)
@@ -217,6 +240,9 @@ def _overlay_exposure(tables: dict, sec: pd.DataFrame, accounts: pd.DataFrame, i
     problems: list[Problem] = []
     drop = lambda f: None if f is None else f.drop(columns=KEY)  # noqa: E731
     parsed = parse_futures(drop(fut), sec, accounts, problems, drop(swaps))
+    owner = {(f"{name}.csv", line): hid for name, part in (("futures", fut), ("swaps", swaps)) if part is not None
+             for line, hid in zip(file_lines(part), household_ids(part, name)[0], strict=True)}
+    bad |= {owner[(p.file, p.row)] for p in problems if (p.file, p.row) in owner}
     notional = parsed["position"].to_numpy(float) * parsed["price"].to_numpy(float) * parsed["multiplier"].to_numpy(float)
     frame = pd.DataFrame({KEY: keys[: len(parsed)], "c": parsed["asset_class"].to_numpy(),
                           "x": notional * parsed["exposure"].to_numpy(float)})
@@ -279,7 +305,7 @@ def _expiring(fut: pd.DataFrame | None, assign: pd.DataFrame, shared: dict, poli
         return pd.Series(dtype=int)
     keys = household_ids(fut, "futures")[0]
     held = pd.to_numeric(fut.get("position", 0), errors="coerce").fillna(0.0) != 0
-    expiry = pd.to_datetime(fut["expiry"], errors="coerce")
+    expiry = pd.to_datetime(fut["expiry"], errors="coerce", format="ISO8601")  # as the reader
 
     def limit(hid: str) -> pd.Timestamp:
         if horizon is not None:

@@ -75,6 +75,8 @@ def read_template(path: str | Path) -> dict[str, Any]:
     f = out["file"]
     if not isinstance(f["delimiter"], str) or len(f["delimiter"]) != 1:
         problems.append(Problem(name, None, "file.delimiter", "must be one character"))
+    elif f["delimiter"] in ('"', "\n", "\r"):  # the quote or a line break: the file would not read back
+        problems.append(Problem(name, None, "file.delimiter", "must not be a double quote or a line break"))
     if f["line_ending"] not in ("\n", "\r\n"):
         problems.append(Problem(name, None, "file.line_ending", 'must be "\\n" or "\\r\\n"'))
     for key in ("quantity_decimals", "price_decimals", "value_decimals"):
@@ -120,8 +122,16 @@ def _section(raw: Any, defaults: dict, section: str, name: str, problems: list[P
 
 
 def trade_file(orders: pd.DataFrame, template: dict[str, Any], trade_date: dt.date) -> str:
-    """The upload file's text: one line per order, laid out by ``template`` (``read_template``)."""
+    """The upload file's text: one line per order, laid out by ``template`` (``read_template``).
+
+    Raises
+    ------
+    ValidationError
+        ``orders`` lacks a field the template uses, has a side without a code in ``[sides]``, or
+        a quantity, price, value or cost that is not a number (named by orders.csv line).
+    """
     f, sides = template["file"], template["sides"]
+    _check_orders(orders, template)
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=f["delimiter"], lineterminator=f["line_ending"])
     if f["header"]:
@@ -142,3 +152,25 @@ def trade_file(orders: pd.DataFrame, template: dict[str, Any], trade_date: dt.da
             cells.append(spreadsheet_safe(str(value)))
         writer.writerow(cells)
     return buf.getvalue()
+
+
+def _check_orders(orders: pd.DataFrame, template: dict[str, Any]) -> None:
+    """Every problem ``trade_file`` would meet in ``orders``, at once."""
+    used = [c["field"] for c in template["columns"] if "field" in c and c["field"] != "trade_date"]
+    problems = [Problem("orders.csv", 1, name, "required column is missing")
+                for name in dict.fromkeys(used) if name not in orders.columns]
+    lines = range(2, len(orders) + 2)
+    for name in dict.fromkeys(used):
+        if name not in orders.columns:
+            continue
+        if name == "side":
+            problems += [Problem("orders.csv", line, "side", f"no code for side {v!r} in [sides]; known: "
+                                 f"{', '.join(template['sides'])}")
+                         for line, v in zip(lines, orders["side"], strict=True) if v not in template["sides"]]
+        elif name in DECIMALS:
+            x = pd.to_numeric(orders[name], errors="coerce")
+            problems += [Problem("orders.csv", line, name, f"not a number: {v!r}")
+                         for line, v, ok in zip(lines, orders[name], x.notna() & x.abs().lt(float("inf")), strict=True)
+                         if not ok]
+    if problems:
+        raise ValidationError(problems)

@@ -92,7 +92,10 @@ def write_files(out_dir: Path, contents: dict[str, str]) -> None:
     staged: dict[str, str] = {}
     try:
         for name, text in contents.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
+            except OSError as exc:  # name the file asked for, not the temporary one
+                raise OSError(exc.errno, f"cannot write {Path(out_dir) / name}: {exc.strerror}") from exc
             staged[name] = tmp
             try:
                 f = os.fdopen(fd, "w")

@@ -39,3 +39,19 @@ def test_crossing_matches_the_smaller_side_pro_rata_in_whole_shares():
     assert crossed.to_dict() == {"a-0001": 27, "b-0001": 13, "c-0001": 40}
     assert alloc.groupby("order_id")["quantity"].sum()["c-0001"] == 40
     assert b.loc["sell-BD", "quantity"] == 10 and b.loc["sell-BD", "crossed"] == 0
+
+
+def test_crossing_never_gives_an_order_more_than_its_quantity_with_fractional_shares():
+    # Two 0.8-share buys against a 1.6-share sell (a fractional holding sold whole): largest
+    # remainder used to hand each a whole share, more than it trades.
+    o = orders(pd.DataFrame({
+        "household_id": ["a", "b", "c"], "account_id": ["t"] * 3, "security_id": ["EQ"] * 3,
+        "side": ["buy", "buy", "sell"], "quantity": [0.8, 0.8, 1.6], "price": [100.0] * 3,
+        "value": [80.0, 80.0, 160.0], "cost": [0.0] * 3, "reason": ["drift"] * 3, "reason_detail": [""] * 3}))
+    block, alloc = blocks(o, cross=True)
+    per_order = alloc.groupby("order_id")["quantity"].sum()
+    assert per_order.to_dict() == o.set_index("order_id")["quantity"].to_dict()
+    crossed = alloc[alloc["block_id"] == "cross-EQ"]
+    assert crossed["quantity"].ge(0).all() and (crossed["quantity"] == crossed["quantity"].round()).all()
+    buys = crossed[crossed["order_id"].isin(o.loc[o["side"] == "buy", "order_id"])]["quantity"].sum()
+    assert buys == crossed["quantity"].sum() - buys  # each side crosses the same shares

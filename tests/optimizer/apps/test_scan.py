@@ -13,6 +13,7 @@ from cvxrebalance.constraints.bands import banded_before
 from cvxrebalance.optimizer.apps.batch import household_and_policy, read_batch
 from cvxrebalance.optimizer.apps.bench import write_batch_input
 from cvxrebalance.optimizer.apps.scan import scan
+from cvxrebalance.optimizer.domain.errors import ValidationError
 from cvxrebalance.optimizer.domain.prepare import prepare
 from cvxrebalance.scenarios.synthetic import synthetic_universe
 
@@ -149,3 +150,73 @@ def test_a_household_with_an_unknown_model_is_flagged_and_the_rest_run(tmp_path)
     errors = pd.read_csv(tmp_path / "out" / "errors.csv").set_index("household_id")
     assert list(errors.index) == ["h015"] and "unknown model 'Moderate'" in errors.loc["h015", "reason"]
     assert man["counts"]["succeeded"] == 46
+
+
+def test_an_unknown_model_or_policy_flags_its_household_and_spares_the_rest(tmp_path):
+    root = small_book(tmp_path)
+    (root / "models.csv").write_text("model_id,asset_class,weight\nm,equity,0.60\nm,bonds,0.38\nm,cash,0.02\n")
+    (root / "targets.csv").unlink()
+    ids = ["calm", "drifted", "short", "leaving", "adding", "losses", "idle"]
+    rows = [f"{h},m," for h in ids]
+    rows[0] = "calm,nope,"  # no such model
+    rows[1] = "drifted,m,../policy"  # no such policy file
+    (root / "households.csv").write_text("household_id,model_id,policy\n" + "\n".join(rows) + "\n")
+    r = scan(root).set_index("household_id")
+    assert r.loc["calm", "reason"] == "input" and r.loc["drifted", "reason"] == "input"
+    assert r.loc["short", "reason"] == "cash_short"
+
+
+def test_a_household_worth_nothing_or_with_negative_cash_is_an_input_problem(tmp_path):
+    root = small_book(tmp_path)
+    acc = (root / "accounts.csv").read_text().replace("calm,a,tax_deferred,2000", "calm,a,tax_deferred,0") \
+        .replace("idle,a,tax_deferred,12000", "idle,a,tax_deferred,-12000")
+    (root / "accounts.csv").write_text(acc)
+    hol = [line for line in (root / "holdings.csv").read_text().splitlines() if not line.startswith("calm,")]
+    (root / "holdings.csv").write_text("\n".join(hol) + "\n")
+    r = scan(root).set_index("household_id")
+    assert r.loc["calm", "reason"] == "input" and r.loc["idle", "reason"] == "input"
+    assert r.loc["drifted", "reason"] == "band_breach"
+
+
+def test_a_bad_horizon_is_named_by_its_option(tmp_path, capsys):
+    from cvxrebalance.optimizer.apps.cli import main
+
+    assert main(["scan", str(small_book(tmp_path)), "--horizon", "2026-02-30"]) == 2
+    assert "--horizon" in capsys.readouterr().err
+
+
+def test_a_contract_row_the_rebalance_refuses_flags_its_household(tmp_path):
+    root = small_book(tmp_path)
+    (root / "futures.csv").write_text(
+        "household_id,contract_id,account_id,position,price,multiplier,expiry,asset_class\n"
+        "calm,ESZ6,a,0,5000,50,2026-13-45,equity\n"  # no such date
+        "short,ESH7,a,0,5000,-50,2027-03-19,equity\n")  # a negative multiplier
+    r = scan(root).set_index("household_id")
+    assert r.loc["calm", "reason"] == "input" and "input" in r.loc["short", "reasons"]
+    assert r.loc["drifted", "reason"] == "band_breach"
+
+
+def test_households_csv_rows_the_batch_refuses_are_flagged_or_named_as_the_batch_does(tmp_path):
+    root = small_book(tmp_path)
+    (root / "models.csv").write_text("model_id,asset_class,weight\nm,equity,0.60\nm,bonds,0.38\nm,cash,0.02\n")
+    (root / "targets.csv").unlink()
+    rows = ["household_id,model_id,short_term_rate", "calm,m,abc", "drifted,m,-0.3", "ghost,m,",
+            *(f"{h},m," for h in ("short", "leaving", "adding", "losses", "idle"))]
+    (root / "households.csv").write_text("\n".join(rows) + "\n")
+    r = scan(root).set_index("household_id")
+    assert r.loc["calm", "reason"] == "input" and r.loc["drifted", "reason"] == "input"
+    assert r.loc["ghost", "reason"] == "input"  # listed, but no accounts: the batch fails it
+    assert r.loc["short", "reason"] == "cash_short"
+    (root / "households.csv").write_text("\n".join([*rows, ",m,"]) + "\n")
+    with pytest.raises(ValidationError) as err:  # a row of no household stops the batch: and the scan
+        scan(root)
+    assert [(p.file, p.row, p.field) for p in err.value.problems] == [("households.csv", 10, "household_id")]
+
+
+def test_out_into_a_missing_folder_names_the_file_not_a_temporary_one(tmp_path, capsys):
+    from cvxrebalance.optimizer.apps.cli import main
+
+    target = tmp_path / "no" / "such" / "scan.csv"
+    assert main(["scan", str(small_book(tmp_path)), "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert str(target) in err and ".tmp" not in err

@@ -42,6 +42,10 @@ def test_example_b_no_header_pipes_compact_dates_crlf():
     ('[sides]\nhold = "H"\n[[columns]]\nname = "a"\nfield = "side"\n', "sides.hold"),
     ('[file]\nheader = true\n', "columns"),
     ('[layout]\n[[columns]]\nname = "a"\nvalue = "x"\n', "layout"),
+    # A delimiter csv quotes with, or a line break: the file could not be read back.
+    ('[file]\ndelimiter = "\\""\n[[columns]]\nname = "a"\nfield = "side"\n', "file.delimiter"),
+    ('[file]\ndelimiter = "\\n"\n[[columns]]\nname = "a"\nfield = "side"\n', "file.delimiter"),
+    ('[file]\ndelimiter = "\\r"\n[[columns]]\nname = "a"\nfield = "side"\n', "file.delimiter"),
 ])
 def test_a_bad_template_is_named_by_its_key(tmp_path, body, key):
     path = tmp_path / "t.toml"
@@ -59,3 +63,23 @@ def test_the_cli_writes_from_a_batch_out_dir(tmp_path, capsys):
     assert (tmp_path / "example_a.csv").read_text().splitlines()[1] == "ira,S,VTI,12,MKT,11/23/2026,h1-0001"
     assert main(["trade-file", str(tmp_path / "none"), "--template", "example_a"]) == 2
     assert main(["trade-file", str(tmp_path), "--template", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_an_orders_table_without_a_field_the_template_uses_is_named_not_a_traceback(tmp_path):
+    template = read_template(EXAMPLES / "example_a.toml")
+    with pytest.raises(ValidationError) as err:
+        trade_file(ORDERS.drop(columns=["account_id", "side"]), template, DAY)
+    assert {(p.file, p.field) for p in err.value.problems} == {("orders.csv", "account_id"), ("orders.csv", "side")}
+    with pytest.raises(ValidationError):
+        trade_file(ORDERS.assign(side=["sell", "hold"]), template, DAY)  # no side code for "hold"
+
+
+def test_the_cli_names_an_empty_orders_file_and_a_bad_date(tmp_path, capsys):
+    from cvxrebalance.optimizer.apps.cli import main
+
+    (tmp_path / "orders.csv").write_text("")
+    assert main(["trade-file", str(tmp_path), "--template", "example_a"]) == 2
+    assert "orders.csv" in capsys.readouterr().err
+    ORDERS.to_csv(tmp_path / "orders.csv", index=False)
+    assert main(["trade-file", str(tmp_path), "--template", "example_a", "--date", "2026-13-01"]) == 2
+    assert "--date" in capsys.readouterr().err
