@@ -46,6 +46,12 @@ def book_path(name: str) -> Path:
     return books / name
 
 
+def trade_file_template(name: str) -> Path | None:
+    """A bundled custodian layout (``scenarios/trade_files/NAME.toml``), or None if none is."""
+    path = Path(str(resources.files(__name__) / "trade_files" / f"{name}.toml"))
+    return path if path.is_file() else None
+
+
 def describe_case(name: str) -> str:
     """First sentence of a bundled case's README (after its title)."""
     readme = case_path(name) / "README.md"

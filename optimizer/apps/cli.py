@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, OutputError, Problem, ValidationError
-from cvxrebalance.scenarios import case_path, describe_case, list_cases
+from cvxrebalance.scenarios import case_path, describe_case, list_cases, trade_file_template
 
 EXIT_OUTPUT = 3  # the results could not be written (1: some households failed, 2: bad input)
 
@@ -326,8 +326,8 @@ def _trade_file(args) -> int:
     from cvxrebalance.optimizer.domain.output import write_files
 
     try:
-        bundled = Path(__file__).resolve().parents[2] / "scenarios" / "trade_files" / f"{args.template}.toml"
-        template = read_template(bundled if not Path(args.template).exists() and bundled.exists() else args.template)
+        bundled = None if Path(args.template).exists() else trade_file_template(args.template)
+        template = read_template(bundled or args.template)
         orders_path = Path(args.out_dir) / "orders.csv"
         if not orders_path.is_file():
             raise FileNotFoundError(f"{orders_path}: no orders.csv (run `cvxrebalance batch` into it first)")

@@ -105,7 +105,9 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
     # A household listed in households.csv without accounts is one the batch fails: worth nothing here.
     ids = sorted(set(acc[KEY]) | set(hol[KEY]) | set(listed[KEY]))
     assign = _assignments(tables.get("households"), ids, shared, policy)
-    base = shared_household(shared, next(iter(shared.get(MODELS) or {}), None))
+    first = next(iter(shared.get(MODELS) or {}), None)
+    base = shared_household(shared, first)
+    homes = {first or "": base}  # each model's shared household, validated once
     sec = base.securities
     price = pd.Series(base.valuations.price, index=sec["security_id"])
     cls = pd.Series(sec["asset_class"].to_numpy(), index=sec["security_id"])
@@ -136,8 +138,9 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
             # an unreadable policy file: the batch names it
             bad |= set(members)
             continue
-        _breaches(out, members, base if not model_id else shared_household(shared, model_id), p, by_class,
-                  cash_h, V, overlay, min_breach)
+        if model_id not in homes:
+            homes[model_id] = shared_household(shared, model_id)
+        _breaches(out, members, homes[model_id], p, by_class, cash_h, V, overlay, min_breach)
     out["idle_cash"] = out["idle_cash"].where(out["idle_cash"] > idle_cash, 0.0)
 
     short = (min_cash - cash - flow).clip(lower=0.0)

@@ -115,7 +115,7 @@ def test_the_cli_prints_the_ranking_writes_it_and_batch_runs_only_the_needed(tmp
 def test_a_database_book_scans_as_its_files_do(tmp_path):
     """The advisor book loaded into SQLite with pandas' own types (blank cells become NULLs, read
     back as NaN): the scan ranks the same households, Jones's and Smith's restrictions first."""
-    sa = pytest.importorskip("sqlalchemy")
+    sa = pytest.importorskip("sqlalchemy", reason="the db extra (SQLAlchemy) is not installed")
     from cvxrebalance.scenarios import book_path
 
     root = book_path("advisor")
