@@ -85,6 +85,7 @@ class BatchInput:
     policy: Policy
     households: dict[str, dict[str, pd.DataFrame | None]]
     files: list[Path] = field(default_factory=list)
+    account_numbers: pd.DataFrame | None = None  # ``account_numbers``: the custodian's, for orders
 
 
 def _read(root: Path, name: str) -> tuple[pd.DataFrame | None, Path | None]:
@@ -226,6 +227,8 @@ def _validate(shared: dict, tables: dict, policy: Policy, policies: dict, twice:
             if col not in HOUSEHOLD_COLUMNS:
                 problems.append(Problem("households.csv", 1, str(col), "unknown column; known: "
                                         + ", ".join(HOUSEHOLD_COLUMNS)))
+    if tables["accounts"] is not None and "account_number" in tables["accounts"].columns:
+        problems += shared_account_numbers(tables["accounts"])
     if problems:
         raise ValidationError(problems)
     shared[CONTRACTS] = frozenset().union(*(_text(tables[name][column]) for name, column in
@@ -256,6 +259,38 @@ def household_ids(df: pd.DataFrame, name: str) -> tuple[pd.Series, list[Problem]
                   for j in np.flatnonzero(blank)]
 
 
+def _text_cells(values: pd.Series) -> pd.Series:
+    """Cells as trimmed text, blank ("") for a missing one."""
+    return values.astype(object).where(values.notna(), "").map(str).str.strip()
+
+
+def shared_account_numbers(accounts: pd.DataFrame) -> list[Problem]:
+    """A problem per accounts.csv row whose custodian ``account_number`` another household's
+    account already has: one number is one custodian account, of one household, and an order
+    sent to it would go to the wrong client (it stops the batch: both households are in doubt)."""
+    rows = pd.DataFrame({"number": _text_cells(accounts["account_number"]).to_numpy(),
+                         "owner": _text_cells(accounts[KEY]).to_numpy(), "line": file_lines(accounts)})
+    rows = rows[rows["number"] != ""]
+    first = rows.drop_duplicates("number").set_index("number")  # each number's first row
+    out = []
+    for number, owner, line in rows.itertuples(index=False):
+        if owner != first.at[number, "owner"]:
+            out.append(Problem("accounts.csv", int(line), "account_number",
+                               f"account number {number} is also household {first.at[number, 'owner']}'s "
+                               f"(line {first.at[number, 'line']}): a custodian account belongs to one household"))
+    return out
+
+
+def account_numbers(accounts: pd.DataFrame | None) -> pd.DataFrame:
+    """``household_id, account_id, account_number`` of every account of the whole accounts table
+    that has a custodian number (for the desk's orders: ``optimizer.apps.orders``)."""
+    columns = [KEY, "account_id", "account_number"]
+    if accounts is None or not set(columns) <= set(accounts.columns):
+        return pd.DataFrame(columns=columns)
+    out = pd.DataFrame({c: _text_cells(accounts[c]).to_numpy() for c in columns})
+    return out[out["account_number"] != ""].drop_duplicates([KEY, "account_id"]).reset_index(drop=True)
+
+
 def _split(shared: dict, tables: dict, policy: Policy, files: list[Path], shared_digest: str) -> BatchInput:
     """The per-household tables split by ``household_id``, each household with its digest."""
     households: dict[str, dict[str, pd.DataFrame | None]] = {}
@@ -284,7 +319,8 @@ def _split(shared: dict, tables: dict, policy: Policy, files: list[Path], shared
     for hid, parts in digests.items():
         text = shared_digest + "|" + "|".join(sorted(parts))
         households[hid]["_digest"] = hashlib.sha256(text.encode()).hexdigest()[:32]
-    return BatchInput(shared, policy, dict(sorted(households.items())), files)
+    return BatchInput(shared, policy, dict(sorted(households.items())), files,
+                      account_numbers(tables.get("accounts")))
 
 
 # A household id used as it is for its directory and error file (with a hash suffix when it has
@@ -527,12 +563,14 @@ def finished(out_dir: Path, digests: dict[str, str | None]) -> tuple[set[str], s
     return done, failed
 
 
-def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None, cross: bool = False) -> dict[str, int]:
+def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None, cross: bool = False,
+            numbers: pd.DataFrame | None = None) -> dict[str, int]:
     """Rebuild the combined tables and the block trades; returns row counts.
 
     ``fresh``: household -> its tables (column arrays) from this run, taken as they are; the
     households finished by an earlier run are read back from their files, so a resumed run has
-    every household once.
+    every household once. ``numbers``: the custodian account numbers (``account_numbers``),
+    carried to the orders.
     """
     fresh = fresh or {}
     # The manifest is written last: until then an earlier run's must not vouch for these tables.
@@ -569,7 +607,7 @@ def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None,
     err = pd.DataFrame(errors, columns=[KEY, "error", "reason"])
     _write_atomic(out_dir / "errors.csv", frame_csv(err))
     counts["errors"] = len(err)
-    order_table = orders(frames["trades"])
+    order_table = orders(frames["trades"], numbers)
     block, alloc = blocks(order_table, cross)
     for name, table in (("orders", order_table), ("order_lots", order_lots(order_table, frames["lots"])),
                         ("block_trades", block), ("allocations", alloc)):
@@ -583,7 +621,7 @@ def read_result_csv(path: Path) -> pd.DataFrame:
     no "0012" -> 12.0; the spreadsheet quote removed), numbers as numbers."""
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     for c in df.columns:
-        if c in TEXT_COLUMNS or c in (KEY, "order_id", "block_id"):
+        if c in TEXT_COLUMNS or c in (KEY, "order_id", "block_id", "account_number", "venue"):
             df[c] = df[c].map(from_spreadsheet_safe).astype(object)
         else:
             df[c] = pd.to_numeric(df[c].replace("", None))

@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     tf.add_argument("out_dir", help="a batch OUT_DIR (its orders.csv)")
     tf.add_argument("--template", required=True,
                     help="a trade_file.toml, or a bundled example: example_a, example_b")
-    tf.add_argument("--date", help="the trade date (default: today)")
+    tf.add_argument("--date", help="the trade date (default: today, or the Monday after on a weekend; "
+                                   "exchange holidays are not known: give the date on one)")
     tf.add_argument("--out", help="the file to write (default: OUT_DIR/<template name>.csv)")
     rp = sub.add_parser("report", help="HTML proposals of a result directory or a batch OUT_DIR (and its dashboard)")
     rp.add_argument("out_dir", help="a `run --out` directory (writes report.html) or a batch OUT_DIR "
@@ -322,7 +323,7 @@ def _trade_file(args) -> int:
     import datetime as dt
 
     from cvxrebalance.optimizer.apps.batch import read_result_csv
-    from cvxrebalance.optimizer.apps.trade_file import read_template, trade_file
+    from cvxrebalance.optimizer.apps.trade_file import next_trading_day, read_template, trade_file
     from cvxrebalance.optimizer.domain.output import write_files
 
     try:
@@ -331,7 +332,11 @@ def _trade_file(args) -> int:
         orders_path = Path(args.out_dir) / "orders.csv"
         if not orders_path.is_file():
             raise FileNotFoundError(f"{orders_path}: no orders.csv (run `cvxrebalance batch` into it first)")
-        date = _date_option(args.date, "--date") if args.date else dt.date.today()
+        date = _date_option(args.date, "--date") if args.date else next_trading_day(dt.date.today())
+        if date.weekday() >= 5:
+            print(f"warning: the trade date {date} is a {date:%A}", file=sys.stderr)
+        elif not args.date and date != dt.date.today():
+            print(f"note: today is a weekend day: the trade date is {date:%A} {date}", file=sys.stderr)
         if not orders_path.read_text(encoding="utf-8").strip():
             raise ValidationError([Problem("orders.csv", None, None, f"{orders_path} is empty: not even a header")])
         text = trade_file(read_result_csv(orders_path), template, date)

@@ -245,7 +245,7 @@ def _run_batch(in_dir, out: Path, executor, scheduler, workers, chunk_size, retr
         if db is not None:
             db.close()
     t2 = time.perf_counter()
-    counts = combine(out, ids, done.tables, cross)  # this run's tables as they are, so combining reads no file back
+    counts = combine(out, ids, done.tables, cross, batch.account_numbers)  # this run's tables as they are, so combining reads no file back
     counts |= {"households": len(ids), "run": len(todo), "succeeded": done.succeeded, "failed": done.failed,
                "skipped_finished": len(ids) - len(todo), "failed_total": counts["errors"],
                "not_needed": len(batch.households) - len(ids)}

@@ -2,19 +2,21 @@
 
 - ``orders.csv``: one row per account order (a household's trade in one account, security and
   side), ``order_id`` = ``<household_id>-<n>`` numbered in the household's trades.csv order (so
-  a rerun that gives the same trades gives the same ids), with the price used, the estimated
+  a rerun that gives the same trades gives the same ids), with the custodian's
+  ``account_number`` (accounts.csv; blank where none is given), the price used, the estimated
   value and cost, and the trade's reason;
 - ``order_lots.csv``: for each taxable sell, the specific lots to relieve ("versus purchase"):
   lot id, acquisition date, quantity, cost basis, term;
-- ``block_trades.csv``: one block per security and side, ``block_id`` = ``<side>-<security_id>``.
-  Buys and sells are never netted across clients by default: a security bought for one household
-  and sold for another is two blocks. Crossing them is an explicit option (``cross=True``): then
-  the smaller side of each security is crossed internally (``crossed``, at the price used) and
-  one block goes to the street for the rest, each order's part of the cross being its share of
-  its side, in whole shares (largest remainder; a fractional part goes to the street);
-- ``allocations.csv``: each block's orders, with their quantities (they sum to the block's); with
-  crossing, an order's crossed part is a row of block ``cross-<security_id>`` (an order's rows
-  sum to its quantity).
+- ``block_trades.csv``: one block per security and side, ``block_id`` = ``<side>-<security_id>``,
+  ``venue = street``. Buys and sells are never netted across clients by default: a security
+  bought for one household and sold for another is two blocks. Crossing them is an explicit
+  option (``cross=True``): then the smaller side of each security is crossed internally, at the
+  price used, as two blocks of ``venue = internal`` (``cross-buy-<security_id>`` and
+  ``cross-sell-<security_id>``, of equal quantity), and the street blocks carry the rest; each
+  order's part of the cross is its share of its side, in whole shares (largest remainder; a
+  fractional part goes to the street);
+- ``allocations.csv``: each block's orders, with their quantities (they sum to the block's, and
+  an order's rows sum to its quantity).
 """
 
 from __future__ import annotations
@@ -23,20 +25,33 @@ import numpy as np
 import pandas as pd
 
 KEY = "household_id"
-ORDER_COLUMNS = ["order_id", KEY, "account_id", "security_id", "side", "quantity", "price", "value", "cost",
-                 "reason", "reason_detail"]
-ORDER_LOT_COLUMNS = ["order_id", KEY, "account_id", "security_id", "lot_id", "acquired", "quantity",
-                     "cost_basis_per_share", "term"]
-BLOCK_COLUMNS = ["block_id", "security_id", "side", "quantity", "price", "value", "allocations", "crossed"]
-ALLOCATION_COLUMNS = ["block_id", "order_id", KEY, "account_id", "side", "quantity"]
+ORDER_COLUMNS = ["order_id", KEY, "account_id", "account_number", "security_id", "side", "quantity", "price",
+                 "value", "cost", "reason", "reason_detail"]
+ORDER_LOT_COLUMNS = ["order_id", KEY, "account_id", "account_number", "security_id", "lot_id", "acquired",
+                     "quantity", "cost_basis_per_share", "term"]
+BLOCK_COLUMNS = ["block_id", "security_id", "side", "venue", "quantity", "price", "value", "allocations"]
+ALLOCATION_COLUMNS = ["block_id", "order_id", KEY, "account_id", "account_number", "side", "quantity"]
 
 
-def orders(trades: pd.DataFrame) -> pd.DataFrame:
-    """The combined trades as orders (``ORDER_COLUMNS``)."""
+def orders(trades: pd.DataFrame, numbers: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The combined trades as orders (``ORDER_COLUMNS``).
+
+    Parameters
+    ----------
+    trades : DataFrame
+        The batch's combined trades.csv (``household_id`` and the trade columns).
+    numbers : DataFrame, optional
+        ``household_id, account_id, account_number``: the custodian's account numbers
+        (``batch.account_numbers``); an account without one has a blank ``account_number``.
+    """
     if trades.empty or "side" not in trades.columns:
         return pd.DataFrame(columns=ORDER_COLUMNS)
     n = trades.groupby(KEY, sort=False).cumcount() + 1
     out = trades.assign(order_id=trades[KEY].astype(str) + "-" + n.map("{:04d}".format))
+    if numbers is not None and len(numbers):
+        out = out.merge(numbers[[KEY, "account_id", "account_number"]], on=[KEY, "account_id"], how="left",
+                        validate="many_to_one")
+    out["account_number"] = out.get("account_number", pd.Series("", index=out.index)).fillna("").astype(object)
     return out[ORDER_COLUMNS].reset_index(drop=True)
 
 
@@ -45,7 +60,7 @@ def order_lots(orders_: pd.DataFrame, lots: pd.DataFrame) -> pd.DataFrame:
     the same household, account and security."""
     if orders_.empty or lots.empty or "lot_id" not in lots.columns:
         return pd.DataFrame(columns=ORDER_LOT_COLUMNS)
-    sells = orders_.loc[orders_["side"] == "sell", ["order_id", KEY, "account_id", "security_id"]]
+    sells = orders_.loc[orders_["side"] == "sell", ["order_id", KEY, "account_id", "account_number", "security_id"]]
     joined = lots.merge(sells, on=[KEY, "account_id", "security_id"], how="left", validate="many_to_one")
     return joined[ORDER_LOT_COLUMNS].reset_index(drop=True)
 
@@ -57,21 +72,18 @@ def blocks(orders_: pd.DataFrame, cross: bool = False) -> tuple[pd.DataFrame, pd
     if orders_.empty:
         return pd.DataFrame(columns=BLOCK_COLUMNS), pd.DataFrame(columns=ALLOCATION_COLUMNS)
     o = orders_.assign(block_id=orders_["side"].astype(str) + "-" + orders_["security_id"].astype(str),
-                       crossed=0.0)
-    if cross:
-        o["crossed"] = _crossed(o)
-    o["street"] = o["quantity"] - o["crossed"]
-    street = o[o["street"] > 0]
-    g = street.groupby(["block_id", "security_id", "side"], sort=True)
-    block = g.agg(quantity=("street", "sum"), price=("price", "first"), allocations=("order_id", "size")).reset_index()
-    block["value"] = np.round(block["quantity"].to_numpy(float) * block["price"].to_numpy(float), 2)
-    whole = (block["quantity"] == np.round(block["quantity"])).all()  # whole shares stay whole numbers
-    block["quantity"] = block["quantity"].astype(int) if whole else block["quantity"]
-    crossed = o.groupby("block_id")["crossed"].sum()
-    block["crossed"] = block["block_id"].map(crossed).fillna(0.0)
+                       crossed=_crossed(orders_) if cross else 0.0)
+    street = o[o["quantity"] > o["crossed"]]
+    street = street.assign(quantity=street["quantity"] - street["crossed"], venue="street")
     crossing = o[o["crossed"] > 0]
-    alloc = pd.concat([street.assign(quantity=street["street"]),
-                       crossing.assign(quantity=crossing["crossed"], block_id="cross-" + crossing["security_id"].astype(str))])
+    crossing = crossing.assign(quantity=crossing["crossed"], venue="internal",
+                               block_id="cross-" + crossing["block_id"])
+    alloc = pd.concat([street, crossing])
+    g = alloc.groupby(["block_id", "security_id", "side", "venue"], sort=True)
+    block = g.agg(quantity=("quantity", "sum"), price=("price", "first"), allocations=("order_id", "size")).reset_index()
+    block["value"] = np.round(block["quantity"].to_numpy(float) * block["price"].to_numpy(float), 2)
+    if (block["quantity"] == np.round(block["quantity"])).all():  # whole shares stay whole numbers
+        block["quantity"] = block["quantity"].astype(int)
     alloc = alloc.sort_values(["block_id", KEY, "account_id"], kind="stable")[ALLOCATION_COLUMNS]
     return block[BLOCK_COLUMNS], alloc.reset_index(drop=True)
 

@@ -18,14 +18,18 @@ A template has three parts (every key optional but ``[[columns]]``)::
 
     [[columns]]                # in file order: a field of orders.csv (or "trade_date") ...
     name = "Account"
-    field = "account_id"
+    field = "account_number"
     [[columns]]                # ... or a constant
     name = "Order Type"
     value = "MKT"
 
-Fields: ``order_id, household_id, account_id, security_id, side, quantity, price, value, cost,
-reason, trade_date``. Text cells are written spreadsheet-safe like every CSV the product writes.
-Two documented examples ship in ``scenarios/trade_files/``.
+Fields: ``order_id, household_id, account_id, account_number, security_id, side, quantity, price,
+value, cost, reason, trade_date``. ``account_number`` is the custodian's (accounts.csv), which a
+template that uses it needs on every order: an order without one is an error, never a blank
+cell a custodian would reject or misroute. A quantity the template's ``quantity_decimals`` would
+round (a fractional share in a whole-share layout) is an error too: the file would trade
+something else than the order. Text cells are written spreadsheet-safe like every CSV the
+product writes. Two documented examples ship in ``scenarios/trade_files/``.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from cvxrebalance.optimizer.domain.output import spreadsheet_safe
 FILE_KEYS = {"header": True, "delimiter": ",", "date_format": "%Y-%m-%d", "quantity_decimals": 0,
              "price_decimals": 4, "value_decimals": 2, "line_ending": "\n"}
 SIDE_KEYS = {"buy": "BUY", "sell": "SELL"}
-FIELDS = ("order_id", "household_id", "account_id", "security_id", "side", "quantity", "price", "value", "cost",
+FIELDS = ("order_id", "household_id", "account_id", "account_number", "security_id", "side", "quantity", "price", "value", "cost",
           "reason", "trade_date")
 DECIMALS = {"quantity": "quantity_decimals", "price": "price_decimals", "value": "value_decimals",
             "cost": "value_decimals"}
@@ -127,8 +131,10 @@ def trade_file(orders: pd.DataFrame, template: dict[str, Any], trade_date: dt.da
     Raises
     ------
     ValidationError
-        ``orders`` lacks a field the template uses, has a side without a code in ``[sides]``, or
-        a quantity, price, value or cost that is not a number (named by orders.csv line).
+        ``orders`` lacks a field the template uses, has a side without a code in ``[sides]``, a
+        quantity, price, value or cost that is not a number, a quantity with more decimals than
+        the template writes, or no account number where the template uses it (named by
+        orders.csv line).
     """
     f, sides = template["file"], template["sides"]
     _check_orders(orders, template)
@@ -154,6 +160,12 @@ def trade_file(orders: pd.DataFrame, template: dict[str, Any], trade_date: dt.da
     return buf.getvalue()
 
 
+def next_trading_day(today: dt.date) -> dt.date:
+    """``today``, or the Monday after when ``today`` falls on a weekend: the default trade date.
+    Exchange holidays are not known here; give ``--date`` on one."""
+    return today + dt.timedelta(days=max(0, 7 - today.weekday()) if today.weekday() >= 5 else 0)
+
+
 def _check_orders(orders: pd.DataFrame, template: dict[str, Any]) -> None:
     """Every problem ``trade_file`` would meet in ``orders``, at once."""
     used = [c["field"] for c in template["columns"] if "field" in c and c["field"] != "trade_date"]
@@ -169,8 +181,25 @@ def _check_orders(orders: pd.DataFrame, template: dict[str, Any]) -> None:
                          for line, v in zip(lines, orders["side"], strict=True) if v not in template["sides"]]
         elif name in DECIMALS:
             x = pd.to_numeric(orders[name], errors="coerce")
+            ok = x.notna() & x.abs().lt(float("inf"))
             problems += [Problem("orders.csv", line, name, f"not a number: {v!r}")
-                         for line, v, ok in zip(lines, orders[name], x.notna() & x.abs().lt(float("inf")), strict=True)
-                         if not ok]
+                         for line, v, good in zip(lines, orders[name], ok, strict=True) if not good]
+            if name == "quantity":  # a rounded quantity would trade something else than the order
+                places = template["file"]["quantity_decimals"]
+                off = ok & (x - x.round(places)).abs().gt(1e-9 * x.abs().clip(lower=1.0))
+                problems += [Problem("orders.csv", line, name, f"quantity {v} has more decimals than the "
+                                     f"template's quantity_decimals = {places} writes")
+                             for line, v, bad in zip(lines, orders[name], off, strict=True) if bad]
+        elif name == "account_number":
+            blank = orders[name].isna() | orders[name].astype(str).str.strip().eq("")
+            problems += [Problem("orders.csv", line, name, f"no custodian account number for account "
+                                 f"{a!r} of household {h!r}: give accounts.csv an account_number column")
+                         for line, a, h, bad in zip(lines, _column(orders, "account_id"),
+                                                    _column(orders, "household_id"), blank, strict=True) if bad]
     if problems:
         raise ValidationError(problems)
+
+
+def _column(orders: pd.DataFrame, name: str) -> pd.Series:
+    """A column of ``orders``, or blanks where it has none (for messages only)."""
+    return orders[name] if name in orders.columns else pd.Series("", index=orders.index)

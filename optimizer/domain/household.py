@@ -85,6 +85,9 @@ ACCOUNTS = {
     "ytd_short_gain": Column("float", default=0.0),
     "ytd_long_gain": Column("float", default=0.0),
     "gain_budget": Column("float", default=np.nan),
+    # The custodian's account number, carried to orders and upload files (account ids such as
+    # "ira" name an account within its household; a custodian needs its own number).
+    "account_number": Column("str"),
 }
 HOLDINGS = {
     "account_id": Column("str", required=True),
@@ -271,6 +274,7 @@ def _check_securities(sec: pd.DataFrame, problems: list[Problem]) -> None:
 def _check_accounts(acc: pd.DataFrame, problems: list[Problem]) -> None:
     f = "accounts.csv"
     duplicates(acc, ["account_id"], f, problems)
+    duplicates(acc, ["account_number"], f, problems)  # blank numbers are skipped
     if acc.empty:
         problems.append(Problem(f, None, None, "no accounts"))
     for i, row in acc.iterrows():

@@ -42,6 +42,13 @@ MODELS = {  # us_equity, intl_equity, bonds (cash 2%)
 VOLS = {"us_equity": 0.16, "intl_equity": 0.17, "bonds": 0.05, "muni_bonds": 0.045}
 
 
+# No ticket under $500, a cash raise included: a one-share ticket costs the desk more than it fixes.
+TICKETS = """
+[trades]
+min_value = 500.0
+"""
+
+
 def main() -> None:
     rng = np.random.default_rng(20261120)
     (OUT / "policies").mkdir(parents=True, exist_ok=True)
@@ -73,7 +80,7 @@ rebalance_to = "target"
 short_term_rate = 0.37
 long_term_rate = 0.20
 as_of = {AS_OF}
-""")
+{TICKETS}""")
     (OUT / "policies" / "tax_sensitive.toml").write_text(f"""# Clients who asked to keep realized gains down: taxes weigh double, trades back to the band edge.
 [objective]
 risk_weight = 100.0
@@ -91,7 +98,7 @@ rebalance_to = "tolerance"
 short_term_rate = 0.37
 long_term_rate = 0.20
 as_of = {AS_OF}
-""")
+{TICKETS}""")
     ids = ["jones", "smith", *[f"h{k:03d}" for k in range(3, 201)]]
     names = list(MODELS)
     households, accounts, holdings = [], [], []
@@ -120,7 +127,9 @@ as_of = {AS_OF}
                 flow = round(acc_value * 0.05, -2)  # a contribution waiting to be invested
             if kind == "tax_deferred" and k % 29 == 11:
                 flow = -round(acc_value * 0.04, -2)  # a required distribution
-            accounts.append({"household_id": hid, "account_id": aid, "type": kind,
+            # The custodian's account number (illustrative): ids like "ira" repeat across clients.
+            number = f"{48_000_000 + 10 * k + kinds.index(kind):08d}"
+            accounts.append({"household_id": hid, "account_id": aid, "account_number": number, "type": kind,
                              "cash": round(acc_value * 0.02, 2), "cash_flow": flow, "min_cash": 250.0})
             for cls, w in target.items():
                 secs = by_class[cls]

@@ -55,3 +55,35 @@ def test_only_the_needed_run_and_jones_and_smith_follow_their_rules(book):
     lots = pd.read_csv(out / "order_lots.csv")
     sells = orders[(orders["side"] == "sell") & (orders["account_id"] == "brokerage")]
     assert set(sells["order_id"]) == set(lots["order_id"])
+
+
+def test_every_order_names_its_custodian_account_and_no_ticket_is_tiny(book):
+    """Account ids (brokerage, ira, roth) repeat across clients; a desk sends the custodian's
+    number, from accounts.csv, and the house policy's $500 minimum leaves no one-share tickets."""
+    out, _ = book
+    text = {"account_number": str}
+    orders = pd.read_csv(out / "orders.csv", dtype=text)
+    accounts = pd.read_csv(book_path("advisor") / "accounts.csv", dtype=text)
+    expected = orders.merge(accounts, on=["household_id", "account_id"], suffixes=("", "_in"))
+    assert len(expected) == len(orders) and (expected["account_number"] == expected["account_number_in"]).all()
+    assert orders["value"].min() >= 500.0
+    for name in ("order_lots", "allocations"):
+        table = pd.read_csv(out / f"{name}.csv", dtype=text)
+        by_order = table.merge(orders[["order_id", "account_number"]], on="order_id", suffixes=("", "_order"))
+        assert (by_order["account_number"] == by_order["account_number_order"]).all()
+
+
+def test_the_bundled_templates_make_upload_files_of_the_book_s_orders(book, tmp_path):
+    import datetime as dt
+
+    from cvxrebalance.optimizer.apps.batch import read_result_csv
+    from cvxrebalance.optimizer.apps.trade_file import read_template, trade_file
+    from cvxrebalance.scenarios import trade_file_template
+
+    out, _ = book
+    orders = read_result_csv(out / "orders.csv")
+    text = trade_file(orders, read_template(trade_file_template("example_a")), dt.date(2026, 11, 23))
+    lines = text.splitlines()
+    assert len(lines) == len(orders) + 1
+    jones_noc = next(line for line in lines if line.endswith("jones-0001"))
+    assert jones_noc == "48000000,S,NOC,923,MKT,11/23/2026,jones-0001"

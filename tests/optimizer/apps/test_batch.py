@@ -453,3 +453,23 @@ def test_orders_lots_versus_purchase_blocks_by_side_and_full_headers(tmp_path):
     assert relieved["quantity"].sum() == sell["quantity"].iloc[0]
     assert set(relieved["acquired"]) <= {"2019-03-04", "2024-02-01"}
     assert pd.read_csv(out / "futures.csv").columns.tolist() == ["household_id", *FUTURES_COLUMNS]
+
+
+def test_a_custodian_account_number_of_two_households_stops_the_batch_naming_both_lines(tmp_path):
+    """One number is one custodian account: under two clients, orders would reach the wrong one."""
+    from cvxrebalance.optimizer.apps.batch import read_batch
+
+    src = make_input(tmp_path, 3)
+    accounts = pd.read_csv(src / "accounts.csv", dtype=str, keep_default_na=False)
+    accounts["account_number"] = [f"N{i:03d}" for i in range(len(accounts))]
+    first, other = accounts.index[0], accounts.index[accounts["household_id"] != accounts.loc[0, "household_id"]][0]
+    accounts.loc[other, "account_number"] = " N000"  # trimmed like every cell
+    accounts.to_csv(src / "accounts.csv", index=False)
+    with pytest.raises(ValidationError) as err:
+        read_batch(src)
+    [problem] = err.value.problems
+    assert (problem.file, problem.row, problem.field) == ("accounts.csv", other + 2, "account_number")
+    assert f"line {first + 2}" in problem.message
+    accounts.loc[other, "account_number"] = ""  # blank numbers are simply not given
+    accounts.to_csv(src / "accounts.csv", index=False)
+    assert len(read_batch(src).account_numbers) == len(accounts) - 1

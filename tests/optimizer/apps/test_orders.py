@@ -20,7 +20,7 @@ def test_by_default_sides_are_never_netted():
     block, alloc = blocks(o)
     b = block.set_index("block_id")
     assert b.loc["buy-EQ", "quantity"] == 150 and b.loc["sell-EQ", "quantity"] == 40
-    assert (b["crossed"] == 0).all() and b.loc["buy-EQ", "allocations"] == 2
+    assert (b["venue"] == "street").all() and b.loc["buy-EQ", "allocations"] == 2
     assert alloc.groupby("block_id")["quantity"].sum().to_dict() == b["quantity"].to_dict()
     assert alloc.groupby("order_id")["quantity"].sum().to_dict() == dict(zip(orders(TRADES)["order_id"],
                                                                           TRADES["quantity"], strict=True))
@@ -28,17 +28,22 @@ def test_by_default_sides_are_never_netted():
 
 def test_crossing_matches_the_smaller_side_pro_rata_in_whole_shares():
     """40 EQ sold by c crosses against 150 bought by a and b: a gets 100/150 x 40 = 26.67 -> 27,
-    b 13.33 -> 13 (largest remainder); 110 go to the street as one buy block."""
+    b 13.33 -> 13 (largest remainder); 110 go to the street as one buy block. The cross is two
+    internal blocks of its own, 40 bought and 40 sold."""
     block, alloc = blocks(orders(TRADES), cross=True)
     b = block.set_index("block_id")
     assert "sell-EQ" not in b.index  # wholly crossed
-    assert b.loc["buy-EQ", "quantity"] == 110 and b.loc["buy-EQ", "crossed"] == 40
+    assert b.loc["buy-EQ", "quantity"] == 110 and b.loc["buy-EQ", "venue"] == "street"
+    assert b.loc[["cross-buy-EQ", "cross-sell-EQ"], "quantity"].tolist() == [40, 40]
+    assert (b.loc[["cross-buy-EQ", "cross-sell-EQ"], "venue"] == "internal").all()
+    assert b.loc["cross-buy-EQ", "value"] == 4_000.0 and b.loc["cross-buy-EQ", "allocations"] == 2
     street = alloc[alloc["block_id"] == "buy-EQ"].set_index("order_id")["quantity"]
-    crossed = alloc[alloc["block_id"] == "cross-EQ"].set_index("order_id")["quantity"]
+    crossed = alloc[alloc["block_id"].str.startswith("cross-")].set_index("order_id")["quantity"]
     assert street.to_dict() == {"a-0001": 73, "b-0001": 37}
     assert crossed.to_dict() == {"a-0001": 27, "b-0001": 13, "c-0001": 40}
     assert alloc.groupby("order_id")["quantity"].sum()["c-0001"] == 40
-    assert b.loc["sell-BD", "quantity"] == 10 and b.loc["sell-BD", "crossed"] == 0
+    assert alloc.groupby("block_id")["quantity"].sum().to_dict() == b["quantity"].to_dict()
+    assert b.loc["sell-BD", "quantity"] == 10 and b.loc["sell-BD", "venue"] == "street"
 
 
 def test_crossing_never_gives_an_order_more_than_its_quantity_with_fractional_shares():
@@ -51,7 +56,18 @@ def test_crossing_never_gives_an_order_more_than_its_quantity_with_fractional_sh
     block, alloc = blocks(o, cross=True)
     per_order = alloc.groupby("order_id")["quantity"].sum()
     assert per_order.to_dict() == o.set_index("order_id")["quantity"].to_dict()
-    crossed = alloc[alloc["block_id"] == "cross-EQ"]
+    crossed = alloc[alloc["block_id"].str.startswith("cross-")]
     assert crossed["quantity"].ge(0).all() and (crossed["quantity"] == crossed["quantity"].round()).all()
     buys = crossed[crossed["order_id"].isin(o.loc[o["side"] == "buy", "order_id"])]["quantity"].sum()
     assert buys == crossed["quantity"].sum() - buys  # each side crosses the same shares
+
+
+def test_orders_carry_the_custodian_account_number_and_blank_where_none_is_given():
+    numbers = pd.DataFrame({"household_id": ["a", "c"], "account_id": ["t", "ira"],
+                            "account_number": ["X-1001", "0042"]})
+    o = orders(TRADES, numbers)
+    assert o["account_number"].tolist() == ["X-1001", "", "0042", "X-1001"]  # b's account has none
+    assert o["order_id"].tolist() == ["a-0001", "b-0001", "c-0001", "a-0002"]  # order kept
+    block, alloc = blocks(o, cross=True)
+    assert dict(zip(alloc["order_id"], alloc["account_number"], strict=False))["c-0001"] == "0042"
+    assert orders(TRADES)["account_number"].eq("").all()

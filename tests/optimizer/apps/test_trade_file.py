@@ -14,8 +14,9 @@ from cvxrebalance.optimizer.apps.trade_file import read_template, trade_file
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "scenarios" / "trade_files"
 ORDERS = pd.DataFrame({
-    "order_id": ["h1-0001", "h1-0002"], "household_id": ["h1", "h1"], "account_id": ["ira", "=cmd"],
-    "security_id": ["VTI", "BND"], "side": ["sell", "buy"], "quantity": [12.0, 30.5], "price": [300.0, 74.125],
+    "order_id": ["h1-0001", "h1-0002"], "household_id": ["h1", "h1"], "account_id": ["ira", "taxable"],
+    "account_number": ["00417", "=cmd"],
+    "security_id": ["VTI", "BND"], "side": ["sell", "buy"], "quantity": [12.0, 30.0], "price": [300.0, 74.125],
     "value": [3600.0, 2260.8125], "cost": [0.36, 0.23], "reason": ["drift", "drift"], "reason_detail": ["", ""]})
 DAY = dt.date(2026, 11, 23)
 
@@ -24,13 +25,13 @@ def test_example_a_header_us_dates_letter_sides_whole_shares():
     text = trade_file(ORDERS, read_template(EXAMPLES / "example_a.toml"), DAY)
     assert text.splitlines() == [
         "Account Number,Action,Symbol,Quantity,Order Type,Trade Date,Client Reference",
-        "ira,S,VTI,12,MKT,11/23/2026,h1-0001",
-        "'=cmd,B,BND,30,MKT,11/23/2026,h1-0002"]  # 30.5 to 0 decimals: round half to even
+        "00417,S,VTI,12,MKT,11/23/2026,h1-0001",  # the custodian's number, leading zeros kept
+        "'=cmd,B,BND,30,MKT,11/23/2026,h1-0002"]
 
 
 def test_example_b_no_header_pipes_compact_dates_crlf():
-    text = trade_file(ORDERS, read_template(EXAMPLES / "example_b.toml"), DAY)
-    assert text == ("20261123|h1-0001|ira|SELL|VTI|12.000|300.0000|DAY\r\n"
+    text = trade_file(ORDERS.assign(quantity=[12.0, 30.5]), read_template(EXAMPLES / "example_b.toml"), DAY)
+    assert text == ("20261123|h1-0001|00417|SELL|VTI|12.000|300.0000|DAY\r\n"
                     "20261123|h1-0002|'=cmd|BUY|BND|30.500|74.1250|DAY\r\n")
 
 
@@ -60,7 +61,7 @@ def test_the_cli_writes_from_a_batch_out_dir(tmp_path, capsys):
 
     ORDERS.to_csv(tmp_path / "orders.csv", index=False)
     assert main(["trade-file", str(tmp_path), "--template", "example_a", "--date", "2026-11-23"]) == 0
-    assert (tmp_path / "example_a.csv").read_text().splitlines()[1] == "ira,S,VTI,12,MKT,11/23/2026,h1-0001"
+    assert (tmp_path / "example_a.csv").read_text().splitlines()[1] == "00417,S,VTI,12,MKT,11/23/2026,h1-0001"
     assert main(["trade-file", str(tmp_path / "none"), "--template", "example_a"]) == 2
     assert main(["trade-file", str(tmp_path), "--template", str(tmp_path / "missing.toml")]) == 2
 
@@ -68,8 +69,9 @@ def test_the_cli_writes_from_a_batch_out_dir(tmp_path, capsys):
 def test_an_orders_table_without_a_field_the_template_uses_is_named_not_a_traceback(tmp_path):
     template = read_template(EXAMPLES / "example_a.toml")
     with pytest.raises(ValidationError) as err:
-        trade_file(ORDERS.drop(columns=["account_id", "side"]), template, DAY)
-    assert {(p.file, p.field) for p in err.value.problems} == {("orders.csv", "account_id"), ("orders.csv", "side")}
+        trade_file(ORDERS.drop(columns=["account_number", "side"]), template, DAY)
+    assert {(p.file, p.field) for p in err.value.problems} == {("orders.csv", "account_number"),
+                                                               ("orders.csv", "side")}
     with pytest.raises(ValidationError):
         trade_file(ORDERS.assign(side=["sell", "hold"]), template, DAY)  # no side code for "hold"
 
@@ -83,3 +85,40 @@ def test_the_cli_names_an_empty_orders_file_and_a_bad_date(tmp_path, capsys):
     ORDERS.to_csv(tmp_path / "orders.csv", index=False)
     assert main(["trade-file", str(tmp_path), "--template", "example_a", "--date", "2026-13-01"]) == 2
     assert "--date" in capsys.readouterr().err
+
+
+def test_an_order_without_a_custodian_account_number_is_named_not_a_blank_cell():
+    template = read_template(EXAMPLES / "example_a.toml")
+    with pytest.raises(ValidationError) as err:
+        trade_file(ORDERS.assign(account_number=["00417", ""]), template, DAY)
+    [problem] = err.value.problems
+    assert (problem.file, problem.row, problem.field) == ("orders.csv", 3, "account_number")
+    assert "taxable" in problem.message and "accounts.csv" in problem.message
+
+
+def test_a_fractional_share_in_a_whole_share_layout_is_refused_not_rounded():
+    """example_a writes whole shares: 30.5 used to become 30 silently, another trade than the order."""
+    with pytest.raises(ValidationError) as err:
+        trade_file(ORDERS.assign(quantity=[12.0, 30.5]), read_template(EXAMPLES / "example_a.toml"), DAY)
+    [problem] = err.value.problems
+    assert (problem.row, problem.field) == (3, "quantity") and "quantity_decimals = 0" in problem.message
+
+
+@pytest.mark.parametrize(("today", "expected"), [
+    (dt.date(2026, 11, 20), dt.date(2026, 11, 20)),  # a Friday: itself
+    (dt.date(2026, 11, 21), dt.date(2026, 11, 23)),  # Saturday: the Monday after
+    (dt.date(2026, 11, 22), dt.date(2026, 11, 23)),  # Sunday
+    (dt.date(2026, 11, 23), dt.date(2026, 11, 23)),  # Monday
+])
+def test_the_default_trade_date_is_never_a_weekend(today, expected):
+    from cvxrebalance.optimizer.apps.trade_file import next_trading_day
+
+    assert next_trading_day(today) == expected
+
+
+def test_the_cli_warns_of_a_weekend_trade_date_given(tmp_path, capsys):
+    from cvxrebalance.optimizer.apps.cli import main
+
+    ORDERS.to_csv(tmp_path / "orders.csv", index=False)
+    assert main(["trade-file", str(tmp_path), "--template", "example_a", "--date", "2026-11-21"]) == 0
+    assert "warning: the trade date 2026-11-21 is a Saturday" in capsys.readouterr().err

@@ -199,6 +199,15 @@ def test_bad_price_is_the_only_problem(case, value, message):
     assert err.problems == [Problem("securities.csv", 4, "price", message)]
 
 
+def test_two_accounts_of_a_household_with_one_custodian_number_are_named(case):
+    set_cell(case, "accounts.csv", 2, "account_number", "X-1")
+    set_cell(case, "accounts.csv", 3, "account_number", "X-1")
+    problem = find_problem(load_error(case), "accounts.csv", "account_number", "duplicate account_number=X-1")
+    assert problem.row == 3 and "first on line 2" in problem.message
+    set_cell(case, "accounts.csv", 3, "account_number", "X-2")
+    load_case(case)  # distinct numbers (and blank ones) are fine
+
+
 def test_same_lot_id_in_different_accounts_is_allowed(case):
     set_cell(case, "holdings.csv", 14, "lot_id", "VTI-2015-07")  # ira row, taxable lot's id
     household, _ = load_case(case)
