@@ -383,7 +383,7 @@ def _scan(args) -> int:
     if len(needed) > len(shown):
         print(f"(the {len(shown)} most urgent; {len(needed) - len(shown)} more with --top or --out)")
     if len(shown):
-        for c in ("breach", "idle_cash"):
+        for c in ("breach", "transition", "idle_cash"):
             shown[c] = shown[c].map(lambda x: f"{x:.2%}" if x else "")
         for c in ("value", "restricted", "cash_short", "withdrawal", "contribution", "harvestable"):
             shown[c] = shown[c].map(lambda x: f"{x:,.0f}" if x else "")

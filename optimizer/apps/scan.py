@@ -10,6 +10,10 @@ household, so ten thousand households take seconds):
   class (``breach_class``); weights are holdings at their (valuation-adjusted) prices over the
   household's value after its cash flows, with the overlay's exposure when ``[bands] on =
   "exposure"``; band edges as the rebalance computes them (``targets.class_edges``);
+- ``transition``: for a household moving to another model (households.csv
+  ``previous_model_id``), the same distance to the new model's bands: the rebalance then trades
+  with its bands off, toward the new model, until every class is inside them (its own reason,
+  not a band breach);
 - ``cash_short``: the cash an account lacks to reach its ``min_cash`` after its flow, summed;
 - ``withdrawal`` / ``contribution``: the pending ``cash_flow`` of accounts.csv, out and in;
 - ``expiring``: contracts held that expire before the horizon (``[overlay] horizon``, else the
@@ -18,11 +22,11 @@ household, so ten thousand households take seconds):
 - ``idle_cash``: cash above its target, a fraction of value.
 
 A household needs a rebalance when any of these passes its threshold. Urgency orders them:
-a restricted holding, cash short, then a withdrawal, a band breach, an expiring contract, a contribution, losses to
-harvest, idle cash (the first reason that applies), and within a reason the larger amount as a
+a restricted holding, cash short, then a withdrawal, a model transition, a band breach, an expiring
+contract, a contribution, losses to harvest, idle cash (the first reason that applies), and within a reason the larger amount as a
 fraction of value first. The scan does not check each row the way a rebalance does: a cell it
 cannot read as a number makes the household ``needs_rebalance`` with reason ``input`` (the
-batch then names the problem).
+batch then names the problem); its ``model_id`` is shown as its households.csv row gives it.
 """
 
 from __future__ import annotations
@@ -49,10 +53,10 @@ from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.tables import CASH, file_lines
 from cvxrebalance.optimizer.domain.targets import class_edges, effective_targets
 
-REASONS = ("input", "restriction", "cash_short", "withdrawal", "band_breach", "expiring_contract", "contribution",
-           "harvest", "idle_cash")
+REASONS = ("input", "restriction", "cash_short", "withdrawal", "transition", "band_breach", "expiring_contract",
+           "contribution", "harvest", "idle_cash")
 COLUMNS = ["rank", KEY, "needs_rebalance", "reason", "reasons", "value", "restricted", "breach", "breach_class",
-           "cash_short", "withdrawal", "contribution", "expiring", "harvestable", "idle_cash", "model_id"]
+           "transition", "cash_short", "withdrawal", "contribution", "expiring", "harvestable", "idle_cash", "model_id"]
 
 
 def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000.0,
@@ -132,16 +136,20 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
     out["value"] = V
     out["model_id"] = assign["model_id"]
     out["breach"], out["breach_class"], out["idle_cash"] = 0.0, "", 0.0
-    for (model_id, pname), members in assign.groupby(["model_id", "policy"]).groups.items():
+    bad |= set(assign.index[~assign["known"]])  # no (single) row, an unknown model or policy, a bad
+    # override: the batch names it
+    for (model_id, pname), members in assign[assign["known"]].groupby(["model_id", "policy"]).groups.items():
         p = shared[POLICIES][pname] if pname else policy
-        if model_id == "?" or isinstance(p, list):  # no (single) row, an unknown model or policy, or
-            # an unreadable policy file: the batch names it
+        if isinstance(p, list):  # an unreadable policy file: the batch names it
             bad |= set(members)
             continue
         if model_id not in homes:
             homes[model_id] = shared_household(shared, model_id)
         _breaches(out, members, homes[model_id], p, by_class, cash_h, V, overlay, min_breach)
     out["idle_cash"] = out["idle_cash"].where(out["idle_cash"] > idle_cash, 0.0)
+    # A move between models trades with its bands off until it is inside them: not a breach.
+    out["transition"] = out["breach"].where(assign["moving"], 0.0)
+    out["breach"] = out["breach"].where(~assign["moving"], 0.0)
 
     short = (min_cash - cash - flow).clip(lower=0.0)
     out["cash_short"] = short.groupby(acc[KEY]).sum().reindex(ids, fill_value=0.0)
@@ -174,18 +182,27 @@ def _number(df: pd.DataFrame, column: str, bad: set, default: float | None = Non
 
 
 def _assignments(frame: pd.DataFrame | None, ids: list[str], shared: dict, policy: Policy) -> pd.DataFrame:
-    """Each household's model and policy file name ("" for none), from households.csv."""
-    out = pd.DataFrame({"model_id": "", "policy": ""}, index=pd.Index(ids, name=KEY))
+    """Each household's model and policy file name ("" for none), from households.csv, whether
+    its row is ``known`` (one row, a known model and policy, good overrides) and whether it is
+    ``moving`` to another model (``previous_model_id``)."""
+    out = pd.DataFrame({"model_id": "", "policy": "", "known": True, "moving": False}, index=pd.Index(ids, name=KEY))
     if frame is None:
         return out
-    rows = frame.assign(**{KEY: household_ids(frame, "households")[0].to_numpy()}).drop_duplicates(KEY, keep=False)
+    keys = household_ids(frame, "households")[0]
+    given = frame.assign(**{KEY: keys.to_numpy()}).drop_duplicates(KEY).set_index(KEY).reindex(ids)
+    rows = frame.assign(**{KEY: keys.to_numpy()}).drop_duplicates(KEY, keep=False)
     rows = rows.set_index(KEY).reindex(ids)
     models = shared.get(MODELS) or {}
     out["model_id"] = rows["model_id"].fillna("").astype(str).str.strip()
+    if "previous_model_id" in rows.columns:
+        previous = rows["previous_model_id"].fillna("").astype(str).str.strip()
+        out["moving"] = (previous != "") & (previous != out["model_id"])
     out["policy"] = rows.get("policy", pd.Series("", index=ids)).fillna("").astype(str).str.strip() \
         .str.removesuffix(".toml")
     # A household without a (single) row, or with an unknown model or policy: the batch names it.
     known = out["model_id"].isin(list(models)) if models else pd.Series(True, index=ids)
+    if models and "previous_model_id" in rows.columns:  # a move from an unknown model
+        known &= previous.isin(["", *models])
     known &= out["policy"].isin(["", *shared.get(POLICIES, {})])
     # An override the household's policy refuses (not a number, out of its key's range).
     set_ = [c for c in OVERRIDES if c in rows.columns]
@@ -201,7 +218,9 @@ def _assignments(frame: pd.DataFrame | None, ids: list[str], shared: dict, polic
             household_policy(row, 0, policy, shared.get(POLICIES, {}))
         except (ValueError, TypeError, ValidationError):
             known.at[hid] = False
-    out.loc[~known, ["model_id", "policy"]] = ["?", ""]
+    out["known"] = known
+    # A bad row's model as the row gives it (the first of two rows), for the reader to find it.
+    out.loc[~known, "model_id"] = given["model_id"].fillna("").astype(str).str.strip()[~known]
     return out
 
 
@@ -327,7 +346,8 @@ def _rank(out: pd.DataFrame, bad: set) -> pd.DataFrame:
     V = out["value"].where(out["value"] > 0, np.nan)
     amount = {"input": pd.Series(1.0, index=out.index).where(out.index.isin(list(bad)), 0.0),
               "restriction": out["restricted"] / V,
-              "cash_short": out["cash_short"] / V, "withdrawal": out["withdrawal"] / V, "band_breach": out["breach"],
+              "cash_short": out["cash_short"] / V, "withdrawal": out["withdrawal"] / V,
+              "transition": out["transition"], "band_breach": out["breach"],
               "expiring_contract": out["expiring"].astype(float), "contribution": out["contribution"] / V,
               "harvest": out["harvestable"] / V, "idle_cash": out["idle_cash"]}
     amounts = pd.DataFrame(amount).fillna(0.0)

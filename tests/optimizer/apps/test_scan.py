@@ -220,3 +220,42 @@ def test_out_into_a_missing_folder_names_the_file_not_a_temporary_one(tmp_path, 
     assert main(["scan", str(small_book(tmp_path)), "--out", str(target)]) == 2
     err = capsys.readouterr().err
     assert str(target) in err and ".tmp" not in err
+
+
+def test_a_household_moving_to_another_model_is_a_transition_not_a_band_breach(tmp_path):
+    """drifted holds 70/29 on m (60/38, bands 55-65): a breach. Moving to it from model old, the
+    same distance is a transition: the rebalance trades with its bands off until it is inside."""
+    root = small_book(tmp_path)
+    (root / "models.csv").write_text("model_id,asset_class,weight\nm,equity,0.60\nm,bonds,0.38\nm,cash,0.02\n"
+                                     "old,equity,0.70\nold,bonds,0.28\nold,cash,0.02\n")
+    (root / "targets.csv").unlink()
+    ids = ["calm", "drifted", "short", "leaving", "adding", "losses", "idle"]
+    rows = [f"{h},m," for h in ids]
+    rows[1] = "drifted,m,old"
+    rows[0] = "calm,m,old"  # moved, and already inside the new model's bands: done
+    (root / "households.csv").write_text("household_id,model_id,previous_model_id\n" + "\n".join(rows) + "\n")
+    r = scan(root).set_index("household_id")
+    assert r.loc["drifted", "reason"] == "transition" and r.loc["drifted", "breach"] == 0.0
+    assert r.loc["drifted", "transition"] == pytest.approx(0.05, abs=1e-9)
+    assert r.loc["drifted", "breach_class"] == "equity"
+    assert not r.loc["calm", "needs_rebalance"] and r.loc["calm", "transition"] == 0.0
+    # Ranked after a withdrawal and before any band breach.
+    order = r[r["needs_rebalance"]]["reason"].tolist()
+    assert order.index("transition") == order.index("withdrawal") + 1
+    rows[1] = "drifted,m,gone"  # a move from no such model: the batch names it
+    (root / "households.csv").write_text("household_id,model_id,previous_model_id\n" + "\n".join(rows) + "\n")
+    assert scan(root).set_index("household_id").loc["drifted", "reason"] == "input"
+
+
+def test_a_household_flagged_for_its_row_shows_the_model_its_row_names(tmp_path):
+    root = small_book(tmp_path)
+    (root / "models.csv").write_text("model_id,asset_class,weight\nm,equity,0.60\nm,bonds,0.38\nm,cash,0.02\n")
+    (root / "targets.csv").unlink()
+    ids = ["calm", "drifted", "short", "leaving", "adding", "losses", "idle"]
+    rows = [f"{h},m," for h in ids]
+    rows[0] = "calm,Moderate,"
+    rows[1] = "drifted,m,../policy"
+    (root / "households.csv").write_text("household_id,model_id,policy\n" + "\n".join(rows) + "\n")
+    r = scan(root).set_index("household_id")
+    assert r.loc["calm", ["reason", "model_id"]].tolist() == ["input", "Moderate"]
+    assert r.loc["drifted", ["reason", "model_id"]].tolist() == ["input", "m"]
