@@ -138,7 +138,9 @@ def write_batch_input(in_dir: Path, universe, n: int, n_accounts: int, n_lots: i
     accounts, holdings = [], []
     for k in range(n):
         acc, hol, _ = synthetic_accounts(universe, n_accounts, n_lots, seed=k)
-        accounts.append(acc.assign(household_id=f"h{k:05d}"))
+        # Custodian account numbers, distinct across the book, as a firm's book has them.
+        accounts.append(acc.assign(household_id=f"h{k:05d}",
+                                   account_number=[f"{k:05d}{j:03d}" for j in range(len(acc))]))
         holdings.append(hol.assign(household_id=f"h{k:05d}"))
     pd.concat(accounts).to_csv(in_dir / "accounts.csv", index=False)
     pd.concat(holdings).to_csv(in_dir / "holdings.csv", index=False)

@@ -184,7 +184,7 @@ def test_all_cash_household_without_holdings(tmp_path):
 def test_combined_tables_from_memory_match_those_read_back(tmp_path):
     """The driver combines this run's tables in memory; rebuilding them from the households'
     files (what a resumed run does for earlier households) writes the same combined files."""
-    from cvxrebalance.optimizer.apps.batch import combine
+    from cvxrebalance.optimizer.apps.batch import combine, read_batch
 
     out = tmp_path / "out"
     man = run_batch(make_input(tmp_path, 6), out, workers=1, progress=False)
@@ -192,7 +192,8 @@ def test_combined_tables_from_memory_match_those_read_back(tmp_path):
     names = ["trades.csv", "lots.csv", "futures.csv", "block_trades.csv", "allocations.csv", "errors.csv"]
     in_memory = {n: (out / n).read_text() for n in names}
     ids = sorted(p.name for p in (out / "households").iterdir())
-    combine(out, ids)  # no fresh tables: every household read from its files
+    combine(out, ids, numbers=read_batch(tmp_path / "in").account_numbers)  # no fresh tables: every
+    # household read from its files
     assert {n: (out / n).read_text() for n in names} == in_memory
 
 
@@ -213,7 +214,7 @@ def test_a_bad_cell_fails_only_its_household_naming_file_line_and_field(tmp_path
 def test_combined_files_keep_ids_exact_and_spreadsheet_safe(tmp_path):
     """Ids like NA, 0012, 1E2 stay text through combining (also when read back for a resumed
     run), and ids that look like formulas are quoted in every combined CSV."""
-    from cvxrebalance.optimizer.apps.batch import combine
+    from cvxrebalance.optimizer.apps.batch import combine, read_batch
 
     in_dir = make_input(tmp_path, 4)
     renames = {f"SEC{k:04d}": new for k, new in enumerate(["NA", "0012", "1E2", "=1+1", "None", "-5"])}
@@ -223,7 +224,8 @@ def test_combined_files_keep_ids_exact_and_spreadsheet_safe(tmp_path):
     run_batch(in_dir, out, workers=1, progress=False)
     files = ["trades.csv", "lots.csv", "block_trades.csv", "allocations.csv"]
     first = {n: (out / n).read_text() for n in files}
-    combine(out, sorted(p.name for p in (out / "households").iterdir()))  # read back from files
+    combine(out, sorted(p.name for p in (out / "households").iterdir()),  # read back from files
+            numbers=read_batch(in_dir).account_numbers)
     assert {n: (out / n).read_text() for n in files} == first
     trades = pd.read_csv(out / "trades.csv", dtype=str, keep_default_na=False)
     written = set(trades["security_id"]) | set(pd.read_csv(out / "lots.csv", dtype=str,
