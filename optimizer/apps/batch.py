@@ -227,7 +227,7 @@ def _validate(shared: dict, tables: dict, policy: Policy, policies: dict, twice:
             if col not in HOUSEHOLD_COLUMNS:
                 problems.append(Problem("households.csv", 1, str(col), "unknown column; known: "
                                         + ", ".join(HOUSEHOLD_COLUMNS)))
-    if tables["accounts"] is not None and "account_number" in tables["accounts"].columns:
+    if tables["accounts"] is not None and {KEY, "account_number"} <= set(tables["accounts"].columns):
         problems += shared_account_numbers(tables["accounts"])
     if problems:
         raise ValidationError(problems)
