@@ -164,6 +164,7 @@ def backtest(household: Household, policies: Policy | dict[str, Policy], market:
         market = market.window(start, end)
     policies = _with_cash_only(household, {"policy": policies} if isinstance(policies, Policy) else dict(policies))
     _check_names(policies)
+    _check_rule_rebalancer(household, policies)
     flow_table = _flows(parse_flows(flows, household, market))
     bar = None
     if progress:
@@ -239,6 +240,18 @@ def _check_names(policies: dict) -> None:
         seen[folder] = name
     if problems:
         raise ValidationError(problems)
+
+
+def _check_rule_rebalancer(household: Household, policies: dict[str, Policy]) -> None:
+    """The textbook rule (``[backtest] rebalancer = "rule"``) trades every account to target: a
+    household with restrictions (no_buy, no_hold) needs the optimizer, which honors them."""
+    if not len(household.restrictions):
+        return
+    bad = [Problem("policies", None, name, "[backtest] rebalancer = \"rule\" cannot honor the household's "
+                   "restrictions (restrictions.csv): use rebalancer = \"optimizer\"")
+           for name, p in policies.items() if p.backtest.rebalancer == "rule"]
+    if bad:
+        raise ValidationError(bad)
 
 
 def _with_cash_only(household: Household, policies: dict[str, Policy]) -> dict[str, Policy]:

@@ -351,3 +351,18 @@ def test_the_readme_s_policies_are_files_of_the_case(tmp_path, monkeypatch, caps
     assert comparison.loc["quarterly", "events"] == 7  # 1926-09 to 1928-03; none on the last date
     assert main(["backtest", "us_stocks_bonds_monthly", "--out", "bt", "--policy", "x=nope.toml"]) == 2
     assert "here or in" in capsys.readouterr().err
+
+
+def test_the_rule_rebalancer_refuses_a_household_with_restrictions_before_it_starts():
+    """The textbook rule trades every account to target: it cannot honor a client's no_buy or
+    no_hold. It used to run and break the rule (or end in a check error mid-history)."""
+    base = two_assets()
+    rules = pd.DataFrame({"security_id": ["BD"], "rule": ["no_buy"]})
+    restricted = base.with_accounts(base.accounts, base.holdings, restrictions=rules)
+    market = monthly({"2020-01-31": (0.20, 0.0), "2020-02-29": (0.10, 0.0)})
+    rule = policy(trigger={"mode": "threshold"}, backtest={"rebalancer": "rule", "fractional": True})
+    with pytest.raises(ValidationError) as err:
+        backtest(restricted, {"optimizer": policy(), "mechanical": rule}, market)
+    [problem] = err.value.problems
+    assert problem.field == "mechanical" and "restrictions" in problem.message
+    backtest(restricted, policy(trigger={"mode": "threshold"}), market)  # the optimizer honors them
