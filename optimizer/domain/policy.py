@@ -357,8 +357,8 @@ class Policy:
         for cur, h in self.overlay.hedge_ratio.items():
             if not 0 <= h <= 1:
                 bad("overlay", f"hedge_ratio.{cur}", "must be in [0, 1]")
-        if self.trigger.mode in ("threshold", "hybrid") and self.bands.rule == "none":
-            bad("trigger", "mode", f'"{self.trigger.mode}" needs a band rule other than "none"')
+        # A threshold trigger with bands rule "none" needs edges of the household's own
+        # (targets.csv lower/upper, factor_targets.csv): checked with the household, in prepare.
         if self.trigger.rebalance_to == "tolerance" and self.bands.rule == "none":
             bad("trigger", "rebalance_to", '"tolerance" needs a band rule other than "none" (without '
                 "bands every weight is within tolerance, so nothing would ever trade)")

@@ -292,6 +292,14 @@ def prepare(household: Household, policy: Policy) -> Prepared:
             problems.append(Problem("policy.toml", None, f"overlay.hedge_ratio.{key}",
                                     f"{key!r} is not a currency of the household's securities or contracts "
                                     f"with a risk factor (currencies: {', '.join(sorted(currencies)) or 'none'})"))
+    # A threshold trigger fires on an edge crossed: the band rule's, or the household's own
+    # (targets.csv lower/upper, factor_targets.csv bands); with neither it would never fire.
+    own_edges = household.targets[["lower", "upper"]].notna().to_numpy().any() or \
+        household.factor_targets[["lower", "upper"]].notna().to_numpy().any()
+    if policy.trigger.mode in ("threshold", "hybrid") and policy.bands.rule == "none" and not own_edges:
+        problems.append(Problem("policy.toml", None, "trigger.mode", (
+            f'"{policy.trigger.mode}" needs a band rule other than "none", or band edges of the household\'s '
+            "own (targets.csv lower/upper, factor_targets.csv lower/upper/band)")))
     # A named counterparty limit that none of the household's OTC contracts face binds nothing
     # here: a note, not an error, since one policy serves a book whose households face different
     # dealers (a typo shows as this note beside the real dealer under the general limit).

@@ -161,8 +161,30 @@ def test_a_bad_frequency_and_a_bandless_hybrid_are_named():
 
     with pytest.raises(ValidationError, match="trigger.frequency"):
         Policy.from_dict({"trigger": {"mode": "calendar", "frequency": "fortnightly"}})
-    with pytest.raises(ValidationError, match='"hybrid" needs a band rule'):
-        Policy.from_dict({"trigger": {"mode": "hybrid"}, "bands": {"rule": "none"}})
+    bandless = Policy.from_dict({"trigger": {"mode": "hybrid"}, "bands": {"rule": "none"}, "tax": {"as_of": "2026-09-30"}})
+    with pytest.raises(ValidationError, match='"hybrid" needs a band rule'):  # no edge anywhere to cross
+        rebalance(_ira(eq=620, bd=760), bandless)
+
+
+def test_a_threshold_trigger_fires_on_the_household_s_own_edges_without_a_band_rule():
+    """Bands rule "none" with explicit targets.csv edges (eq 55-65%): 70% equity crosses its own
+    edge and trades; 62% does not. The policy alone used to be refused."""
+    from builders import household
+
+    from cvxrebalance import Policy
+
+    def ira(eq, bd):
+        return household([{"security_id": "EQ", "asset_class": "eq", "price": 100},
+                          {"security_id": "BD", "asset_class": "fi", "price": 50}],
+                         [{"account_id": "ira", "type": "tax_deferred", "cash": 0}],
+                         [{"account_id": "ira", "security_id": "EQ", "quantity": eq},
+                          {"account_id": "ira", "security_id": "BD", "quantity": bd}],
+                         [{"asset_class": "eq", "weight": 0.6, "lower": 0.55, "upper": 0.65},
+                          {"asset_class": "fi", "weight": 0.4}])
+
+    p = Policy.from_dict({"trigger": {"mode": "threshold"}, "bands": {"rule": "none"}})
+    assert rebalance(ira(700, 600), p).summary["rebalanced"]  # 70,000 / 100,000
+    assert not rebalance(ira(620, 760), p).summary["rebalanced"]  # 62,000 / 100,000
 
 
 def test_volatility_bands_scale_with_each_class_s_volatility():

@@ -4,6 +4,8 @@ chosen by cost and basis."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 from independent_check import independent_violations
@@ -104,3 +106,15 @@ def test_a_duration_cut_shorts_futures_and_the_swaps_kept_for_tracking_say_so(ca
             assert f.loc[swap, "reason_detail"].startswith("tracking error against the benchmark; moves against rates")
     assert any(b.startswith("margin: account pension") and "one more TYH7 needs" in b
                for b in r.summary["overlay"]["binding"])
+
+
+def test_a_threshold_trigger_fires_on_the_duration_band_alone(case):
+    """The case has no class band rule ("none"): a threshold trigger on it fires on the factor
+    band it breaches (rates 5.39 outside 6.00-6.50), and not once the band is met."""
+    h, p = case
+    threshold = p.replace(trigger={"mode": "threshold"})
+    r = rebalance(h, threshold)
+    assert r.summary["rebalanced"]
+    assert any("rates" in reason for reason in r.summary["trigger"]["reasons"])
+    met = dataclasses.replace(h, factor_targets=h.factor_targets.assign(lower=5.0))  # 5.39 is inside 5.0-6.5
+    assert not rebalance(met, threshold).summary["rebalanced"]
