@@ -5,6 +5,7 @@ installed."""
 from __future__ import annotations
 
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -125,6 +126,22 @@ def test_typed_sqlite_columns_give_the_same_trades(tmp_path):
     pd.testing.assert_frame_equal(trades(tmp_path / "files"), trades(tmp_path / "db"))
 
 
+def test_a_matrix_s_rows_may_be_stored_in_any_order(tmp_path):
+    """A covariance table's rows follow its header in a file; a database keeps no row order (the
+    rows are numbered in sorted order), so they are put in the header's order."""
+    in_dir = make_input(tmp_path, 2)
+    url = f"sqlite:///{tmp_path / 'book.db'}"
+    load(in_dir, url)
+    cov = pd.read_csv(in_dir / "covariance.csv", dtype=str, keep_default_na=False)
+    eng = sa.create_engine(url)
+    with eng.begin() as conn:
+        cov.iloc[::-1].to_sql("covariance", conn, index=False, if_exists="replace")
+    eng.dispose()
+    run_batch(in_dir, tmp_path / "files", workers=1, progress=False)
+    run_batch(url, tmp_path / "db", workers=1, progress=False)
+    pd.testing.assert_frame_equal(trades(tmp_path / "files"), trades(tmp_path / "db"))
+
+
 def test_rows_are_numbered_as_lines(tmp_path):
     in_dir = make_input(tmp_path, 2)
     url = f"sqlite:///{tmp_path / 'book.db'}"
@@ -147,8 +164,8 @@ def test_missing_table_and_column_are_named(tmp_path):
     with pytest.raises(ValidationError) as exc:
         run_batch(url, tmp_path / "out", workers=1, progress=False)
     text = str(exc.value)
-    assert "securities.csv: shared table is missing" in text
-    assert "accounts.csv line 1 [household_id]" in text
+    assert "table securities: shared table is missing from the database" in text
+    assert "table accounts [household_id]" in text and ".csv" not in text
 
 
 def test_bad_policy_row_is_named(tmp_path):
@@ -159,8 +176,150 @@ def test_bad_policy_row_is_named(tmp_path):
     with eng.begin() as conn:
         pd.DataFrame({"toml": ["[tax]\nbogus = 1\n"]}).to_sql("policy", conn, index=False, if_exists="replace")
     eng.dispose()
-    with pytest.raises(ValidationError, match="policy.csv.*bogus"):
+    with pytest.raises(ValidationError, match=r"table policy, row 1 \[tax.bogus\]: unknown key"):
         run_batch(url, tmp_path / "out", workers=1, progress=False)
+
+
+# --- Problems name the table and the row -------------------------------------------------------
+
+
+def engine_of(url: str):
+    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+
+
+def nth_row(url: str, table: str, n: int) -> dict:
+    """Row ``n`` (from 1) of ``table`` as the README tells a user to find it: ordered by the
+    primary key, else by every column."""
+    eng = engine_of(url)
+    try:
+        t = sa.Table(table, sa.MetaData(), autoload_with=eng)
+        order = list(t.primary_key.columns) or list(t.columns)
+        with eng.connect() as conn:
+            return dict(conn.execute(sa.select(t).order_by(*order).offset(n - 1).limit(1)).mappings().one())
+    finally:
+        eng.dispose()
+
+
+def set_cell(url: str, table: str, column: str, value, where: dict, first_only: bool = True) -> None:
+    """Set a cell of the rows matching ``where`` (only the first in storage order by default)."""
+    eng = engine_of(url)
+    try:
+        with eng.begin() as conn:
+            t = sa.Table(table, sa.MetaData(), autoload_with=conn)
+            cond = sa.and_(sa.true(), *(t.c[k] == v for k, v in where.items()))
+            if first_only:  # SQLite: its rowid; PostgreSQL: its ctid (the row's place in storage)
+                rid = sa.cast(sa.literal_column("ctid" if conn.dialect.name == "postgresql" else "rowid"), sa.String)
+                first = conn.execute(sa.select(rid).select_from(t).where(cond).limit(1)).scalar_one()
+                cond = rid == first
+            conn.execute(sa.update(t).where(cond).values({column: value}))
+    finally:
+        eng.dispose()
+
+
+def named_row(text: str, table: str, field: str) -> int:
+    import re
+
+    found = re.search(rf"table {table}, row (\d+) \[{field}\]", text)
+    assert found, text
+    return int(found.group(1))
+
+
+def test_a_bad_cell_names_its_table_and_row_in_the_error_file_errors_csv_and_the_cli(tmp_path, capsys):
+    in_dir = make_input(tmp_path, 3)
+    url = f"sqlite:///{tmp_path / 'book.db'}"
+    load(in_dir, url)
+    set_cell(url, "holdings", "quantity", "lots", {"household_id": "h00001"})
+    out = tmp_path / "out"
+    assert main(["batch", url, str(out), "--workers", "1", "--no-progress"]) == 1
+    reason = json.loads((out / "errors" / "h00001.json").read_text())["reason"]
+    row = named_row(reason, "holdings", "quantity")
+    assert nth_row(url, "holdings", row)["quantity"] == "lots"  # the row the user finds is the bad one
+    assert ".csv" not in reason and " line " not in reason
+    assert pd.read_csv(out / "errors.csv").set_index("household_id").loc["h00001", "reason"] == reason
+
+    # A bad shared cell stops the batch: the CLI's message names the table and row too.
+    set_cell(url, "securities", "price", "n/a", {})
+    assert main(["batch", url, str(tmp_path / "out2"), "--workers", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert nth_row(url, "securities", named_row(err, "securities", "price"))["price"] == "n/a"
+    assert ".csv" not in err
+
+
+def test_a_problem_that_refers_to_another_row_names_it_by_row_too(tmp_path):
+    in_dir = make_input(tmp_path, 2)
+    acc = pd.read_csv(in_dir / "accounts.csv", dtype=str, keep_default_na=False)
+    twice = acc[acc["household_id"] == "h00001"].iloc[[0]]
+    pd.concat([acc, twice]).to_csv(in_dir / "accounts.csv", index=False)  # an account given twice
+    url = f"sqlite:///{tmp_path / 'book.db'}"
+    load(in_dir, url)
+    run_batch(url, tmp_path / "out", workers=1, progress=False)
+    reason = json.loads((tmp_path / "out" / "errors" / "h00001.json").read_text())["reason"]
+    import re
+
+    found = re.search(r"table accounts, row (\d+) \[account_id\]: duplicate account_id=\S+ \(first on row (\d+)\)",
+                      reason)
+    assert found, reason
+    assert nth_row(url, "accounts", int(found.group(1))) == nth_row(url, "accounts", int(found.group(2)))
+    # From the files, the same problem says what it always said.
+    run_batch(in_dir, tmp_path / "files", workers=1, progress=False)
+    from_files = json.loads((tmp_path / "files" / "errors" / "h00001.json").read_text())["reason"]
+    assert re.search(r"accounts.csv line \d+ \[account_id\]: duplicate account_id=\S+ \(first on line \d+\)",
+                     from_files), from_files
+
+
+MODEL_BOOK = {
+    "securities": "security_id,asset_class,price\nEQ,equity,100\nBD,bonds,100\n",
+    "covariance": "asset_class,equity,bonds\nequity,0.0256,0\nbonds,0,0.0025\n",
+    "models": "model_id,asset_class,weight\nm,equity,0.6\nm,bonds,0.38\nm,cash,0.02\n",
+    "households": "household_id,model_id,policy\nh1,m,\nh2,m,broken\nh3,m,\nh3,m,\nh4,m,missing\n",
+    "accounts": "household_id,account_id,type,cash\n" + "".join(f"h{k},ira,tax_deferred,1000\n" for k in range(1, 5)),
+    "holdings": "household_id,account_id,security_id,quantity\n" + "".join(f"h{k},ira,EQ,500\n" for k in range(1, 5)),
+}
+
+
+def test_model_book_problems_name_the_households_and_policies_tables(tmp_path):
+    """A household naming a bad policy row, one listed twice, one naming no policy row: each
+    error names the database's tables and rows, none a file."""
+    import io
+
+    url = f"sqlite:///{tmp_path / 'book.db'}"
+    eng = sa.create_engine(url)
+    with eng.begin() as conn:
+        for name, text in MODEL_BOOK.items():
+            pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False).to_sql(name, conn, index=False)
+        pd.DataFrame({"toml": ["[tax]\nas_of = 2026-11-20\n"]}).to_sql("policy", conn, index=False)
+        pd.DataFrame({"name": ["fine", "broken"], "toml": ["", '[bands]\nrule = 5\n']}).to_sql(
+            "policies", conn, index=False)
+    eng.dispose()
+    out = tmp_path / "out"
+    run_batch(url, out, workers=1, progress=False)
+    reasons = pd.read_csv(out / "errors.csv").set_index("household_id")["reason"]
+    assert set(reasons.index) == {"h2", "h3", "h4"}
+    assert nth_row(url, "policies", named_row(reasons["h2"], "policies", "bands.rule"))["name"] == "broken"
+    assert "policy 'broken'" in reasons["h2"]
+    import re
+
+    found = re.search(r"table households, row \d+ \[household_id\]: the household has 2 rows; give it one "
+                      r"\(rows (\d+), (\d+)\)", reasons["h3"])
+    assert found, reasons["h3"]
+    assert {nth_row(url, "households", int(found.group(k)))["household_id"] for k in (1, 2)} == {"h3"}
+    assert nth_row(url, "households", named_row(reasons["h4"], "households", "policy"))["household_id"] == "h4"
+    assert "no policy 'missing' in table policies" in reasons["h4"]
+    assert not any(w in " ".join(reasons) for w in (".csv", ".toml", " line", "IN_DIR"))
+
+
+def test_scan_of_a_database_names_the_row_without_a_household(tmp_path, capsys):
+    from cvxrebalance.optimizer.apps.scan import scan
+
+    in_dir = make_input(tmp_path, 2)
+    url = f"sqlite:///{tmp_path / 'book.db'}"
+    load(in_dir, url)
+    set_cell(url, "accounts", "household_id", "", {"household_id": "h00001"})
+    with pytest.raises(ValidationError) as exc:
+        scan(url)
+    assert nth_row(url, "accounts", named_row(str(exc.value), "accounts", "household_id"))["household_id"] == ""
+    assert main(["scan", url]) == 2
+    assert "table accounts, row" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("url", ["sqlite:///{tmp}/missing.db", "sqlite:///{tmp}/no/dir/x.db",
@@ -262,3 +421,14 @@ def test_postgres_results_beside_the_input_tables(tmp_path, postgres_server):
                  "--results-to", url]) == 0
     assert counts(url)["result_summary"] == 3
     assert len(read_db_tables(url)["accounts"]) == len(pd.read_csv(in_dir / "accounts.csv"))
+
+
+def test_postgres_names_the_row_the_documented_order_finds_after_an_update(tmp_path, postgres_server):
+    """PostgreSQL returns rows in storage order, which an UPDATE changes (the new version of the
+    row goes to the end): a problem's row number follows the table's order, not storage."""
+    url = _database(postgres_server, f"rows_{int(time.time() * 1000)}")
+    load(make_input(tmp_path, 2), url)
+    set_cell(url, "holdings", "quantity", "lots", {"household_id": "h00000"})
+    run_batch(url, tmp_path / "out", workers=1, progress=False)
+    reason = json.loads((tmp_path / "out" / "errors" / "h00000.json").read_text())["reason"]
+    assert nth_row(url, "holdings", named_row(reason, "holdings", "quantity"))["quantity"] == "lots"
