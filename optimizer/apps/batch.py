@@ -635,12 +635,18 @@ def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None,
     return counts
 
 
+def is_text(column: str) -> bool:
+    """Whether a column of the result and desk tables holds text (ids, sides, reasons, dates)
+    rather than numbers."""
+    return column in TEXT_COLUMNS or column in (KEY, "order_id", "block_id", "account_number", "venue")
+
+
 def read_result_csv(path: Path) -> pd.DataFrame:
     """A per-household result file as it was written: ids as text, exactly (no "NA" -> blank,
     no "0012" -> 12.0; the spreadsheet quote removed), numbers as numbers."""
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     for c in df.columns:
-        if c in TEXT_COLUMNS or c in (KEY, "order_id", "block_id", "account_number", "venue"):
+        if is_text(c):
             df[c] = df[c].map(from_spreadsheet_safe).astype(object)
         else:
             df[c] = pd.to_numeric(df[c].replace("", None))

@@ -15,7 +15,11 @@ the numbers do not depend on how the database stores the rows.
 ``--results-to DB_URL`` (``ResultsDB``) writes each finished household's rows to the tables
 ``result_trades``, ``result_lots``, ``result_futures`` and ``result_summary`` (created when
 missing) in one transaction that first deletes the household's earlier rows, so a rerun, also
-after a kill, leaves exactly one set of rows per household.
+after a kill, leaves exactly one set of rows per household. After the combine step it writes the
+desk's tables of OUT_DIR (``orders``, ``order_lots``, ``block_trades``, ``allocations``) to
+``result_orders``, ``result_order_lots``, ``result_block_trades`` and ``result_allocations``,
+each row under the batch's ``batch_id`` (``batch_id``: OUT_DIR is the batch), in one
+transaction that first deletes that batch's earlier rows.
 
 Needs the optional extra ``pip install 'cvxrebalance[db]'``; SQLAlchemy is imported only here,
 and only when a database is used.
@@ -43,6 +47,9 @@ POLICY = "policy"  # table with one row and a ``toml`` text column
 POLICIES = "policies"  # table with ``name`` and ``toml`` text columns
 RESULT_TABLES = {"trades": "result_trades", "lots": "result_lots", "futures": "result_futures"}
 SUMMARY = "result_summary"
+DESK_TABLES = {"orders": "result_orders", "order_lots": "result_order_lots",
+               "block_trades": "result_block_trades", "allocations": "result_allocations"}
+BATCH_ID = "batch_id"  # the desk tables' key: which batch (OUT_DIR) a row belongs to
 MATRICES = ("covariance", "factor_covariance")  # square tables: a row and a column per id, in the same order
 SUMMARY_COLUMNS = {  # column -> how it is read from summary.json (None: set by the writer)
     "household_id": None, "input_digest": None, "status": None, "reason": None,
@@ -329,6 +336,19 @@ def _value(v: Any) -> Any:
     return v
 
 
+def batch_id(out_dir: Path) -> str:
+    """The key of a batch's desk rows in the results database: a digest of OUT_DIR's absolute
+    path (16 hex digits).
+
+    A batch is its OUT_DIR: rerunning the same command resumes it and rebuilds its combined
+    tables whole, so its desk rows are replaced; another OUT_DIR (another day's run, another
+    book) is another batch whose rows stay. The household tables are keyed by household
+    instead (each household's latest result, whichever batch wrote it). The id is the
+    manifest's ``batch_id``; a moved OUT_DIR is a new batch.
+    """
+    return hashlib.sha256(str(Path(out_dir).resolve()).encode()).hexdigest()[:16]
+
+
 class ResultsDB:
     """The results database of ``--results-to``: one transaction per household.
 
@@ -339,17 +359,28 @@ class ResultsDB:
     """
 
     def __init__(self, url: str):
-        from cvxrebalance.optimizer.apps.batch import KEY, RESULT_COLUMNS, TEXT_COLUMNS
+        from cvxrebalance.optimizer.apps.batch import KEY, RESULT_COLUMNS, is_text
+        from cvxrebalance.optimizer.apps.orders import (
+            ALLOCATION_COLUMNS,
+            BLOCK_COLUMNS,
+            ORDER_COLUMNS,
+            ORDER_LOT_COLUMNS,
+        )
 
         sa = _sqlalchemy()
         self.url = url
         self.engine = engine(url)
         self.meta = sa.MetaData()
-        self.tables = {}
-        for name, table in RESULT_TABLES.items():
-            cols = [sa.Column(KEY, sa.String, nullable=False, index=True)]
-            cols += [sa.Column(c, sa.String if c in TEXT_COLUMNS else sa.Float) for c in RESULT_COLUMNS[name]]
-            self.tables[name] = sa.Table(table, self.meta, *cols)
+
+        def table(name: str, key: str, columns: list[str]):  # the key first, then the file's columns
+            return sa.Table(name, self.meta, sa.Column(key, sa.String, nullable=False, index=True), *[
+                sa.Column(c, sa.String if is_text(c) else sa.Integer if c == "allocations" else sa.Float)
+                for c in columns if c != key])
+
+        self.tables = {name: table(t, KEY, RESULT_COLUMNS[name]) for name, t in RESULT_TABLES.items()}
+        desk = {"orders": ORDER_COLUMNS, "order_lots": ORDER_LOT_COLUMNS, "block_trades": BLOCK_COLUMNS,
+                "allocations": ALLOCATION_COLUMNS}
+        self.desk = {name: table(t, BATCH_ID, desk[name]) for name, t in DESK_TABLES.items()}
         text = ("household_id", "input_digest", "status", "reason")
         self.summary = sa.Table(SUMMARY, self.meta, *[
             sa.Column(c, sa.String if c in text else sa.Boolean if c == "rebalanced" else sa.Float,
@@ -421,6 +452,34 @@ class ResultsDB:
             raise OutputError(f"cannot write household {hid!r} to {shown(self.url)}: "
                               f"{str(exc).splitlines()[0]}") from exc
         return True
+
+    def write_desk(self, out_dir: Path, batch: str) -> int:
+        """Write OUT_DIR's combined desk tables (``DESK_TABLES``, as the combine step wrote them)
+        under ``batch`` (``batch_id``), replacing that batch's earlier rows, in one transaction.
+        Returns the number of rows written.
+
+        Raises
+        ------
+        OutputError
+            The database refused the write (the batch's earlier rows are then unchanged).
+        """
+        from cvxrebalance.optimizer.apps.batch import read_result_csv
+
+        sa = _sqlalchemy()
+        rows = {name: [{BATCH_ID: batch, **{c: _value(v) for c, v in r.items()}}
+                       for r in read_result_csv(out_dir / f"{name}.csv").to_dict("records")]
+                for name in self.desk}
+        try:
+            with self.engine.begin() as conn:  # one transaction: the batch's new rows, or its old ones
+                for table in self.desk.values():
+                    conn.execute(sa.delete(table).where(table.c[BATCH_ID] == batch))
+                for name, table in self.desk.items():
+                    if rows[name]:
+                        conn.execute(sa.insert(table), rows[name])
+        except sa.exc.SQLAlchemyError as exc:
+            raise OutputError(f"cannot write the desk tables to {shown(self.url)}: "
+                              f"{str(exc).splitlines()[0]}") from exc
+        return sum(map(len, rows.values()))
 
     def sync(self, out_dir: Path, digests: dict[str, str | None]) -> int:
         """Write every household of ``digests`` finished in OUT_DIR whose rows the database lacks

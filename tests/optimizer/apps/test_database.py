@@ -180,6 +180,88 @@ def test_bad_policy_row_is_named(tmp_path):
         run_batch(url, tmp_path / "out", workers=1, progress=False)
 
 
+# --- The desk's tables (orders, order_lots, block_trades, allocations) --------------------------
+
+DESK = ("orders", "order_lots", "block_trades", "allocations")
+
+
+def desk_rows(url: str) -> dict[str, pd.DataFrame]:
+    eng = engine_of(url)
+    try:
+        with eng.connect() as conn:
+            return {name: pd.read_sql(sa.select(sa.Table(f"result_{name}", sa.MetaData(), autoload_with=conn)),
+                                      conn) for name in DESK}
+    finally:
+        eng.dispose()
+
+
+def assert_desk_mirrors(url: str, out: Path, batch_id: str) -> None:
+    """The database holds exactly OUT_DIR's desk tables under ``batch_id``."""
+    from cvxrebalance.optimizer.apps.batch import read_result_csv
+
+    for name, rows in desk_rows(url).items():
+        mine = rows[rows["batch_id"] == batch_id].drop(columns="batch_id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, read_result_csv(out / f"{name}.csv"), check_dtype=False)
+
+
+def desk_exactly_once(tmp_path: Path, in_url: str, results_url: str) -> None:
+    """Desk tables after the combine, replaced (never duplicated) by a rerun of the same OUT_DIR,
+    kept apart from another OUT_DIR's, and all-or-nothing."""
+    from cvxrebalance.optimizer.domain.errors import OutputError
+
+    in_dir = make_input(tmp_path, 4)
+    load(in_dir, in_url)
+    out, other = tmp_path / "out", tmp_path / "other"
+    man = run_batch(in_url, out, workers=1, progress=False, results_to=results_url)
+    batch_id = man["batch_id"]
+    assert len(desk_rows(results_url)["orders"]) == man["counts"]["orders"] > 0
+    assert_desk_mirrors(results_url, out, batch_id)
+    run_batch(in_url, out, workers=1, progress=False, results_to=results_url, cross=True)  # a rerun
+    assert_desk_mirrors(results_url, out, batch_id)
+    assert len(desk_rows(results_url)["orders"]) == man["counts"]["orders"]
+    man2 = run_batch(in_url, other, workers=1, progress=False, results_to=results_url)  # another batch
+    assert man2["batch_id"] != batch_id
+    assert_desk_mirrors(results_url, out, batch_id)
+    assert_desk_mirrors(results_url, other, man2["batch_id"])
+
+    # One transaction: a write that fails part way (allocations refused) leaves the earlier rows.
+    before = desk_rows(results_url)
+    eng = engine_of(results_url)
+    with eng.begin() as conn:
+        sa.Table("result_allocations", sa.MetaData(), autoload_with=conn).drop(conn)
+        sa.Table("result_allocations", sa.MetaData(), sa.Column("batch_id", sa.String)).create(conn)
+    eng.dispose()
+    with pytest.raises(OutputError, match="result_allocations"):
+        run_batch(in_url, out, workers=1, progress=False, results_to=results_url)
+    after = desk_rows(results_url)
+    for name in ("orders", "order_lots", "block_trades"):
+        pd.testing.assert_frame_equal(before[name], after[name])
+
+
+def test_sqlite_desk_tables_are_written_once_per_batch(tmp_path):
+    desk_exactly_once(tmp_path, f"sqlite:///{tmp_path / 'book.db'}", f"sqlite:///{tmp_path / 'results.db'}")
+
+
+def test_desk_tables_have_every_column_without_rows(tmp_path):
+    from cvxrebalance.optimizer.apps.orders import (
+        ALLOCATION_COLUMNS,
+        BLOCK_COLUMNS,
+        ORDER_COLUMNS,
+        ORDER_LOT_COLUMNS,
+    )
+
+    in_dir = make_input(tmp_path, 1)
+    hol = pd.read_csv(in_dir / "holdings.csv", dtype=str, keep_default_na=False)
+    hol.loc[0, "quantity"] = "lots"  # the only household fails: no orders at all
+    hol.to_csv(in_dir / "holdings.csv", index=False)
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    man = run_batch(in_dir, tmp_path / "out", workers=1, progress=False, results_to=url)
+    assert man["counts"]["orders"] == 0
+    columns = {name: list(rows.columns) for name, rows in desk_rows(url).items()}
+    assert columns == {name: ["batch_id", *cols] for name, cols in
+                       zip(DESK, (ORDER_COLUMNS, ORDER_LOT_COLUMNS, BLOCK_COLUMNS, ALLOCATION_COLUMNS), strict=True)}
+
+
 # --- Problems name the table and the row -------------------------------------------------------
 
 
@@ -339,6 +421,9 @@ def test_cli_results_to(tmp_path, capsys):
     assert main(["batch", str(in_dir), str(tmp_path / "out"), "--workers", "1", "--no-progress",
                  "--results-to", results]) == 0
     assert counts(results)["result_summary"] == 3
+    batch_id = json.loads((tmp_path / "out" / "manifest.json").read_text())["batch_id"]
+    assert f"result_orders, result_order_lots, result_block_trades, result_allocations (batch_id {batch_id})" \
+        in capsys.readouterr().out
 
 
 # --- PostgreSQL (a real server from the system packages) -----------------------------------------
@@ -432,3 +517,9 @@ def test_postgres_names_the_row_the_documented_order_finds_after_an_update(tmp_p
     run_batch(url, tmp_path / "out", workers=1, progress=False)
     reason = json.loads((tmp_path / "out" / "errors" / "h00000.json").read_text())["reason"]
     assert nth_row(url, "holdings", named_row(reason, "holdings", "quantity"))["quantity"] == "lots"
+
+
+def test_postgres_desk_tables_are_written_once_per_batch(tmp_path, postgres_server):
+    t = int(time.time() * 1000)
+    desk_exactly_once(tmp_path, _database(postgres_server, f"deskin_{t}"),
+                      _database(postgres_server, f"desk_{t}"))
