@@ -4,13 +4,15 @@
 (``batch.SHARED`` and ``batch.PER_HOUSEHOLD``) as SQL tables of that name, through SQLAlchemy
 Core (``select(table)``, never SQL built from strings): ``sqlite:///book.db``,
 ``postgresql+psycopg://user@host/db`` (``postgresql://`` is read as psycopg 3),
-``duckdb:///book.duckdb`` when duckdb-engine is installed. The policy is the ``toml`` text column
+``duckdb:///book.duckdb`` (the ``duckdb`` extra: duckdb-engine, DuckDB 1.2 or later). Tables
+are read without reflection (``_frame``), which DuckDB's dialect does not support under
+SQLAlchemy 2.1. The policy is the ``toml`` text column
 of the one row of a ``policy`` table (no table: the default policy); per-household policies
 (``households.policy``) are the ``name`` and ``toml`` columns of a ``policies`` table.
 
 A problem in a table names the table and the row's number, ``table holdings, row 7 [quantity]``
-(``table_problems``): each table is read ordered by its primary key, else by all its columns, so
-the numbers do not depend on how the database stores the rows.
+(``table_problems``): each table is read ordered by all its columns, so the numbers do not depend
+on how the database stores the rows.
 
 ``--results-to DB_URL`` (``ResultsDB``) writes each finished household's rows to the tables
 ``result_trades``, ``result_lots``, ``result_futures`` and ``result_summary`` (created when
@@ -21,8 +23,8 @@ desk's tables of OUT_DIR (``orders``, ``order_lots``, ``block_trades``, ``alloca
 each row under the batch's ``batch_id`` (``batch_id``: OUT_DIR is the batch), in one
 transaction that first deletes that batch's earlier rows.
 
-Needs the optional extra ``pip install 'cvxrebalance[db]'``; SQLAlchemy is imported only here,
-and only when a database is used.
+Needs the optional extra ``pip install 'cvxrebalance[db]'`` (``[duckdb]`` for DuckDB); SQLAlchemy
+is imported only here, and only when a database is used.
 """
 
 from __future__ import annotations
@@ -125,11 +127,24 @@ def engine(url: str, must_exist: bool = False):
                             f"{str(exc).splitlines()[0]}") from exc
 
 
-def _frame(conn, table) -> pd.DataFrame:
-    """All rows of ``table`` in the order problems number them (``table_problems``: by primary
-    key, else by every column), indexed by "line" = row + 1 as a file's rows are."""
+def table_of(conn, name: str):
+    """Table ``name`` of the database ``conn`` is connected to, with its columns, for SQLAlchemy
+    Core statements (``select``, ``order_by``).
+
+    The columns are those of an empty ``SELECT *``, not reflected: DuckDB's dialect cannot
+    reflect a table's columns or key under SQLAlchemy 2.1, and the cells need no declared type.
+    """
     sa = _sqlalchemy()
-    result = conn.execute(sa.select(table).order_by(*(table.primary_key.columns or table.columns)))
+    columns = conn.execute(sa.select(sa.literal_column("*")).select_from(sa.table(name)).limit(0)).keys()
+    return sa.table(name, *(sa.column(c) for c in columns))
+
+
+def _frame(conn, name: str) -> pd.DataFrame:
+    """All rows of table ``name`` in the order problems number them (``table_problems``: by all
+    its columns, left to right), indexed by "line" = row + 1 as a file's rows are."""
+    sa = _sqlalchemy()
+    table = table_of(conn, name)
+    result = conn.execute(sa.select(table).order_by(*table.columns))
     df = pd.DataFrame.from_records(list(result), columns=list(result.keys()))
     df = df.astype({c: object for c in df.columns if df[c].dtype == object})
     df.index = pd.RangeIndex(len(df)) + 2  # as a Parquet row: its row number + 1 (header = line 1)
@@ -173,8 +188,7 @@ def read_db_tables(url: str, names: Iterable[str] | None = None) -> dict[str, pd
         with eng.connect() as conn:
             present = set(sa.inspect(conn).get_table_names())
             for name in names:
-                out[name] = (_frame(conn, sa.Table(name, sa.MetaData(), autoload_with=conn))
-                             if name in present else None)
+                out[name] = _frame(conn, name) if name in present else None
                 if name in MATRICES and out[name] is not None:
                     out[name] = _header_order(out[name])
     except sa.exc.SQLAlchemyError as exc:
@@ -245,13 +259,15 @@ def policies_from_table(df: pd.DataFrame | None, problems: list[Problem]) -> dic
 # same way ("duplicate ... (first on line 4)", "(lines 5, 9)", "(targets.csv line 3)"). For a
 # table read from a database, this is translated where the source is known (the batch, the
 # scan), never inside the readers: the place becomes "table holdings, row 7" and every "line N"
-# in the message "row N - 1". Rows are named by their NUMBER in the table's order -- its primary
-# key, else all its columns left to right (``_frame``), so ``SELECT * FROM holdings ORDER BY 1,
-# 2, ..., n LIMIT 1 OFFSET 6`` finds row 7 -- rather than by their key values: most batch tables
-# have no key (restrictions, transactions, targets, the risk tables), a key given twice is itself
-# a problem to name, and a number translates every reference, in the message too, one to one.
-# The order is the database's own (collation, NULLs first or last), the same on every read, which
-# the storage order is not (PostgreSQL moves an updated row to the end).
+# in the message "row N - 1". Rows are named by their NUMBER in the order of all the table's
+# columns, left to right (``_frame``), so ``SELECT * FROM holdings ORDER BY 1, 2, ..., n LIMIT 1
+# OFFSET 6`` finds row 7 -- rather than by their key values: most batch tables have no key
+# (restrictions, transactions, targets, the risk tables), a key given twice is itself a problem
+# to name, and a number translates every reference, in the message too, one to one. All the
+# columns, not a primary key, so one rule holds on every database without reflecting its keys
+# (DuckDB's dialect cannot); where the key's columns come first the order is the key's. The order
+# is the database's own (collation, NULLs first or last), the same on every read, which the
+# storage order is not (PostgreSQL moves an updated row to the end).
 _FILE_LINE = re.compile(r"\b([a-z_]+)\.csv line (\d+)")
 _FILE = re.compile(r"\b([a-z_]+)\.csv\b")
 _LINES = re.compile(r"\b(lines?) (\d+(?:, \d+)*)")

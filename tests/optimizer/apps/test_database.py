@@ -23,7 +23,12 @@ sa = pytest.importorskip("sqlalchemy", reason="the db extra (SQLAlchemy) is not 
 from cvxrebalance import ValidationError  # noqa: E402
 from cvxrebalance.optimizer.apps.bench import write_batch_input  # noqa: E402
 from cvxrebalance.optimizer.apps.cli import main  # noqa: E402
-from cvxrebalance.optimizer.apps.database import DatabaseError, read_db_tables  # noqa: E402
+from cvxrebalance.optimizer.apps.database import (  # noqa: E402
+    DatabaseError,
+    ResultsDB,
+    read_db_tables,
+    table_of,
+)
 from cvxrebalance.optimizer.apps.executors import run_batch  # noqa: E402
 from cvxrebalance.scenarios.synthetic import synthetic_universe  # noqa: E402
 
@@ -36,28 +41,31 @@ def make_input(tmp: Path, n: int = N) -> Path:
     return in_dir
 
 
+def engine_of(url: str):
+    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+
+
 def load(in_dir: Path, url: str, typed: bool = False) -> None:
     """IN_DIR's tables as SQL tables (pandas ``to_sql`` through SQLAlchemy), the policy as a
     one-row ``policy`` table; ``typed``: numbers as numeric columns, else every cell as text."""
-    eng = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    eng = engine_of(url)
     try:
-        for f in sorted(in_dir.glob("*.csv")):
-            df = pd.read_csv(f) if typed else pd.read_csv(f, dtype=str, keep_default_na=False)
-            df.to_sql(f.stem, eng, index=False)
-        pd.DataFrame({"toml": [(in_dir / "policy.toml").read_text()]}).to_sql("policy", eng, index=False)
+        with eng.begin() as conn:
+            for f in sorted(in_dir.glob("*.csv")):
+                df = pd.read_csv(f) if typed else pd.read_csv(f, dtype=str, keep_default_na=False)
+                df.to_sql(f.stem, conn, index=False)
+            pd.DataFrame({"toml": [(in_dir / "policy.toml").read_text()]}).to_sql("policy", conn, index=False)
     finally:
         eng.dispose()
 
 
 def counts(url: str) -> dict[str, int]:
-    eng = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    eng = engine_of(url)
     try:
         with eng.connect() as conn:
-            meta = sa.MetaData()
-            meta.reflect(conn, only=["result_trades", "result_lots", "result_summary"])
-            out = {name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-                   for name, t in meta.tables.items()}
-            s = meta.tables["result_summary"]
+            out = {name: conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
+                   for name in ("result_trades", "result_lots", "result_summary")}
+            s = sa.table("result_summary", sa.column("household_id"))
             out["summary_households"] = conn.execute(
                 sa.select(sa.func.count(sa.distinct(s.c.household_id)))).scalar_one()
             return out
@@ -67,12 +75,11 @@ def counts(url: str) -> dict[str, int]:
 
 def delete_rows(url: str, hids: list[str]) -> None:
     """What a kill between a household's files and its database write leaves: no rows."""
-    eng = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    eng = engine_of(url)
     try:
         with eng.begin() as conn:
-            meta = sa.MetaData()
-            meta.reflect(conn, only=["result_trades", "result_lots", "result_futures", "result_summary"])
-            for t in meta.tables.values():
+            for name in ("result_trades", "result_lots", "result_futures", "result_summary"):
+                t = sa.table(name, sa.column("household_id"))
                 conn.execute(sa.delete(t).where(t.c.household_id.in_(hids)))
     finally:
         eng.dispose()
@@ -97,6 +104,15 @@ def round_trip_and_exactly_once(tmp_path: Path, in_url: str, results_url: str, t
     # A rerun: nothing runs, nothing is written twice.
     man = run_batch(in_url, tmp_path / "db", workers=1, progress=False, results_to=results_url)
     assert man["counts"]["run"] == 0 and counts(results_url) == expect
+
+    # A household written again (a retried or changed one) replaces its rows in one transaction:
+    # its summary row's key deleted and inserted again (DuckDB before 1.2 refused that).
+    db = ResultsDB(results_url)
+    try:
+        assert db.write_household(tmp_path / "db", "h00003")
+    finally:
+        db.close()
+    assert counts(results_url) == expect
 
     # A run killed midway: some households finished in OUT_DIR but never reached the database,
     # others not finished at all (their files gone). The rerun writes each exactly once.
@@ -189,8 +205,7 @@ def desk_rows(url: str) -> dict[str, pd.DataFrame]:
     eng = engine_of(url)
     try:
         with eng.connect() as conn:
-            return {name: pd.read_sql(sa.select(sa.Table(f"result_{name}", sa.MetaData(), autoload_with=conn)),
-                                      conn) for name in DESK}
+            return {name: pd.read_sql(sa.select(table_of(conn, f"result_{name}")), conn) for name in DESK}
     finally:
         eng.dispose()
 
@@ -228,8 +243,9 @@ def desk_exactly_once(tmp_path: Path, in_url: str, results_url: str) -> None:
     before = desk_rows(results_url)
     eng = engine_of(results_url)
     with eng.begin() as conn:
-        sa.Table("result_allocations", sa.MetaData(), autoload_with=conn).drop(conn)
-        sa.Table("result_allocations", sa.MetaData(), sa.Column("batch_id", sa.String)).create(conn)
+        refused = sa.Table("result_allocations", sa.MetaData(), sa.Column("batch_id", sa.String))
+        refused.drop(conn)
+        refused.create(conn)
     eng.dispose()
     with pytest.raises(OutputError, match="result_allocations"):
         run_batch(in_url, out, workers=1, progress=False, results_to=results_url)
@@ -265,19 +281,14 @@ def test_desk_tables_have_every_column_without_rows(tmp_path):
 # --- Problems name the table and the row -------------------------------------------------------
 
 
-def engine_of(url: str):
-    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-
-
 def nth_row(url: str, table: str, n: int) -> dict:
-    """Row ``n`` (from 1) of ``table`` as the README tells a user to find it: ordered by the
-    primary key, else by every column."""
+    """Row ``n`` (from 1) of ``table`` as the README tells a user to find it: ordered by every
+    column, left to right."""
     eng = engine_of(url)
     try:
-        t = sa.Table(table, sa.MetaData(), autoload_with=eng)
-        order = list(t.primary_key.columns) or list(t.columns)
         with eng.connect() as conn:
-            return dict(conn.execute(sa.select(t).order_by(*order).offset(n - 1).limit(1)).mappings().one())
+            t = table_of(conn, table)
+            return dict(conn.execute(sa.select(t).order_by(*t.columns).offset(n - 1).limit(1)).mappings().one())
     finally:
         eng.dispose()
 
@@ -287,7 +298,7 @@ def set_cell(url: str, table: str, column: str, value, where: dict, first_only: 
     eng = engine_of(url)
     try:
         with eng.begin() as conn:
-            t = sa.Table(table, sa.MetaData(), autoload_with=conn)
+            t = table_of(conn, table)
             cond = sa.and_(sa.true(), *(t.c[k] == v for k, v in where.items()))
             if first_only:  # SQLite: its rowid; PostgreSQL: its ctid (the row's place in storage)
                 rid = sa.cast(sa.literal_column("ctid" if conn.dialect.name == "postgresql" else "rowid"), sa.String)
@@ -523,3 +534,52 @@ def test_postgres_desk_tables_are_written_once_per_batch(tmp_path, postgres_serv
     t = int(time.time() * 1000)
     desk_exactly_once(tmp_path, _database(postgres_server, f"deskin_{t}"),
                       _database(postgres_server, f"desk_{t}"))
+
+
+# --- DuckDB (duckdb-engine, in the test extra) ------------------------------------------------------
+
+
+@pytest.fixture
+def duckdb_url(tmp_path):
+    """A DuckDB file URL maker (the file is created by the first write)."""
+    pytest.importorskip("duckdb_engine", reason="the duckdb extra (duckdb-engine) is not installed")
+    return lambda name: f"duckdb:///{tmp_path / name}.duckdb"
+
+
+def test_duckdb_batch_matches_files_and_results_are_written_exactly_once(tmp_path, duckdb_url):
+    round_trip_and_exactly_once(tmp_path, duckdb_url("book"), duckdb_url("results"), typed=True)
+
+
+def test_duckdb_desk_tables_are_written_once_per_batch(tmp_path, duckdb_url):
+    desk_exactly_once(tmp_path, duckdb_url("book"), duckdb_url("results"))
+
+
+def test_duckdb_results_into_the_input_file_and_problems_by_row(tmp_path, duckdb_url, capsys):
+    """One DuckDB file for the book and the results (read, then written, by one process); a bad
+    cell named by table and row as on the other databases."""
+    url = duckdb_url("both")
+    load(make_input(tmp_path, 3), url)
+    set_cell(url, "holdings", "quantity", "lots", {"household_id": "h00002"})
+    assert main(["batch", url, str(tmp_path / "out"), "--workers", "1", "--no-progress", "--results-to", url]) == 1
+    reason = json.loads((tmp_path / "out" / "errors" / "h00002.json").read_text())["reason"]
+    assert nth_row(url, "holdings", named_row(reason, "holdings", "quantity"))["quantity"] == "lots"
+    assert counts(url)["result_summary"] == 3
+
+
+def test_a_duckdb_file_another_process_holds_is_a_clear_error(tmp_path, duckdb_url, capsys):
+    """DuckDB lets one process at a time open a file (it locks it): the batch stops with exit
+    code 2 and DuckDB's reason instead of waiting or failing later."""
+    import sys
+
+    url = duckdb_url("held")
+    load(make_input(tmp_path, 1), url)
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time\n"
+                               f"c = duckdb.connect({str(tmp_path / 'held.duckdb')!r}); print('held', flush=True)\n"
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["batch", url, str(tmp_path / "out"), "--no-progress"]) == 2
+        assert "lock" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
