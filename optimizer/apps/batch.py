@@ -75,6 +75,7 @@ HOUSEHOLD_COLUMNS = list(HOUSEHOLDS)
 # contract: each household reads the rows of its own contracts only.
 RISK_ROWS = ("covariance", "factor_loadings", "specific_variance")
 CONTRACTS = "_contracts"  # in the shared tables: every household's contract ids (read_batch)
+FROM_DATABASE = "_database"  # in the shared tables: True when read from a database (``for_source``)
 
 
 @dataclass
@@ -136,13 +137,26 @@ def read_batch(in_dir: str | Path) -> BatchInput:
     """
     root = in_dir if _is_url(in_dir) else Path(in_dir)
     shared, tables, policy, files, shared_digest = read_tables(root)
-    return _split(shared, tables, policy, files, shared_digest)
+    try:
+        return _split(shared, tables, policy, files, shared_digest)
+    except ValidationError as exc:
+        raise for_source(exc, shared.get(FROM_DATABASE, False)) from exc
 
 
 def _is_url(source) -> bool:
     from cvxrebalance.optimizer.apps.database import is_url
 
     return is_url(source)
+
+
+def for_source(exc: Exception, from_database: bool) -> Exception:
+    """``exc`` as its source names it: a ValidationError about tables read from a database with
+    its problems named by table and row (``database.table_problems``), anything else as it is."""
+    if from_database and isinstance(exc, ValidationError):
+        from cvxrebalance.optimizer.apps.database import table_error
+
+        return table_error(exc)
+    return exc
 
 
 def read_tables(root: Path | str) -> tuple[dict, dict, Policy, list[Path], str]:
@@ -198,7 +212,12 @@ def _read_db(url: str) -> tuple[dict, dict, Policy, list[Path], str]:
     tables = {name: found[name] for name in PER_HOUSEHOLD}
     shared_digest = database.digest({**shared, database.POLICY: found[database.POLICY],
                                      database.POLICIES: found[database.POLICIES]})
-    return _validate(shared, tables, policy, policies, set(), problems, [], shared_digest)
+    try:
+        out = _validate(shared, tables, policy, policies, set(), problems, [], shared_digest)
+    except ValidationError as exc:
+        raise for_source(exc, True) from exc
+    out[0][FROM_DATABASE] = True
+    return out
 
 
 def _validate(shared: dict, tables: dict, policy: Policy, policies: dict, twice: set[str],
@@ -457,7 +476,7 @@ def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir:
                 "trades": len(tables["trades"]["side"]), "tracking_error": result.summary["tracking_error"]["after"],
                 "tables": tables}
     except Exception as exc:  # noqa: BLE001 - one household's failure, whatever it is, is its own
-        return record_error(out_dir, hid, exc, digest, t0)
+        return record_error(out_dir, hid, for_source(exc, shared.get(FROM_DATABASE, False)), digest, t0)
 
 
 def record_error(out_dir: Path, hid: str, exc: Exception, digest: str | None, t0: float) -> dict:
@@ -616,12 +635,18 @@ def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None,
     return counts
 
 
+def is_text(column: str) -> bool:
+    """Whether a column of the result and desk tables holds text (ids, sides, reasons, dates)
+    rather than numbers."""
+    return column in TEXT_COLUMNS or column in (KEY, "order_id", "block_id", "account_number", "venue")
+
+
 def read_result_csv(path: Path) -> pd.DataFrame:
     """A per-household result file as it was written: ids as text, exactly (no "NA" -> blank,
     no "0012" -> 12.0; the spreadsheet quote removed), numbers as numbers."""
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     for c in df.columns:
-        if c in TEXT_COLUMNS or c in (KEY, "order_id", "block_id", "account_number", "venue"):
+        if is_text(c):
             df[c] = df[c].map(from_spreadsheet_safe).astype(object)
         else:
             df[c] = pd.to_numeric(df[c].replace("", None))

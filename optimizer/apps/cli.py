@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("out_dir")
     batch.add_argument("--results-to", metavar="DB_URL",
                        help="also write each household's trades, lots, futures and summary to this database, "
-                       "one transaction per household (exactly once across reruns)")
+                       "one transaction per household (exactly once across reruns), and the desk's orders, "
+                       "order lots, block trades and allocations under OUT_DIR's batch_id")
     _executor_options(batch, "households per task (default 50)")
     batch.add_argument("--cross", action="store_true",
                        help="cross opposite sides of a security across clients (off: never netted)")
@@ -417,6 +418,10 @@ def _batch(args) -> int:
     names = ("trades.csv, lots.csv, futures.csv, errors.csv, orders.csv, order_lots.csv, block_trades.csv, "
              "allocations.csv, manifest.json")
     print(f"Wrote {names} in {Path(args.out_dir)}")
+    if args.results_to:
+        from cvxrebalance.optimizer.apps.database import DESK_TABLES, shown
+
+        print(f"Wrote {', '.join(DESK_TABLES.values())} (batch_id {man['batch_id']}) in {shown(args.results_to)}")
     return 1 if c["failed_total"] else 0
 
 

@@ -184,7 +184,10 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
         futures and summary row are written there too, in one transaction per household, as its
         chunk comes back; households finished in OUT_DIR by an earlier run but missing there (or
         there from another input) are written first, so every household has exactly one set of rows.
-        IN_DIR may be a database URL too (``optimizer.apps.database``).
+        After the combine step, the desk's tables (orders, order lots, block trades, allocations)
+        are written there in one transaction, replacing this batch's earlier rows (keyed by
+        ``batch_id``, OUT_DIR's: the manifest's ``batch_id``). IN_DIR may be a database URL too
+        (``optimizer.apps.database``).
 
     Returns
     -------
@@ -226,7 +229,7 @@ def _run_batch(in_dir, out: Path, executor, scheduler, workers, chunk_size, retr
     db = on_rows = None
     synced = 0
     if results_to:
-        from cvxrebalance.optimizer.apps.database import ResultsDB
+        from cvxrebalance.optimizer.apps.database import ResultsDB, batch_id
 
         db = ResultsDB(results_to)
         # Finished in OUT_DIR but not (or from another input) in the database: a run killed
@@ -241,21 +244,24 @@ def _run_batch(in_dir, out: Path, executor, scheduler, workers, chunk_size, retr
         done = execute(run_chunk, todo, (batch.shared, batch.policy, str(out)), executor=executor,
                        scheduler=scheduler, workers=workers, chunk_size=chunk_size, progress=progress,
                        on_rows=on_rows)
+        t2 = time.perf_counter()
+        counts = combine(out, ids, done.tables, cross, batch.account_numbers)  # this run's tables as they are, so combining reads no file back
+        if db is not None:  # the desk's tables too, once combined (before the manifest, written last)
+            counts["database_caught_up"] = synced
+            counts["database_desk_rows"] = db.write_desk(out, batch_id(out))
     finally:
         if db is not None:
             db.close()
-    t2 = time.perf_counter()
-    counts = combine(out, ids, done.tables, cross, batch.account_numbers)  # this run's tables as they are, so combining reads no file back
     counts |= {"households": len(ids), "run": len(todo), "succeeded": done.succeeded, "failed": done.failed,
                "skipped_finished": len(ids) - len(todo), "failed_total": counts["errors"],
                "not_needed": len(batch.households) - len(ids)}
-    if results_to:
-        counts["database_caught_up"] = synced
     t_run = done.run_seconds
     timings = {"read_seconds": t_read, "run_seconds": t_run, "combine_seconds": time.perf_counter() - t2,
                "household_seconds_total": done.household_seconds, "wall_seconds": time.perf_counter() - t0,
                "households_per_second": len(todo) / t_run if t_run > 0 and todo else None}
     man = manifest(batch, counts, timings, executor, workers)
+    if results_to:
+        man["batch_id"] = batch_id(out)  # the key of this batch's desk rows in the results database
     _write_atomic(out / "manifest.json", json.dumps(man, indent=2, default=str))
     return man
 

@@ -41,6 +41,7 @@ from cvxrebalance.optimizer.apps.batch import (
     KEY,
     MODELS,
     POLICIES,
+    for_source,
     household_ids,
     read_tables,
     shared_household,
@@ -105,7 +106,7 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
     listed = _with_ids(tables["households"], "households", problems) if tables.get("households") is not None \
         else pd.DataFrame({KEY: []})
     if problems:
-        raise ValidationError(problems)
+        raise for_source(ValidationError(problems), is_url(in_dir))
     # A household listed in households.csv without accounts is one the batch fails: worth nothing here.
     ids = sorted(set(acc[KEY]) | set(hol[KEY]) | set(listed[KEY]))
     assign = _assignments(tables.get("households"), ids, shared, policy)

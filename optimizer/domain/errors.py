@@ -14,22 +14,34 @@ class Problem:
     file : str
         File (or table) the problem is in, e.g. ``"securities.csv"``.
     row : int or None
-        Line number in the file (the header is line 1), or None for the whole file.
+        Line number in the file (the header is line 1), or None for the whole file; for a
+        database table, the row's number (the first row is 1).
     field : str or None
         Column or policy key.
     message : str
         What is wrong, in words a user can act on.
+    table : bool
+        ``file`` is a database table, ``row`` a row number: shown as ``table holdings, row 7``
+        (``optimizer.apps.database.table_problems``).
+
+    Examples
+    --------
+    >>> str(Problem("holdings.csv", 8, "quantity", "not a number"))
+    'holdings.csv line 8 [quantity]: not a number'
+    >>> str(Problem("holdings", 7, "quantity", "not a number", table=True))
+    'table holdings, row 7 [quantity]: not a number'
     """
 
     file: str
     row: int | None
     field: str | None
     message: str
+    table: bool = False
 
     def __str__(self) -> str:
-        where = self.file
+        where = f"table {self.file}" if self.table else self.file
         if self.row is not None:
-            where += f" line {self.row}"
+            where += f", row {self.row}" if self.table else f" line {self.row}"
         if self.field:
             where += f" [{self.field}]"
         return f"{where}: {self.message}"
