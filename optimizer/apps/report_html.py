@@ -113,8 +113,9 @@ def dashboard_html(out_dir: Path, rows: pd.DataFrame, errors: pd.DataFrame) -> s
                     + table(table_rows, {"TE before %": "{:.4f}", "TE after %": "{:.4f}", "trades": "{:,.0f}"},
                             css_id="households-table", links={"household": list(shown["link"])}) + "</section>")
     err = errors[[c for c in (KEY, "error", "reason") if c in errors.columns]].astype(str).astype(object)
+    # A long error (a ValidationError lists every problem) shows its first line; the rest folds.
     body.append('<section id="errors"><h2>Errors</h2>'
-                + (table(err, css_id="errors-table") if len(err) else "<p>None.</p>") + "</section>")
+                + (table(err, css_id="errors-table", fold=["reason"]) if len(err) else "<p>None.</p>") + "</section>")
     return _page(f"Batch dashboard: {out_dir.name}", body)
 
 

@@ -27,7 +27,10 @@ th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right}
 th{background:#f3f3f3}td.t,th.t{text-align:left}
 .meta{color:#555}.ok{color:#1a7f37;font-weight:bold}.bad{color:#c62828;font-weight:bold}
 figure{margin:.5em 0}.scroll{overflow-x:auto}svg{max-width:100%;height:auto}
+td.fold{max-width:40em;overflow-wrap:anywhere}td.fold details{margin-top:.2em}
+.fold pre{white-space:pre-wrap;overflow-wrap:anywhere;margin:.3em 0;font-size:.95em}
 """
+FOLD_CHARS = 120  # a folded cell shows its first line up to this many characters
 
 
 def esc(value: object) -> str:
@@ -43,12 +46,33 @@ def _num(x: object, fmt: str = "{:,.2f}") -> str:
     return "" if v != v else esc(fmt.format(v + 0.0))
 
 
+def folded(text: object, limit: int = FOLD_CHARS) -> str:
+    """Escaped text that shows its first line (at most ``limit`` characters) with the whole text
+    in a collapsed ``<details>`` when it is longer or has more lines.
+
+    Examples
+    --------
+    >>> folded("short")
+    'short'
+    >>> folded("line one" + chr(10) + "<b>two</b>").split("<details>")[0]
+    'line one &hellip;'
+    """
+    whole = "" if text is None else str(text)
+    first = whole.split("\n", 1)[0]
+    if len(first) <= limit and first == whole.rstrip("\n"):
+        return esc(whole)
+    cut = first if len(first) <= limit else first[:limit].rsplit(" ", 1)[0] or first[:limit]
+    return f"{esc(cut)} &hellip;<details><summary>Full text</summary><pre>{esc(whole)}</pre></details>"
+
+
 def table(frame: pd.DataFrame, formats: dict[str, str] | None = None, css_id: str = "",
-          links: dict[str, Sequence[str]] | None = None) -> str:
+          links: dict[str, Sequence[str]] | None = None, fold: Iterable[str] = ()) -> str:
     """A DataFrame as an escaped HTML table; numbers right-aligned by ``formats`` (default two
-    decimals), text left-aligned. ``links`` maps a column to an href per row (escaped too)."""
+    decimals), text left-aligned. ``links`` maps a column to an href per row (escaped too);
+    ``fold`` names text columns whose long or multi-line cells are shortened (``folded``)."""
     formats = formats or {}
     links = links or {}
+    fold = set(fold)
     ident = f' id="{esc(css_id)}"' if css_id else ""
     text_cols = {c for c in frame.columns if frame[c].dtype == object}
     head = "".join(f'<th class="{"t" if c in text_cols else ""}">{esc(c)}</th>' for c in frame.columns)
@@ -57,10 +81,10 @@ def table(frame: pd.DataFrame, formats: dict[str, str] | None = None, css_id: st
         cells = []
         for c, v in zip(frame.columns, row, strict=True):
             if c in text_cols:
-                inner = esc(v)
+                inner = folded(v) if c in fold else esc(v)
                 if c in links:
                     inner = f'<a href="{esc(links[c][r])}">{inner}</a>'
-                cells.append(f'<td class="t">{inner}</td>')
+                cells.append(f'<td class="t{" fold" if c in fold else ""}">{inner}</td>')
             else:
                 cells.append(f"<td>{_num(v, formats.get(c, '{:,.2f}'))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")

@@ -3,15 +3,22 @@
 
 from __future__ import annotations
 
+import html
+import re
+from pathlib import Path
+
 import pandas as pd
 from headless import Elements, dump_dom, needs_browser, png_is_a_page, screenshot
 
 from cvxrebalance.optimizer.apps.bench import write_batch_input
 from cvxrebalance.optimizer.apps.cli import _case_dir, main
 from cvxrebalance.optimizer.apps.executors import run_batch
+from cvxrebalance.optimizer.apps.report_html import dashboard_html
 from cvxrebalance.optimizer.pipeline.rebalance import rebalance
 from cvxrebalance.scenarios.synthetic import synthetic_universe
 from cvxrebalance.scenarios.tactical import load_tactical_case
+
+HOSTILE = '<script>alert("x")</script>'
 
 
 def test_report_of_a_result_directory_is_the_result_s_own_page(tmp_path, capsys):
@@ -54,3 +61,19 @@ def test_batch_dashboard_and_household_reports_render(tmp_path):
     png_is_a_page(screenshot(out / "dashboard.html", tmp_path / "dashboard.png", "1200,1800"))
     page = Elements(dump_dom(reports[0]))
     assert page.tags.get("svg", 0) >= 1 and "trades-table" in page.ids
+
+
+def test_the_dashboard_folds_long_errors_and_escapes_them():
+    long = "ValidationError: " + "holdings.csv line 7 [security_id]: unknown security 'NOPE'; " * 20
+    errors = pd.DataFrame({"household_id": [HOSTILE, "h2"], "error": ["ValidationError", "InfeasibilityError"],
+                           "reason": [long + "\n" + HOSTILE, "short"]}).astype(object)
+    page = dashboard_html(Path("out"), pd.DataFrame(columns=["household", "link", "te_before", "te_after", "trades",
+                                                            "costs", "tax", "rebalanced", "checks"]), errors)
+    assert "<script" not in page.lower()
+    dom = Elements(page)
+    cells = dom.rows["errors-table"]
+    assert cells[0][0] == HOSTILE  # as text
+    first, full = page.split('<td class="t fold">')[1].split("</td>")[0].split("<details>")
+    assert len(html.unescape(re.sub(r"<[^>]+>", "", first)).strip()) <= 122  # first line, cut, and an ellipsis
+    assert html.escape(long.rstrip(), quote=True) in full and "&lt;script&gt;" in full
+    assert "short" in cells[1] and page.count("<details>") == 1
