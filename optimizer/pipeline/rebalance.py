@@ -60,9 +60,9 @@ def decide_trigger(data: Prepared, t0: float) -> tuple[list[str], list[str], Reb
     they bound the weights a rebalance trades to, and a calendar or buy-and-hold trigger that says
     no leaves the drift as it is (the checks say so in ``not_applied``).
     """
-    go, reasons = triggered(data)
+    go, reasons, words = triggered(data)
     if go:
-        return reasons, reasons, None
+        return reasons, words, None
     sol = Solution.no_trade(data)
     found = checker.check(sol)
     broken = [v for v in found if v.constraint not in DRIFT_BANDS]
@@ -73,7 +73,8 @@ def decide_trigger(data: Prepared, t0: float) -> tuple[list[str], list[str], Reb
     if len(found) > len(broken):
         checks["not_applied"] = {name: "no rebalance was triggered: the drift is left as it is"
                                  for name in DRIFT_BANDS if any(v.constraint == name for v in found)}
-    return reasons, reasons, RebalanceResult.build(data, sol, None, checks, reasons, False, time.perf_counter() - t0)
+    return reasons, words, RebalanceResult.build(data, sol, None, checks, reasons, False, time.perf_counter() - t0,
+                                                 words)
 
 
 def rebalance(household: Household, policy: Policy | None = None) -> RebalanceResult:

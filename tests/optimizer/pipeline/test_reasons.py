@@ -173,3 +173,17 @@ def test_each_trade_says_why_in_plain_words_for_the_client():
                         ("EQ", "buy", "Bought in place of the SIN sold in ira \u2014 excluded by the portfolio's "
                                       "ESG screen")]
     assert [w["account_id"] for w in r.summary["trade_words"]] == r.trades["account_id"].tolist()
+
+
+def test_the_trigger_says_why_in_plain_words():
+    bands = {"rule": "absolute", "absolute": 0.05}
+    r = rebalance(ira(700, 600), policy(trigger={"mode": "threshold"}, bands=bands))
+    assert r.summary["trigger"]["reasons"] == ["bonds at 30.00% outside 35.00% to 45.00%",
+                                               "us_equity at 70.00% outside 55.00% to 65.00%"]
+    assert r.summary["trigger"]["words"] == [
+        "bonds is at 30.00%, outside its allowed range of 35.00% to 45.00%",
+        "us_equity is at 70.00%, outside its allowed range of 55.00% to 65.00%"]
+    r = rebalance(ira(610, 780), policy(trigger={"mode": "threshold"}, bands=bands))
+    assert not r.summary["rebalanced"]
+    assert r.summary["trigger"]["words"] == ["every asset class is inside its allowed range"]
+    assert rebalance(ira(610, 780), policy()).summary["trigger"]["words"] == ["the policy rebalances at every review"]
