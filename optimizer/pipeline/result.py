@@ -175,11 +175,12 @@ class RebalanceResult:
             "time_ms": round(seconds * 1e3, 3),
             "checks": checks,
             "notes": notes,
-            # For the proposal page (html_report): each trade's reason in plain words and the
-            # client's restrictions by number.
+            # For the proposal page (html_report): each trade's reason in plain words, the
+            # client's restrictions by number, and each class's value per account type.
             "trade_words": [{"account_id": a, "security_id": i, "side": side, "words": w} for a, i, side, w
                             in zip(trades["account_id"], trades["security_id"], trades["side"], words, strict=True)],
             "restrictions": _restriction_rows(data),
+            "location": _location(data, sol),
         }
         valuations = _valuations(data)
         if valuations:
@@ -421,6 +422,23 @@ def _restriction_rows(data: Prepared) -> list[dict]:
     res = restrictions.of(data)
     return [{"number": r + 1, "words": res.words[r], "rule": res.rule[r], "detail": res.text(r)}
             for r in range(len(res.rule))]
+
+
+def _location(data: Prepared, sol: Solution) -> dict[str, dict[str, dict[str, float]]]:
+    """Value per account type and asset class (cash last; a substitute counts as the class it
+    stands in for), before trading (holdings and cash after the flows, as the drift table's
+    ``before``) and after: ``{account_type: {class: {"before", "after"}}}``, pairs that are empty
+    both times left out."""
+    classes = [*data.classes, "cash"]
+    before = np.column_stack([(data.q0 * data.price) @ data.X, data.cash0 * data.V])  # (A, K + 1)
+    after = np.column_stack([(sol.q_after * data.price) @ data.X, sol.cash_after])
+    types = np.asarray(data.account_types, object)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for kind in [t for t in restrictions.ACCOUNT_TYPES if t in set(types)]:
+        b, a = before[types == kind].sum(0), after[types == kind].sum(0)
+        out[kind] = {classes[k]: {"before": round(float(b[k]), 2) + 0.0, "after": round(float(a[k]), 2) + 0.0}
+                     for k in range(len(classes)) if abs(b[k]) >= 0.005 or abs(a[k]) >= 0.005}
+    return out
 
 
 def _lots(data: Prepared, sol: Solution) -> Columns:
