@@ -239,7 +239,7 @@ def _header(s: dict, trades: pd.DataFrame) -> str:
     flows = s["household_value_after_flows"]
     values = (f"Household value {_num(s['household_value'])}"
               + (f" ({_num(flows)} after cash flows)" if abs(flows - s["household_value"]) >= 0.005 else "")
-              + f"; {_num(s['household_value_after'])} after the proposed trades"
+              + (f"; {_num(s['household_value_after'])} after the proposed trades" if len(trades) else "")
               + (f" (estimated trading costs {_num(s['costs'])})" if s.get("costs") else "")
               + f". As of {esc(s.get('as_of', ''))}.")
     words = trigger.get("words", trigger["reasons"])

@@ -130,6 +130,14 @@ def test_location_shows_each_asset_class_per_account_type(book):
         assert value == pytest.approx(sum(a["value_after"] for a in summary["accounts"].values() if a["type"] == kind))
 
 
+def test_a_household_without_trades_reads_so(book):
+    """h022 is run (losses to harvest) but its threshold trigger says no: the header says why, in
+    words, and names no value 'after the proposed trades'."""
+    page = visible((book / "households" / "h022" / "report.html").read_text())
+    assert "No trades proposed: every asset class is inside its allowed range." in page
+    assert "after the proposed trades" not in page and "trigger 'threshold'" not in page
+
+
 def test_a_class_the_household_neither_targets_nor_holds_is_not_shown(book):
     jones = (book / "households" / "jones" / "report.html").read_text()
     summary = json.loads((book / "households" / "jones" / "summary.json").read_text())
