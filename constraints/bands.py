@@ -96,8 +96,9 @@ class BandConstraint:
         return out
 
 
-def triggered(data: Prepared) -> tuple[bool, list[str]]:
-    """Whether the trigger rule asks for a rebalance, and why (or why not).
+def triggered(data: Prepared) -> tuple[bool, list[str], list[str]]:
+    """Whether the trigger rule asks for a rebalance, why (or why not), and the same in plain
+    words for the client's proposal.
 
     ``always`` trades; ``never`` does not (buy and hold); ``threshold`` trades when a class or
     cash is outside its band, a factor exposure is outside its factor_targets.csv band, or an
@@ -109,27 +110,37 @@ def triggered(data: Prepared) -> tuple[bool, list[str]]:
     trigger = data.policy.trigger
     as_of = data.policy.tax.as_of
     if trigger.mode == "never":
-        return False, ["trigger mode is 'never' (buy and hold)"]
+        return False, ["trigger mode is 'never' (buy and hold)"], ["the policy is buy and hold: it never rebalances"]
     if trigger.mode in ("calendar", "hybrid") and not is_check_date(as_of, trigger.frequency):
-        return False, [f"{as_of} is not a {trigger.frequency} check date (trigger '{trigger.mode}')"]
+        return (False, [f"{as_of} is not a {trigger.frequency} check date (trigger '{trigger.mode}')"],
+                [f"{as_of} is not a scheduled {trigger.frequency} review date"])
     if trigger.mode == "calendar":
-        return True, [f"{as_of} is a {trigger.frequency} check date (trigger 'calendar')"]
+        return (True, [f"{as_of} is a {trigger.frequency} check date (trigger 'calendar')"],
+                [f"{as_of} is a scheduled {trigger.frequency} review date"])
     reasons: list[str] = []
+    words: list[str] = []
+
+    def breach(name: str, x: float, lo: float, hi: float) -> None:
+        reasons.append(f"{name} at {x:.2%} outside {lo:.2%} to {hi:.2%}")
+        words.append(f"{name} is at {x:.2%}, outside its allowed range of {lo:.2%} to {hi:.2%}")
+
     x_now = banded_before(data)
     for k in np.flatnonzero(outside(x_now, data.lower, data.upper)):
-        reasons.append(f"{data.classes[k]} at {x_now[k]:.2%} outside {data.lower[k]:.2%} to "
-                       f"{data.upper[k]:.2%}")
+        breach(data.classes[k], x_now[k], data.lower[k], data.upper[k])
     cash_now = float(data.cash0.sum())
     if outside(np.array([cash_now]), np.array([data.cash_lower]), np.array([data.cash_upper]))[0]:
-        reasons.append(f"cash at {cash_now:.2%} outside {data.cash_lower:.2%} to {data.cash_upper:.2%}")
-    reasons += outside_reasons(data)  # factor exposures outside their factor_targets.csv bands
-    short = np.flatnonzero(data.cash0 < data.min_cash - 1e-12)
-    for a in short:
+        breach("cash", cash_now, data.cash_lower, data.cash_upper)
+    factors = outside_reasons(data)  # factor exposures outside their factor_targets.csv bands
+    reasons += factors
+    words += factors
+    for a in np.flatnonzero(data.cash0 < data.min_cash - 1e-12):
         reasons.append(f"account {data.account_ids[a]} below its minimum cash")
+        words.append(f"account {data.account_ids[a]} is below the minimum cash it must keep")
     if trigger.mode == "always":
-        return True, reasons or ["trigger mode is 'always'"]
+        return True, reasons or ["trigger mode is 'always'"], words or ["the policy rebalances at every review"]
     what = "every asset class and factor is" if len(data.household.factor_targets) else "every asset class is"
-    return bool(reasons), reasons or [f"{what} inside its band (trigger '{trigger.mode}')"]
+    return (bool(reasons), reasons or [f"{what} inside its band (trigger '{trigger.mode}')"],
+            words or [f"{what} inside its allowed range"])
 
 
 RULE = BandConstraint()

@@ -464,7 +464,7 @@ def _decide(household: Household, policy: Policy) -> RebalanceResult:
     if policy.backtest.rebalancer == "optimizer":
         return rebalance(household, policy)
     data = prepare(household, policy)
-    reasons, idle = decide_trigger(data, 0.0)
+    reasons, words, idle = decide_trigger(data, 0.0)
     if idle is not None:
         return idle
     sol = rule_trades(data, policy.backtest.lot_method, whole=not policy.backtest.fractional)
@@ -474,7 +474,7 @@ def _decide(household: Household, policy: Policy) -> RebalanceResult:
     washes = [v for v in found if v.constraint == WASH.name]
     checks = checker.verify(sol, [v for v in found if v.constraint not in (BANDS.name, WASH.name)])
     data.notes.extend(f"the rule made a wash sale: {v.where}" for v in washes)
-    return RebalanceResult.build(data, sol, None, checks, reasons, True, 0.0)
+    return RebalanceResult.build(data, sol, None, checks, reasons, True, 0.0, words)
 
 
 def _on_date(policy: Policy, mode: str, as_of, fraction: float) -> Policy:

@@ -105,16 +105,18 @@ def dashboard_html(out_dir: Path, rows: pd.DataFrame, errors: pd.DataFrame) -> s
                     f'<figure id="drift-bars">{_bars(rows)}</figure></section>')
         shown = rows.sort_values("te_before", ascending=False)
         table_rows = pd.DataFrame({
-            "household": shown["household"].astype(object), "rebalanced": shown["rebalanced"].map(str).astype(object),
-            "TE before %": 100 * shown["te_before"], "TE after %": 100 * shown["te_after"],
+            "household": shown["household"].astype(object),
+            "rebalanced": shown["rebalanced"].map({True: "yes", False: "no"}).astype(object),
+            "tracking error before %": 100 * shown["te_before"], "after %": 100 * shown["te_after"],
             "trades": shown["trades"], "costs": shown["costs"], "tax": shown["tax"],
             "checks": shown["checks"].astype(object)})
         body.append('<section id="households"><h2>Households by drift</h2>'
-                    + table(table_rows, {"TE before %": "{:.4f}", "TE after %": "{:.4f}", "trades": "{:,.0f}"},
+                    + table(table_rows, {"tracking error before %": "{:.4f}", "after %": "{:.4f}", "trades": "{:,.0f}"},
                             css_id="households-table", links={"household": list(shown["link"])}) + "</section>")
     err = errors[[c for c in (KEY, "error", "reason") if c in errors.columns]].astype(str).astype(object)
+    # A long error (a ValidationError lists every problem) shows its first line; the rest folds.
     body.append('<section id="errors"><h2>Errors</h2>'
-                + (table(err, css_id="errors-table") if len(err) else "<p>None.</p>") + "</section>")
+                + (table(err, css_id="errors-table", fold=["reason"]) if len(err) else "<p>None.</p>") + "</section>")
     return _page(f"Batch dashboard: {out_dir.name}", body)
 
 

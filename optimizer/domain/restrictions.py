@@ -184,26 +184,78 @@ def describe(row) -> str:
     return f"{what} {where}{instead}"
 
 
+ACCOUNT_TYPE_WORDS = {"taxable": "taxable", "tax_deferred": "tax-deferred", "tax_exempt": "tax-exempt"}
+
+
+def where_words(row) -> str:
+    """The accounts a row covers, in plain words (``in taxable accounts``, ``in any account``)."""
+    if row.account_id is not None:
+        return f"in account {row.account_id}"
+    if row.account_type is not None:
+        return f"in {ACCOUNT_TYPE_WORDS.get(row.account_type, row.account_type)} accounts"
+    return "in any account"
+
+
+def plain(row) -> str:
+    """What a restriction row asks of the client's accounts, in plain words for a client.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as Row
+    >>> blank = dict(account_id=None, account_type=None, security_id=None, tag=None, asset_class=None,
+    ...              substitute=None)
+    >>> plain(Row(**{**blank, "tag": "defense", "rule": "no_hold"}))
+    'no holdings tagged defense in any account'
+    >>> plain(Row(**{**blank, "account_type": "taxable", "asset_class": "bonds", "rule": "no_hold",
+    ...              "substitute": "muni_bonds"}))
+    'no bonds in taxable accounts (muni_bonds held in their place)'
+    >>> plain(Row(**{**blank, "security_id": "NOC", "rule": "no_buy"}))
+    'no new purchases of NOC in any account'
+    """
+    what = (row.security_id if row.security_id is not None else
+            f"anything tagged {row.tag}" if row.tag is not None else row.asset_class)
+    if row.rule == "no_buy":
+        text = f"no new purchases of {what}"
+    else:
+        text = (f"no holdings of {row.security_id}" if row.security_id is not None else
+                f"no holdings tagged {row.tag}" if row.tag is not None else f"no {row.asset_class}")
+    instead = f" ({row.substitute} held in their place)" if row.substitute is not None else ""
+    return f"{text} {where_words(row)}{instead}"
+
+
 @dataclass(frozen=True)
 class Restricted:
     """The household's restrictions over its positions (A accounts, N securities).
 
     ``position[r]`` (A, N): the positions restriction row r covers; ``rule[r]``, ``line[r]`` and
-    ``what[r]`` its rule, file line and what it covers in words (``text(r)``: all three).
+    ``what[r]`` its rule, file line and what it covers in words (``text(r)``: all three);
+    ``words[r]`` the row in plain words for a client (``plain``; ``where[r]``: its accounts), who
+    knows it as restriction r + 1 (``number(r)``: the household's own rows in file order, whatever
+    their lines in a batch's shared file).
     ``stand_in_ok`` (A, N): False where a substitute class's security may not be bought (outside
-    the accounts of its substitution rows), with ``stand_in_text`` (N,) saying why.
+    the accounts of its substitution rows), with ``stand_in_text`` (N,) saying why;
+    ``stand_in_row`` (A, N): the substitution row under which a position's security stands in for
+    another class in that account (-1: none).
     """
 
     position: np.ndarray
     rule: list[str]
     line: list[int]
     what: list[str]
+    words: list[str]
+    where: list[str]
     stand_in_ok: np.ndarray
     stand_in_text: list[str]
+    stand_in_row: np.ndarray
 
     def text(self, r: int) -> str:
         """Row r in words, e.g. ``no_hold tag 'defense' in every account (restrictions.csv line 3)``."""
         return f"{self.rule[r]} {self.what[r]} (restrictions.csv line {self.line[r]})"
+
+    def number(self, r: int) -> str:
+        """Row r as the client knows it, e.g. ``client restriction 1: no holdings tagged defense in
+        any account``."""
+        return f"client restriction {r + 1}: {self.words[r]}"
 
     def label(self, r: int) -> str:
         """Row r's name among an infeasible policy's conflicts."""
@@ -234,8 +286,9 @@ def restricted(household, account_ids: list[str], account_types: list[str]) -> R
     sids = sec["security_id"].tolist()
     classes = sec["asset_class"].to_numpy(object)
     tags = sec["tag"].tolist()
-    masks, rules, lines, what = [], [], [], []
+    masks, rules, lines, what, words, where_rows = [], [], [], [], [], []
     scope_of: dict[str, np.ndarray] = {}  # substitute class -> accounts where it stands in
+    stand_in_row = np.full((A, N), -1)
     for line, row in rows(res):
         scope = np.ones(A, bool)
         if row.account_id is not None:
@@ -252,8 +305,11 @@ def restricted(household, account_ids: list[str], account_types: list[str]) -> R
         rules.append(row.rule)
         lines.append(int(line))
         what.append(describe(row))
+        words.append(plain(row))
+        where_rows.append(where_words(row))
         if row.substitute is not None:
             scope_of[row.substitute] = scope_of.get(row.substitute, np.zeros(A, bool)) | scope
+            stand_in_row[(stand_in_row < 0) & scope[:, None] & (classes == row.substitute)[None, :]] = len(rules) - 1
     ok = np.ones((A, N), bool)
     why = [""] * N
     replaced = stand_ins(res)
@@ -264,7 +320,7 @@ def restricted(household, account_ids: list[str], account_types: list[str]) -> R
         for i in np.flatnonzero(members):
             why[i] = f"{sids[i]} ({sub}) stands in for {replaced[sub]} only in {where} (restrictions.csv substitute)"
     position = np.array(masks, bool) if masks else np.zeros((0, A, N), bool)
-    return Restricted(position, rules, lines, what, ok, why)
+    return Restricted(position, rules, lines, what, words, where_rows, ok, why, stand_in_row)
 
 
 def class_targets(tgt: pd.DataFrame, key: str) -> dict[str, tuple[int, float]]:

@@ -1,11 +1,17 @@
 """Why each trade is in the list: a reason derived from the solution, never from text.
 
-Every trade gets one ``reason`` (a fixed vocabulary, ``REASONS``) and a ``reason_detail`` that
-names the class, band, account or amount behind it. The first test that applies wins:
+Every trade gets one ``reason`` (a fixed vocabulary, ``REASONS``; ``REASON_WORDS`` says what
+each means), a ``reason_detail`` for machines and the advisor that names the class, band,
+account, amount or file line behind it, and the same in plain words for the client's proposal
+(``words``: no codes, file names or lines; a client restriction is named by its number among the
+household's own rows). The first test that applies wins:
 
 1. ``esg_sell_down``: a sale the ESG screen forces (``[esg] excluded = "sell"``); ``restriction``:
    a sale a no_hold row of restrictions.csv forces (the detail names the household, the rule,
    what it covers and its line).
+   ``substitute``: a trade of a security whose class stands in for another under a client's
+   substitute row, in that row's accounts ("MUB stands in for bonds in taxable accounts"); a rule
+   of 2-4 that also applies is added to its detail.
 2. ``cash_raise``: a sale in an account whose cash after its flows is below what it must keep
    (minimum cash, plus margin), when most of the account's selling is net selling.
 3. ``contribution``: a buy in an account that received a contribution, when most of the
@@ -53,6 +59,8 @@ that moves every targeted factor against the way it went is there for the tracki
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from cvxrebalance.constraints.bands import banded_before
@@ -65,9 +73,26 @@ from cvxrebalance.optimizer.domain.factor_targets import exposure_after, factor_
 from cvxrebalance.optimizer.domain.prepare import Prepared
 from cvxrebalance.optimizer.domain.solution import Solution
 
-REASONS = ("esg_sell_down", "restriction", "cash_raise", "contribution", "band_breach", "tax_loss_harvest",
-           "asset_location", "tactical_view", "tactical_tilt", "drift", "substitution", "funding",
-           "rebalance")
+REASONS = ("esg_sell_down", "restriction", "substitute", "cash_raise", "contribution", "band_breach",
+           "tax_loss_harvest", "asset_location", "tactical_view", "tactical_tilt", "drift", "substitution",
+           "funding", "rebalance")
+# What each reason means, in plain words (the proposal's legend and the README's list).
+REASON_WORDS = {
+    "esg_sell_down": "a sale the portfolio's ESG screen requires",
+    "restriction": "a sale one of the client's restrictions requires",
+    "substitute": "a security that stands in for an asset class under a client's rule (munis for bonds)",
+    "cash_raise": "raises cash for a withdrawal or for the account's minimum cash",
+    "contribution": "invests money contributed to the account",
+    "band_breach": "brings an asset class back inside its allowed range",
+    "tax_loss_harvest": "realizes a loss that lowers taxes, or keeps the market exposure of such a sale",
+    "asset_location": "moves a holding to the account type where it is taxed less",
+    "tactical_view": "follows a current market view",
+    "tactical_tilt": "applies a temporary tilt of the target mix",
+    "drift": "brings an asset class back toward its target",
+    "substitution": "one side of a swap: replaces, or is replaced by, a similar holding",
+    "funding": "pays for the account's purchases",
+    "rebalance": "part of the overall rebalance toward the target mix",
+}
 FUTURES_REASONS = ("expiry", "roll", "currency_hedge", "band_breach", "tactical_view", "drift", "factor_drift")
 NET_SHARE = 0.5  # a flow (or cash's band) explains trades when net trading is this share of them
 TOL = 1e-9
@@ -80,6 +105,14 @@ def _pct(x: float) -> str:
 
 def _money(x: float) -> str:
     return f"{x + 0.0:,.2f}"
+
+
+class Why(NamedTuple):
+    """One trade's reason code, its technical detail and the same in plain words."""
+
+    reason: str
+    detail: str
+    words: str
 
 
 class _Trades:
@@ -103,12 +136,13 @@ class _Trades:
         self.need = _cash_needed(data, sol)
         self.forced = ESG.sell_mask(data) > 0
         self.sell_down = sell_down(data)  # (A, N) the no_hold row that forces a sale (-1: none)
+        self.restricted = restrictions.of(data) if len(data.household.restrictions) else None
         self.buys, self.sells = sol.buy_value.sum(1), sol.sell_value.sum(1)
 
 
 def trade_reasons(data: Prepared, sol: Solution, account: np.ndarray, security: np.ndarray,
-                  sign: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The reason and its detail for each trade (see the module docstring).
+                  sign: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The reason, its detail and its plain words for each trade (see the module docstring).
 
     Parameters
     ----------
@@ -121,55 +155,91 @@ def trade_reasons(data: Prepared, sol: Solution, account: np.ndarray, security: 
 
     Returns
     -------
-    reason, detail : ndarray of str (object)
+    reason, detail, words : ndarray of str (object)
     """
     n = len(account)
-    reason = np.full(n, "", object)
-    detail = np.full(n, "", object)
+    why = np.full((3, n), "", object)
     if not n:
-        return reason, detail
+        return why[0], why[1], why[2]
     tr = _Trades(data, sol, account, security, sign)
     lowering = _lowering(tr, 0.5)
     margin = _lowering(tr, 1.0)
     for t in range(n):
-        own = _rule_reason(tr, t) or _term_reason(tr, t, lowering)
+        own = _forced_reason(tr, t)
+        if own is None:
+            own = _rule_reason(tr, t)
+            own = _substitute_reason(tr, t, own) or own or _term_reason(tr, t, lowering)
         if own is None and tr.with_net[t]:
             own = _term_reason(tr, t, margin)
         if own is not None:
-            reason[t], detail[t] = own
-    for t in np.flatnonzero(reason == ""):  # swap legs take their counterpart's reason
-        reason[t], detail[t] = _counterpart_reason(tr, t, reason, detail) or _fallback(tr, t)
-    return reason, detail
+            why[:, t] = own
+    for t in np.flatnonzero(why[0] == ""):  # swap legs take their counterpart's reason
+        why[:, t] = _counterpart_reason(tr, t, why) or _fallback(tr, t)
+    return why[0], why[1], why[2]
 
 
-def _rule_reason(tr: _Trades, t: int) -> tuple[str, str] | None:
+def _forced_reason(tr: _Trades, t: int) -> Why | None:
+    """A sale the ESG screen or a client's no_hold row forces."""
+    d = tr.data
+    a, i = int(tr.account[t]), int(tr.security[t])
+    if tr.sign[t] < 0 and tr.forced[a, i]:
+        return Why("esg_sell_down", f"{d.security_ids[i]} is excluded by the ESG screen",
+                   "Excluded by the portfolio's ESG screen")
+    if tr.sign[t] < 0 and tr.sell_down[a, i] >= 0:
+        r = int(tr.sell_down[a, i])
+        return Why("restriction", f"{d.household.name}'s {tr.restricted.text(r)}",
+                   f"Required by {tr.restricted.number(r)}")
+    return None
+
+
+def _rule_reason(tr: _Trades, t: int) -> Why | None:
+    """A flow or a band the trade serves (rules 2-4 of the module docstring)."""
     d = tr.data
     a, i, s = int(tr.account[t]), int(tr.security[t]), tr.sign[t]
     k = int(d.class_of[i])
     acc = d.account_ids[a]
     buys, sells, before = tr.buys, tr.sells, tr.before
     cash = float(d.cash0.sum())
-    if s < 0 and tr.forced[a, i]:
-        return "esg_sell_down", f"{d.security_ids[i]} is excluded by the ESG screen"
-    if s < 0 and tr.sell_down[a, i] >= 0:
-        return "restriction", f"{d.household.name}'s {restrictions.of(d).text(int(tr.sell_down[a, i]))}"
     need = tr.need[a]
     if s < 0 and need > CENT and sells[a] - buys[a] >= NET_SHARE * sells[a]:
         if d.flow_cur[a] < 0:
-            return "cash_raise", f"funds the withdrawal of {_money(-d.flow_cur[a])} from {acc}"
-        return "cash_raise", f"raises {acc}'s cash by {_money(need)} to what it must keep"
+            money = _money(-d.flow_cur[a])
+            return Why("cash_raise", f"funds the withdrawal of {money} from {acc}",
+                       f"Raises cash for the withdrawal of {money} from {acc}")
+        return Why("cash_raise", f"raises {acc}'s cash by {_money(need)} to what it must keep",
+                   f"Raises {acc}'s cash by {_money(need)} to the minimum it must keep")
     if s > 0 and d.flow_cur[a] > 0 and buys[a] - sells[a] >= NET_SHARE * buys[a]:
-        return "contribution", f"invests the {_money(d.flow_cur[a])} contributed to {acc}"
+        money = _money(d.flow_cur[a])
+        return Why("contribution", f"invests the {money} contributed to {acc}",
+                   f"Invests the {money} contributed to {acc}")
     if s > 0 and before[k] < d.lower[k] - TOL or s < 0 and before[k] > d.upper[k] + TOL:
-        return "band_breach", _breach(d.classes[k], before[k], d.lower[k], d.upper[k])
+        return _breach(d.classes[k], before[k], d.lower[k], d.upper[k])
     side_total, other_total = (buys.sum(), sells.sum()) if s > 0 else (sells.sum(), buys.sum())
     if ((s > 0 and cash > d.cash_upper + TOL or s < 0 and cash < d.cash_lower - TOL)
             and side_total - other_total >= NET_SHARE * side_total):
-        return "band_breach", _breach("cash", cash, d.cash_lower, d.cash_upper)
+        return _breach("cash", cash, d.cash_lower, d.cash_upper)
     return None
 
 
-def _term_reason(tr: _Trades, t: int, lowering: dict[str, np.ndarray]) -> tuple[str, str] | None:
+def _substitute_reason(tr: _Trades, t: int, rule: Why | None) -> Why | None:
+    """A trade of a security standing in for another class under a client's substitute row, in
+    that row's accounts; ``rule`` (a flow or band it also serves) is added to what it says."""
+    res = tr.restricted
+    a, i = int(tr.account[t]), int(tr.security[t])
+    if res is None or res.stand_in_row[a, i] < 0:
+        return None
+    d = tr.data
+    r = int(res.stand_in_row[a, i])
+    sid, k = d.security_ids[i], int(d.class_of[i])
+    detail = (f"{sid} stands in for {d.classes[k]} {res.where[r]} "
+              f"(client rule: restrictions.csv line {res.line[r]})")
+    words = f"Stands in for {d.classes[k]} {res.where[r]} (client restriction {r + 1})"
+    if rule is not None:
+        detail, words = f"{detail}; {rule.detail}", f"{words}; {_clause(rule.words)}"
+    return Why("substitute", detail, words)
+
+
+def _term_reason(tr: _Trades, t: int, lowering: dict[str, np.ndarray]) -> Why | None:
     term = max(lowering, key=lambda name: lowering[name][t])
     if lowering[term][t] <= 0:
         return None
@@ -177,55 +247,79 @@ def _term_reason(tr: _Trades, t: int, lowering: dict[str, np.ndarray]) -> tuple[
     a, i, s = int(tr.account[t]), int(tr.security[t]), tr.sign[t]
     k = int(d.class_of[i])
     if term == "tax":
-        return "tax_loss_harvest", (f"realizes a loss of {_money(-_position_gain(tr, a, i))}; substitute "
-                                    f"bought: {_names(d, np.flatnonzero(_substitutes(tr, t))) or 'none'}")
+        loss = _money(-_position_gain(tr, a, i))
+        subs = _names(d, np.flatnonzero(_substitutes(tr, t)))
+        return Why("tax_loss_harvest", f"realizes a loss of {loss}; substitute bought: {subs or 'none'}",
+                   f"Realizes a loss of {loss} that lowers taxes"
+                   + (f"; {subs} bought in its place keeps the market exposure" if subs else ""))
     if term == "location":
-        return "asset_location", _location_detail(d, sol, k)
+        return _location_reason(d, sol, k)
     before = tr.before[k]
     after = sol.class_after[k] + (sol.class_overlay_after[k] if d.policy.bands.on == "exposure" else 0.0)
+    move = f"{_pct(before)} -> {_pct(after)} (target {_pct(d.target[k])})"
+    move_words = f"from {_pct(before)} to {_pct(after)} (target {_pct(d.target[k])})"
     if term == "alpha":
         who = d.classes[k] if d.household.target_by == "asset_class" else d.security_ids[i]
         cash = f", cash {100 * d.alpha_cash:+.2f}%" if d.alpha_cash else ""
-        return "tactical_view", (f"view: {who} {100 * d.alpha[i]:+.2f}%{cash} a year expected active return; "
-                                 f"{d.classes[k]} {_pct(before)} -> {_pct(after)} (target {_pct(d.target[k])})")
+        view = f"{who} {100 * d.alpha[i]:+.2f}%{cash} a year expected active return"
+        return Why("tactical_view", f"view: {view}; {d.classes[k]} {move}",
+                   f"Follows the current market view ({view}): moves {d.classes[k]} {move_words}")
     tilt, name = d.tilt[k], d.classes[k]
     if tilt != 0 and np.sign(tilt) == s and s * (before - d.strategic[k]) >= -TOL:
-        return "tactical_tilt", (f"{name} tilt {100 * tilt:+.2f}%: target {_pct(d.target[k])} "
-                                 f"(strategic {_pct(d.strategic[k])}), {_pct(before)} before")
-    return "drift", f"{name} {_pct(before)} -> {_pct(after)} (target {_pct(d.target[k])})"
+        return Why("tactical_tilt", (f"{name} tilt {100 * tilt:+.2f}%: target {_pct(d.target[k])} "
+                                     f"(strategic {_pct(d.strategic[k])}), {_pct(before)} before"),
+                   (f"Applies the temporary tilt of {name} ({100 * tilt:+.2f}%): target {_pct(d.target[k])} "
+                    f"instead of {_pct(d.strategic[k])}; it was at {_pct(before)}"))
+    return Why("drift", f"{name} {move}", f"Brings {name} back toward its target: {move_words}")
 
 
-def _counterpart_reason(tr: _Trades, t: int, reason: np.ndarray, detail: np.ndarray) -> tuple[str, str] | None:
+def _counterpart_reason(tr: _Trades, t: int, why: np.ndarray) -> Why | None:
     """A swap leg's reason: its largest counterpart's (same loadings, other side, same account
     first), with what it replaces or what replaces it."""
     d = tr.data
+    reason, detail, words = why
     other = np.flatnonzero((tr.group == tr.group[t]) & (tr.sign != tr.sign[t]) & (reason != ""))
     if not other.size:
         return None
     here = other[tr.account[other] == tr.account[t]]
     pool = here if here.size else other
     c = int(pool[np.argmax(np.abs(tr.delta[pool]))])
-    them = f"{d.security_ids[tr.security[c]]} {'sold' if tr.sign[c] < 0 else 'bought'} in {d.account_ids[tr.account[c]]}"
+    sid, acc = d.security_ids[tr.security[c]], d.account_ids[tr.account[c]]
+    them = f"{sid} {'sold' if tr.sign[c] < 0 else 'bought'} in {acc}"
     if reason[c] == "tax_loss_harvest" and tr.sign[t] > 0:
-        return "tax_loss_harvest", f"substitute for {them} ({detail[c].split(';')[0]})"
+        return Why("tax_loss_harvest", f"substitute for {them} ({detail[c].split(';')[0]})",
+                   f"Bought in place of the {sid} sold at a loss in {acc}, to keep the market exposure")
     if reason[c] == "asset_location":
-        return "asset_location", f"the other side of {them}: {detail[c]}"
+        return Why("asset_location", f"the other side of {them}: {detail[c]}",
+                   f"The other side of the {them} \u2014 {_clause(words[c])}")
     verb = "replaces" if tr.sign[t] > 0 else "is replaced by"
-    return "substitution", f"{verb} {them} ({reason[c]}: {detail[c]})"
+    lead = f"Bought in place of the {them}" if tr.sign[t] > 0 else f"Replaced by the {them}"
+    return Why("substitution", f"{verb} {them} ({reason[c]}: {detail[c]})", f"{lead} \u2014 {_clause(words[c])}")
 
 
-def _fallback(tr: _Trades, t: int) -> tuple[str, str]:
+def _fallback(tr: _Trades, t: int) -> Why:
     d = tr.data
     a = int(tr.account[t])
     if tr.sign[t] < 0:
         bought = _names(d, np.flatnonzero(tr.sol.buy_q[a] > 0))
-        return "funding", f"pays for {d.account_ids[a]}'s buys ({bought})" if bought else "raises cash"
-    return "rebalance", "part of the optimal trade list; no single rule or term explains it"
+        if not bought:
+            return Why("funding", "raises cash", "Raises cash")
+        acc = d.account_ids[a]
+        return Why("funding", f"pays for {acc}'s buys ({bought})", f"Pays for the purchases in {acc} ({bought})")
+    return Why("rebalance", "part of the optimal trade list; no single rule or term explains it",
+               "Part of the overall rebalance toward the target mix")
 
 
-def _breach(name: str, before: float, lo: float, hi: float) -> str:
+def _clause(words: str) -> str:
+    """Plain words inside a sentence: every ``words`` starts with a capitalized verb of this
+    module's own (never an id), so lowering its first letter is safe."""
+    return words[:1].lower() + words[1:]
+
+
+def _breach(name: str, before: float, lo: float, hi: float) -> Why:
     side = "above" if before > hi else "below"
-    return f"{name} {_pct(before)} {side} its band {_pct(lo)} to {_pct(hi)}"
+    return Why("band_breach", f"{name} {_pct(before)} {side} its band {_pct(lo)} to {_pct(hi)}",
+               f"Brings {name} back inside its allowed range of {_pct(lo)} to {_pct(hi)} (it was at {_pct(before)})")
 
 
 def _cash_needed(data: Prepared, sol: Solution) -> np.ndarray:
@@ -308,14 +402,21 @@ def _substitutes(tr: _Trades, t: int) -> np.ndarray:
     return here if here.any() else same & (tr.sol.buy_q.sum(0) > 0)
 
 
-def _location_detail(data: Prepared, sol: Solution, k: int) -> str:
+def _location_reason(data: Prepared, sol: Solution, k: int) -> Why:
     """The class's move between account types and the tax drag the household's moves of it save."""
     moved = (sol.buy_value - sol.sell_value) * (data.class_of == k)  # (A, N) signed value of the class
-    saved = -float((drag(data) * moved).sum())
+    saved = _money(-float((drag(data) * moved).sum()))
     into = sorted({data.account_types[b] for b in range(data.A) if moved[b].sum() > CENT})
     out = sorted({data.account_types[b] for b in range(data.A) if moved[b].sum() < -CENT})
-    where = (f" from {' and '.join(out)}" if out else "") + (f" to {' and '.join(into)}" if into else "")
-    return f"{data.classes[k]}{where}; the moves save {_money(saved)} a year of tax drag"
+
+    def where(words: dict[str, str], tail: str) -> str:
+        named = lambda types: " and ".join(words.get(x, x) for x in types)  # noqa: E731
+        return (f" from {named(out)}" if out else "") + (f" to {named(into)}" if into else "") + (tail if out or into else "")
+
+    name = data.classes[k]
+    return Why("asset_location", f"{name}{where({}, '')}; the moves save {saved} a year of tax drag",
+               f"Moves {name}{where(restrictions.ACCOUNT_TYPE_WORDS, ' accounts')}, where it is taxed less "
+               f"(saves about {saved} a year in tax)")
 
 
 def _names(data: Prepared, idx: np.ndarray) -> str:
@@ -366,7 +467,7 @@ def futures_reasons(data: Prepared, sol: Solution,
             after = sol.class_after[k] + sol.class_overlay_after[k]
             moved = np.sign(ov.G[j, k] * sol.contracts_traded[j])  # the class's way, +1 up
             if before[k] < data.lower[k] - TOL or before[k] > data.upper[k] + TOL:
-                reason[j], detail[j] = "band_breach", _breach(data.classes[k], before[k], data.lower[k], data.upper[k])
+                reason[j], detail[j], _ = _breach(data.classes[k], before[k], data.lower[k], data.upper[k])
             elif (data.policy.objective.alpha_weight > 0 and data.alpha_f[j] * sol.contracts_traded[j] > 0
                   and moved * (after - data.target[k]) > TOL):
                 reason[j] = "tactical_view"

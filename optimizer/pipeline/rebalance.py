@@ -37,30 +37,44 @@ MAX_IMPACT_SOLVES = 6
 # Cash-balance error the impact estimate may leave, per account, as a fraction of household value
 # ($1 per $1M); whatever is left is charged exactly by the rounding step's cash repair.
 IMPACT_TOL = 1e-6
+# What not trading would break, in plain words for the client's proposal (by checker family).
+BROKEN_WORDS = {
+    "restrictions": "the client's restrictions require selling some holdings",
+    "esg": "the portfolio's ESG screen requires changes",
+    "cash": "an account needs cash for a withdrawal or its minimum balance",
+    "location": "some holdings sit in accounts that may not hold them",
+    "illiquid": "an illiquid holding breaks its limits",
+    "overlay": "the derivatives overlay is outside its limits",
+    "turnover": "the trades are outside the turnover limit",
+    "tactical": "a tactical tilt is outside its limits",
+}
 
 
-def decide_trigger(data: Prepared, t0: float) -> tuple[list[str], RebalanceResult | None]:
-    """Whether the household trades: the reasons it does, or (second) the checked no-trade
-    result when the trigger says no and not trading breaks no rule.
+def decide_trigger(data: Prepared, t0: float) -> tuple[list[str], list[str], RebalanceResult | None]:
+    """Whether the household trades: the reasons it does, the same in plain words for the
+    client's proposal, and (third) the checked no-trade result when the trigger says no and not
+    trading breaks no rule.
 
     Not trading may still break a rule (an ESG minimum, a forced sale, a withdrawal to fund):
     then the household trades after all. Bands (of classes and of factors) are not such a rule:
     they bound the weights a rebalance trades to, and a calendar or buy-and-hold trigger that says
     no leaves the drift as it is (the checks say so in ``not_applied``).
     """
-    go, reasons = triggered(data)
+    go, reasons, words = triggered(data)
     if go:
-        return reasons, None
+        return reasons, words, None
     sol = Solution.no_trade(data)
     found = checker.check(sol)
     broken = [v for v in found if v.constraint not in DRIFT_BANDS]
     if broken:
-        return [f"not trading would break {v.constraint}: {v.where}" for v in broken], None
+        words = [BROKEN_WORDS.get(v.constraint, f"not trading would break the {v.constraint} rules") for v in broken]
+        return [f"not trading would break {v.constraint}: {v.where}" for v in broken], list(dict.fromkeys(words)), None
     checks = checker.verify(sol, broken)
     if len(found) > len(broken):
         checks["not_applied"] = {name: "no rebalance was triggered: the drift is left as it is"
                                  for name in DRIFT_BANDS if any(v.constraint == name for v in found)}
-    return reasons, RebalanceResult.build(data, sol, None, checks, reasons, False, time.perf_counter() - t0)
+    return reasons, words, RebalanceResult.build(data, sol, None, checks, reasons, False, time.perf_counter() - t0,
+                                                 words)
 
 
 def rebalance(household: Household, policy: Policy | None = None) -> RebalanceResult:
@@ -101,7 +115,7 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
     t0 = time.perf_counter()
     policy = policy or Policy()
     data = prepare(household, policy)
-    reasons, idle = decide_trigger(data, t0)
+    reasons, words, idle = decide_trigger(data, t0)
     if idle is not None:
         return idle
 
@@ -184,7 +198,7 @@ def rebalance(household: Household, policy: Policy | None = None) -> RebalanceRe
     if not violations:
         sol = lot_choice.choose(sol)  # the same quantities; the lots by exact tax, then carry-forward
     checks = checker.verify(sol, violations)
-    result = RebalanceResult.build(data, sol, cont, checks, reasons, True, time.perf_counter() - t0)
+    result = RebalanceResult.build(data, sol, cont, checks, reasons, True, time.perf_counter() - t0, words)
     result.summary["solver"]["solves"] = solver.solves
     if data.overlay.J and policy.overlay.instruments == "both" and policy.overlay.compare_cash_only:
         result.summary["cash_only_comparison"] = _compare_cash_only(household, policy, result)

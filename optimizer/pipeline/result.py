@@ -14,6 +14,7 @@ from cvxrebalance.constraints.esg import portfolio_score
 from cvxrebalance.cost_models import lot_relief, objective_value
 from cvxrebalance.cost_models.tax import realized as tax_realized
 from cvxrebalance.cost_models.tracking_error import variance
+from cvxrebalance.optimizer.domain import restrictions
 from cvxrebalance.optimizer.domain.factor_targets import exposure_after, factor_targets, overlay_before
 from cvxrebalance.optimizer.domain.output import csv_text, write_files
 from cvxrebalance.optimizer.domain.prepare import Prepared
@@ -119,8 +120,11 @@ class RebalanceResult:
 
     @classmethod
     def build(cls, data: Prepared, sol: Solution, cont: ContinuousSolution | None, checks: dict,
-              reasons: list[str], rebalanced: bool, seconds: float) -> RebalanceResult:
-        trades = _trades(data, sol)
+              reasons: list[str], rebalanced: bool, seconds: float,
+              reason_words: list[str] | None = None) -> RebalanceResult:
+        """The result of a finished, checked solution (``reason_words``: the trigger's reasons in
+        plain words, when they differ from ``reasons``)."""
+        trades, words = _trades(data, sol)
         lots = _lots(data, sol)
         classes = _asset_classes(data, sol)
         te_before = np.sqrt(variance(data, data.h0.sum(0), float(data.cash0.sum()), target=True))
@@ -142,7 +146,8 @@ class RebalanceResult:
             "household_value_after": round(sol.value_after, 2),
             "rebalanced": rebalanced,
             "trigger": {"mode": data.policy.trigger.mode, "reasons": reasons,
-                        "rebalance_to": data.policy.trigger.rebalance_to},
+                        "rebalance_to": data.policy.trigger.rebalance_to,
+                        "words": list(reasons if reason_words is None else reason_words)},
             "asset_classes": {
                 name: {k: round(float(v[c]), 8) for k, v in classes.items() if k != "asset_class"}
                 for c, name in enumerate(classes["asset_class"])
@@ -170,6 +175,12 @@ class RebalanceResult:
             "time_ms": round(seconds * 1e3, 3),
             "checks": checks,
             "notes": notes,
+            # For the proposal page (html_report): each trade's reason in plain words, the
+            # client's restrictions by number, and each class's value per account type.
+            "trade_words": [{"account_id": a, "security_id": i, "side": side, "words": w} for a, i, side, w
+                            in zip(trades["account_id"], trades["security_id"], trades["side"], words, strict=True)],
+            "restrictions": _restriction_rows(data),
+            "location": _location(data, sol),
         }
         valuations = _valuations(data)
         if valuations:
@@ -385,8 +396,9 @@ def _overlay_summary(data: Prepared, sol: Solution, futures: Columns) -> dict:
             "costs": round(float(sol.futures_costs.sum()), 2), "rolls": rolls, "binding": binding}
 
 
-def _trades(data: Prepared, sol: Solution) -> Columns:
-    """One row per account, security and side: sells first, each side in account then security order."""
+def _trades(data: Prepared, sol: Solution) -> tuple[Columns, np.ndarray]:
+    """One row per account, security and side: sells first, each side in account then security
+    order; and each trade's reason in plain words (for the proposal page, not trades.csv)."""
     accounts = np.asarray(data.account_ids, object)
     securities = np.asarray(data.security_ids, object)
     parts = []
@@ -398,8 +410,35 @@ def _trades(data: Prepared, sol: Solution) -> Columns:
                       np.round(cost, 2)))
     a, i, side, *columns = [np.concatenate(c) for c in zip(*parts, strict=True)]
     columns[0] = _whole(columns[0])
-    why = trade_reasons(data, sol, a, i, np.where(side == "buy", 1.0, -1.0))  # one pass: swaps pair up
-    return dict(zip(TRADE_COLUMNS, [accounts[a], securities[i], side, *columns, *why], strict=True))
+    reason, detail, words = trade_reasons(data, sol, a, i, np.where(side == "buy", 1.0, -1.0))  # swaps pair up
+    return dict(zip(TRADE_COLUMNS, [accounts[a], securities[i], side, *columns, reason, detail], strict=True)), words
+
+
+def _restriction_rows(data: Prepared) -> list[dict]:
+    """The household's restrictions.csv rows: the number the client knows each by, in plain words,
+    and the technical text (rule, what it covers, file line)."""
+    if not len(data.household.restrictions):
+        return []
+    res = restrictions.of(data)
+    return [{"number": r + 1, "words": res.words[r], "rule": res.rule[r], "detail": res.text(r)}
+            for r in range(len(res.rule))]
+
+
+def _location(data: Prepared, sol: Solution) -> dict[str, dict[str, dict[str, float]]]:
+    """Value per account type and asset class (cash last; a substitute counts as the class it
+    stands in for), before trading (holdings and cash after the flows, as the drift table's
+    ``before``) and after: ``{account_type: {class: {"before", "after"}}}``, pairs that are empty
+    both times left out."""
+    classes = [*data.classes, "cash"]
+    before = np.column_stack([(data.q0 * data.price) @ data.X, data.cash0 * data.V])  # (A, K + 1)
+    after = np.column_stack([(sol.q_after * data.price) @ data.X, sol.cash_after])
+    types = np.asarray(data.account_types, object)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for kind in [t for t in restrictions.ACCOUNT_TYPES if t in set(types)]:
+        b, a = before[types == kind].sum(0), after[types == kind].sum(0)
+        out[kind] = {classes[k]: {"before": round(float(b[k]), 2) + 0.0, "after": round(float(a[k]), 2) + 0.0}
+                     for k in range(len(classes)) if abs(b[k]) >= 0.005 or abs(a[k]) >= 0.005}
+    return out
 
 
 def _lots(data: Prepared, sol: Solution) -> Columns:

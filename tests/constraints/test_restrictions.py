@@ -310,3 +310,41 @@ def of_rows(result, rule: str) -> np.ndarray:
     res = of(result.solution.data)
     picked = [r for r in range(len(res.rule)) if res.rule[r] == rule]
     return res.position[picked].any(0) if picked else np.zeros(result.solution.q_after.shape, bool)
+
+
+def test_a_substitute_trade_says_it_stands_in_for_its_class():
+    """MUB bought in the taxable account is there because munis stand in for bonds there: reason
+    ``substitute`` (it was ``drift``, or ``rebalance`` when no term explained it)."""
+    r = rebalance(smith(), policy(**NO_BANDS))
+    t = r.trades.set_index(["account_id", "security_id"])
+    assert t.loc[("tax", "MUB"), ["reason", "reason_detail"]].tolist() == [
+        "substitute", "MUB stands in for bonds in taxable accounts (client rule: restrictions.csv line 2)"]
+    words = {(w["account_id"], w["security_id"]): w["words"] for w in r.summary["trade_words"]}
+    assert words[("tax", "MUB")] == "Stands in for bonds in taxable accounts (client restriction 1)"
+    # New money: the buy also invests the contribution, and says so; VTI is a plain contribution.
+    h = smith("no_buy", tax=(300, 300), ira=(0, 500), contribution=20_000)
+    t = rebalance(h, policy(**NO_BANDS)).trades.set_index("security_id")
+    assert t.loc["MUB", ["reason", "reason_detail"]].tolist() == [
+        "substitute", "MUB stands in for bonds in taxable accounts (client rule: restrictions.csv line 2); "
+        "invests the 20,000.00 contributed to tax"]
+    assert t.loc["VTI", "reason"] == "contribution"
+
+
+def test_the_client_reads_each_restriction_by_number_in_plain_words():
+    """The proposal names a restriction as the client knows it (the household's own row number,
+    plain words); the technical text with the file line stays in the summary for the advisor."""
+    r = rebalance(jones([{"tag": "defense", "rule": "no_hold"}]), policy(trigger={"mode": "threshold"}))
+    assert r.summary["restrictions"] == [
+        {"number": 1, "words": "no holdings tagged defense in any account", "rule": "no_hold",
+         "detail": "no_hold tag 'defense' in every account (restrictions.csv line 2)"}]
+    words = {(w["security_id"], w["side"]): w["words"] for w in r.summary["trade_words"]}
+    assert words[("LMT", "sell")] == "Required by client restriction 1: no holdings tagged defense in any account"
+    assert words[("VTI", "buy")] == ("Bought in place of the LMT sold in ira \u2014 required by client restriction 1: "
+                                     "no holdings tagged defense in any account")
+    trigger = r.summary["trigger"]
+    assert trigger["words"] == ["the client's restrictions require selling some holdings"]
+    assert trigger["reasons"] == ["not trading would break restrictions: ira still holds LMT against no_hold tag "
+                                  "'defense' in every account (restrictions.csv line 2)"]
+    s = rebalance(smith(), policy(**NO_BANDS)).summary
+    assert s["restrictions"][0]["words"] == "no bonds in taxable accounts (muni_bonds held in their place)"
+    assert rebalance(jones([]), policy(**NO_BANDS)).summary["restrictions"] == []

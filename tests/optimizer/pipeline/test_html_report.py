@@ -36,10 +36,15 @@ def test_hostile_ids_are_escaped_and_nothing_is_fetched(results):
     trades.loc[0, "security_id"] = HOSTILE
     trades.loc[0, "reason_detail"] = '"><img src=x onerror=alert(1)>'
     lots.loc[0, "lot_id"] = HOSTILE
-    summary = {**r.summary, "household": HOSTILE, "notes": [HOSTILE]}
+    words = [{**w, "words": HOSTILE} for w in r.summary["trade_words"]]
+    summary = {**r.summary, "household": HOSTILE, "notes": [HOSTILE], "trade_words": words,
+               "trigger": {**r.summary["trigger"], "words": [HOSTILE], "reasons": [HOSTILE]},
+               "restrictions": [{"number": 1, "words": HOSTILE, "rule": "no_hold", "detail": HOSTILE}],
+               "location": {"taxable": {HOSTILE: {"before": 1.0, "after": 2.0}}}}
     page = render_html(summary, trades, lots)
     assert "<script" not in page.lower() and "<img" not in page.lower()
-    assert page.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;") >= 4  # title, header, trade, lot, note
+    # title, header and its detail, restriction and its detail, trades, lot, location, note
+    assert page.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;") >= 10
     # no network: no script, stylesheet or image is loaded from anywhere, and the CSP forbids it
     dom = Elements(page)
     assert not {"script", "img", "link", "iframe", "object", "embed"} & set(dom.tags)

@@ -143,3 +143,47 @@ def test_random_households_give_every_trade_a_known_reason(seed):
         if len(r.futures):
             assert set(r.futures.loc[traded, "reason"]) <= set(FUTURES_REASONS)
             assert (r.futures.loc[~traded, "reason"] == "").all()
+
+
+def test_every_reason_has_plain_words_and_is_documented():
+    from pathlib import Path
+
+    from cvxrebalance.optimizer.pipeline.reasons import REASON_WORDS
+
+    assert set(REASON_WORDS) == set(REASONS)
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    listed = readme[readme.index("- `trades.csv`"):readme.index("- `lots.csv`")]
+    assert [r for r in REASONS if f"`{r}`" not in listed] == []
+
+
+def test_each_trade_says_why_in_plain_words_for_the_client():
+    """summary["trade_words"]: the reason of each trade for the proposal page, without codes."""
+    def words(result) -> list[tuple]:
+        return [(w["security_id"], w["side"], w["words"]) for w in result.summary["trade_words"]]
+
+    r = rebalance(ira(600, 800, flow=-10_000), policy())
+    assert words(r) == [("EQ", "sell", "Raises cash for the withdrawal of 10,000.00 from ira"),
+                        ("BD", "sell", "Raises cash for the withdrawal of 10,000.00 from ira")]
+    r = rebalance(ira(700, 600), policy(bands={"rule": "absolute", "absolute": 0.05}))
+    assert words(r) == [
+        ("EQ", "sell", "Brings us_equity back inside its allowed range of 55.00% to 65.00% (it was at 70.00%)"),
+        ("BD", "buy", "Brings bonds back inside its allowed range of 35.00% to 45.00% (it was at 30.00%)")]
+    r = rebalance(ira(520, 800, sin=100), policy(esg={"excluded": "sell"}, bands={"rule": "none"}))
+    assert words(r) == [("SIN", "sell", "Excluded by the portfolio's ESG screen"),
+                        ("EQ", "buy", "Bought in place of the SIN sold in ira \u2014 excluded by the portfolio's "
+                                      "ESG screen")]
+    assert [w["account_id"] for w in r.summary["trade_words"]] == r.trades["account_id"].tolist()
+
+
+def test_the_trigger_says_why_in_plain_words():
+    bands = {"rule": "absolute", "absolute": 0.05}
+    r = rebalance(ira(700, 600), policy(trigger={"mode": "threshold"}, bands=bands))
+    assert r.summary["trigger"]["reasons"] == ["bonds at 30.00% outside 35.00% to 45.00%",
+                                               "us_equity at 70.00% outside 55.00% to 65.00%"]
+    assert r.summary["trigger"]["words"] == [
+        "bonds is at 30.00%, outside its allowed range of 35.00% to 45.00%",
+        "us_equity is at 70.00%, outside its allowed range of 55.00% to 65.00%"]
+    r = rebalance(ira(610, 780), policy(trigger={"mode": "threshold"}, bands=bands))
+    assert not r.summary["rebalanced"]
+    assert r.summary["trigger"]["words"] == ["every asset class is inside its allowed range"]
+    assert rebalance(ira(610, 780), policy()).summary["trigger"]["words"] == ["the policy rebalances at every review"]
