@@ -92,3 +92,17 @@ def png_is_a_page(png: Path) -> None:
     assert float(pixels[..., :3].std()) > 0.05
     # more than a few colors: the charts' bars and the tables' text
     assert len({tuple(p) for p in (pixels[::7, ::7, :3] * 255).astype(int).reshape(-1, 3).tolist()}) > 20
+
+
+def painted(png: Path, color: str, tolerance: int = 8) -> tuple[int, int | None]:
+    """How many pixels of the screenshot have ``color`` ("#rrggbb", each channel within
+    ``tolerance`` of 255), and the first row one is on (None if none): what the browser painted
+    of a chart drawn in that color."""
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    pixels = np.round(mpimg.imread(png)[..., :3] * 255).astype(int)
+    rgb = np.array([int(color[k:k + 2], 16) for k in (1, 3, 5)])
+    hit = np.abs(pixels - rgb).max(axis=2) <= tolerance
+    rows = np.nonzero(hit.any(axis=1))[0]
+    return int(hit.sum()), int(rows[0]) if len(rows) else None

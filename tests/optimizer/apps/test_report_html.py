@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from headless import Elements, dump_dom, needs_browser, png_is_a_page, screenshot
+from headless import Elements, dump_dom, needs_browser, painted, png_is_a_page, screenshot
 
 from cvxrebalance.optimizer.apps.bench import write_batch_input
 from cvxrebalance.optimizer.apps.cli import _case_dir, main
@@ -179,6 +179,13 @@ def test_the_book_s_pages_render_in_the_browser(book, tmp_path):
     assert len(dom.rows["trades-table"]) == len(dom.rows["trades-detail-table"]) == 7
     assert len(dom.rows["location-table"]) == 8  # 4 classes with cash x 2 account types
     assert dom.tags.get("details", 0) >= 5 and {"restrictions-list", "location-chart", "checks"} <= dom.ids
-    png_is_a_page(screenshot(page, tmp_path / "smith.png"))
+    png = screenshot(page, tmp_path / "smith.png", "1200,3200")
+    png_is_a_page(png)
+    # The charts as the browser painted them, not just their SVG in the DOM: the drift chart's
+    # grey "before" and blue "after" bars and red targets, then (below it) the location chart's
+    # orange tax-deferred bars.
+    before, after, target, deferred = (painted(png, c) for c in ("#9e9e9e", "#1f77b4", "#d62728", "#ff7f0e"))
+    assert before[0] > 5_000 and after[0] > 5_000 and target[0] > 100 and deferred[0] > 2_000
+    assert after[1] < deferred[1]
     rows = Elements(dump_dom(book / "dashboard.html")).rows["households-table"]
     assert {"jones", "smith"} <= {r[0] for r in rows} and {r[1] for r in rows} <= {"yes", "no"}
