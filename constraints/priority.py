@@ -17,7 +17,9 @@ Ranks are explicit or implicit:
   4. the linear trading cost (``half_spread + commission``), lowest first;
   5. the value the account holds, largest first;
   6. the benchmark weight, largest first (the household's largest holding);
-  7. securities.csv order.
+  7. ``security_id``, in text order: never the order rows are stored in, so a book read from a
+     database, whose rows have no order, buys what it buys from files. Where that would pick
+     the wrong vehicle (a single stock over the class's fund), give the class priorities.
   Cost comes before the size of the holding: on synthetic households this keeps the objective
   where the pro-rata spread had it (benchmarks/bench_tickets.py --compare spread), while the
   largest holding first paid dearer spreads, a median 0.07 bp of household value (0.7 bp at the
@@ -99,8 +101,16 @@ def _implicit_keys(data) -> list[np.ndarray]:
         drag = {t: data.column(f"drag_{t}").astype(float) for t in set(data.account_types)}
         keys.append(np.array([drag[t] for t in data.account_types]).reshape(A, N))
     keys += [(data.h0 <= 0).astype(float), np.broadcast_to(data.linear_cost, (A, N)), -data.h0,
-             np.broadcast_to(-data.bench, (A, N)), np.broadcast_to(np.arange(N), (A, N))]
+             np.broadcast_to(-data.bench, (A, N)), np.broadcast_to(_id_order(data.security_ids), (A, N))]
     return keys
+
+
+def _id_order(ids) -> np.ndarray:
+    """(N,) each security's place in ``security_id`` order: the last tie-break, so the choice
+    never depends on the order the rows were stored in (a file, a database table)."""
+    order = np.empty(len(ids), int)
+    order[np.argsort(np.asarray(ids, dtype=str), kind="stable")] = np.arange(len(ids))
+    return order
 
 
 def restrict(data, buy_ok: np.ndarray) -> np.ndarray:

@@ -54,6 +54,11 @@ def main() -> None:
     (OUT / "policies").mkdir(parents=True, exist_ok=True)
     sec = pd.DataFrame(SECURITIES, columns=["security_id", "asset_class", "price", "tag"])
     sec["half_spread"] = np.where(sec["asset_class"].str.contains("bonds"), 0.0002, 0.0001)
+    # Each class's funds, in the order the advisor buys them; single stocks are held, not bought
+    # (only where no fund may be). Without ranks the risk model cannot tell a stock from the fund
+    # of its class, and the last tie-break (security_id) would buy AAPL for the class.
+    sec["priority"] = sec["security_id"].map({"VTI": 1, "VXUS": 1, "VEA": 2, "AGG": 1, "BND": 2, "MUB": 1,
+                                              "VTEB": 2}).astype("Int64")
     sec.to_csv(OUT / "securities.csv", index=False)
     classes = list(VOLS)
     corr = np.array([[1, 0.8, 0.1, 0.1], [0.8, 1, 0.1, 0.1], [0.1, 0.1, 1, 0.9], [0.1, 0.1, 0.9, 1]])

@@ -233,6 +233,23 @@ def test_the_default_ranking():
     assert first(dragged, policy()) == {"ira": "AGG", "roth": "BNDX"}
 
 
+def test_the_last_tie_break_is_the_security_id_not_the_row_order():
+    """A new account, and bonds that tie on every key (no holdings of the household at all):
+    the first security_id (AGG) is bought whichever row comes first, as a database, whose rows
+    have no order, returns them."""
+
+    def bought(order):
+        sec = [{"security_id": "EQ", "asset_class": "equity", "price": 100.0}]
+        sec += [{"security_id": s, "asset_class": "bonds", "price": 50.0} for s in order]
+        h = household(sec, [{"account_id": "new", "type": "tax_deferred", "cash": 10_000.0}],
+                      [{"account_id": "new", "security_id": "EQ", "quantity": 100.0}],
+                      [{"asset_class": "equity", "weight": 0.6}, {"asset_class": "bonds", "weight": 0.4}])
+        r = rebalance(h, policy(**NONE))
+        return set(r.trades.loc[(r.trades["side"] == "buy") & (r.trades["security_id"] != "EQ"), "security_id"])
+
+    assert bought(["BNDX", "BND", "AGG"]) == bought(["AGG", "BND", "BNDX"]) == {"AGG"}
+
+
 def test_pro_rata_and_explicit_priorities_override_the_default():
     h = etf_household()
     assert tickets(rebalance(h, policy(**NONE, trades={"spread": "pro_rata"}))) == every_pair()

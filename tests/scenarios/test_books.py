@@ -87,3 +87,24 @@ def test_the_bundled_templates_make_upload_files_of_the_book_s_orders(book, tmp_
     assert len(lines) == len(orders) + 1
     jones_noc = next(line for line in lines if line.endswith("jones-0001"))
     assert jones_noc == "48000000,S,NOC,923,MKT,11/23/2026,jones-0001"
+
+
+def test_the_order_rows_are_stored_in_changes_no_trade(book, tmp_path):
+    """A database returns rows in no particular order: the book with every table's rows reversed
+    buys and sells exactly what it does as shipped (Jones bought AAPL for her NOC from a database,
+    VTI from files, when the last tie-break was the row order)."""
+    import shutil
+
+    out, _ = book
+    root = tmp_path / "book"
+    shutil.copytree(book_path("advisor"), root)
+    for name in ("securities", "accounts", "holdings", "households", "restrictions"):
+        df = pd.read_csv(root / f"{name}.csv", dtype=str, keep_default_na=False)
+        df.iloc[::-1].to_csv(root / f"{name}.csv", index=False)
+    run_batch(root, tmp_path / "out", workers=1, progress=False, only_needed=True)
+    key = ["household_id", "account_id", "security_id", "side"]
+    shipped = pd.read_csv(out / "orders.csv").sort_values(key, ignore_index=True)
+    reversed_ = pd.read_csv(tmp_path / "out" / "orders.csv").sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(shipped[[*key, "quantity"]], reversed_[[*key, "quantity"]])
+    jones = shipped[(shipped["household_id"] == "jones") & (shipped["side"] == "buy")]
+    assert "VTI" in set(jones["security_id"]) and "AAPL" not in set(jones["security_id"])
