@@ -468,7 +468,7 @@ def run_household(hid: str, frames: dict, shared: dict, policy: Policy, out_dir:
         result = rebalance(household, transition_policy(policy) if moving else policy)
         result.summary["input_digest"] = digest
         if moving:
-            result.summary["transition"] = transition(row, policy, result.summary, policy.bands)
+            result.summary["transition"] = transition(row, policy, result.summary, policy.bands, result.lots)
         error_file(out_dir, hid).unlink(missing_ok=True)
         result.write(household_dir(out_dir, hid))
         tables = {name: result.tables[name] for name in COMBINED}

@@ -131,11 +131,16 @@ def _half_width(target: float, bands) -> float:
     return float(min(target - lo[0], hi[0] - target)) + 1e-9
 
 
-def transition(row: pd.Series, policy: Policy, summary: dict, bands=None) -> dict | None:
+def transition(row: pd.Series, policy: Policy, summary: dict, bands=None,
+               lots: pd.DataFrame | None = None) -> dict | None:
     """Where a household moving between models stands after a rebalance (``None`` when it is
-    not moving): from and to, the gain budget and whether it bound (net realized gain at it),
-    and whether the move is complete (every class inside the new model's bands under ``bands``,
-    the household's own band policy; cash is what the move leaves)."""
+    not moving): from and to, the gain budget and whether it bound, and whether the move is
+    complete (every class inside the new model's bands under ``bands``, the household's own
+    band policy; cash is what the move leaves).
+
+    The budget binds when the net realized gain is within a share of it: whole shares leave up
+    to one share's gain of each position sold unused (``lots``, the lots sold: their largest
+    gain per share, per position), so 1,930 of a 2,000 budget can be the budget binding."""
     if not in_transition(row):
         return None
     before, after = row["previous_model_id"], row["model_id"]
@@ -145,8 +150,12 @@ def transition(row: pd.Series, policy: Policy, summary: dict, bands=None) -> dic
     budget = policy.tax.gain_budget
     inside = all(abs(c["after"] - c["target"]) <= _half_width(c["target"], bands)
                  for name, c in summary["asset_classes"].items() if name != "cash")
+    slack = 1.0
+    if lots is not None and len(lots):
+        per_share = (lots["gain"] / lots["quantity"]).clip(lower=0.0)
+        slack += float(per_share.groupby([lots["account_id"], lots["security_id"]]).max().sum())
     return {"from": before, "to": after, "gain_budget": None if budget < 0 else budget,
-            "realized_gain": round(net, 2), "budget_binds": bool(budget >= 0 and net >= budget - 1.0),
+            "realized_gain": round(net, 2), "budget_binds": bool(budget >= 0 and net >= budget - slack),
             "complete": inside, "tracking_error_after": summary["tracking_error"]["after"]}
 
 

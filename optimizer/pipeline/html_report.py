@@ -245,6 +245,8 @@ def _header(s: dict, trades: pd.DataFrame) -> str:
     words = trigger.get("words", trigger["reasons"])
     why = "; ".join(map(str, words)) or "none given"
     verdict = f"Why now: {esc(why)}." if s["rebalanced"] else f"No trades proposed: {esc(why)}."
+    if s.get("transition"):
+        verdict = _transition_words(s["transition"])
     tracking = (f"Tracking error against the target portfolio (estimated yearly): {te['before']:.2%} before, "
                 f"{te['after']:.2%} after.")
     if te["after"] > te["before"] + 1e-6:
@@ -259,6 +261,20 @@ def _header(s: dict, trades: pd.DataFrame) -> str:
               + _items(trigger["reasons"]))
     return (f'<p class="meta" id="header">{values} {verdict}</p><p class="meta" id="tracking">{tracking}</p>'
             + technical(detail, ident="header-detail"))
+
+
+def _transition_words(move: dict) -> str:
+    """A move to another model portfolio, in plain words: where this step leaves it."""
+    text = (f"Why now: the portfolio is moving from the {esc(move['from'])} model to the {esc(move['to'])} "
+            "model; the allowed ranges apply again once it is there.")
+    budget = move.get("gain_budget")
+    if budget is not None:
+        text += (f" This step realizes {_num(move['realized_gain'])} of gains, against a limit of "
+                 f"{_num(budget)} per rebalance")
+        text += " (the limit is reached)." if move.get("budget_binds") else "."
+    text += (" The move is complete." if move.get("complete") else
+             " The move is not complete: it continues at the next rebalance.")
+    return text
 
 
 def _restrictions(s: dict) -> str:

@@ -145,6 +145,13 @@ def test_a_transition_is_phased_by_the_gain_budget_and_reported(tmp_path):
     assert moving["from"] == "aggressive" and moving["to"] == "conservative"
     assert moving["budget_binds"] and moving["realized_gain"] <= 2000.0 + 0.01 and not moving["complete"]
     assert "transition" not in summary(out, "h2")
+    # The client's page says it is a move between models, how far this step goes and why it stops.
+    from cvxrebalance.optimizer.apps.report_html import report
+
+    report(out)
+    page = (out / "households" / "h1" / "report.html").read_text()
+    assert "moving from the aggressive model to the conservative model" in page
+    assert "(the limit is reached)" in page and "The move is not complete" in page
     (root / "policy.toml").write_text("[tax]\nas_of = 2026-11-20\n")
     run_batch(root, tmp_path / "free", workers=1, progress=False)
     assert summary(tmp_path / "free", "h1")["transition"]["complete"]

@@ -71,3 +71,26 @@ def test_a_bad_model_names_models_csv_and_the_model(tmp_path):
     (root / "targets.csv").write_text("asset_class,weight\nus_equity,1\n")
     with pytest.raises(ValidationError, match="targets.csv or models.csv, not both"):
         load_case(root)
+
+
+def test_a_gain_budget_binds_within_a_whole_share_of_it():
+    """1,930.12 realized of a 2,000 budget, selling a position whose lots gain up to $120 a
+    share: one more share would pass the budget, so it binds. Lots gaining $40 a share would
+    have left room for one more: it does not."""
+    import pandas as pd
+
+    from cvxrebalance import Policy
+    from cvxrebalance.optimizer.domain.models import transition
+
+    row = pd.Series({"model_id": "aggressive", "previous_model_id": "moderate"})
+    summary = {"taxes": {"short_term_gain": 0.0, "long_term_gain": 1930.12},
+               "asset_classes": {"eq": {"after": 0.55, "target": 0.62}}, "tracking_error": {"after": 0.01}}
+    policy = Policy.from_dict({"tax": {"gain_budget": 2000.0}, "bands": {"rule": "5/25"}})
+
+    def lots(per_share):
+        return pd.DataFrame({"account_id": ["t", "t"], "security_id": ["EQ", "EQ"], "quantity": [10.0, 6.0],
+                             "gain": [10 * per_share, 6 * (per_share - 5)]})
+
+    moving = transition(row, policy, summary, lots=lots(120.0))
+    assert moving["budget_binds"] and not moving["complete"]
+    assert not transition(row, policy, summary, lots=lots(40.0))["budget_binds"]
