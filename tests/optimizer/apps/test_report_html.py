@@ -176,7 +176,7 @@ def test_large_share_counts_read_as_numbers():
 def test_the_book_s_pages_render_in_the_browser(book, tmp_path):
     page = book / "households" / "smith" / "report.html"
     dom = Elements(dump_dom(page))
-    assert len(dom.rows["trades-table"]) == len(dom.rows["trades-detail-table"]) == 7
+    assert len(dom.rows["trades-table"]) == len(dom.rows["trades-detail-table"]) == 8
     assert len(dom.rows["location-table"]) == 8  # 4 classes with cash x 2 account types
     assert dom.tags.get("details", 0) >= 5 and {"restrictions-list", "location-chart", "checks"} <= dom.ids
     png = screenshot(page, tmp_path / "smith.png", "1200,3200")
