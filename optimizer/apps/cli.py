@@ -380,6 +380,10 @@ def _scan(args) -> int:
     needed = table[table["needs_rebalance"]]
     print(f"{len(needed)} of {len(table)} households need a rebalance"
           + (": " + ", ".join(f"{n} {r}" for r, n in needed["reason"].value_counts().items()) if len(needed) else ""))
+    waiting = table[~table["needs_rebalance"] & (table["reasons"] != "")]
+    if len(waiting):
+        print(f"{len(waiting)} more with opportunities their policy's trigger does not act on today: "
+              + ", ".join(f"{n} {r}" for r, n in waiting["reasons"].str.split("; ").explode().value_counts().items()))
     shown = needed.head(args.top).copy()
     if len(needed) > len(shown):
         print(f"(the {len(shown)} most urgent; {len(needed) - len(shown)} more with --top or --out)")

@@ -47,6 +47,7 @@ from cvxrebalance.optimizer.apps.batch import (
     shared_household,
 )
 from cvxrebalance.optimizer.apps.database import is_url
+from cvxrebalance.optimizer.domain.calendar import is_check_date
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.futures import parse_futures
 from cvxrebalance.optimizer.domain.models import OVERRIDES, household_policy
@@ -160,7 +161,7 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
     out["harvestable"] = out["harvestable"].where(out["harvestable"] >= harvest, 0.0)
     out["restricted"] = _restricted(tables.get("restrictions"), hol, acc, sec, value).reindex(ids, fill_value=0.0)
     out["expiring"] = _expiring(tables.get("futures"), assign, shared, policy, horizon).reindex(ids, fill_value=0)
-    return _rank(out, bad)
+    return _rank(out, bad, _acting(assign, shared, policy))
 
 
 def _with_ids(df: pd.DataFrame, name: str, problems: list[Problem]) -> pd.DataFrame:
@@ -342,8 +343,36 @@ def _expiring(fut: pd.DataFrame | None, assign: pd.DataFrame, shared: dict, poli
     return pd.Series(due.astype(int)).groupby(keys.to_numpy()).sum()
 
 
-def _rank(out: pd.DataFrame, bad: set) -> pd.DataFrame:
-    """Reasons, urgency order and rank (``REASONS`` order; larger amounts first within one)."""
+# What a rebalance does whatever its trigger says: a client's rule, cash it must keep or pay
+# out, a contract that expires (not trading would break a rule: optimizer.pipeline.rebalance);
+# and a move between models, which always trades (models.transition_policy).
+MANDATORY = ("input", "restriction", "cash_short", "withdrawal", "transition", "expiring_contract")
+
+
+def _acting(assign: pd.DataFrame, shared: dict, policy: Policy) -> pd.DataFrame:
+    """(household x reason) whether the household's trigger acts on the reason today: mandatory
+    reasons always; a band breach under ``always`` and ``threshold``, and ``calendar`` and
+    ``hybrid`` on their check dates; contributions, losses to harvest and idle cash only under
+    ``always`` and on a ``calendar`` check date (a threshold trigger leaves them be)."""
+    out = pd.DataFrame(False, index=assign.index, columns=list(REASONS))
+    out[list(MANDATORY)] = True
+    for pname, members in assign.groupby("policy").groups.items():
+        p = shared.get(POLICIES, {}).get(pname, policy) if pname else policy
+        if isinstance(p, list):  # an unreadable policy file: flagged input already
+            continue
+        mode = p.trigger.mode
+        due = mode in ("always", "threshold") or (mode in ("calendar", "hybrid")
+                                                   and is_check_date(p.tax.as_of, p.trigger.frequency))
+        out.loc[members, "band_breach"] = due
+        out.loc[members, ["contribution", "harvest", "idle_cash"]] = mode in ("always", "calendar") and due
+    out.loc[assign["moving"].to_numpy()] = True  # a move trades under "always"
+    return out
+
+
+def _rank(out: pd.DataFrame, bad: set, acting: pd.DataFrame) -> pd.DataFrame:
+    """Reasons, urgency order and rank (``REASONS`` order; larger amounts first within one);
+    ``acting``: the reasons each household's trigger acts on (``_acting``): only those make it
+    ``needs_rebalance``, the others stay in ``reasons``."""
     V = out["value"].where(out["value"] > 0, np.nan)
     amount = {"input": pd.Series(1.0, index=out.index).where(out.index.isin(list(bad)), 0.0),
               "restriction": out["restricted"] / V,
@@ -352,8 +381,9 @@ def _rank(out: pd.DataFrame, bad: set) -> pd.DataFrame:
               "expiring_contract": out["expiring"].astype(float), "contribution": out["contribution"] / V,
               "harvest": out["harvestable"] / V, "idle_cash": out["idle_cash"]}
     amounts = pd.DataFrame(amount).fillna(0.0)
-    on = amounts > 1e-12
-    out["reasons"] = ["; ".join(r for r, flag in zip(REASONS, row, strict=True) if flag) for row in on.to_numpy()]
+    found = amounts > 1e-12
+    out["reasons"] = ["; ".join(r for r, flag in zip(REASONS, row, strict=True) if flag) for row in found.to_numpy()]
+    on = found & acting.reindex(index=out.index, columns=list(REASONS), fill_value=True).to_numpy()
     first = on.to_numpy().argmax(axis=1)
     out["needs_rebalance"] = on.any(axis=1)
     out["reason"] = np.where(out["needs_rebalance"], np.array(REASONS, object)[first], "")

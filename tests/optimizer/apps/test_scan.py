@@ -149,7 +149,7 @@ def test_a_household_with_an_unknown_model_is_flagged_and_the_rest_run(tmp_path)
     man = run_batch(root, tmp_path / "out", workers=1, progress=False, only_needed=True)
     errors = pd.read_csv(tmp_path / "out" / "errors.csv").set_index("household_id")
     assert list(errors.index) == ["h015"] and "unknown model 'Moderate'" in errors.loc["h015", "reason"]
-    assert man["counts"]["succeeded"] == 46
+    assert man["counts"]["succeeded"] == 40
 
 
 def test_an_unknown_model_or_policy_flags_its_household_and_spares_the_rest(tmp_path):
@@ -259,3 +259,22 @@ def test_a_household_flagged_for_its_row_shows_the_model_its_row_names(tmp_path)
     r = scan(root).set_index("household_id")
     assert r.loc["calm", ["reason", "model_id"]].tolist() == ["input", "Moderate"]
     assert r.loc["drifted", ["reason", "model_id"]].tolist() == ["input", "m"]
+
+
+@pytest.mark.parametrize(("trigger", "needed"), [
+    ("always", {"drifted", "short", "leaving", "adding", "losses", "idle"}),
+    # A threshold trigger acts on breaches (adding's and idle's cash is above its band) and on
+    # what not trading would break (cash to keep or pay out), not on losses to harvest: those stay
+    # listed in `reasons`, not needed.
+    ("threshold", {"drifted", "short", "leaving", "adding", "idle"}),
+    # Not a quarterly check date (2026-11-20): only what cannot wait.
+    ("calendar", {"short", "leaving"}),
+    ("never", {"short", "leaving"}),
+])
+def test_a_household_needs_a_rebalance_when_its_trigger_acts_on_a_reason(tmp_path, trigger, needed):
+    root = small_book(tmp_path)
+    (root / "policy.toml").write_text(f'[tax]\nas_of = 2026-11-20\n[bands]\nrule = "5/25"\n'
+                                      f'[trigger]\nmode = "{trigger}"\nfrequency = "quarterly"\n')
+    r = scan(root, harvest=10_000, idle_cash=0.05).set_index("household_id")
+    assert set(r.index[r["needs_rebalance"]]) == needed
+    assert r.loc["losses", "reasons"] == "harvest" and r.loc["losses", "needs_rebalance"] == (trigger == "always")
