@@ -364,6 +364,7 @@ def _html_report(args) -> int:
 
 
 def _scan(args) -> int:
+    import pandas as pd
 
     from cvxrebalance.optimizer.apps.scan import scan
     from cvxrebalance.optimizer.domain.output import frame_csv, write_files
@@ -388,10 +389,11 @@ def _scan(args) -> int:
     if len(needed) > len(shown):
         print(f"(the {len(shown)} most urgent; {len(needed) - len(shown)} more with --top or --out)")
     if len(shown):
-        for c in ("breach", "transition", "idle_cash"):
-            shown[c] = shown[c].map(lambda x: f"{x:.2%}" if x else "")
+        for c in ("breach", "transition", "idle_cash"):  # blank: none, or unknown (a household flagged input)
+            shown[c] = shown[c].map(lambda x: f"{x:.2%}" if x and pd.notna(x) else "")
         for c in ("value", "restricted", "cash_short", "withdrawal", "contribution", "harvestable"):
-            shown[c] = shown[c].map(lambda x: f"{x:,.0f}" if x else "")
+            shown[c] = shown[c].map(lambda x: f"{x:,.2f}" if 0 < abs(x) < 1 else f"{x:,.0f}" if x and pd.notna(x) else "")
+        shown["expiring"] = shown["expiring"].map(lambda x: f"{x:.0f}" if x and pd.notna(x) else "")
         print(shown.drop(columns=["needs_rebalance"]).to_string(index=False))
     if args.out:
         print(f"Wrote {args.out}")

@@ -50,6 +50,7 @@ from cvxrebalance.optimizer.apps.database import is_url
 from cvxrebalance.optimizer.domain.calendar import is_check_date
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.futures import parse_futures
+from cvxrebalance.optimizer.domain.household import ACCOUNT_TYPES
 from cvxrebalance.optimizer.domain.models import OVERRIDES, household_policy
 from cvxrebalance.optimizer.domain.policy import Policy
 from cvxrebalance.optimizer.domain.tables import CASH, file_lines
@@ -132,6 +133,9 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
     V = by_class.sum(axis=1) + cash_h
     # Worth nothing after its flows, or negative cash: the rebalance refuses it (and names why).
     bad |= set(V.index[~(V > 0).to_numpy()]) | set(acc.loc[(cash < 0).to_numpy(), KEY])
+    kinds = acc["type"].astype(object).where(acc["type"].notna(), "").map(str).str.strip() \
+        if "type" in acc.columns else pd.Series("", index=acc.index)
+    bad |= set(acc.loc[~kinds.isin(ACCOUNT_TYPES).to_numpy(), KEY])  # "taxible": the batch refuses it
     overlay = _overlay_exposure(tables, sec, tables["accounts"], ids, bad)
 
     out = pd.DataFrame(index=pd.Index(ids, name=KEY))
@@ -343,6 +347,8 @@ def _expiring(fut: pd.DataFrame | None, assign: pd.DataFrame, shared: dict, poli
     return pd.Series(due.astype(int)).groupby(keys.to_numpy()).sum()
 
 
+FIGURES = ["value", "restricted", "breach", "transition", "cash_short", "withdrawal", "contribution", "expiring",
+           "harvestable", "idle_cash"]
 # What a rebalance does whatever its trigger says: a client's rule, cash it must keep or pay
 # out, a contract that expires (not trading would break a rule: optimizer.pipeline.rebalance);
 # and a move between models, which always trades (models.transition_policy).
@@ -381,6 +387,12 @@ def _rank(out: pd.DataFrame, bad: set, acting: pd.DataFrame) -> pd.DataFrame:
               "expiring_contract": out["expiring"].astype(float), "contribution": out["contribution"] / V,
               "harvest": out["harvestable"] / V, "idle_cash": out["idle_cash"]}
     amounts = pd.DataFrame(amount).fillna(0.0)
+    # A household the batch refuses has no figures worth showing (a quantity of "12x" read as 0
+    # made a 3% breach look like 15%): its reason is input alone, its figures blank.
+    flagged = out.index.isin(list(bad))
+    amounts.loc[flagged, [r for r in REASONS if r != "input"]] = 0.0
+    out.loc[flagged, FIGURES] = np.nan
+    out.loc[flagged, "breach_class"] = ""
     found = amounts > 1e-12
     out["reasons"] = ["; ".join(r for r, flag in zip(REASONS, row, strict=True) if flag) for row in found.to_numpy()]
     on = found & acting.reindex(index=out.index, columns=list(REASONS), fill_value=True).to_numpy()
@@ -391,4 +403,6 @@ def _rank(out: pd.DataFrame, bad: set, acting: pd.DataFrame) -> pd.DataFrame:
     out["_size"] = amounts.to_numpy()[np.arange(len(out)), first]
     out = out.sort_values(["_tier", "_size"], ascending=[True, False], kind="stable")
     out["rank"] = np.where(out["needs_rebalance"], np.cumsum(out["needs_rebalance"].to_numpy()), 0)
+    money = ["value", "restricted", "cash_short", "withdrawal", "contribution", "harvestable"]
+    out[money] = out[money].round(2)  # cents, not 69.77000000000001
     return out.reset_index()[COLUMNS]

@@ -278,3 +278,17 @@ def test_a_household_needs_a_rebalance_when_its_trigger_acts_on_a_reason(tmp_pat
     r = scan(root, harvest=10_000, idle_cash=0.05).set_index("household_id")
     assert set(r.index[r["needs_rebalance"]]) == needed
     assert r.loc["losses", "reasons"] == "harvest" and r.loc["losses", "needs_rebalance"] == (trigger == "always")
+
+
+def test_a_household_the_batch_refuses_is_input_alone_with_no_figures(tmp_path):
+    """An unknown account type ("taxible") was ranked cash_short though the batch fails it; a
+    quantity of "12x" was flagged input but showed the breach of a holding read as 0."""
+    root = small_book(tmp_path)
+    acc = (root / "accounts.csv").read_text().replace("short,a,tax_deferred", "short,a,taxible")
+    (root / "accounts.csv").write_text(acc)
+    (root / "holdings.csv").write_text((root / "holdings.csv").read_text().replace("drifted,a,BD,290", "drifted,a,BD,29x"))
+    r = scan(root).set_index("household_id")
+    for hid in ("short", "drifted"):
+        assert r.loc[hid, "reason"] == "input" and r.loc[hid, "reasons"] == "input"
+        assert r.loc[hid, ["value", "breach", "cash_short"]].isna().all() and r.loc[hid, "breach_class"] == ""
+    assert r.loc["leaving", "reason"] == "withdrawal"  # the others as before
