@@ -31,6 +31,7 @@ from cvxrebalance.optimizer.domain.tables import (
     fraction,
     has_problem,
     nonneg,
+    one_line,
     parse_table,
     positive,
     unit_magnitude,
@@ -87,7 +88,8 @@ ACCOUNTS = {
     "gain_budget": Column("float", default=np.nan),
     # The custodian's account number, carried to orders and upload files (account ids such as
     # "ira" name an account within its household; a custodian needs its own number).
-    "account_number": Column("str"),
+    # Text: a float column's "48000030.0" is refused; one line, for line-based upload files.
+    "account_number": Column("text", check=one_line),
 }
 HOLDINGS = {
     "account_id": Column("str", required=True),
@@ -274,7 +276,7 @@ def _check_securities(sec: pd.DataFrame, problems: list[Problem]) -> None:
 def _check_accounts(acc: pd.DataFrame, problems: list[Problem]) -> None:
     f = "accounts.csv"
     duplicates(acc, ["account_id"], f, problems)
-    duplicates(acc, ["account_number"], f, problems)  # blank numbers are skipped
+    _unique_numbers(acc, problems)
     if acc.empty:
         problems.append(Problem(f, None, None, "no accounts"))
     for i, row in acc.iterrows():
@@ -283,6 +285,21 @@ def _check_accounts(acc: pd.DataFrame, problems: list[Problem]) -> None:
                 Problem(f, i, "type", f"unknown account type {row['type']!r}; "
                         f"use one of {', '.join(ACCOUNT_TYPES)}")
             )
+
+
+def _unique_numbers(acc: pd.DataFrame, problems: list[Problem]) -> None:
+    """A problem per account whose custodian number an earlier account of the household has,
+    ignoring case ("x-1" is the custodian's "X-1": orders for both would reach one account);
+    blank numbers are not given."""
+    first: dict[str, tuple[int, str]] = {}
+    for line, number in zip(acc.index.tolist(), acc["account_number"].tolist(), strict=True):
+        if not number:
+            continue
+        seen = first.setdefault(number.casefold(), (int(line), number))
+        if seen[0] != line:
+            spelled = "" if seen[1] == number else f", as {seen[1]}"
+            problems.append(Problem("accounts.csv", int(line), "account_number",
+                                    f"duplicate account_number={number} (first on line {seen[0]}{spelled})"))
 
 
 def _check_holdings(
