@@ -167,6 +167,23 @@ def _frame(conn, name: str, problems: list[Problem]) -> pd.DataFrame:
     return df
 
 
+def _unordered(conn, name: str) -> str:
+    """The columns of table ``name`` the database cannot order by (PostgreSQL's json, say), as a
+    sentence to add to a message ("" when each orders alone): its rows are numbered in the
+    order of all its columns (``_frame``)."""
+    sa = _sqlalchemy()
+    table = table_of(conn, name)
+    bad = []
+    for column in table.columns:
+        try:
+            conn.execute(sa.select(column).order_by(column).limit(0))
+        except sa.exc.SQLAlchemyError:
+            conn.rollback()
+            bad.append(str(column.name))
+    return (f"; rows are numbered in the order of all the table's columns, and these cannot be ordered: "
+            f"{', '.join(bad)} (drop them or store them as text)") if bad else ""
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -223,7 +240,12 @@ def read_db_tables(url: str, names: Iterable[str] | None = None) -> dict[str, pd
         with eng.connect() as conn:
             present = set(sa.inspect(conn).get_table_names())
             for name in names:
-                out[name] = _frame(conn, name, problems) if name in present else None
+                try:
+                    out[name] = _frame(conn, name, problems) if name in present else None
+                except sa.exc.SQLAlchemyError as exc:  # the table, and a column it cannot order by
+                    conn.rollback()
+                    raise DatabaseError(f"{shown(url)}: cannot read table {name}: {str(exc).splitlines()[0]}"
+                                        f"{_unordered(conn, name)}") from exc
                 if name in MATRICES and out[name] is not None:
                     out[name] = _header_order(out[name])
     except sa.exc.SQLAlchemyError as exc:

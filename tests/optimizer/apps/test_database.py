@@ -593,6 +593,27 @@ def test_postgres_desk_tables_are_written_once_per_batch(tmp_path, postgres_serv
                       _database(postgres_server, f"desk_{t}"))
 
 
+def test_postgres_integer_account_numbers_with_a_null_keep_their_digits(tmp_path, postgres_server):
+    integer_account_numbers_with_a_null(tmp_path, _database(postgres_server, f"ints_{int(time.time() * 1000)}"))
+
+
+def test_postgres_a_column_that_cannot_be_ordered_names_its_table(tmp_path, postgres_server, capsys):
+    """Rows are numbered in the order of all their columns; PostgreSQL cannot order a json
+    column (an extra one, say), and the message named neither the table nor the column."""
+    url = _database(postgres_server, f"json_{int(time.time() * 1000)}")
+    load(make_input(tmp_path, 2), url)
+    eng = engine_of(url)
+    try:
+        with eng.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE holdings ADD COLUMN meta json"))
+    finally:
+        eng.dispose()
+    with pytest.raises(DatabaseError, match="table holdings") as err:
+        read_db_tables(url)
+    assert "json" in str(err.value) and "meta" in str(err.value)
+    assert main(["batch", url, str(tmp_path / "out"), "--no-progress"]) == 2
+
+
 # --- DuckDB (duckdb-engine, in the test extra) ------------------------------------------------------
 
 
