@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +42,24 @@ from cvxrebalance.optimizer.domain.transactions import parse_transactions
 from cvxrebalance.optimizer.domain.valuation import Valuations, check_valuations, roll_forward
 
 ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
+# How a spreadsheet saves a long number it took for a number: 48000030 as 4.8E+07.
+_SCIENTIFIC = re.compile(r"\d+(\.\d+)?[eE]\+\d+")
+
+
+def custodian_number(text: str) -> str | None:
+    """What is wrong with a custodian account number (None: nothing): a line break or control
+    character (an upload file is read line by line) or a spreadsheet's scientific notation
+    (``4.8E+07``: the digits are gone).
+
+    Examples
+    --------
+    >>> custodian_number("0048000030"), custodian_number("4.8E+07")[:22]
+    (None, 'a number in scientific')
+    """
+    if _SCIENTIFIC.fullmatch(text):
+        return ("a number in scientific notation, as a spreadsheet saves a long number: its digits are "
+                "lost; format the column as text and enter the numbers again")
+    return one_line(text)
 
 SECURITIES = {
     "security_id": Column("str", required=True),
@@ -88,8 +107,8 @@ ACCOUNTS = {
     "gain_budget": Column("float", default=np.nan),
     # The custodian's account number, carried to orders and upload files (account ids such as
     # "ira" name an account within its household; a custodian needs its own number).
-    # Text: a float column's "48000030.0" is refused; one line, for line-based upload files.
-    "account_number": Column("text", check=one_line),
+    # Text: a float column's "48000030.0" is refused (``custodian_number``).
+    "account_number": Column("text", check=custodian_number),
 }
 HOLDINGS = {
     "account_id": Column("str", required=True),

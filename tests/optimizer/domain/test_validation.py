@@ -225,6 +225,15 @@ def test_an_account_number_with_a_line_break_or_control_character_is_named(case)
     assert rows == {2, 3} and all("control character" in p.message for p in err.problems)
 
 
+def test_an_account_number_a_spreadsheet_wrote_in_scientific_notation_is_named(case):
+    """A spreadsheet saves a long number it took for a number as 4.8E+07: its digits are gone, and
+    an order sent to "4.8E+07" reaches no account (or the wrong one)."""
+    set_cell(case, "accounts.csv", 2, "account_number", "4.8E+07")
+    set_cell(case, "accounts.csv", 3, "account_number", "1E2")  # no sign: could be a custodian's text
+    problem = find_problem(load_error(case), "accounts.csv", "account_number")
+    assert problem.row == 2 and "scientific notation" in problem.message
+
+
 def _example_frames() -> dict[str, pd.DataFrame]:
     case = case_path("example")
     return {n: read_csv(case / f"{n}.csv") for n in ("securities", "accounts", "holdings", "targets", "covariance")}
