@@ -328,6 +328,7 @@ def _trade_file(args) -> int:
         read_orders,
         read_template,
         trade_file,
+        upload_path,
     )
     from cvxrebalance.optimizer.domain.output import write_files
 
@@ -342,9 +343,9 @@ def _trade_file(args) -> int:
             print(f"warning: the trade date {date} is a {date:%A}", file=sys.stderr)
         elif not args.date and date != dt.date.today():
             print(f"note: today is a weekend day: the trade date is {date:%A} {date}", file=sys.stderr)
+        out = upload_path(args.out_dir, args.template, args.out)
         orders = read_orders(orders_path)
         text = trade_file(orders, template, date)
-        out = Path(args.out) if args.out else Path(args.out_dir) / f"{Path(args.template).stem}.csv"
         write_files(out.parent, {out.name: text})
     except FAILURES as exc:
         return _report(exc)

@@ -56,6 +56,9 @@ FIELDS = ("order_id", "household_id", "account_id", "account_number", "security_
           "reason", "trade_date")
 DECIMALS = {"quantity": "quantity_decimals", "price": "price_decimals", "value": "value_decimals",
             "cost": "value_decimals"}
+# A batch's own files in OUT_DIR (``batch.combine``, the manifest): an upload file never replaces one.
+BATCH_FILES = ("trades.csv", "lots.csv", "futures.csv", "errors.csv", "orders.csv", "order_lots.csv",
+               "block_trades.csv", "allocations.csv", "manifest.json")
 POSITIVE = ("quantity", "price")  # an order trades a positive amount at a positive price (its side says which way)
 
 
@@ -180,6 +183,22 @@ def trade_file(orders: pd.DataFrame, template: dict[str, Any], trade_date: dt.da
             cells.append(spreadsheet_safe(str(value)))
         writer.writerow(cells)
     return buf.getvalue()
+
+
+def upload_path(out_dir: str | Path, template: str, out: str | Path | None = None) -> Path:
+    """Where the upload file goes: ``out``, else ``OUT_DIR/<template's name>.csv``.
+
+    Raises
+    ------
+    ValidationError
+        The path is one of the batch's own files in OUT_DIR (``BATCH_FILES``): a template named
+        ``orders.toml`` would write its file over the orders it reads.
+    """
+    path = Path(out) if out else Path(out_dir) / f"{Path(template).stem}.csv"
+    if path.resolve().parent == Path(out_dir).resolve() and path.name in BATCH_FILES:
+        raise ValidationError([Problem("--out", None, "--out", f"{path} is the batch's own {path.name}: give "
+                                       "the upload file another name with --out")])
+    return path
 
 
 def next_trading_day(today: dt.date) -> dt.date:

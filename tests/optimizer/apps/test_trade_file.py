@@ -159,3 +159,19 @@ def test_the_cli_counts_orders_not_lines(tmp_path, capsys):
     (tmp_path / "t.toml").write_text('[[columns]]\nname = "Reason"\nfield = "reason"\n')
     assert main(["trade-file", str(tmp_path), "--template", str(tmp_path / "t.toml"), "--date", "2026-11-23"]) == 0
     assert "(2 orders)" in capsys.readouterr().out
+
+
+def test_an_upload_file_never_replaces_a_file_of_the_batch(tmp_path, capsys):
+    """A template named orders.toml wrote its upload file over the batch's orders.csv (the default
+    name is the template's); --out could name any of the batch's tables."""
+    from cvxrebalance.optimizer.apps.cli import main
+
+    ORDERS.to_csv(tmp_path / "orders.csv", index=False)
+    before = (tmp_path / "orders.csv").read_text()
+    (tmp_path / "orders.toml").write_text((EXAMPLES / "example_a.toml").read_text())
+    args = ["trade-file", str(tmp_path), "--date", "2026-11-23", "--template"]
+    assert main([*args, str(tmp_path / "orders.toml")]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main([*args, "example_a", "--out", str(tmp_path / "allocations.csv")]) == 2
+    assert (tmp_path / "orders.csv").read_text() == before and not (tmp_path / "allocations.csv").exists()
+    assert main([*args, str(tmp_path / "orders.toml"), "--out", str(tmp_path / "upload.csv")]) == 0
