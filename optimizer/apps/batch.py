@@ -52,7 +52,7 @@ from cvxrebalance.optimizer.domain.models import (
 )
 from cvxrebalance.optimizer.domain.output import file_mode, frame_csv, from_spreadsheet_safe
 from cvxrebalance.optimizer.domain.policy import Policy
-from cvxrebalance.optimizer.domain.tables import file_lines
+from cvxrebalance.optimizer.domain.tables import file_lines, is_blank, text_cell
 from cvxrebalance.optimizer.pipeline.rebalance import rebalance
 from cvxrebalance.optimizer.pipeline.result import (
     FUTURES_COLUMNS,
@@ -102,10 +102,26 @@ def _read(root: Path, name: str) -> tuple[pd.DataFrame | None, Path | None]:
             df = pd.read_parquet(path)
             if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
                 df = df.reset_index()  # an index saved with the file is a column of it
+            df = _exact_integers(df, path)
             df.index = pd.RangeIndex(len(df)) + 2  # "line" of a Parquet row: its row number + 1, as in CSV
             df.attrs["file_lines"] = True
             return df, path
     return None, None
+
+
+def _exact_integers(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """``df`` (read from the Parquet file ``path``) with each integer column that has nulls as
+    its exact integers and None: pandas reads such a column as floats, so an account number
+    48000030 would become the text "48000030.0" (and one above 2**53 another number)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = [f.name for f in pq.read_schema(path) if pa.types.is_integer(f.type) and f.name in df.columns
+             and df[f.name].dtype.kind == "f"]
+    if not names:
+        return df
+    exact = pq.read_table(path, columns=names)
+    return df.assign(**{n: pd.Series(exact.column(n).to_pylist(), index=df.index, dtype=object) for n in names})
 
 
 def _read_tables(root: Path, names, problems: list[Problem]) -> tuple[dict, list[Path], set[str]]:
@@ -283,20 +299,35 @@ def _text_cells(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), "").map(str).str.strip()
 
 
+def _number_cells(values: pd.Series) -> pd.Series:
+    """Custodian account numbers as the household reads them (``tables.text_cell``: the digits of
+    an integer), blank ("") for a missing one or one the household refuses (a float: it names it)."""
+    def text(v) -> str:
+        try:
+            return "" if is_blank(v) else text_cell(v)
+        except ValueError:
+            return ""
+
+    return values.astype(object).map(text)
+
+
 def shared_account_numbers(accounts: pd.DataFrame) -> list[Problem]:
     """A problem per accounts.csv row whose custodian ``account_number`` another household's
-    account already has: one number is one custodian account, of one household, and an order
-    sent to it would go to the wrong client (it stops the batch: both households are in doubt)."""
-    rows = pd.DataFrame({"number": _text_cells(accounts["account_number"]).to_numpy(),
+    account already has, ignoring case (as a household's own accounts, ``household._unique_numbers``):
+    one number is one custodian account, of one household, and an order sent to it would go to
+    the wrong client (it stops the batch: both households are in doubt)."""
+    rows = pd.DataFrame({"number": _number_cells(accounts["account_number"]).to_numpy(),
                          "owner": _text_cells(accounts[KEY]).to_numpy(), "line": file_lines(accounts)})
-    rows = rows[rows["number"] != ""]
-    first = rows.drop_duplicates("number").set_index("number")  # each number's first row
+    rows = rows[(rows["number"] != "") & (rows["owner"] != "")]  # a row of no household is named as such
+    rows["key"] = rows["number"].str.casefold()
+    first = rows.drop_duplicates("key").set_index("key")  # each number's first row
     out = []
-    for number, owner, line in rows.itertuples(index=False):
-        if owner != first.at[number, "owner"]:
+    for number, owner, line, key in rows.itertuples(index=False):
+        if owner != first.at[key, "owner"]:
+            spelled = "" if first.at[key, "number"] == number else f" as {first.at[key, 'number']}"
             out.append(Problem("accounts.csv", int(line), "account_number",
-                               f"account number {number} is also household {first.at[number, 'owner']}'s "
-                               f"(line {first.at[number, 'line']}): a custodian account belongs to one household"))
+                               f"account number {number} is also household {first.at[key, 'owner']}'s{spelled} "
+                               f"(line {first.at[key, 'line']}): a custodian account belongs to one household"))
     return out
 
 
@@ -306,7 +337,9 @@ def account_numbers(accounts: pd.DataFrame | None) -> pd.DataFrame:
     columns = [KEY, "account_id", "account_number"]
     if accounts is None or not set(columns) <= set(accounts.columns):
         return pd.DataFrame(columns=columns)
-    out = pd.DataFrame({c: _text_cells(accounts[c]).to_numpy() for c in columns})
+    out = pd.DataFrame({KEY: _text_cells(accounts[KEY]).to_numpy(),
+                        "account_id": _text_cells(accounts["account_id"]).to_numpy(),
+                        "account_number": _number_cells(accounts["account_number"]).to_numpy()})
     return out[out["account_number"] != ""].drop_duplicates([KEY, "account_id"]).reset_index(drop=True)
 
 

@@ -323,8 +323,13 @@ def _date_option(text: str, option: str):
 def _trade_file(args) -> int:
     import datetime as dt
 
-    from cvxrebalance.optimizer.apps.batch import read_result_csv
-    from cvxrebalance.optimizer.apps.trade_file import next_trading_day, read_template, trade_file
+    from cvxrebalance.optimizer.apps.trade_file import (
+        next_trading_day,
+        read_orders,
+        read_template,
+        trade_file,
+        upload_path,
+    )
     from cvxrebalance.optimizer.domain.output import write_files
 
     try:
@@ -338,14 +343,13 @@ def _trade_file(args) -> int:
             print(f"warning: the trade date {date} is a {date:%A}", file=sys.stderr)
         elif not args.date and date != dt.date.today():
             print(f"note: today is a weekend day: the trade date is {date:%A} {date}", file=sys.stderr)
-        if not orders_path.read_text(encoding="utf-8").strip():
-            raise ValidationError([Problem("orders.csv", None, None, f"{orders_path} is empty: not even a header")])
-        text = trade_file(read_result_csv(orders_path), template, date)
-        out = Path(args.out) if args.out else Path(args.out_dir) / f"{Path(args.template).stem}.csv"
+        out = upload_path(args.out_dir, args.template, args.out)
+        orders = read_orders(orders_path)
+        text = trade_file(orders, template, date)
         write_files(out.parent, {out.name: text})
     except FAILURES as exc:
         return _report(exc)
-    print(f"Wrote {out} ({len(text.splitlines()) - int(template['file']['header'])} orders)")
+    print(f"Wrote {out} ({len(orders)} orders)")  # not lines: a quoted cell may hold a line break
     return 0
 
 

@@ -139,17 +139,66 @@ def table_of(conn, name: str):
     return sa.table(name, *(sa.column(c) for c in columns))
 
 
-def _frame(conn, name: str) -> pd.DataFrame:
+def _frame(conn, name: str, problems: list[Problem]) -> pd.DataFrame:
     """All rows of table ``name`` in the order problems number them (``table_problems``: by all
-    its columns, left to right), indexed by "line" = row + 1 as a file's rows are."""
+    its columns, left to right), indexed by "line" = row + 1 as a file's rows are.
+
+    Cells keep their values: an integer column with NULLs stays integers (pandas would make it
+    floats: account number 48000000 would read "48000000.0"), and a binary cell (SQLite stores
+    whatever a program gives it) is its UTF-8 text; one that is not text is added to ``problems``.
+    """
     sa = _sqlalchemy()
     table = table_of(conn, name)
     result = conn.execute(sa.select(table).order_by(*table.columns))
-    df = pd.DataFrame.from_records(list(result), columns=list(result.keys()))
+    records = [tuple(r) for r in result]
+    columns = list(result.keys())
+    df = pd.DataFrame.from_records(records, columns=columns)
+    for j, column in enumerate(columns):
+        cells = [r[j] for r in records]
+        if any(isinstance(v, bytes | bytearray | memoryview) for v in cells):
+            cells = [_text_of_bytes(v, name, k, column, problems) for k, v in enumerate(cells, 1)]
+        elif not (df.iloc[:, j].dtype.kind == "f" and any(_is_int(v) for v in cells)
+                  and all(v is None or _is_int(v) for v in cells)):
+            continue
+        df.isetitem(j, pd.Series(cells, index=df.index, dtype=object))
     df = df.astype({c: object for c in df.columns if df[c].dtype == object})
     df.index = pd.RangeIndex(len(df)) + 2  # as a Parquet row: its row number + 1 (header = line 1)
     df.attrs["file_lines"] = True
     return df
+
+
+def _unordered(conn, name: str) -> str:
+    """The columns of table ``name`` the database cannot order by (PostgreSQL's json, say), as a
+    sentence to add to a message ("" when each orders alone): its rows are numbered in the
+    order of all its columns (``_frame``)."""
+    sa = _sqlalchemy()
+    table = table_of(conn, name)
+    bad = []
+    for column in table.columns:
+        try:
+            conn.execute(sa.select(column).order_by(column).limit(0))
+        except sa.exc.SQLAlchemyError:
+            conn.rollback()
+            bad.append(str(column.name))
+    return (f"; rows are numbered in the order of all the table's columns, and these cannot be ordered: "
+            f"{', '.join(bad)} (drop them or store them as text)") if bad else ""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _text_of_bytes(value: Any, table: str, row: int, column: str, problems: list[Problem]) -> Any:
+    """A binary cell as its UTF-8 text (other cells as they are); None, and a problem naming the
+    table, row and column, when it is not UTF-8 text."""
+    if not isinstance(value, bytes | bytearray | memoryview):
+        return value
+    try:
+        return bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        problems.append(Problem(table, row, column, f"binary data that is not UTF-8 text ({bytes(value)[:16]!r})",
+                                table=True))
+        return None
 
 
 def _header_order(df: pd.DataFrame) -> pd.DataFrame:
@@ -177,6 +226,8 @@ def read_db_tables(url: str, names: Iterable[str] | None = None) -> dict[str, pd
     ------
     DatabaseError
         The database cannot be used (``engine``).
+    ValidationError
+        A binary cell that is not UTF-8 text (named by table, row and column).
     """
     from cvxrebalance.optimizer.apps.batch import PER_HOUSEHOLD, SHARED
 
@@ -184,17 +235,25 @@ def read_db_tables(url: str, names: Iterable[str] | None = None) -> dict[str, pd
     names = list(names) if names is not None else [*SHARED, *PER_HOUSEHOLD, POLICY, POLICIES]
     eng = engine(url, must_exist=True)
     out: dict[str, pd.DataFrame | None] = {}
+    problems: list[Problem] = []
     try:
         with eng.connect() as conn:
             present = set(sa.inspect(conn).get_table_names())
             for name in names:
-                out[name] = _frame(conn, name) if name in present else None
+                try:
+                    out[name] = _frame(conn, name, problems) if name in present else None
+                except sa.exc.SQLAlchemyError as exc:  # the table, and a column it cannot order by
+                    conn.rollback()
+                    raise DatabaseError(f"{shown(url)}: cannot read table {name}: {str(exc).splitlines()[0]}"
+                                        f"{_unordered(conn, name)}") from exc
                 if name in MATRICES and out[name] is not None:
                     out[name] = _header_order(out[name])
     except sa.exc.SQLAlchemyError as exc:
         raise DatabaseError(f"{shown(url)}: cannot read the tables: {str(exc).splitlines()[0]}") from exc
     finally:
         eng.dispose()
+    if problems:
+        raise ValidationError(problems)
     return out
 
 

@@ -74,18 +74,28 @@ def blocks(orders_: pd.DataFrame, cross: bool = False) -> tuple[pd.DataFrame, pd
     o = orders_.assign(block_id=orders_["side"].astype(str) + "-" + orders_["security_id"].astype(str),
                        crossed=_crossed(orders_) if cross else 0.0)
     street = o[o["quantity"] > o["crossed"]]
-    street = street.assign(quantity=street["quantity"] - street["crossed"], venue="street")
+    places = _places(o["quantity"])  # sums and differences kept to the orders' own digits
+    street = street.assign(quantity=np.round(street["quantity"] - street["crossed"], places), venue="street")
     crossing = o[o["crossed"] > 0]
     crossing = crossing.assign(quantity=crossing["crossed"], venue="internal",
                                block_id="cross-" + crossing["block_id"])
     alloc = pd.concat([street, crossing])
     g = alloc.groupby(["block_id", "security_id", "side", "venue"], sort=True)
     block = g.agg(quantity=("quantity", "sum"), price=("price", "first"), allocations=("order_id", "size")).reset_index()
+    block["quantity"] = np.round(block["quantity"], places)
     block["value"] = np.round(block["quantity"].to_numpy(float) * block["price"].to_numpy(float), 2)
     if (block["quantity"] == np.round(block["quantity"])).all():  # whole shares stay whole numbers
         block["quantity"] = block["quantity"].astype(int)
     alloc = alloc.sort_values(["block_id", KEY, "account_id"], kind="stable")[ALLOCATION_COLUMNS]
     return block[BLOCK_COLUMNS], alloc.reset_index(drop=True)
+
+
+def _places(quantity: pd.Series) -> int:
+    """Digits after the point of the most precise quantity (in its shortest decimal form, at
+    most 15): sums and differences of the quantities are exact to that many digits, and any
+    further digit is float noise (10.3 - 10 = 0.3000000000000007), not a share to trade."""
+    digits = (len(np.format_float_positional(q, trim="-").partition(".")[2]) for q in quantity.astype(float))
+    return min(15, max(digits, default=0))
 
 
 def _crossed(o: pd.DataFrame) -> pd.Series:

@@ -206,7 +206,9 @@ def _assignments(frame: pd.DataFrame | None, ids: list[str], shared: dict, polic
     out["policy"] = rows.get("policy", pd.Series("", index=ids)).fillna("").astype(str).str.strip() \
         .str.removesuffix(".toml")
     # A household without a (single) row, or with an unknown model or policy: the batch names it.
-    known = out["model_id"].isin(list(models)) if models else pd.Series(True, index=ids)
+    # Without models.csv the batch refuses any households.csv row (no model to name): a household
+    # is known only without one, and then runs on the shared targets and policy.
+    known = out["model_id"].isin(list(models)) if models else pd.Series(~pd.Index(ids).isin(keys), index=ids)
     if models and "previous_model_id" in rows.columns:  # a move from an unknown model
         known &= previous.isin(["", *models])
     known &= out["policy"].isin(["", *shared.get(POLICIES, {})])

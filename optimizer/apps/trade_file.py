@@ -28,7 +28,8 @@ value, cost, reason, trade_date``. ``account_number`` is the custodian's (accoun
 template that uses it needs on every order: an order without one is an error, never a blank
 cell a custodian would reject or misroute. A quantity the template's ``quantity_decimals`` would
 round (a fractional share in a whole-share layout) is an error too: the file would trade
-something else than the order. Text cells are written spreadsheet-safe like every CSV the
+something else than the order; so is a quantity or price that is not positive (an orders.csv
+edited by hand: the side says which way an order trades). Text cells are written spreadsheet-safe like every CSV the
 product writes. Two documented examples ship in ``scenarios/trade_files/``.
 """
 
@@ -43,8 +44,10 @@ from typing import Any
 
 import pandas as pd
 
+from cvxrebalance.optimizer.domain.case_io import read_csv
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
-from cvxrebalance.optimizer.domain.output import spreadsheet_safe
+from cvxrebalance.optimizer.domain.output import from_spreadsheet_safe, spreadsheet_safe
+from cvxrebalance.optimizer.domain.tables import file_lines
 
 FILE_KEYS = {"header": True, "delimiter": ",", "date_format": "%Y-%m-%d", "quantity_decimals": 0,
              "price_decimals": 4, "value_decimals": 2, "line_ending": "\n"}
@@ -53,6 +56,27 @@ FIELDS = ("order_id", "household_id", "account_id", "account_number", "security_
           "reason", "trade_date")
 DECIMALS = {"quantity": "quantity_decimals", "price": "price_decimals", "value": "value_decimals",
             "cost": "value_decimals"}
+# A batch's own files in OUT_DIR (``batch.combine``, the manifest): an upload file never replaces one.
+BATCH_FILES = ("trades.csv", "lots.csv", "futures.csv", "errors.csv", "orders.csv", "order_lots.csv",
+               "block_trades.csv", "allocations.csv", "manifest.json")
+POSITIVE = ("quantity", "price")  # an order trades a positive amount at a positive price (its side says which way)
+
+
+def read_orders(path: str | Path) -> pd.DataFrame:
+    """A batch's ``orders.csv``, also after an edit by hand: every cell as text (spreadsheet
+    quote removed), indexed by file line, so ``trade_file`` names a bad cell by its line.
+
+    Raises
+    ------
+    ValidationError
+        Not UTF-8, empty, or a line with another number of fields than the header.
+    """
+    orders = read_csv(Path(path))
+    if orders is None:
+        raise ValidationError([Problem("orders.csv", None, None, "cannot be read: the file is empty")])
+    out = orders.apply(lambda column: column.map(from_spreadsheet_safe))
+    out.attrs["file_lines"] = True
+    return out
 
 
 def read_template(path: str | Path) -> dict[str, Any]:
@@ -132,9 +156,10 @@ def trade_file(orders: pd.DataFrame, template: dict[str, Any], trade_date: dt.da
     ------
     ValidationError
         ``orders`` lacks a field the template uses, has a side without a code in ``[sides]``, a
-        quantity, price, value or cost that is not a number, a quantity with more decimals than
-        the template writes, or no account number where the template uses it (named by
-        orders.csv line).
+        quantity, price, value or cost that is not a number, a quantity or price that is not
+        positive or a value or cost below zero, a quantity with more decimals than the template
+        writes, or no account number where the template uses it (named by orders.csv line:
+        ``read_orders``' lines, else counted from line 2).
     """
     f, sides = template["file"], template["sides"]
     _check_orders(orders, template)
@@ -160,6 +185,22 @@ def trade_file(orders: pd.DataFrame, template: dict[str, Any], trade_date: dt.da
     return buf.getvalue()
 
 
+def upload_path(out_dir: str | Path, template: str, out: str | Path | None = None) -> Path:
+    """Where the upload file goes: ``out``, else ``OUT_DIR/<template's name>.csv``.
+
+    Raises
+    ------
+    ValidationError
+        The path is one of the batch's own files in OUT_DIR (``BATCH_FILES``): a template named
+        ``orders.toml`` would write its file over the orders it reads.
+    """
+    path = Path(out) if out else Path(out_dir) / f"{Path(template).stem}.csv"
+    if path.resolve().parent == Path(out_dir).resolve() and path.name in BATCH_FILES:
+        raise ValidationError([Problem("--out", None, "--out", f"{path} is the batch's own {path.name}: give "
+                                       "the upload file another name with --out")])
+    return path
+
+
 def next_trading_day(today: dt.date) -> dt.date:
     """``today``, or the Monday after when ``today`` falls on a weekend: the default trade date.
     Exchange holidays are not known here; give ``--date`` on one."""
@@ -171,7 +212,7 @@ def _check_orders(orders: pd.DataFrame, template: dict[str, Any]) -> None:
     used = [c["field"] for c in template["columns"] if "field" in c and c["field"] != "trade_date"]
     problems = [Problem("orders.csv", 1, name, "required column is missing")
                 for name in dict.fromkeys(used) if name not in orders.columns]
-    lines = range(2, len(orders) + 2)
+    lines = file_lines(orders)
     for name in dict.fromkeys(used):
         if name not in orders.columns:
             continue
@@ -184,6 +225,10 @@ def _check_orders(orders: pd.DataFrame, template: dict[str, Any]) -> None:
             ok = x.notna() & x.abs().lt(float("inf"))
             problems += [Problem("orders.csv", line, name, f"not a number: {v!r}")
                          for line, v, good in zip(lines, orders[name], ok, strict=True) if not good]
+            low = ok & (x.le(0) if name in POSITIVE else x.lt(0))
+            bound = "> 0" if name in POSITIVE else ">= 0"
+            problems += [Problem("orders.csv", line, name, f"must be {bound}, got {v}")
+                         for line, v, bad in zip(lines, orders[name], low, strict=True) if bad]
             if name == "quantity":  # a rounded quantity would trade something else than the order
                 places = template["file"]["quantity_decimals"]
                 off = ok & (x - x.round(places)).abs().gt(1e-9 * x.abs().clip(lower=1.0))

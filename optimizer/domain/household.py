@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,7 @@ from cvxrebalance.optimizer.domain.tables import (
     fraction,
     has_problem,
     nonneg,
+    one_line,
     parse_table,
     positive,
     unit_magnitude,
@@ -40,6 +42,24 @@ from cvxrebalance.optimizer.domain.transactions import parse_transactions
 from cvxrebalance.optimizer.domain.valuation import Valuations, check_valuations, roll_forward
 
 ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
+# How a spreadsheet saves a long number it took for a number: 48000030 as 4.8E+07.
+_SCIENTIFIC = re.compile(r"\d+(\.\d+)?[eE]\+\d+")
+
+
+def custodian_number(text: str) -> str | None:
+    """What is wrong with a custodian account number (None: nothing): a line break or control
+    character (an upload file is read line by line) or a spreadsheet's scientific notation
+    (``4.8E+07``: the digits are gone).
+
+    Examples
+    --------
+    >>> custodian_number("0048000030"), custodian_number("4.8E+07")[:22]
+    (None, 'a number in scientific')
+    """
+    if _SCIENTIFIC.fullmatch(text):
+        return ("a number in scientific notation, as a spreadsheet saves a long number: its digits are "
+                "lost; format the column as text and enter the numbers again")
+    return one_line(text)
 
 SECURITIES = {
     "security_id": Column("str", required=True),
@@ -87,7 +107,8 @@ ACCOUNTS = {
     "gain_budget": Column("float", default=np.nan),
     # The custodian's account number, carried to orders and upload files (account ids such as
     # "ira" name an account within its household; a custodian needs its own number).
-    "account_number": Column("str"),
+    # Text: a float column's "48000030.0" is refused (``custodian_number``).
+    "account_number": Column("text", check=custodian_number),
 }
 HOLDINGS = {
     "account_id": Column("str", required=True),
@@ -274,7 +295,7 @@ def _check_securities(sec: pd.DataFrame, problems: list[Problem]) -> None:
 def _check_accounts(acc: pd.DataFrame, problems: list[Problem]) -> None:
     f = "accounts.csv"
     duplicates(acc, ["account_id"], f, problems)
-    duplicates(acc, ["account_number"], f, problems)  # blank numbers are skipped
+    _unique_numbers(acc, problems)
     if acc.empty:
         problems.append(Problem(f, None, None, "no accounts"))
     for i, row in acc.iterrows():
@@ -283,6 +304,21 @@ def _check_accounts(acc: pd.DataFrame, problems: list[Problem]) -> None:
                 Problem(f, i, "type", f"unknown account type {row['type']!r}; "
                         f"use one of {', '.join(ACCOUNT_TYPES)}")
             )
+
+
+def _unique_numbers(acc: pd.DataFrame, problems: list[Problem]) -> None:
+    """A problem per account whose custodian number an earlier account of the household has,
+    ignoring case ("x-1" is the custodian's "X-1": orders for both would reach one account);
+    blank numbers are not given."""
+    first: dict[str, tuple[int, str]] = {}
+    for line, number in zip(acc.index.tolist(), acc["account_number"].tolist(), strict=True):
+        if not number:
+            continue
+        seen = first.setdefault(number.casefold(), (int(line), number))
+        if seen[0] != line:
+            spelled = "" if seen[1] == number else f", as {seen[1]}"
+            problems.append(Problem("accounts.csv", int(line), "account_number",
+                                    f"duplicate account_number={number} (first on line {seen[0]}{spelled})"))
 
 
 def _check_holdings(

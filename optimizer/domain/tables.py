@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -72,7 +73,7 @@ FALSE = {"false", "0", "no", "n", "f"}
 class Column:
     """One column's type, whether it is required, and its default when absent or empty."""
 
-    kind: str  # "str" | "float" | "bool" | "date" | "list"
+    kind: str  # "str" | "text" (``text_cell``) | "float" | "bool" | "date" | "list"
     required: bool = False
     default: Any = None
     check: Callable[[Any], str | None] | None = None  # returns a message when the value is bad
@@ -92,6 +93,12 @@ def fraction(x: float) -> str | None:
 
 def above_minus_one(x: float) -> str | None:
     return None if x > -1 else f"must be > -1 (a return of -100% or less), got {x:g}"
+
+
+def one_line(text: str) -> str | None:
+    """A text cell that a line-based file can carry: no line break, tab or other control character."""
+    bad = sorted({repr(c)[1:-1] for c in text if ord(c) < 32 or ord(c) == 127})
+    return f"contains a line break or control character ({', '.join(bad)})" if bad else None
 
 
 def whole_positive(x: float) -> str | None:
@@ -120,10 +127,37 @@ def file_lines(df: pd.DataFrame) -> list[int]:
     return list(range(2, len(df) + 2))
 
 
+def text_cell(value: Any) -> str:
+    """A cell that must be text, such as a custodian's account number: a string trimmed, or a
+    whole number of an integer column (Parquet, a database) as its digits.
+
+    Raises
+    ------
+    ValueError
+        Any other value: a float (``48000030.0`` is not the account's text, and a float's digits
+        may not be the number's), a boolean, a date.
+
+    Examples
+    --------
+    >>> text_cell(" 0042 "), text_cell(48000030)
+    ('0042', '48000030')
+    """
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+        return str(int(value))
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return str(int(value))
+    raise ValueError(f"not text: {value!r} is stored as a {type(value).__name__}; store the column as text "
+                     "(a float column writes 48000030 as 48000030.0 and may change its digits)")
+
+
 def parse_value(kind: str, value: Any) -> Any:
     """Convert one cell; raises ValueError with a user-facing message."""
     if kind == "str":
         return str(value).strip()
+    if kind == "text":
+        return text_cell(value)
     if kind == "float":
         try:
             x = float(str(value).strip().replace("_", ""))
@@ -249,7 +283,7 @@ def _convert(kind: str, raw: list) -> list:
             num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
         ok = np.isfinite(num)
         return [x if good else _BAD for x, good in zip(num.tolist(), ok.tolist(), strict=True)]
-    if kind == "str":
+    if kind in ("str", "text"):
         return [v.strip() if isinstance(v, str) and v.strip() else _BAD for v in raw]
     if kind == "date":
         return [_iso_date(v) for v in raw]

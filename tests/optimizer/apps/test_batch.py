@@ -475,3 +475,43 @@ def test_a_custodian_account_number_of_two_households_stops_the_batch_naming_bot
     accounts.loc[other, "account_number"] = ""  # blank numbers are simply not given
     accounts.to_csv(src / "accounts.csv", index=False)
     assert len(read_batch(src).account_numbers) == len(accounts) - 1
+
+
+def test_an_account_number_under_two_households_is_found_whatever_its_case(tmp_path):
+    """"n000" and "N000" are one custodian account: under two clients, orders would reach the wrong one."""
+    from cvxrebalance.optimizer.apps.batch import read_batch
+
+    src = make_input(tmp_path, 3)
+    accounts = pd.read_csv(src / "accounts.csv", dtype=str, keep_default_na=False)
+    accounts["account_number"] = [f"N{i:03d}" for i in range(len(accounts))]
+    other = accounts.index[accounts["household_id"] != accounts.loc[0, "household_id"]][0]
+    accounts.loc[other, "account_number"] = "n000"
+    accounts.to_csv(src / "accounts.csv", index=False)
+    with pytest.raises(ValidationError) as err:
+        read_batch(src)
+    [problem] = err.value.problems
+    assert (problem.file, problem.row, problem.field) == ("accounts.csv", other + 2, "account_number")
+    assert "line 2" in problem.message and "N000" in problem.message
+
+
+def test_parquet_account_numbers_of_an_integer_column_with_blanks_keep_their_digits(tmp_path):
+    """pandas reads a Parquet integer column with nulls as floats: 48000030 reached orders.csv
+    (and the custodian's file) as 48000030.0."""
+    pytest.importorskip("pyarrow")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    in_dir = make_input(tmp_path, 3)
+    accounts = pd.read_csv(in_dir / "accounts.csv", dtype=str, keep_default_na=False)
+    numbers = [None if i == 1 else 48000000 + i for i in range(len(accounts))]
+    table = pa.Table.from_pandas(accounts.drop(columns="account_number"), preserve_index=False).append_column(
+        "account_number", pa.array(numbers, pa.int64()))
+    pq.write_table(table, in_dir / "accounts.parquet")
+    (in_dir / "accounts.csv").unlink()
+    run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    orders = pd.read_csv(tmp_path / "out" / "orders.csv", dtype=str, keep_default_na=False)
+    given = {(h, a): str(n) for h, a, n in zip(accounts["household_id"], accounts["account_id"], numbers,
+                                               strict=True) if n is not None}
+    assert len(orders) and set(orders["account_number"]) <= {*given.values(), ""}
+    assert orders["account_number"].tolist() == [given.get((h, a), "") for h, a in
+                                                 zip(orders["household_id"], orders["account_id"], strict=True)]

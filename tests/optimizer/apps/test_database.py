@@ -338,6 +338,63 @@ def test_a_bad_cell_names_its_table_and_row_in_the_error_file_errors_csv_and_the
     assert ".csv" not in err
 
 
+def integer_account_numbers_with_a_null(tmp_path: Path, url: str) -> None:
+    """An INTEGER account_number column with a NULL (an account without a number): pandas read
+    it as floats, so 48000000 reached orders.csv (and the custodian's file) as 48000000.0. A REAL
+    column is refused, naming the row: a float's digits are not an account number's text."""
+    in_dir = make_input(tmp_path, 3)
+    acc = pd.read_csv(in_dir / "accounts.csv", dtype=str, keep_default_na=False)
+    acc["account_number"] = [str(48000000 + i) if i != 1 else "" for i in range(len(acc))]
+    acc.to_csv(in_dir / "accounts.csv", index=False)
+    load(in_dir, url, typed=True)
+    eng = engine_of(url)
+    try:
+        with eng.begin() as conn:
+            conn.execute(sa.text("DROP TABLE accounts"))  # not to_sql's "replace": DuckDB cannot reflect
+            pd.read_csv(in_dir / "accounts.csv").astype({"account_number": "Int64"}).to_sql("accounts", conn,
+                                                                                            index=False)
+    finally:
+        eng.dispose()
+    run_batch(in_dir, tmp_path / "files", workers=1, progress=False)
+    run_batch(url, tmp_path / "db", workers=1, progress=False)
+    for name in ("orders.csv", "allocations.csv"):
+        assert (tmp_path / "files" / name).read_text() == (tmp_path / "db" / name).read_text()
+    assert "48000000" in (tmp_path / "db" / "orders.csv").read_text()
+
+    eng = engine_of(url)
+    try:
+        with eng.begin() as conn:
+            conn.execute(sa.text("DROP TABLE accounts"))
+            pd.read_csv(in_dir / "accounts.csv").to_sql("accounts", conn, index=False)  # a REAL column
+    finally:
+        eng.dispose()
+    run_batch(url, tmp_path / "real", workers=1, progress=False)
+    errors = pd.read_csv(tmp_path / "real" / "errors.csv")
+    assert len(errors) == 3 and errors["reason"].str.contains(r"table accounts, row \d+ \[account_number\]: not "
+                                                              "text: 48000000.0").any()
+
+
+def test_sqlite_integer_account_numbers_with_a_null_keep_their_digits(tmp_path):
+    integer_account_numbers_with_a_null(tmp_path, f"sqlite:///{tmp_path / 'book.db'}")
+
+
+def test_a_binary_cell_is_read_as_its_text_or_named_by_table_and_row(tmp_path, capsys):
+    """A BLOB cell (SQLite keeps whatever type a program stored) became the id "b'lot-1'", and one
+    that is not UTF-8 stopped the batch with a traceback."""
+    url = f"sqlite:///{tmp_path / 'book.db'}"
+    load(make_input(tmp_path, 2), url)
+    set_cell(url, "holdings", "lot_id", b"lot-1", {"household_id": "h00001"})
+    assert "lot-1" in read_db_tables(url, ["holdings"])["holdings"]["lot_id"].tolist()
+    set_cell(url, "holdings", "lot_id", b"\xff\xfe", {"household_id": "h00001"})
+    with pytest.raises(ValidationError) as err:
+        read_db_tables(url, ["holdings"])
+    [problem] = err.value.problems
+    assert (problem.file, problem.field, problem.table) == ("holdings", "lot_id", True)
+    assert nth_row(url, "holdings", problem.row)["lot_id"] == b"\xff\xfe"
+    assert main(["batch", url, str(tmp_path / "out"), "--workers", "1", "--no-progress"]) == 2
+    assert "table holdings, row" in capsys.readouterr().err
+
+
 def test_a_problem_that_refers_to_another_row_names_it_by_row_too(tmp_path):
     in_dir = make_input(tmp_path, 2)
     acc = pd.read_csv(in_dir / "accounts.csv", dtype=str, keep_default_na=False)
@@ -536,6 +593,27 @@ def test_postgres_desk_tables_are_written_once_per_batch(tmp_path, postgres_serv
                       _database(postgres_server, f"desk_{t}"))
 
 
+def test_postgres_integer_account_numbers_with_a_null_keep_their_digits(tmp_path, postgres_server):
+    integer_account_numbers_with_a_null(tmp_path, _database(postgres_server, f"ints_{int(time.time() * 1000)}"))
+
+
+def test_postgres_a_column_that_cannot_be_ordered_names_its_table(tmp_path, postgres_server, capsys):
+    """Rows are numbered in the order of all their columns; PostgreSQL cannot order a json
+    column (an extra one, say), and the message named neither the table nor the column."""
+    url = _database(postgres_server, f"json_{int(time.time() * 1000)}")
+    load(make_input(tmp_path, 2), url)
+    eng = engine_of(url)
+    try:
+        with eng.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE holdings ADD COLUMN meta json"))
+    finally:
+        eng.dispose()
+    with pytest.raises(DatabaseError, match="table holdings") as err:
+        read_db_tables(url)
+    assert "json" in str(err.value) and "meta" in str(err.value)
+    assert main(["batch", url, str(tmp_path / "out"), "--no-progress"]) == 2
+
+
 # --- DuckDB (duckdb-engine, in the test extra) ------------------------------------------------------
 
 
@@ -564,6 +642,10 @@ def test_duckdb_results_into_the_input_file_and_problems_by_row(tmp_path, duckdb
     reason = json.loads((tmp_path / "out" / "errors" / "h00002.json").read_text())["reason"]
     assert nth_row(url, "holdings", named_row(reason, "holdings", "quantity"))["quantity"] == "lots"
     assert counts(url)["result_summary"] == 3
+
+
+def test_duckdb_integer_account_numbers_with_a_null_keep_their_digits(tmp_path, duckdb_url):
+    integer_account_numbers_with_a_null(tmp_path, duckdb_url("book"))
 
 
 def test_a_duckdb_file_another_process_holds_is_a_clear_error(tmp_path, duckdb_url, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from cvxrebalance.optimizer.apps.orders import blocks, orders
 
@@ -71,3 +72,26 @@ def test_orders_carry_the_custodian_account_number_and_blank_where_none_is_given
     block, alloc = blocks(o, cross=True)
     assert dict(zip(alloc["order_id"], alloc["account_number"], strict=False))["c-0001"] == "0042"
     assert orders(TRADES)["account_number"].eq("").all()
+
+
+def test_fractional_quantities_are_the_orders_digits_not_float_noise():
+    """A fractional holding sold whole: 10.3 shares, 10 crossed, left 0.3000000000000007 on the
+    street block and its allocation; two fractional buys of 0.1 and 0.2 made a block of
+    0.30000000000000004 shares."""
+    from cvxrebalance.optimizer.domain.output import frame_csv
+
+    o = orders(pd.DataFrame({
+        "household_id": ["a", "b", "c", "d"], "account_id": ["t"] * 4, "security_id": ["EQ", "EQ", "BD", "BD"],
+        "side": ["sell", "buy", "buy", "buy"], "quantity": [10.3, 10.0, 0.1, 0.2], "price": [100.0] * 4,
+        "value": [1030.0, 1000.0, 10.0, 20.0], "cost": [0.0] * 4, "reason": ["drift"] * 4,
+        "reason_detail": [""] * 4}))
+    block, alloc = blocks(o, cross=True)
+    b = block.set_index("block_id")["quantity"]
+    assert b["sell-EQ"] == 0.3 and b["buy-BD"] == 0.3 and b["cross-sell-EQ"] == 10
+    assert alloc.set_index("block_id").loc["sell-EQ", "quantity"] == 0.3
+    assert "0000000" not in frame_csv(block) + frame_csv(alloc)
+    per_order = alloc.groupby("order_id")["quantity"].sum()
+    assert per_order.to_dict() == pytest.approx(o.set_index("order_id")["quantity"].to_dict(), abs=1e-12)
+    # Only the noise goes: a quantity with many digits keeps every one of them.
+    fine = orders(TRADES.assign(quantity=[100.0, 50.0, 0.1234567891234, 10.0]))
+    assert blocks(fine)[0].set_index("block_id").loc["sell-EQ", "quantity"] == 0.1234567891234

@@ -292,3 +292,20 @@ def test_a_household_the_batch_refuses_is_input_alone_with_no_figures(tmp_path):
         assert r.loc[hid, "reason"] == "input" and r.loc[hid, "reasons"] == "input"
         assert r.loc[hid, ["value", "breach", "cash_short"]].isna().all() and r.loc[hid, "breach_class"] == ""
     assert r.loc["leaving", "reason"] == "withdrawal"  # the others as before
+
+
+def test_households_csv_without_models_csv_is_flagged_as_the_batch_fails_it_not_a_traceback(tmp_path):
+    """Without models.csv the batch refuses every households.csv row (its model_id names no model,
+    or is missing); the scan crashed with KeyError on a row naming a model, and ranked a row
+    without one as if it would run."""
+    root = small_book(tmp_path)
+    (root / "households.csv").write_text("household_id,model_id,previous_model_id\ndrifted,m,\nshort,,\n"
+                                         "adding,,old\n")
+    r = scan(root).set_index("household_id")
+    assert r.loc[["drifted", "short", "adding"], "reason"].tolist() == ["input"] * 3
+    assert r.loc["drifted", "model_id"] == "m"
+    assert r.loc["leaving", "reason"] == "withdrawal"  # no row: the shared targets and policy, as the batch
+    batch = read_batch(root)
+    for hid in ("drifted", "short", "adding"):
+        with pytest.raises(ValidationError):
+            household_and_policy(hid, batch.households[hid], batch.shared, batch.policy, {})

@@ -122,3 +122,56 @@ def test_the_cli_warns_of_a_weekend_trade_date_given(tmp_path, capsys):
     ORDERS.to_csv(tmp_path / "orders.csv", index=False)
     assert main(["trade-file", str(tmp_path), "--template", "example_a", "--date", "2026-11-21"]) == 0
     assert "warning: the trade date 2026-11-21 is a Saturday" in capsys.readouterr().err
+
+
+def test_a_hand_edited_orders_file_is_named_by_line_and_field(tmp_path, capsys):
+    """orders.csv edited by hand before the upload: a quantity that is not a number stopped the
+    command with pandas' "Unable to parse string 'ten' at position 1" (no file, line or field),
+    and a blank line shifted every line number after it."""
+    from cvxrebalance.optimizer.apps.cli import main
+
+    lines = ORDERS.assign(quantity=["12", "ten"]).to_csv(index=False).splitlines()
+    (tmp_path / "orders.csv").write_text("\n".join([*lines[:2], "", *lines[2:]]) + "\n")
+    assert main(["trade-file", str(tmp_path), "--template", "example_a", "--date", "2026-11-23"]) == 2
+    assert "orders.csv line 4 [quantity]: not a number: 'ten'" in capsys.readouterr().err
+    assert not (tmp_path / "example_a.csv").exists()
+
+
+@pytest.mark.parametrize(("column", "values"), [("quantity", [0.0, -30.0]), ("price", [300.0, -74.125]),
+                                                ("value", [3600.0, -1.0])])
+def test_an_order_with_no_or_a_negative_amount_is_named_not_written(column, values):
+    """A zero or negative quantity (or price, or value) edited into orders.csv was written as it
+    was: an order for nothing, or "'-30" in the custodian's quantity column."""
+    template = {**read_template(EXAMPLES / "example_b.toml")}
+    template["columns"] = [*template["columns"], {"name": "value", "field": "value"}]
+    with pytest.raises(ValidationError) as err:
+        trade_file(ORDERS.assign(**{column: values}), template, DAY)
+    rows = [p.row for p in err.value.problems if p.field == column]
+    assert rows == ([2, 3] if column == "quantity" else [3])
+    assert all("must be" in p.message for p in err.value.problems)
+
+
+def test_the_cli_counts_orders_not_lines(tmp_path, capsys):
+    """A cell with a line break (quoted, as CSV does) is one order, not two."""
+    from cvxrebalance.optimizer.apps.cli import main
+
+    ORDERS.assign(reason=["drift\nsecond line", "drift"]).to_csv(tmp_path / "orders.csv", index=False)
+    (tmp_path / "t.toml").write_text('[[columns]]\nname = "Reason"\nfield = "reason"\n')
+    assert main(["trade-file", str(tmp_path), "--template", str(tmp_path / "t.toml"), "--date", "2026-11-23"]) == 0
+    assert "(2 orders)" in capsys.readouterr().out
+
+
+def test_an_upload_file_never_replaces_a_file_of_the_batch(tmp_path, capsys):
+    """A template named orders.toml wrote its upload file over the batch's orders.csv (the default
+    name is the template's); --out could name any of the batch's tables."""
+    from cvxrebalance.optimizer.apps.cli import main
+
+    ORDERS.to_csv(tmp_path / "orders.csv", index=False)
+    before = (tmp_path / "orders.csv").read_text()
+    (tmp_path / "orders.toml").write_text((EXAMPLES / "example_a.toml").read_text())
+    args = ["trade-file", str(tmp_path), "--date", "2026-11-23", "--template"]
+    assert main([*args, str(tmp_path / "orders.toml")]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main([*args, "example_a", "--out", str(tmp_path / "allocations.csv")]) == 2
+    assert (tmp_path / "orders.csv").read_text() == before and not (tmp_path / "allocations.csv").exists()
+    assert main([*args, str(tmp_path / "orders.toml"), "--out", str(tmp_path / "upload.csv")]) == 0

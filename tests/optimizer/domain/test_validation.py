@@ -208,6 +208,54 @@ def test_two_accounts_of_a_household_with_one_custodian_number_are_named(case):
     load_case(case)  # distinct numbers (and blank ones) are fine
 
 
+def test_two_accounts_whose_numbers_differ_only_in_case_are_named(case):
+    """"x-1" and "X-1" are one custodian account: orders for both would reach the same one."""
+    set_cell(case, "accounts.csv", 2, "account_number", "X-1")
+    set_cell(case, "accounts.csv", 3, "account_number", "x-1")
+    problem = find_problem(load_error(case), "accounts.csv", "account_number", "duplicate account_number=x-1")
+    assert problem.row == 3 and "first on line 2" in problem.message and "X-1" in problem.message
+
+
+def test_an_account_number_with_a_line_break_or_control_character_is_named(case):
+    """A custodian upload file is read line by line: a number with a line break splits an order."""
+    set_cell(case, "accounts.csv", 2, "account_number", "4800\n0030")
+    set_cell(case, "accounts.csv", 3, "account_number", "4800\t0031")
+    err = load_error(case)
+    rows = {p.row for p in err.problems if p.field == "account_number"}
+    assert rows == {2, 3} and all("control character" in p.message for p in err.problems)
+
+
+def test_an_account_number_a_spreadsheet_wrote_in_scientific_notation_is_named(case):
+    """A spreadsheet saves a long number it took for a number as 4.8E+07: its digits are gone, and
+    an order sent to "4.8E+07" reaches no account (or the wrong one)."""
+    set_cell(case, "accounts.csv", 2, "account_number", "4.8E+07")
+    set_cell(case, "accounts.csv", 3, "account_number", "1E2")  # no sign: could be a custodian's text
+    problem = find_problem(load_error(case), "accounts.csv", "account_number")
+    assert problem.row == 2 and "scientific notation" in problem.message
+
+
+def _example_frames() -> dict[str, pd.DataFrame]:
+    case = case_path("example")
+    return {n: read_csv(case / f"{n}.csv") for n in ("securities", "accounts", "holdings", "targets", "covariance")}
+
+
+def test_an_account_number_stored_as_a_float_is_named_not_written_with_a_decimal_point():
+    """A float column (Parquet or a database) would send "48000030.0" to the custodian, and a
+    float's digits may not be the account's: refused, naming the cell. Whole numbers of an
+    integer column are their digits; blanks are not given."""
+    f = _example_frames()
+    ints = f["accounts"].assign(account_number=pd.Series([48000030, None, np.int64(7)], index=f["accounts"].index,
+                                                         dtype=object))
+    h = Household.from_frames(f["securities"], ints, f["holdings"], f["targets"], covariance=f["covariance"])
+    assert h.accounts["account_number"].tolist() == ["48000030", None, "7"]
+    floats = f["accounts"].assign(account_number=[48000030.0, np.nan, 1e5])
+    with pytest.raises(ValidationError) as err:
+        Household.from_frames(f["securities"], floats, f["holdings"], f["targets"], covariance=f["covariance"])
+    assert [(p.file, p.row, p.field) for p in err.value.problems] == [("accounts.csv", 2, "account_number"),
+                                                                      ("accounts.csv", 4, "account_number")]
+    assert "48000030.0" in err.value.problems[0].message and "text" in err.value.problems[0].message
+
+
 def test_same_lot_id_in_different_accounts_is_allowed(case):
     set_cell(case, "holdings.csv", 14, "lot_id", "VTI-2015-07")  # ira row, taxable lot's id
     household, _ = load_case(case)
