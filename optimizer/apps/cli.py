@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                        "order lots, block trades and allocations under OUT_DIR's batch_id")
     _executor_options(batch, "households per task (default 50)")
     batch.add_argument("--cross", action="store_true",
-                       help="cross opposite sides of a security across clients (off: never netted)")
+                       help="cross opposite sides of a security between different households (off: never "
+                       "netted); the firm's decision: client consent and its cross-trade policy")
     batch.add_argument("--only-needed", action="store_true",
                        help="rebalance only the households `scan` says need it (default thresholds)")
     tf = sub.add_parser("trade-file", help="a custodian upload file from a batch's orders.csv, by a trade_file.toml")

@@ -10,13 +10,26 @@
 - ``block_trades.csv``: one block per security and side, ``block_id`` = ``<side>-<security_id>``,
   ``venue = street``. Buys and sells are never netted across clients by default: a security
   bought for one household and sold for another is two blocks. Crossing them is an explicit
-  option (``cross=True``): then the smaller side of each security is crossed internally, at the
-  price used, as two blocks of ``venue = internal`` (``cross-buy-<security_id>`` and
-  ``cross-sell-<security_id>``, of equal quantity), and the street blocks carry the rest; each
-  order's part of the cross is its share of its side, in whole shares (largest remainder; a
-  fractional part goes to the street);
+  option (``cross=True``), a firm's decision (client consent, its cross-trade policy): then the
+  smaller side of each security is crossed internally, at the price used, as two blocks of
+  ``venue = internal`` (``cross-buy-<security_id>`` and ``cross-sell-<security_id>``, of equal
+  quantity), and the street blocks carry the rest; each order's part of the cross is its share
+  of its side, in whole shares (largest remainder; a fractional part goes to the street);
 - ``allocations.csv``: each block's orders, with their quantities (they sum to the block's, and
   an order's rows sum to its quantity).
+
+A cross never matches a household against itself. A household that both buys and sells a
+security (in any of its accounts) sends all its orders in that security to the street; only the
+households on one side of it cross. Why this rule rather than crossing such a household's orders
+against the other households' opposite orders only: the internal blocks are pools (allocations
+map a block to its orders, never a buy to a sell), so the only way the files themselves show
+that no client traded with herself is that no household appears on both sides of a security's
+cross; and a household on both sides is moving a security between its own accounts (sell in
+the IRA, buy in the taxable account), a trade between an IRA and its owner that is a prohibited
+transaction (IRC 4975) if settled internally, and pointless to cross anyway. Its orders lose
+the cross with other households, a small price for a rule an auditor can check from
+allocations.csv alone. The household is ``household_id``: related clients in separate
+households are the firm's to keep apart (do not cross).
 """
 
 from __future__ import annotations
@@ -100,12 +113,15 @@ def _places(quantity: pd.Series) -> int:
 
 def _crossed(o: pd.DataFrame) -> pd.Series:
     """Each order's crossed shares: per security, min(bought, sold) whole shares are crossed;
-    each side's orders share it in proportion to their whole shares, in whole shares by largest remainder."""
+    each side's orders share it in proportion to their whole shares, in whole shares by largest
+    remainder. A household with orders on both sides of a security crosses none of them (module
+    docstring)."""
     out = pd.Series(0.0, index=o.index)
     # Only an order's whole shares cross (a fractional part goes to the street), so no order's
     # rounded-up share of the cross can exceed what it trades.
     whole_qty = np.floor(o["quantity"].astype(float))
-    for _, part in o.assign(_whole=whole_qty).groupby("security_id"):
+    sides = o.groupby(["security_id", KEY])["side"].transform("nunique")
+    for _, part in o.assign(_whole=whole_qty)[sides.lt(2)].groupby("security_id"):
         totals = part.groupby("side")["_whole"].sum()
         matched = float(min(totals.get("buy", 0.0), totals.get("sell", 0.0)))
         if matched <= 0:
