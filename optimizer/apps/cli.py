@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     tf.add_argument("--date", help="the trade date (default: today, or the Monday after on a weekend; "
                                    "exchange holidays are not known: give the date on one)")
     tf.add_argument("--out", help="the file to write (default: OUT_DIR/<template name>.csv)")
+    tf.add_argument("--include-internal", action="store_true",
+                    help="after `batch --cross`: also a line of venue internal for each order's crossed part "
+                    "(default: each order's street part only, as allocations.csv gives it)")
     rp = sub.add_parser("report", help="HTML proposals of a result directory or a batch OUT_DIR (and its dashboard)")
     rp.add_argument("out_dir", help="a `run --out` directory (writes report.html) or a batch OUT_DIR "
                     "(writes households/<id>/report.html and dashboard.html)")
@@ -325,10 +328,13 @@ def _trade_file(args) -> int:
     import datetime as dt
 
     from cvxrebalance.optimizer.apps.trade_file import (
+        cross_note,
         next_trading_day,
+        read_allocations,
         read_orders,
         read_template,
-        trade_file,
+        render,
+        upload_lines,
         upload_path,
     )
     from cvxrebalance.optimizer.domain.output import write_files
@@ -346,11 +352,16 @@ def _trade_file(args) -> int:
             print(f"note: today is a weekend day: the trade date is {date:%A} {date}", file=sys.stderr)
         out = upload_path(args.out_dir, args.template, args.out)
         orders = read_orders(orders_path)
-        text = trade_file(orders, template, date)
-        write_files(out.parent, {out.name: text})
+        internal = read_allocations(args.out_dir)
+        lines = upload_lines(orders, template, internal, args.include_internal)
+        write_files(out.parent, {out.name: render(lines, template, date)})
     except FAILURES as exc:
         return _report(exc)
-    print(f"Wrote {out} ({len(orders)} orders)")  # not lines: a quoted cell may hold a line break
+    # Counted, not the file's lines: a quoted cell may hold a line break.
+    shown = f"{len(orders)} orders" if len(lines) == len(orders) else f"{len(lines)} lines for {len(orders)} orders"
+    print(f"Wrote {out} ({shown})")
+    if internal is not None:
+        print(cross_note(orders, internal, args.include_internal))
     return 0
 
 

@@ -87,7 +87,7 @@ def blocks(orders_: pd.DataFrame, cross: bool = False) -> tuple[pd.DataFrame, pd
     o = orders_.assign(block_id=orders_["side"].astype(str) + "-" + orders_["security_id"].astype(str),
                        crossed=_crossed(orders_) if cross else 0.0)
     street = o[o["quantity"] > o["crossed"]]
-    places = _places(o["quantity"])  # sums and differences kept to the orders' own digits
+    places = decimal_places(o["quantity"])  # sums and differences kept to the orders' own digits
     street = street.assign(quantity=np.round(street["quantity"] - street["crossed"], places), venue="street")
     crossing = o[o["crossed"] > 0]
     crossing = crossing.assign(quantity=crossing["crossed"], venue="internal",
@@ -103,7 +103,7 @@ def blocks(orders_: pd.DataFrame, cross: bool = False) -> tuple[pd.DataFrame, pd
     return block[BLOCK_COLUMNS], alloc.reset_index(drop=True)
 
 
-def _places(quantity: pd.Series) -> int:
+def decimal_places(quantity: pd.Series) -> int:
     """Digits after the point of the most precise quantity (in its shortest decimal form, at
     most 15): sums and differences of the quantities are exact to that many digits, and any
     further digit is float noise (10.3 - 10 = 0.3000000000000007), not a share to trade."""

@@ -16,6 +16,10 @@ A template has three parts (every key optional but ``[[columns]]``)::
     buy = "B"
     sell = "S"
 
+    [venues]                   # the codes of the venue field (a crossed batch's parts)
+    street = "street"
+    internal = "internal"
+
     [[columns]]                # in file order: a field of orders.csv (or "trade_date") ...
     name = "Account"
     field = "account_number"
@@ -24,13 +28,21 @@ A template has three parts (every key optional but ``[[columns]]``)::
     value = "MKT"
 
 Fields: ``order_id, household_id, account_id, account_number, security_id, side, quantity, price,
-value, cost, reason, trade_date``. ``account_number`` is the custodian's (accounts.csv), which a
+value, cost, reason, trade_date, venue``. ``account_number`` is the custodian's (accounts.csv), which a
 template that uses it needs on every order: an order without one is an error, never a blank
 cell a custodian would reject or misroute. A quantity the template's ``quantity_decimals`` would
 round (a fractional share in a whole-share layout) is an error too: the file would trade
 something else than the order; so is a quantity or price that is not positive (an orders.csv
 edited by hand: the side says which way an order trades). Text cells are written spreadsheet-safe like every CSV the
 product writes. Two documented examples ship in ``scenarios/trade_files/``.
+
+After ``batch --cross`` (``allocations.csv`` has blocks of ``venue = internal``,
+``read_allocations``), the crossed shares are settled inside the firm and must not also be
+bought or sold at market: the file carries each order's street part (its quantity less its
+crossed shares; an order crossed wholly is left out), and ``include_internal`` adds a line of
+venue internal for each crossed part, for a custodian that takes journal or cross instructions
+in the same file. A part's value and cost are the order's in proportion. Without a cross the
+file is one street line per order, as it always was.
 """
 
 from __future__ import annotations
@@ -42,8 +54,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from cvxrebalance.optimizer.apps.orders import decimal_places
 from cvxrebalance.optimizer.domain.case_io import read_csv
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.output import from_spreadsheet_safe, spreadsheet_safe
@@ -52,8 +66,11 @@ from cvxrebalance.optimizer.domain.tables import file_lines
 FILE_KEYS = {"header": True, "delimiter": ",", "date_format": "%Y-%m-%d", "quantity_decimals": 0,
              "price_decimals": 4, "value_decimals": 2, "line_ending": "\n"}
 SIDE_KEYS = {"buy": "BUY", "sell": "SELL"}
+VENUE_KEYS = {"street": "street", "internal": "internal"}
 FIELDS = ("order_id", "household_id", "account_id", "account_number", "security_id", "side", "quantity", "price", "value", "cost",
-          "reason", "trade_date")
+          "reason", "trade_date", "venue")
+DERIVED = ("trade_date", "venue")  # fields of the upload line, not columns of orders.csv
+SECTIONS = ("file", "sides", "venues", "columns")
 DECIMALS = {"quantity": "quantity_decimals", "price": "price_decimals", "value": "value_decimals",
             "cost": "value_decimals"}
 # A batch's own files in OUT_DIR (``batch.combine``, the manifest): an upload file never replaces one.
@@ -71,10 +88,60 @@ def read_orders(path: str | Path) -> pd.DataFrame:
     ValidationError
         Not UTF-8, empty, or a line with another number of fields than the header.
     """
-    orders = read_csv(Path(path))
-    if orders is None:
-        raise ValidationError([Problem("orders.csv", None, None, "cannot be read: the file is empty")])
-    out = orders.apply(lambda column: column.map(from_spreadsheet_safe))
+    return _read_desk(Path(path))
+
+
+def _read_desk(path: Path) -> pd.DataFrame:
+    """A desk file of the batch as text cells indexed by file line (``read_orders``)."""
+    table = read_csv(path)
+    if table is None:
+        raise ValidationError([Problem(path.name, None, None, "cannot be read: the file is empty")])
+    out = table.apply(lambda column: column.map(from_spreadsheet_safe))
+    out.attrs["file_lines"] = True
+    return out
+
+
+def read_allocations(out_dir: str | Path) -> pd.DataFrame | None:
+    """The internal parts of a crossed batch's orders: the rows of ``allocations.csv`` whose
+    block ``block_trades.csv`` gives ``venue = internal`` (``block_id, order_id, quantity``, the
+    quantity a number), indexed by allocations.csv line; None when OUT_DIR has no allocations.csv
+    or the batch crossed nothing.
+
+    Raises
+    ------
+    ValidationError
+        allocations.csv without block_trades.csv, a column missing, a block that block_trades.csv
+        does not list, or an internal quantity that is not a positive number.
+    """
+    out_dir = Path(out_dir)
+    if not (out_dir / "allocations.csv").is_file():
+        return None
+    if not (out_dir / "block_trades.csv").is_file():
+        raise ValidationError([Problem("block_trades.csv", None, None, "is missing beside allocations.csv: "
+                                       "which blocks were crossed internally (venue) is not known")])
+    alloc, block = _read_desk(out_dir / "allocations.csv"), _read_desk(out_dir / "block_trades.csv")
+    problems = [Problem(name, 1, c, "required column is missing")
+                for name, table, columns in (("allocations.csv", alloc, ("block_id", "order_id", "quantity")),
+                                             ("block_trades.csv", block, ("block_id", "venue")))
+                for c in columns if c not in table.columns]
+    if problems:
+        raise ValidationError(problems)
+    venue = dict(zip(block["block_id"], block["venue"], strict=True))
+    lines = file_lines(alloc)
+    problems += [Problem("allocations.csv", line, "block_id", f"block {b!r} is not in block_trades.csv")
+                 for line, b in zip(lines, alloc["block_id"], strict=True) if b not in venue]
+    problems += [Problem("block_trades.csv", line, "venue", f"unknown venue {v!r}; known: {', '.join(VENUE_KEYS)}")
+                 for line, v in zip(file_lines(block), block["venue"], strict=True) if v not in VENUE_KEYS]
+    internal = alloc[alloc["block_id"].map(venue).eq("internal")]
+    x = pd.to_numeric(internal["quantity"], errors="coerce")
+    problems += [Problem("allocations.csv", line, "quantity", f"must be a number > 0, got {v!r}")
+                 for line, v, good in zip(file_lines(internal), internal["quantity"], x.gt(0), strict=True)
+                 if not good]
+    if problems:
+        raise ValidationError(problems)
+    if internal.empty:
+        return None
+    out = internal.assign(quantity=x)
     out.attrs["file_lines"] = True
     return out
 
@@ -96,10 +163,11 @@ def read_template(path: str | Path) -> dict[str, Any]:
         raise ValidationError([Problem(name, None, None, f"cannot be read as TOML: {exc}")]) from exc
     problems: list[Problem] = []
     for key in raw:
-        if key not in ("file", "sides", "columns"):
-            problems.append(Problem(name, None, key, "unknown section; known: file, sides, columns"))
+        if key not in SECTIONS:
+            problems.append(Problem(name, None, key, f"unknown section; known: {', '.join(SECTIONS)}"))
     out = {"file": _section(raw.get("file", {}), FILE_KEYS, "file", name, problems),
-           "sides": _section(raw.get("sides", {}), SIDE_KEYS, "sides", name, problems), "columns": []}
+           "sides": _section(raw.get("sides", {}), SIDE_KEYS, "sides", name, problems),
+           "venues": _section(raw.get("venues", {}), VENUE_KEYS, "venues", name, problems), "columns": []}
     f = out["file"]
     if not isinstance(f["delimiter"], str) or len(f["delimiter"]) != 1:
         problems.append(Problem(name, None, "file.delimiter", "must be one character"))
@@ -149,8 +217,38 @@ def _section(raw: Any, defaults: dict, section: str, name: str, problems: list[P
     return out
 
 
-def trade_file(orders: pd.DataFrame, template: dict[str, Any], trade_date: dt.date) -> str:
-    """The upload file's text: one line per order, laid out by ``template`` (``read_template``).
+def trade_file(orders: pd.DataFrame, template: dict[str, Any], trade_date: dt.date,
+               allocations: pd.DataFrame | None = None, include_internal: bool = False) -> str:
+    """The upload file's text: ``render(upload_lines(...))``, one line per order (or per part
+    of a crossed order), laid out by ``template`` (``read_template``).
+
+    Raises
+    ------
+    ValidationError
+        As ``upload_lines``.
+    """
+    return render(upload_lines(orders, template, allocations, include_internal), template, trade_date)
+
+
+def upload_lines(orders: pd.DataFrame, template: dict[str, Any], allocations: pd.DataFrame | None = None,
+                 include_internal: bool = False) -> pd.DataFrame:
+    """The lines of the upload file: ``orders`` checked, with a ``venue`` column.
+
+    Parameters
+    ----------
+    orders : DataFrame
+        orders.csv (``read_orders``).
+    template : dict
+        ``read_template``'s.
+    allocations : DataFrame, optional
+        The internal parts of a crossed batch (``read_allocations``); None: nothing was crossed,
+        every order is one street line.
+    include_internal : bool
+        With ``allocations``: also a line of venue internal for each order's crossed part (for a
+        custodian that takes journal or cross instructions in the same file). Without it the
+        file carries each order's street part only (quantity less its crossed shares), and an
+        order crossed wholly is left out. A part's value and cost are the order's in proportion
+        to its quantity.
 
     Raises
     ------
@@ -159,30 +257,114 @@ def trade_file(orders: pd.DataFrame, template: dict[str, Any], trade_date: dt.da
         quantity, price, value or cost that is not a number, a quantity or price that is not
         positive or a value or cost below zero, a quantity with more decimals than the template
         writes, or no account number where the template uses it (named by orders.csv line:
-        ``read_orders``' lines, else counted from line 2).
+        ``read_orders``' lines, else counted from line 2); with ``allocations``, an order
+        crossed for more shares than orders.csv now gives it, or a crossed order no longer in
+        orders.csv.
     """
-    f, sides = template["file"], template["sides"]
-    _check_orders(orders, template)
+    _check_orders(orders, template, ("order_id", "quantity") if allocations is not None else ())
+    if allocations is None:
+        return orders.assign(venue="street")
+    return _parts(orders, allocations, include_internal)
+
+
+def render(lines: pd.DataFrame, template: dict[str, Any], trade_date: dt.date) -> str:
+    """The text of the upload file of ``lines`` (``upload_lines``)."""
+    f, sides, venues = template["file"], template["sides"], template["venues"]
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=f["delimiter"], lineterminator=f["line_ending"])
     if f["header"]:
         writer.writerow([spreadsheet_safe(c["name"]) for c in template["columns"]])
     date = trade_date.strftime(f["date_format"])
-    for order in orders.to_dict("records"):
+    for line in lines.to_dict("records"):
         cells = []
         for col in template["columns"]:
             if "value" in col:
                 cells.append(spreadsheet_safe(str(col["value"])))
                 continue
             field = col["field"]
-            value = date if field == "trade_date" else order[field]
+            value = date if field == "trade_date" else line[field]
             if field == "side":
                 value = sides[value]
+            elif field == "venue":
+                value = venues[value]
             elif field in DECIMALS:
                 value = f"{float(value):.{f[DECIMALS[field]]}f}"
             cells.append(spreadsheet_safe(str(value)))
         writer.writerow(cells)
     return buf.getvalue()
+
+
+def _parts(orders: pd.DataFrame, internal: pd.DataFrame, include_internal: bool) -> pd.DataFrame:
+    """Each order's street part (its quantity less its crossed shares) and, with
+    ``include_internal``, its crossed part, as lines with a ``venue``; orders in orders.csv order,
+    street before internal."""
+    lines = file_lines(orders)
+    qty = pd.to_numeric(orders["quantity"]).to_numpy(float)
+    crossed = internal.groupby("order_id", sort=False)["quantity"].sum()
+    inside = orders["order_id"].map(crossed).fillna(0.0).to_numpy(float)
+    known = set(orders["order_id"])
+    problems = [Problem("allocations.csv", line, "order_id", f"order {o!r} is crossed internally (block {b}) "
+                        "but is not in orders.csv: rerun the batch, or restore the order")
+                for line, o, b in zip(file_lines(internal), internal["order_id"], internal["block_id"], strict=True)
+                if o not in known]
+    twice = orders["order_id"].duplicated(keep=False).to_numpy() & (inside > 0)
+    problems += [Problem("orders.csv", line, "order_id", f"order {o!r} is given twice: which one its crossed "
+                         "shares belong to is not known")
+                 for line, o, bad in zip(lines, orders["order_id"], twice, strict=True) if bad]
+    over = inside > qty * (1 + 1e-12) + 1e-9
+    problems += [Problem("orders.csv", line, "quantity", f"{q:g} is less than the {c:g} shares allocations.csv "
+                         f"crosses internally for order {o!r}: rerun the batch")
+                 for line, o, q, c, bad in zip(lines, orders["order_id"], qty, inside, over, strict=True) if bad]
+    if problems:
+        raise ValidationError(problems)
+    # To the orders' own digits (as the blocks): 10.3 - 10 is 0.3, not 0.3000000000000007.
+    street = np.where(inside > 0, np.round(qty - inside, decimal_places(pd.Series(qty))), qty)
+    parts = [_part(orders, street, qty, "street")]
+    if include_internal:
+        parts.append(_part(orders, inside, qty, "internal"))
+    out = pd.concat(parts).sort_values("_position", kind="stable")
+    out = out[out["quantity"] > 0].drop(columns="_position")
+    out.attrs["file_lines"] = orders.attrs.get("file_lines", False)
+    if not out.attrs["file_lines"]:  # frames not read from a file: lines counted from 2, kept per order
+        out.index = [lines[i] for i in out["_order"]]
+        out.attrs["file_lines"] = True
+    return out.drop(columns="_order")
+
+
+def _part(orders: pd.DataFrame, quantity, order_quantity, venue: str) -> pd.DataFrame:
+    """``orders`` as lines of ``venue`` for ``quantity`` shares each: value and cost in
+    proportion."""
+    share = quantity / order_quantity
+    out = orders.assign(quantity=quantity, venue=venue, _order=range(len(orders)),
+                        _position=range(len(orders)))
+    for name in ("value", "cost"):
+        if name in orders.columns:
+            out[name] = pd.to_numeric(orders[name], errors="coerce").to_numpy(float) * share
+    return out
+
+
+def cross_note(orders: pd.DataFrame, allocations: pd.DataFrame, include_internal: bool) -> str:
+    """What the batch crossed internally and where it is, for the terminal: the orders, the
+    shares bought and sold, how many were crossed wholly.
+
+    Examples
+    --------
+    >>> orders = pd.DataFrame({"order_id": ["a-1", "b-1"], "side": ["buy", "sell"], "quantity": ["30", "40"]})
+    >>> internal = pd.DataFrame({"order_id": ["a-1", "b-1"], "quantity": [30.0, 30.0]})
+    >>> print(cross_note(orders, internal, False))  # doctest: +NORMALIZE_WHITESPACE
+    crossed internally by the batch: 2 orders (30 shares bought, 30 sold), 1 of them wholly; their
+    crossed parts are in allocations.csv (blocks of venue internal in block_trades.csv), not in this file
+    """
+    crossed = allocations.groupby("order_id")["quantity"].sum()
+    o = orders[orders["order_id"].isin(crossed.index)]
+    inside = o["order_id"].map(crossed)
+    by_side = inside.groupby(o["side"]).sum()
+    wholly = int((inside >= pd.to_numeric(o["quantity"]) - 1e-9).sum())
+    where = ("written as lines of venue internal" if include_internal else
+             "not in this file")
+    return (f"crossed internally by the batch: {len(o)} orders ({by_side.get('buy', 0):,g} shares bought, "
+            f"{by_side.get('sell', 0):,g} sold), {wholly} of them wholly; their crossed parts are in "
+            f"allocations.csv (blocks of venue internal in block_trades.csv), {where}")
 
 
 def upload_path(out_dir: str | Path, template: str, out: str | Path | None = None) -> Path:
@@ -207,9 +389,10 @@ def next_trading_day(today: dt.date) -> dt.date:
     return today + dt.timedelta(days=max(0, 7 - today.weekday()) if today.weekday() >= 5 else 0)
 
 
-def _check_orders(orders: pd.DataFrame, template: dict[str, Any]) -> None:
-    """Every problem ``trade_file`` would meet in ``orders``, at once."""
-    used = [c["field"] for c in template["columns"] if "field" in c and c["field"] != "trade_date"]
+def _check_orders(orders: pd.DataFrame, template: dict[str, Any], needed: tuple[str, ...] = ()) -> None:
+    """Every problem ``trade_file`` would meet in ``orders``, at once; ``needed``: fields read
+    though the template may not write them."""
+    used = [c["field"] for c in template["columns"] if "field" in c and c["field"] not in DERIVED] + list(needed)
     problems = [Problem("orders.csv", 1, name, "required column is missing")
                 for name in dict.fromkeys(used) if name not in orders.columns]
     lines = file_lines(orders)

@@ -175,3 +175,120 @@ def test_an_upload_file_never_replaces_a_file_of_the_batch(tmp_path, capsys):
     assert main([*args, "example_a", "--out", str(tmp_path / "allocations.csv")]) == 2
     assert (tmp_path / "orders.csv").read_text() == before and not (tmp_path / "allocations.csv").exists()
     assert main([*args, str(tmp_path / "orders.toml"), "--out", str(tmp_path / "upload.csv")]) == 0
+
+
+def crossed_batch(tmp_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A crossed batch's desk files in ``tmp_path``, as ``batch.combine`` writes them: h2 sells
+    the 30 BND h1 buys (wholly crossed), and 5 of h1's 12 VTI cross against h3's 5."""
+    from cvxrebalance.optimizer.apps.orders import blocks
+    from cvxrebalance.optimizer.domain.output import frame_csv
+
+    orders = pd.concat([ORDERS, pd.DataFrame({
+        "order_id": ["h2-0001", "h3-0001"], "household_id": ["h2", "h3"], "account_id": ["t", "t"],
+        "account_number": ["00500", "00600"], "security_id": ["BND", "VTI"], "side": ["sell", "buy"],
+        "quantity": [40.0, 5.0], "price": [74.125, 300.0], "value": [2965.0, 1500.0], "cost": [0.3, 0.15],
+        "reason": ["drift", "drift"], "reason_detail": ["", ""]})], ignore_index=True)
+    block, alloc = blocks(orders, cross=True)
+    for name, table in (("orders", orders), ("block_trades", block), ("allocations", alloc)):
+        (tmp_path / f"{name}.csv").write_text(frame_csv(table))
+    return orders, alloc
+
+
+def test_after_a_cross_the_upload_carries_only_the_street_part(tmp_path):
+    """trade-file wrote every order in full as MKT after `batch --cross`: the crossed shares were
+    bought at market and settled internally too."""
+    from cvxrebalance.optimizer.apps.trade_file import read_allocations, read_orders
+
+    crossed_batch(tmp_path)
+    alloc = read_allocations(tmp_path)
+    text = trade_file(read_orders(tmp_path / "orders.csv"), read_template(EXAMPLES / "example_a.toml"), DAY,
+                      allocations=alloc)
+    assert text.splitlines() == [
+        "Account Number,Action,Symbol,Quantity,Order Type,Trade Date,Client Reference",
+        "00417,S,VTI,7,MKT,11/23/2026,h1-0001",  # 5 of 12 crossed with h3
+        # h1-0002 (30 BND bought) and h3-0001 (5 VTI) wholly crossed: not in the file
+        "00500,S,BND,10,MKT,11/23/2026,h2-0001"]  # 30 of 40 crossed with h1
+
+
+def test_include_internal_writes_a_line_per_order_and_venue(tmp_path):
+    from cvxrebalance.optimizer.apps.trade_file import read_allocations, read_orders
+
+    crossed_batch(tmp_path)
+    template = read_template(EXAMPLES / "example_b.toml")
+    template["columns"] = [*template["columns"][1:6], {"name": "venue", "field": "venue"},
+                           {"name": "value", "field": "value"}]
+    text = trade_file(read_orders(tmp_path / "orders.csv"), template, DAY, allocations=read_allocations(tmp_path),
+                      include_internal=True)
+    assert text.splitlines() == [
+        "h1-0001|00417|SELL|VTI|7.000|street|2100.00",
+        "h1-0001|00417|SELL|VTI|5.000|internal|1500.00",
+        "h1-0002|'=cmd|BUY|BND|30.000|internal|2260.81",  # its value in orders.csv
+        "h2-0001|00500|SELL|BND|10.000|street|741.25",
+        "h2-0001|00500|SELL|BND|30.000|internal|2223.75",
+        "h3-0001|00600|BUY|VTI|5.000|internal|1500.00"]
+
+
+def test_without_a_cross_the_upload_is_unchanged(tmp_path):
+    from cvxrebalance.optimizer.apps.orders import blocks
+    from cvxrebalance.optimizer.apps.trade_file import read_allocations, read_orders
+    from cvxrebalance.optimizer.domain.output import frame_csv
+
+    block, alloc = blocks(ORDERS)
+    ORDERS.to_csv(tmp_path / "orders.csv", index=False)
+    (tmp_path / "block_trades.csv").write_text(frame_csv(block))
+    (tmp_path / "allocations.csv").write_text(frame_csv(alloc))
+    assert read_allocations(tmp_path) is None
+    assert read_allocations(tmp_path / "elsewhere") is None
+    template = read_template(EXAMPLES / "example_a.toml")
+    orders = read_orders(tmp_path / "orders.csv")
+    for internal in (False, True):
+        assert (trade_file(orders, template, DAY, allocations=None, include_internal=internal)
+                == trade_file(ORDERS, template, DAY))
+
+
+def test_a_cross_that_no_longer_matches_the_orders_is_named(tmp_path):
+    """orders.csv edited after a crossed batch: an order cut below its crossed shares, or one
+    deleted whose cross is still in allocations.csv, would settle shares no order trades."""
+    from cvxrebalance.optimizer.apps.trade_file import read_allocations, read_orders
+
+    crossed_batch(tmp_path)
+    orders = read_orders(tmp_path / "orders.csv")
+    orders.loc[orders["order_id"] == "h2-0001", "quantity"] = "20"
+    orders = orders[orders["order_id"] != "h3-0001"]
+    with pytest.raises(ValidationError) as err:
+        trade_file(orders, read_template(EXAMPLES / "example_a.toml"), DAY, allocations=read_allocations(tmp_path))
+    found = {(p.file, p.row, p.field) for p in err.value.problems}
+    assert ("orders.csv", 4, "quantity") in found
+    assert any(f == "allocations.csv" and field == "order_id" for f, _, field in found)
+
+
+def test_the_cli_says_what_was_crossed_and_where(tmp_path, capsys):
+    from cvxrebalance.optimizer.apps.cli import main
+
+    crossed_batch(tmp_path)
+    args = ["trade-file", str(tmp_path), "--template", "example_a", "--date", "2026-11-23"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "crossed internally by the batch: 4 orders (35 shares bought, 35 sold), 2 of them wholly" in out
+    assert "allocations.csv" in out and "venue internal" in out and "not in this file" in out
+    assert len((tmp_path / "example_a.csv").read_text().splitlines()) == 3
+    assert main([*args, "--include-internal", "--out", str(tmp_path / "all.csv")]) == 0
+    assert len((tmp_path / "all.csv").read_text().splitlines()) == 7
+    assert "written as lines of venue internal" in capsys.readouterr().out
+
+
+def test_a_fractional_street_part_keeps_the_orders_digits():
+    """10.3 shares sold, 10 crossed: the street part is 0.3, and an order not crossed keeps every
+    digit it has."""
+    from cvxrebalance.optimizer.apps.orders import blocks
+
+    orders = ORDERS.assign(quantity=[10.3, 0.1234567891234], side=["sell", "buy"], security_id=["VTI", "BND"])
+    orders = pd.concat([orders, orders.iloc[:1].assign(order_id="h2-0001", household_id="h2", side="buy",
+                                                       quantity=10.0)], ignore_index=True)
+    alloc = blocks(orders, cross=True)[1]
+    internal = alloc[alloc["block_id"].str.startswith("cross-")]
+    from cvxrebalance.optimizer.apps.trade_file import upload_lines
+
+    template = {**read_template(EXAMPLES / "example_b.toml")}
+    template["file"] = {**template["file"], "quantity_decimals": 10}
+    assert upload_lines(orders, template, internal)["quantity"].tolist() == [0.3, 0.1234567891234]
