@@ -10,7 +10,13 @@ import sys
 from pathlib import Path
 
 from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, OutputError, Problem, ValidationError
-from cvxrebalance.scenarios import case_path, describe_case, list_cases, trade_file_template
+from cvxrebalance.scenarios import (
+    case_path,
+    describe_case,
+    list_cases,
+    trade_file_template,
+    trade_file_templates,
+)
 
 EXIT_OUTPUT = 3  # the results could not be written (1: some households failed, 2: bad input)
 
@@ -89,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     tf = sub.add_parser("trade-file", help="a custodian upload file from a batch's orders.csv, by a trade_file.toml")
     tf.add_argument("out_dir", help="a batch OUT_DIR (its orders.csv)")
     tf.add_argument("--template", required=True,
-                    help="a trade_file.toml, or a bundled example: example_a, example_b")
+                    help="a trade_file.toml, or a bundled example: " + ", ".join(trade_file_templates()))
     tf.add_argument("--date", help="the trade date (default: today, or the Monday after on a weekend; "
                                    "exchange holidays are not known: give the date on one)")
     tf.add_argument("--out", help="the file to write (default: OUT_DIR/<template name>.csv)")
@@ -329,6 +335,7 @@ def _trade_file(args) -> int:
 
     from cvxrebalance.optimizer.apps.trade_file import (
         cross_note,
+        failed_households,
         next_trading_day,
         read_allocations,
         read_orders,
@@ -341,6 +348,9 @@ def _trade_file(args) -> int:
 
     try:
         bundled = None if Path(args.template).exists() else trade_file_template(args.template)
+        if bundled is None and not Path(args.template).exists():
+            raise FileNotFoundError(f"--template {args.template!r}: no such template file, and no bundled example "
+                                    f"of that name; bundled: {', '.join(trade_file_templates())}")
         template = read_template(bundled or args.template)
         orders_path = Path(args.out_dir) / "orders.csv"
         if not orders_path.is_file():
@@ -351,6 +361,11 @@ def _trade_file(args) -> int:
         elif not args.date and date != dt.date.today():
             print(f"note: today is a weekend day: the trade date is {date:%A} {date}", file=sys.stderr)
         out = upload_path(args.out_dir, args.template, args.out)
+        failed = failed_households(args.out_dir)
+        if failed:
+            shown = ", ".join(failed[:5]) + (", ..." if len(failed) > 5 else "")
+            print(f"warning: {len(failed)} household{'s' if len(failed) > 1 else ''} failed in the batch "
+                  f"(errors.csv: {shown}): their orders are not in this file", file=sys.stderr)
         orders = read_orders(orders_path)
         internal = read_allocations(args.out_dir)
         lines = upload_lines(orders, template, internal, args.include_internal)

@@ -27,8 +27,11 @@ A template has three parts (every key optional but ``[[columns]]``)::
     name = "Order Type"
     value = "MKT"
 
-Fields: ``order_id, household_id, account_id, account_number, security_id, side, quantity, price,
-value, cost, reason, trade_date, venue``. ``account_number`` is the custodian's (accounts.csv), which a
+Fields: every column of orders.csv (``order_id, household_id, account_id, account_number,
+security_id, side, quantity, price, value, cost, reason, reason_detail``), ``trade_date`` and
+``venue``. A ``[sides]`` or ``[venues]`` table gives all its codes, none blank and no two alike,
+and ``date_format`` must write a date that reads back (year, month and day; ``"%Q"`` or ``""``
+are refused). ``account_number`` is the custodian's (accounts.csv), which a
 template that uses it needs on every order: an order without one is an error, never a blank
 cell a custodian would reject or misroute. A quantity the template's ``quantity_decimals`` would
 round (a fractional share in a whole-share layout) is an error too: the file would trade
@@ -50,6 +53,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -57,7 +61,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cvxrebalance.optimizer.apps.orders import decimal_places
+from cvxrebalance.optimizer.apps.orders import ORDER_COLUMNS, decimal_places
 from cvxrebalance.optimizer.domain.case_io import read_csv
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
 from cvxrebalance.optimizer.domain.output import from_spreadsheet_safe, spreadsheet_safe
@@ -67,9 +71,9 @@ FILE_KEYS = {"header": True, "delimiter": ",", "date_format": "%Y-%m-%d", "quant
              "price_decimals": 4, "value_decimals": 2, "line_ending": "\n"}
 SIDE_KEYS = {"buy": "BUY", "sell": "SELL"}
 VENUE_KEYS = {"street": "street", "internal": "internal"}
-FIELDS = ("order_id", "household_id", "account_id", "account_number", "security_id", "side", "quantity", "price", "value", "cost",
-          "reason", "trade_date", "venue")
 DERIVED = ("trade_date", "venue")  # fields of the upload line, not columns of orders.csv
+FIELDS = (*ORDER_COLUMNS, *DERIVED)  # every column of orders.csv is a field
+KNOWN_DATE = dt.date(2031, 12, 25)  # a date_format must write it so that it reads back (day > 12: no swap)
 SECTIONS = ("file", "sides", "venues", "columns")
 DECIMALS = {"quantity": "quantity_decimals", "price": "price_decimals", "value": "value_decimals",
             "cost": "value_decimals"}
@@ -178,6 +182,12 @@ def read_template(path: str | Path) -> dict[str, Any]:
     for key in ("quantity_decimals", "price_decimals", "value_decimals"):
         if not 0 <= f[key] <= 10:
             problems.append(Problem(name, None, f"file.{key}", "must be a whole number in [0, 10]"))
+    if not _reads_back(f["date_format"]):
+        problems.append(Problem(name, None, "file.date_format", f"{f['date_format']!r} does not write a date that "
+                                f"reads back: {KNOWN_DATE} would be written {_written(f['date_format'])}; use "
+                                "strftime codes with the year, month and day, e.g. \"%m/%d/%Y\""))
+    for section, keys in (("sides", SIDE_KEYS), ("venues", VENUE_KEYS)):
+        problems += _code_problems(raw.get(section), out[section], keys, section, name)
     columns = raw.get("columns")
     if not isinstance(columns, list) or not columns:
         problems.append(Problem(name, None, "columns", "give at least one [[columns]] table"))
@@ -199,6 +209,38 @@ def read_template(path: str | Path) -> dict[str, Any]:
     if problems:
         raise ValidationError(problems)
     return out
+
+
+def _reads_back(date_format: str) -> bool:
+    """Whether ``date_format`` writes ``KNOWN_DATE`` as text that ``strptime`` reads back as it."""
+    try:
+        return dt.datetime.strptime(KNOWN_DATE.strftime(date_format), date_format).date() == KNOWN_DATE
+    except (ValueError, re.error):  # an unknown directive; a repeated one (re.error)
+        return False
+
+
+def _written(date_format: str) -> str:
+    try:
+        return repr(KNOWN_DATE.strftime(date_format))
+    except ValueError as exc:
+        return f"not at all ({exc})"
+
+
+def _code_problems(given: Any, codes: dict[str, str], keys: dict[str, str], section: str,
+                   name: str) -> list[Problem]:
+    """A ``[sides]`` or ``[venues]`` table gives every code, none blank, no two alike (also by
+    case and spaces): a code left to its default beside the custodian's, or one code for both
+    sides, writes a file that trades the wrong way."""
+    if not isinstance(given, dict):
+        return []
+    problems = [Problem(name, None, f"{section}.{k}", f"[{section}] must give every code ({', '.join(keys)}), "
+                        "not leave one to its default") for k in keys if k not in given]
+    problems += [Problem(name, None, f"{section}.{k}", "must not be blank")
+                 for k, v in codes.items() if isinstance(v, str) and not v.strip()]
+    seen = [str(v).strip().casefold() for v in codes.values()]
+    if len(set(seen)) < len(seen) and all(seen):
+        problems.append(Problem(name, None, section, f"the codes must differ, got {codes}"))
+    return problems
 
 
 def _section(raw: Any, defaults: dict, section: str, name: str, problems: list[Problem]) -> dict:
@@ -367,6 +409,24 @@ def cross_note(orders: pd.DataFrame, allocations: pd.DataFrame, include_internal
             f"allocations.csv (blocks of venue internal in block_trades.csv), {where}")
 
 
+def failed_households(out_dir: str | Path) -> list[str]:
+    """The households OUT_DIR's ``errors.csv`` lists (failed in the batch: none of their orders
+    are in orders.csv); none when there is no errors.csv.
+
+    Raises
+    ------
+    ValidationError
+        errors.csv cannot be read, or has no ``household_id`` column.
+    """
+    path = Path(out_dir) / "errors.csv"
+    if not path.is_file() or path.stat().st_size == 0:
+        return []
+    errors = _read_desk(path)
+    if "household_id" not in errors.columns:
+        raise ValidationError([Problem("errors.csv", 1, "household_id", "required column is missing")])
+    return list(dict.fromkeys(errors["household_id"]))
+
+
 def upload_path(out_dir: str | Path, template: str, out: str | Path | None = None) -> Path:
     """Where the upload file goes: ``out``, else ``OUT_DIR/<template's name>.csv``.
 
@@ -421,7 +481,8 @@ def _check_orders(orders: pd.DataFrame, template: dict[str, Any], needed: tuple[
         elif name == "account_number":
             blank = orders[name].isna() | orders[name].astype(str).str.strip().eq("")
             problems += [Problem("orders.csv", line, name, f"no custodian account number for account "
-                                 f"{a!r} of household {h!r}: give accounts.csv an account_number column")
+                                 f"{a!r} of household {h!r}: the account's accounts.csv row has no "
+                                 "account_number (give it one and rerun the batch)")
                          for line, a, h, bad in zip(lines, _column(orders, "account_id"),
                                                     _column(orders, "household_id"), blank, strict=True) if bad]
     if problems:

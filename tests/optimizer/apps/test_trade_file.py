@@ -47,6 +47,18 @@ def test_example_b_no_header_pipes_compact_dates_crlf():
     ('[file]\ndelimiter = "\\""\n[[columns]]\nname = "a"\nfield = "side"\n', "file.delimiter"),
     ('[file]\ndelimiter = "\\n"\n[[columns]]\nname = "a"\nfield = "side"\n', "file.delimiter"),
     ('[file]\ndelimiter = "\\r"\n[[columns]]\nname = "a"\nfield = "side"\n', "file.delimiter"),
+    # Each of these wrote a wrong upload: one code for both sides, a blank code, a side left to
+    # the default beside the custodian's other code, a date that does not read back.
+    ('[sides]\nbuy = "X"\nsell = "X"\n[[columns]]\nname = "a"\nfield = "side"\n', "sides"),
+    ('[sides]\nbuy = ""\nsell = "S"\n[[columns]]\nname = "a"\nfield = "side"\n', "sides.buy"),
+    ('[sides]\nbuy = "  "\nsell = "S"\n[[columns]]\nname = "a"\nfield = "side"\n', "sides.buy"),
+    ('[sides]\nbuy = "B"\n[[columns]]\nname = "a"\nfield = "side"\n', "sides.sell"),
+    ('[venues]\nstreet = "S"\ninternal = "S"\n[[columns]]\nname = "a"\nfield = "venue"\n', "venues"),
+    ('[venues]\nstreet = "S"\n[[columns]]\nname = "a"\nfield = "venue"\n', "venues.internal"),
+    ('[file]\ndate_format = "%Q"\n[[columns]]\nname = "a"\nfield = "trade_date"\n', "file.date_format"),
+    ('[file]\ndate_format = ""\n[[columns]]\nname = "a"\nfield = "trade_date"\n', "file.date_format"),
+    ('[file]\ndate_format = "%m/%d"\n[[columns]]\nname = "a"\nfield = "trade_date"\n', "file.date_format"),
+    ('[file]\ndate_format = "%Y-%d-%d"\n[[columns]]\nname = "a"\nfield = "trade_date"\n', "file.date_format"),
 ])
 def test_a_bad_template_is_named_by_its_key(tmp_path, body, key):
     path = tmp_path / "t.toml"
@@ -292,3 +304,55 @@ def test_a_fractional_street_part_keeps_the_orders_digits():
     template = {**read_template(EXAMPLES / "example_b.toml")}
     template["file"] = {**template["file"], "quantity_decimals": 10}
     assert upload_lines(orders, template, internal)["quantity"].tolist() == [0.3, 0.1234567891234]
+
+
+def test_every_orders_column_is_a_field():
+    """reason_detail was refused though the README says any field of orders.csv is one."""
+    from cvxrebalance.optimizer.apps.orders import ORDER_COLUMNS
+    from cvxrebalance.optimizer.apps.trade_file import FIELDS
+
+    assert set(ORDER_COLUMNS) | {"trade_date", "venue"} <= set(FIELDS)
+    template = {**read_template(EXAMPLES / "example_a.toml"), "columns": [{"name": "why", "field": "reason_detail"}]}
+    assert trade_file(ORDERS.assign(reason_detail=["a", "=b"]), template, DAY).splitlines() == ["why", "a", "'=b"]
+
+
+@pytest.mark.parametrize("fmt", ["%m/%d/%Y", "%Y%m%d", "%d.%m.%y", "%Y-%m-%d", "%b %d, %Y"])
+def test_a_date_format_that_reads_back_is_accepted(tmp_path, fmt):
+    path = tmp_path / "t.toml"
+    path.write_text(f'[file]\ndate_format = "{fmt}"\n[[columns]]\nname = "a"\nfield = "trade_date"\n')
+    assert read_template(path)["file"]["date_format"] == fmt
+
+
+def test_the_missing_account_number_message_names_the_accounts_row_not_the_column():
+    """accounts.csv may have the column, with this account's cell blank: "give accounts.csv an
+    account_number column" sent the user looking for a column that is there."""
+    template = read_template(EXAMPLES / "example_a.toml")
+    with pytest.raises(ValidationError) as err:
+        trade_file(ORDERS.assign(account_number=["00417", ""]), template, DAY)
+    [problem] = err.value.problems
+    assert "accounts.csv row has no account_number" in problem.message and "column" not in problem.message
+
+
+def test_an_unknown_template_name_lists_the_bundled_examples(tmp_path, capsys):
+    from cvxrebalance.optimizer.apps.cli import main
+
+    ORDERS.to_csv(tmp_path / "orders.csv", index=False)
+    assert main(["trade-file", str(tmp_path), "--template", "example_c"]) == 2
+    err = capsys.readouterr().err
+    assert "example_c" in err and "example_a, example_b" in err and "TOML" not in err
+
+
+def test_the_cli_warns_that_failed_households_are_missing_from_the_file(tmp_path, capsys):
+    from cvxrebalance.optimizer.apps.cli import main
+
+    ORDERS.to_csv(tmp_path / "orders.csv", index=False)
+    ids = [f"h{k:02d}" for k in range(7)]
+    pd.DataFrame({"household_id": ids, "error": "ValidationError", "reason": "bad"}).to_csv(
+        tmp_path / "errors.csv", index=False)
+    assert main(["trade-file", str(tmp_path), "--template", "example_a", "--date", "2026-11-23"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: 7 households failed in the batch (errors.csv: h00, h01, h02, h03, h04, ...)" in err
+    assert "their orders are not in this file" in err
+    pd.DataFrame(columns=["household_id", "error", "reason"]).to_csv(tmp_path / "errors.csv", index=False)
+    assert main(["trade-file", str(tmp_path), "--template", "example_a", "--date", "2026-11-23"]) == 0
+    assert "warning" not in capsys.readouterr().err
