@@ -1,7 +1,8 @@
 """Custodian upload files from a batch's ``orders.csv``, laid out by a ``trade_file.toml``
 template, without code.
 
-A template has three parts (every key optional but ``[[columns]]``)::
+A template has these parts (every key optional but ``[[columns]]``; each key documented in
+docs/case_format.md, "trade_file.toml")::
 
     [file]
     header = true              # write the column names first

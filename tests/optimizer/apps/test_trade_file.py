@@ -356,3 +356,17 @@ def test_the_cli_warns_that_failed_households_are_missing_from_the_file(tmp_path
     pd.DataFrame(columns=["household_id", "error", "reason"]).to_csv(tmp_path / "errors.csv", index=False)
     assert main(["trade-file", str(tmp_path), "--template", "example_a", "--date", "2026-11-23"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_every_template_key_and_field_is_documented():
+    """The keys were only in the module docstring; docs/case_format.md documents each one."""
+    from cvxrebalance.optimizer.apps import trade_file as tf
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "case_format.md").read_text()
+    section = text.split("## trade_file.toml", 1)[1].split("\n## ", 1)[0]
+    for table, keys in (("file", tf.FILE_KEYS), ("sides", tf.SIDE_KEYS), ("venues", tf.VENUE_KEYS)):
+        for key in keys:
+            assert f"`[{table}] {key}" in section or f"`{key}`" in section, (table, key)
+    for key in ("name", "field", "value"):
+        assert f"`[[columns]] {key}`" in section
+    assert all(f"`{field}`" in section for field in tf.FIELDS)
