@@ -368,7 +368,13 @@ def _trade_file(args) -> int:
                   f"(errors.csv: {shown}): their orders are not in this file", file=sys.stderr)
         orders = read_orders(orders_path)
         internal = read_allocations(args.out_dir)
-        lines = upload_lines(orders, template, internal, args.include_internal)
+        lots = None
+        if template["file"]["lines"] == "lots":  # the specific lots each sell relieves
+            lots_path = Path(args.out_dir) / "order_lots.csv"
+            if not lots_path.is_file():
+                raise FileNotFoundError(f'{lots_path}: no order_lots.csv, which the template\'s lines = "lots" needs')
+            lots = read_orders(lots_path)
+        lines = upload_lines(orders, template, internal, args.include_internal, lots)
         write_files(out.parent, {out.name: render(lines, template, date)})
     except FAILURES as exc:
         return _report(exc)

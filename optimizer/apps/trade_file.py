@@ -12,6 +12,7 @@ docs/case_format.md, "trade_file.toml")::
     price_decimals = 4
     value_decimals = 2
     line_ending = "\\n"         # or "\\r\\n"
+    lines = "orders"           # or "lots": a sell as one line per tax lot it relieves
 
     [sides]                    # the custodian's side codes
     buy = "B"
@@ -30,7 +31,9 @@ docs/case_format.md, "trade_file.toml")::
 
 Fields: every column of orders.csv (``order_id, household_id, account_id, account_number,
 security_id, side, quantity, price, value, cost, reason, reason_detail``), ``trade_date`` and
-``venue``. A ``[sides]`` or ``[venues]`` table gives all its codes, none blank and no two alike,
+``venue``; with ``lines = "lots"`` also order_lots.csv's ``lot_id, acquired,
+cost_basis_per_share, term`` (blank on a buy's line): custodians relieve lots first in, first
+out unless told which, and this layout tells them the lots the batch chose. A ``[sides]`` or ``[venues]`` table gives all its codes, none blank and no two alike,
 and ``date_format`` must write a date that reads back (year, month and day; ``"%Q"`` or ``""``
 are refused). ``account_number`` is the custodian's (accounts.csv), which a
 template that uses it needs on every order: an order without one is an error, never a blank
@@ -38,7 +41,7 @@ cell a custodian would reject or misroute. A quantity the template's ``quantity_
 round (a fractional share in a whole-share layout) is an error too: the file would trade
 something else than the order; so is a quantity or price that is not positive (an orders.csv
 edited by hand: the side says which way an order trades). Text cells are written spreadsheet-safe like every CSV the
-product writes. Two documented examples ship in ``scenarios/trade_files/``.
+product writes. Three documented examples ship in ``scenarios/trade_files/``.
 
 After ``batch --cross`` (``allocations.csv`` has blocks of ``venue = internal``,
 ``read_allocations``), the crossed shares are settled inside the firm and must not also be
@@ -69,15 +72,17 @@ from cvxrebalance.optimizer.domain.output import from_spreadsheet_safe, spreadsh
 from cvxrebalance.optimizer.domain.tables import file_lines
 
 FILE_KEYS = {"header": True, "delimiter": ",", "date_format": "%Y-%m-%d", "quantity_decimals": 0,
-             "price_decimals": 4, "value_decimals": 2, "line_ending": "\n"}
+             "price_decimals": 4, "value_decimals": 2, "line_ending": "\n", "lines": "orders"}
 SIDE_KEYS = {"buy": "BUY", "sell": "SELL"}
 VENUE_KEYS = {"street": "street", "internal": "internal"}
 DERIVED = ("trade_date", "venue")  # fields of the upload line, not columns of orders.csv
-FIELDS = (*ORDER_COLUMNS, *DERIVED)  # every column of orders.csv is a field
+LOT_FIELDS = ("lot_id", "acquired", "cost_basis_per_share", "term")  # order_lots.csv's, with lines = "lots"
+FIELDS = (*ORDER_COLUMNS, *DERIVED, *LOT_FIELDS)  # every column of orders.csv is a field
+LINES = ("orders", "lots")  # [file] lines: one line per order (part), or per lot a sell relieves
 KNOWN_DATE = dt.date(2031, 12, 25)  # a date_format must write it so that it reads back (day > 12: no swap)
 SECTIONS = ("file", "sides", "venues", "columns")
 DECIMALS = {"quantity": "quantity_decimals", "price": "price_decimals", "value": "value_decimals",
-            "cost": "value_decimals"}
+            "cost": "value_decimals", "cost_basis_per_share": "price_decimals"}
 # A batch's own files in OUT_DIR (``batch.combine``, the manifest): an upload file never replaces one.
 BATCH_FILES = ("trades.csv", "lots.csv", "futures.csv", "errors.csv", "orders.csv", "order_lots.csv",
                "block_trades.csv", "allocations.csv", "manifest.json")
@@ -183,6 +188,8 @@ def read_template(path: str | Path) -> dict[str, Any]:
     for key in ("quantity_decimals", "price_decimals", "value_decimals"):
         if not 0 <= f[key] <= 10:
             problems.append(Problem(name, None, f"file.{key}", "must be a whole number in [0, 10]"))
+    if f["lines"] not in LINES:
+        problems.append(Problem(name, None, "file.lines", f"must be one of {', '.join(LINES)}, got {f['lines']!r}"))
     if not _reads_back(f["date_format"]):
         problems.append(Problem(name, None, "file.date_format", f"{f['date_format']!r} does not write a date that "
                                 f"reads back: {KNOWN_DATE} would be written {_written(f['date_format'])}; use "
@@ -206,6 +213,9 @@ def read_template(path: str | Path) -> dict[str, Any]:
         elif "field" in col and col["field"] not in FIELDS:
             problems.append(Problem(name, None, f"{where}.field",
                                     f"unknown field {col['field']!r}; known: {', '.join(FIELDS)}"))
+        elif col.get("field") in LOT_FIELDS and f["lines"] != "lots":
+            problems.append(Problem(name, None, f"{where}.field", f"{col['field']!r} is a lot's: it needs "
+                                    '[file] lines = "lots" (one line per lot a sell relieves)'))
         out["columns"].append(col)
     if problems:
         raise ValidationError(problems)
@@ -261,7 +271,8 @@ def _section(raw: Any, defaults: dict, section: str, name: str, problems: list[P
 
 
 def trade_file(orders: pd.DataFrame, template: dict[str, Any], trade_date: dt.date,
-               allocations: pd.DataFrame | None = None, include_internal: bool = False) -> str:
+               allocations: pd.DataFrame | None = None, include_internal: bool = False,
+               order_lots: pd.DataFrame | None = None) -> str:
     """The upload file's text: ``render(upload_lines(...))``, one line per order (or per part
     of a crossed order), laid out by ``template`` (``read_template``).
 
@@ -270,11 +281,11 @@ def trade_file(orders: pd.DataFrame, template: dict[str, Any], trade_date: dt.da
     ValidationError
         As ``upload_lines``.
     """
-    return render(upload_lines(orders, template, allocations, include_internal), template, trade_date)
+    return render(upload_lines(orders, template, allocations, include_internal, order_lots), template, trade_date)
 
 
 def upload_lines(orders: pd.DataFrame, template: dict[str, Any], allocations: pd.DataFrame | None = None,
-                 include_internal: bool = False) -> pd.DataFrame:
+                 include_internal: bool = False, order_lots: pd.DataFrame | None = None) -> pd.DataFrame:
     """The lines of the upload file: ``orders`` checked, with a ``venue`` column.
 
     Parameters
@@ -291,7 +302,13 @@ def upload_lines(orders: pd.DataFrame, template: dict[str, Any], allocations: pd
         custodian that takes journal or cross instructions in the same file). Without it the
         file carries each order's street part only (quantity less its crossed shares), and an
         order crossed wholly is left out. A part's value and cost are the order's in proportion
-        to its quantity.
+        to its quantity. The template needs a ``venue`` field then: a crossed line must not
+        read as a market order.
+    order_lots : DataFrame, optional
+        order_lots.csv (``read_orders`` reads it too), for a template of ``lines = "lots"``: each
+        sell (part) becomes one line per lot it relieves, in order_lots.csv's order, the street
+        part relieving the first lots; a buy, or a sell without lots (a retirement account's),
+        stays one line with the lot fields blank.
 
     Raises
     ------
@@ -302,12 +319,18 @@ def upload_lines(orders: pd.DataFrame, template: dict[str, Any], allocations: pd
         writes, or no account number where the template uses it (named by orders.csv line:
         ``read_orders``' lines, else counted from line 2); with ``allocations``, an order
         crossed for more shares than orders.csv now gives it, or a crossed order no longer in
-        orders.csv.
+        orders.csv; with ``lines = "lots"``, no ``order_lots``, a lot that is not a positive
+        number of shares (or has more decimals than the template writes), a lot of a buy, or a
+        sell whose lots do not add up to its quantity.
     """
-    _check_orders(orders, template, ("order_id", "quantity") if allocations is not None else ())
-    if allocations is None:
-        return orders.assign(venue="street")
-    return _parts(orders, allocations, include_internal)
+    if include_internal and allocations is not None and "venue" not in _fields(template):
+        raise ValidationError([Problem("--include-internal", None, "venue", "the template has no venue field: "
+                                       "its crossed lines would read as market orders")])
+    by_lot = template["file"]["lines"] == "lots"
+    needed = ("order_id", "quantity", "side") if by_lot else ("order_id", "quantity") if allocations is not None else ()
+    _check_orders(orders, template, needed)
+    lines = orders.assign(venue="street") if allocations is None else _parts(orders, allocations, include_internal)
+    return _by_lot(lines, orders, order_lots, template) if by_lot else lines
 
 
 def render(lines: pd.DataFrame, template: dict[str, Any], trade_date: dt.date) -> str:
@@ -330,6 +353,10 @@ def render(lines: pd.DataFrame, template: dict[str, Any], trade_date: dt.date) -
                 value = sides[value]
             elif field == "venue":
                 value = venues[value]
+            elif field in LOT_FIELDS and value == "":  # a buy's line, or a sell without lots
+                pass
+            elif field == "acquired":
+                value = dt.date.fromisoformat(value).strftime(f["date_format"])
             elif field in DECIMALS:
                 value = f"{float(value):.{f[DECIMALS[field]]}f}"
             cells.append(spreadsheet_safe(str(value)))
@@ -384,6 +411,81 @@ def _part(orders: pd.DataFrame, quantity, order_quantity, venue: str) -> pd.Data
         if name in orders.columns:
             out[name] = pd.to_numeric(orders[name], errors="coerce").to_numpy(float) * share
     return out
+
+
+def _by_lot(lines: pd.DataFrame, orders: pd.DataFrame, lots: pd.DataFrame | None,
+            template: dict[str, Any]) -> pd.DataFrame:
+    """``lines`` with each sell line split into one line per lot it relieves (``upload_lines``)."""
+    if lots is None:
+        raise ValidationError([Problem("order_lots.csv", None, None, '[file] lines = "lots" needs the batch\'s '
+                                       "order_lots.csv (the lots each sell relieves)")])
+    _check_lots(lots, orders, template)
+    places = decimal_places(pd.concat([pd.to_numeric(orders["quantity"]), pd.to_numeric(lots["quantity"])]))
+    queue: dict[str, list[list]] = {}  # order -> its lots not yet relieved: [record, shares left]
+    for lot in lots.to_dict("records"):
+        queue.setdefault(lot["order_id"], []).append([lot, float(lot["quantity"])])
+    rows, index = [], []
+    for at, line in zip(lines.index, lines.to_dict("records"), strict=True):
+        left = float(line["quantity"])
+        mine = queue.get(line["order_id"]) if line["side"] == "sell" else None
+        if not mine:
+            rows.append({**line, **dict.fromkeys(LOT_FIELDS, "")})
+            index.append(at)
+            continue
+        while left > 0 and mine:  # the lots in order_lots.csv's order: the street part first
+            lot = mine[0]
+            piece = round(min(lot[1], left), places)
+            share = piece / float(line["quantity"])
+            rows.append({**line, "quantity": piece, **{k: lot[0][k] for k in LOT_FIELDS},
+                         **{k: float(line[k]) * share for k in ("value", "cost") if k in line}})
+            index.append(at)
+            lot[1], left = round(lot[1] - piece, places), round(left - piece, places)
+            if lot[1] <= 0:
+                mine.pop(0)
+    out = pd.DataFrame(rows, index=index, columns=[*lines.columns, *LOT_FIELDS])
+    out.attrs["file_lines"] = True
+    return out
+
+
+def _check_lots(lots: pd.DataFrame, orders: pd.DataFrame, template: dict[str, Any]) -> None:
+    """Every problem of ``lots`` (order_lots.csv) for the orders' lot lines, at once. Lots of an
+    order no longer in orders.csv are left out (the order is not sent)."""
+    problems = [Problem("order_lots.csv", 1, c, "required column is missing")
+                for c in ("order_id", "quantity", *LOT_FIELDS) if c not in lots.columns]
+    if problems:
+        raise ValidationError(problems)
+    lines = file_lines(lots)
+    side = dict(zip(orders["order_id"], orders["side"], strict=False))
+    qty = pd.to_numeric(lots["quantity"], errors="coerce")
+    places = template["file"]["quantity_decimals"]
+    for line, o, q, raw, day, basis in zip(lines, lots["order_id"], qty, lots["quantity"], lots["acquired"],
+                                           lots["cost_basis_per_share"], strict=True):
+        if o not in side:
+            continue
+        if side[o] != "sell":
+            problems.append(Problem("order_lots.csv", line, "order_id", f"order {o!r} is a {side[o]}: it relieves no lot"))
+        if not q > 0 or q == float("inf"):
+            problems.append(Problem("order_lots.csv", line, "quantity", f"must be a number > 0, got {raw!r}"))
+        elif abs(q - round(q, places)) > 1e-9 * max(abs(q), 1.0):
+            problems.append(Problem("order_lots.csv", line, "quantity", f"lot quantity {raw} has more decimals than "
+                                    f"the template's quantity_decimals = {places} writes"))
+        try:
+            dt.date.fromisoformat(str(day))
+        except ValueError:
+            problems.append(Problem("order_lots.csv", line, "acquired", f"not a date (YYYY-MM-DD): {day!r}"))
+        if not pd.to_numeric(pd.Series([basis]), errors="coerce").ge(0).all():
+            problems.append(Problem("order_lots.csv", line, "cost_basis_per_share", f"must be a number >= 0, got {basis!r}"))
+    mine = lots["order_id"].isin([o for o, s in side.items() if s == "sell"])
+    totals = qty[mine].groupby(lots.loc[mine, "order_id"]).sum()
+    for line, o, q in zip(file_lines(orders), orders["order_id"], pd.to_numeric(orders["quantity"]), strict=True):
+        if o in totals.index and abs(totals[o] - q) > 1e-9 * max(q, 1.0):
+            problems.append(Problem("orders.csv", line, "quantity", f"order {o!r} sells {q:g} shares, but its lots "
+                                    f"in order_lots.csv add up to {totals[o]:g}: rerun the batch"))
+    if orders["order_id"][orders["order_id"].isin(totals.index)].duplicated().any():
+        problems.append(Problem("orders.csv", None, "order_id", "an order with lots is given twice: which one "
+                                "relieves them is not known"))
+    if problems:
+        raise ValidationError(problems)
 
 
 def cross_note(orders: pd.DataFrame, allocations: pd.DataFrame, include_internal: bool) -> str:
@@ -450,10 +552,15 @@ def next_trading_day(today: dt.date) -> dt.date:
     return today + dt.timedelta(days=max(0, 7 - today.weekday()) if today.weekday() >= 5 else 0)
 
 
+def _fields(template: dict[str, Any]) -> list[str]:
+    """The fields ``template`` writes."""
+    return [c["field"] for c in template["columns"] if "field" in c]
+
+
 def _check_orders(orders: pd.DataFrame, template: dict[str, Any], needed: tuple[str, ...] = ()) -> None:
     """Every problem ``trade_file`` would meet in ``orders``, at once; ``needed``: fields read
     though the template may not write them."""
-    used = [c["field"] for c in template["columns"] if "field" in c and c["field"] not in DERIVED] + list(needed)
+    used = [f for f in _fields(template) if f not in (*DERIVED, *LOT_FIELDS)] + list(needed)
     problems = [Problem("orders.csv", 1, name, "required column is missing")
                 for name in dict.fromkeys(used) if name not in orders.columns]
     lines = file_lines(orders)

@@ -284,6 +284,9 @@ def test_the_cli_says_what_was_crossed_and_where(tmp_path, capsys):
     assert "crossed internally by the batch: 4 orders (35 shares bought, 35 sold), 2 of them wholly" in out
     assert "allocations.csv" in out and "venue internal" in out and "not in this file" in out
     assert len((tmp_path / "example_a.csv").read_text().splitlines()) == 3
+    with_venue = (EXAMPLES / "example_a.toml").read_text() + '\n[[columns]]\nname = "Venue"\nfield = "venue"\n'
+    (tmp_path / "venue.toml").write_text(with_venue)
+    args[args.index("example_a")] = str(tmp_path / "venue.toml")
     assert main([*args, "--include-internal", "--out", str(tmp_path / "all.csv")]) == 0
     assert len((tmp_path / "all.csv").read_text().splitlines()) == 7
     assert "written as lines of venue internal" in capsys.readouterr().out
@@ -370,3 +373,96 @@ def test_every_template_key_and_field_is_documented():
     for key in ("name", "field", "value"):
         assert f"`[[columns]] {key}`" in section
     assert all(f"`{field}`" in section for field in tf.FIELDS)
+
+
+LOTS = pd.DataFrame({  # order_lots.csv of ORDERS' sell (h1-0001, 12 VTI): two lots relieved
+    "order_id": ["h1-0001", "h1-0001"], "household_id": ["h1", "h1"], "account_id": ["ira", "ira"],
+    "account_number": ["00417", "00417"], "security_id": ["VTI", "VTI"], "lot_id": ["L7", "=L2"],
+    "acquired": ["2019-03-04", "2025-08-01"], "quantity": [9.0, 3.0], "cost_basis_per_share": [180.5, 290.0],
+    "term": ["long", "short"]})
+
+
+def test_lines_lots_writes_a_sell_as_one_line_per_lot_relieved():
+    """Custodians relieve lots first in, first out unless told which: order_lots.csv had the
+    specific lots but an upload file could not carry them."""
+    from cvxrebalance.scenarios import trade_file_template
+
+    text = trade_file(ORDERS, read_template(trade_file_template("example_lots")), DAY, order_lots=LOTS)
+    assert text.splitlines() == [
+        "Account,Side,Symbol,Quantity,Order Type,Lot ID,Acquired,Unit Cost,Term,Trade Date,Reference",
+        "00417,S,VTI,9,MKT,L7,03/04/2019,180.50,long,11/23/2026,h1-0001",
+        "00417,S,VTI,3,MKT,'=L2,08/01/2025,290.00,short,11/23/2026,h1-0001",
+        "'=cmd,B,BND,30,MKT,,,,,11/23/2026,h1-0002"]  # a buy: one line, no lot
+
+
+def test_a_sell_without_lots_is_one_line_and_lots_must_add_up_to_the_order():
+    from cvxrebalance.scenarios import trade_file_template
+
+    template = read_template(trade_file_template("example_lots"))
+    assert trade_file(ORDERS, template, DAY, order_lots=LOTS.iloc[:0]).splitlines()[1] == (
+        "00417,S,VTI,12,MKT,,,,,11/23/2026,h1-0001")  # an IRA's sell: no lots to name
+    with pytest.raises(ValidationError) as err:
+        trade_file(ORDERS, template, DAY, order_lots=LOTS.assign(quantity=[9.0, 2.0]))
+    assert [(p.file, p.row, p.field) for p in err.value.problems] == [("orders.csv", 2, "quantity")]
+    assert "11" in err.value.problems[0].message
+    with pytest.raises(ValidationError) as err:  # a lot of a buy, and a fractional lot in whole shares
+        trade_file(ORDERS, template, DAY, order_lots=pd.concat([
+            LOTS.assign(quantity=[8.5, 3.5]), LOTS.iloc[:1].assign(order_id="h1-0002", quantity=30.0)]))
+    found = {(p.file, p.row, p.field) for p in err.value.problems}
+    assert {("order_lots.csv", 2, "quantity"), ("order_lots.csv", 3, "quantity"),
+            ("order_lots.csv", 4, "order_id")} <= found
+    with pytest.raises(ValidationError, match="order_lots.csv"):
+        trade_file(ORDERS, template, DAY)  # lines = "lots" without the lots
+
+
+@pytest.mark.parametrize(("body", "key"), [
+    ('[file]\nlines = "lot"\n[[columns]]\nname = "a"\nfield = "side"\n', "file.lines"),
+    ('[[columns]]\nname = "a"\nfield = "lot_id"\n', "columns[1].field"),  # a lot field needs lines = "lots"
+])
+def test_lines_is_orders_or_lots(tmp_path, body, key):
+    path = tmp_path / "t.toml"
+    path.write_text(body)
+    with pytest.raises(ValidationError) as err:
+        read_template(path)
+    assert key in [p.field for p in err.value.problems]
+
+
+def test_a_crossed_sell_splits_its_lots_street_part_first(tmp_path):
+    """h1 sells 12 VTI (lots L7: 9, =L2: 3), 5 crossed with h3: the street part relieves the
+    first lots, 7 of L7, the crossed part the rest, 2 of L7 and 3 of =L2."""
+    from cvxrebalance.optimizer.apps.trade_file import read_allocations, read_orders
+    from cvxrebalance.scenarios import trade_file_template
+
+    crossed_batch(tmp_path)
+    template = read_template(trade_file_template("example_lots"))
+    template["columns"] = [{"name": "o", "field": "order_id"}, {"name": "v", "field": "venue"},
+                           {"name": "q", "field": "quantity"}, {"name": "l", "field": "lot_id"}]
+    orders = read_orders(tmp_path / "orders.csv")
+    text = trade_file(orders, template, DAY, allocations=read_allocations(tmp_path), include_internal=True,
+                      order_lots=LOTS)
+    assert text.splitlines()[1:4] == ["h1-0001,street,7,L7", "h1-0001,internal,2,L7", "h1-0001,internal,3,'=L2"]
+    street = trade_file(orders, template, DAY, allocations=read_allocations(tmp_path), order_lots=LOTS)
+    assert street.splitlines()[1] == "h1-0001,street,7,L7"
+
+
+def test_the_cli_reads_order_lots_for_a_lots_template(tmp_path):
+    from cvxrebalance.optimizer.apps.cli import main
+    from cvxrebalance.optimizer.domain.output import frame_csv
+
+    ORDERS.to_csv(tmp_path / "orders.csv", index=False)
+    args = ["trade-file", str(tmp_path), "--template", "example_lots", "--date", "2026-11-23"]
+    assert main(args) == 2  # no order_lots.csv
+    (tmp_path / "order_lots.csv").write_text(frame_csv(LOTS))
+    assert main(args) == 0
+    assert len((tmp_path / "example_lots.csv").read_text().splitlines()) == 4
+
+
+def test_internal_lines_need_a_venue_column(tmp_path):
+    """--include-internal with a layout without a venue field wrote the crossed part as a second
+    market order the custodian could not tell apart."""
+    from cvxrebalance.optimizer.apps.trade_file import read_allocations, read_orders
+
+    crossed_batch(tmp_path)
+    with pytest.raises(ValidationError, match="venue"):
+        trade_file(read_orders(tmp_path / "orders.csv"), read_template(EXAMPLES / "example_a.toml"), DAY,
+                   allocations=read_allocations(tmp_path), include_internal=True)
