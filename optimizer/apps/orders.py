@@ -97,10 +97,15 @@ def blocks(orders_: pd.DataFrame, cross: bool = False) -> tuple[pd.DataFrame, pd
     block = g.agg(quantity=("quantity", "sum"), price=("price", "first"), allocations=("order_id", "size")).reset_index()
     block["quantity"] = np.round(block["quantity"], places)
     block["value"] = np.round(block["quantity"].to_numpy(float) * block["price"].to_numpy(float), 2)
-    if (block["quantity"] == np.round(block["quantity"])).all():  # whole shares stay whole numbers
-        block["quantity"] = block["quantity"].astype(int)
     alloc = alloc.sort_values(["block_id", KEY, "account_id"], kind="stable")[ALLOCATION_COLUMNS]
-    return block[BLOCK_COLUMNS], alloc.reset_index(drop=True)
+    return _whole(block[BLOCK_COLUMNS]), _whole(alloc.reset_index(drop=True))
+
+
+def _whole(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its quantities as integers when every one is whole, so the files write
+    ``348``, not ``348.0``; fractional shares stay as they are."""
+    q = table["quantity"].astype(float)
+    return table.assign(quantity=q.astype(int)) if (q == np.round(q)).all() else table
 
 
 def decimal_places(quantity: pd.Series) -> int:

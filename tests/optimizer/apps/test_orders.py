@@ -137,3 +137,17 @@ def test_no_household_is_ever_on_both_sides_of_a_cross():
         buyers = set(part.loc[part["side"] == "buy", "household_id"])
         assert buyers.isdisjoint(part.loc[part["side"] == "sell", "household_id"])
     assert alloc.groupby("block_id")["quantity"].sum().to_dict() == block.set_index("block_id")["quantity"].to_dict()
+
+
+def test_allocations_write_whole_quantities_as_the_blocks_do():
+    """allocations.csv wrote 348.0 where block_trades.csv wrote 348."""
+    from cvxrebalance.optimizer.domain.output import frame_csv
+
+    def written(table: pd.DataFrame) -> list[str]:
+        return [line.rsplit(",", 1)[1] for line in frame_csv(table[["block_id", "quantity"]]).splitlines()[1:]]
+
+    for cross in (False, True):
+        block, alloc = blocks(orders(TRADES), cross=cross)
+        assert all("." not in q for q in written(alloc) + written(block))
+    fractional = blocks(orders(TRADES.assign(quantity=[100.0, 50.5, 40.0, 10.0])), cross=True)[1]
+    assert "37.5" in written(fractional)  # 50.5 less 13 crossed: fractional shares stay as they are
