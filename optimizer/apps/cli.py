@@ -64,8 +64,46 @@ def _executor_options(parser: argparse.ArgumentParser, chunk_help: str) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a command whose reader went away
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 2 bad input, infeasible policy or I/O error)."""
+    """Entry point; returns the exit code (0 ok, 2 bad input, infeasible policy or I/O error).
+
+    A reader that goes away (``cvxrebalance batch ... | head``) ends the command quietly
+    (``EXIT_PIPE``), without a BrokenPipeError traceback; a broken pipe elsewhere (a worker's)
+    is raised as it is.
+    """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed stdout shows here, not as an error at exit
+        return code
+    except BrokenPipeError:
+        closed = [stream for stream in (sys.stdout, sys.stderr) if _closed_pipe(stream)]
+        if sys.stdout not in closed:
+            raise
+        # Python flushes stdout once more at exit: point the closed streams at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in closed:
+            os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+        return EXIT_PIPE
+
+
+def _closed_pipe(stream) -> bool:
+    """Whether ``stream`` writes to a pipe whose reader has gone (poll reports an error on it)."""
+    try:
+        import select
+
+        poll = select.poll()
+        poll.register(stream.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poll.poll(0))
+    except (AttributeError, OSError, ValueError):  # no file descriptor (captured), or no poll
+        return False
+
+
+def _main(argv: list[str] | None) -> int:
+    """The command line's work (``main``)."""
     from importlib.metadata import version
 
     __version__ = version("cvxrebalance")
