@@ -392,21 +392,19 @@ def _parts(orders: pd.DataFrame, internal: pd.DataFrame, include_internal: bool)
     parts = [_part(orders, street, qty, "street")]
     if include_internal:
         parts.append(_part(orders, inside, qty, "internal"))
-    out = pd.concat(parts).sort_values("_position", kind="stable")
-    out = out[out["quantity"] > 0].drop(columns="_position")
-    out.attrs["file_lines"] = orders.attrs.get("file_lines", False)
-    if not out.attrs["file_lines"]:  # frames not read from a file: lines counted from 2, kept per order
-        out.index = [lines[i] for i in out["_order"]]
-        out.attrs["file_lines"] = True
-    return out.drop(columns="_order")
+    out = pd.concat(parts).sort_values("_order", kind="stable")  # street before internal, per order
+    out = out[out["quantity"] > 0]
+    out.index = [lines[i] for i in out["_order"]]  # each line named by its order's orders.csv line
+    out = out.drop(columns="_order")
+    out.attrs["file_lines"] = True
+    return out
 
 
 def _part(orders: pd.DataFrame, quantity, order_quantity, venue: str) -> pd.DataFrame:
     """``orders`` as lines of ``venue`` for ``quantity`` shares each: value and cost in
     proportion."""
     share = quantity / order_quantity
-    out = orders.assign(quantity=quantity, venue=venue, _order=range(len(orders)),
-                        _position=range(len(orders)))
+    out = orders.assign(quantity=quantity, venue=venue, _order=range(len(orders)))
     for name in ("value", "cost"):
         if name in orders.columns:
             out[name] = pd.to_numeric(orders[name], errors="coerce").to_numpy(float) * share
@@ -437,7 +435,7 @@ def _by_lot(lines: pd.DataFrame, orders: pd.DataFrame, lots: pd.DataFrame | None
             piece = round(min(lot[1], left), places)
             share = piece / float(line["quantity"])
             rows.append({**line, "quantity": piece, **{k: lot[0][k] for k in LOT_FIELDS},
-                         **{k: float(line[k]) * share for k in ("value", "cost") if k in line}})
+                         **{k: _scaled(line[k], share) for k in ("value", "cost") if k in line}})
             index.append(at)
             lot[1], left = round(lot[1] - piece, places), round(left - piece, places)
             if lot[1] <= 0:
@@ -445,6 +443,15 @@ def _by_lot(lines: pd.DataFrame, orders: pd.DataFrame, lots: pd.DataFrame | None
     out = pd.DataFrame(rows, index=index, columns=[*lines.columns, *LOT_FIELDS])
     out.attrs["file_lines"] = True
     return out
+
+
+def _scaled(value: Any, share: float) -> Any:
+    """A lot line's part of its order's value or cost; a cell that is not a number (a column
+    the template does not write) as it is."""
+    try:
+        return float(value) * share
+    except (TypeError, ValueError):
+        return value
 
 
 def _check_lots(lots: pd.DataFrame, orders: pd.DataFrame, template: dict[str, Any]) -> None:

@@ -396,6 +396,9 @@ def test_lines_lots_writes_a_sell_as_one_line_per_lot_relieved():
         "00417,S,VTI,9,MKT,L7,03/04/2019,180.50,long,11/23/2026,h1-0001",
         "00417,S,VTI,3,MKT,'=L2,08/01/2025,290.00,short,11/23/2026,h1-0001",
         "'=cmd,B,BND,30,MKT,,,,,11/23/2026,h1-0002"]  # a buy: one line, no lot
+    # A column the layout does not write may be blank (edited by hand): it is not split by lot.
+    template = read_template(trade_file_template("example_lots"))
+    assert trade_file(ORDERS.assign(cost=["", ""]), template, DAY, order_lots=LOTS) == text
 
 
 def test_a_sell_without_lots_is_one_line_and_lots_must_add_up_to_the_order():
