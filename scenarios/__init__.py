@@ -52,6 +52,12 @@ def trade_file_template(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def trade_file_templates() -> list[str]:
+    """Names of the bundled custodian layouts (``trade_file_template``)."""
+    root = resources.files(__name__) / "trade_files"
+    return sorted(p.name.removesuffix(".toml") for p in root.iterdir() if p.name.endswith(".toml"))
+
+
 def describe_case(name: str) -> str:
     """First sentence of a bundled case's README (after its title)."""
     readme = case_path(name) / "README.md"

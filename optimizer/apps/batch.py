@@ -187,7 +187,28 @@ def read_tables(root: Path | str) -> tuple[dict, dict, Policy, list[Path], str]:
     """
     if _is_url(root):
         return _read_db(str(root))
-    return _validate(*_read_files(root))
+    if not Path(root).is_dir():
+        raise ValidationError([Problem(str(root), None, None, _not_a_directory(str(root)))])
+    return _validate(*_read_files(Path(root)))
+
+
+def _not_a_directory(root: str) -> str:
+    """Why IN_DIR ``root`` cannot be read: a URL missing its ``//`` (``sqlite:/book.db``), with
+    the form meant, or no such directory.
+
+    Examples
+    --------
+    >>> _not_a_directory("sqlite:/book.db")
+    "is neither a directory nor a database URL: a URL has '://' after its scheme: sqlite:///book.db for a database file"
+    """
+    scheme, colon, rest = root.partition(":")
+    if colon and len(scheme) > 1 and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+        if scheme.split("+")[0].lower() in ("sqlite", "duckdb"):  # a file: three slashes, then its path
+            meant = f"{scheme}:///{rest.lstrip('/')} for a database file"
+        else:
+            meant = f"{scheme}://user@host/database"
+        return f"is neither a directory nor a database URL: a URL has '://' after its scheme: {meant}"
+    return "no such directory"
 
 
 def _read_files(root: Path) -> tuple:

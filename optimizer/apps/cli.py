@@ -10,7 +10,13 @@ import sys
 from pathlib import Path
 
 from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, OutputError, Problem, ValidationError
-from cvxrebalance.scenarios import case_path, describe_case, list_cases, trade_file_template
+from cvxrebalance.scenarios import (
+    case_path,
+    describe_case,
+    list_cases,
+    trade_file_template,
+    trade_file_templates,
+)
 
 EXIT_OUTPUT = 3  # the results could not be written (1: some households failed, 2: bad input)
 
@@ -58,8 +64,46 @@ def _executor_options(parser: argparse.ArgumentParser, chunk_help: str) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a command whose reader went away
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 2 bad input, infeasible policy or I/O error)."""
+    """Entry point; returns the exit code (0 ok, 2 bad input, infeasible policy or I/O error).
+
+    A reader that goes away (``cvxrebalance batch ... | head``) ends the command quietly
+    (``EXIT_PIPE``), without a BrokenPipeError traceback; a broken pipe elsewhere (a worker's)
+    is raised as it is.
+    """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed stdout shows here, not as an error at exit
+        return code
+    except BrokenPipeError:
+        closed = [stream for stream in (sys.stdout, sys.stderr) if _closed_pipe(stream)]
+        if sys.stdout not in closed:
+            raise
+        # Python flushes stdout once more at exit: point the closed streams at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in closed:
+            os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+        return EXIT_PIPE
+
+
+def _closed_pipe(stream) -> bool:
+    """Whether ``stream`` writes to a pipe whose reader has gone (poll reports an error on it)."""
+    try:
+        import select
+
+        poll = select.poll()
+        poll.register(stream.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poll.poll(0))
+    except (AttributeError, OSError, ValueError):  # no file descriptor (captured), or no poll
+        return False
+
+
+def _main(argv: list[str] | None) -> int:
+    """The command line's work (``main``)."""
     from importlib.metadata import version
 
     __version__ = version("cvxrebalance")
@@ -82,16 +126,20 @@ def main(argv: list[str] | None = None) -> int:
                        "order lots, block trades and allocations under OUT_DIR's batch_id")
     _executor_options(batch, "households per task (default 50)")
     batch.add_argument("--cross", action="store_true",
-                       help="cross opposite sides of a security across clients (off: never netted)")
+                       help="cross opposite sides of a security between different households (off: never "
+                       "netted); the firm's decision: client consent and its cross-trade policy")
     batch.add_argument("--only-needed", action="store_true",
                        help="rebalance only the households `scan` says need it (default thresholds)")
     tf = sub.add_parser("trade-file", help="a custodian upload file from a batch's orders.csv, by a trade_file.toml")
     tf.add_argument("out_dir", help="a batch OUT_DIR (its orders.csv)")
     tf.add_argument("--template", required=True,
-                    help="a trade_file.toml, or a bundled example: example_a, example_b")
+                    help="a trade_file.toml, or a bundled example: " + ", ".join(trade_file_templates()))
     tf.add_argument("--date", help="the trade date (default: today, or the Monday after on a weekend; "
                                    "exchange holidays are not known: give the date on one)")
     tf.add_argument("--out", help="the file to write (default: OUT_DIR/<template name>.csv)")
+    tf.add_argument("--include-internal", action="store_true",
+                    help="after `batch --cross`: also a line of venue internal for each order's crossed part "
+                    "(default: each order's street part only, as allocations.csv gives it)")
     rp = sub.add_parser("report", help="HTML proposals of a result directory or a batch OUT_DIR (and its dashboard)")
     rp.add_argument("out_dir", help="a `run --out` directory (writes report.html) or a batch OUT_DIR "
                     "(writes households/<id>/report.html and dashboard.html)")
@@ -324,16 +372,23 @@ def _trade_file(args) -> int:
     import datetime as dt
 
     from cvxrebalance.optimizer.apps.trade_file import (
+        cross_note,
+        failed_households,
         next_trading_day,
+        read_allocations,
         read_orders,
         read_template,
-        trade_file,
+        render,
+        upload_lines,
         upload_path,
     )
     from cvxrebalance.optimizer.domain.output import write_files
 
     try:
         bundled = None if Path(args.template).exists() else trade_file_template(args.template)
+        if bundled is None and not Path(args.template).exists():
+            raise FileNotFoundError(f"--template {args.template!r}: no such template file, and no bundled example "
+                                    f"of that name; bundled: {', '.join(trade_file_templates())}")
         template = read_template(bundled or args.template)
         orders_path = Path(args.out_dir) / "orders.csv"
         if not orders_path.is_file():
@@ -344,12 +399,28 @@ def _trade_file(args) -> int:
         elif not args.date and date != dt.date.today():
             print(f"note: today is a weekend day: the trade date is {date:%A} {date}", file=sys.stderr)
         out = upload_path(args.out_dir, args.template, args.out)
+        failed = failed_households(args.out_dir)
+        if failed:
+            shown = ", ".join(failed[:5]) + (", ..." if len(failed) > 5 else "")
+            print(f"warning: {len(failed)} household{'s' if len(failed) > 1 else ''} failed in the batch "
+                  f"(errors.csv: {shown}): their orders are not in this file", file=sys.stderr)
         orders = read_orders(orders_path)
-        text = trade_file(orders, template, date)
-        write_files(out.parent, {out.name: text})
+        internal = read_allocations(args.out_dir)
+        lots = None
+        if template["file"]["lines"] == "lots":  # the specific lots each sell relieves
+            lots_path = Path(args.out_dir) / "order_lots.csv"
+            if not lots_path.is_file():
+                raise FileNotFoundError(f'{lots_path}: no order_lots.csv, which the template\'s lines = "lots" needs')
+            lots = read_orders(lots_path)
+        lines = upload_lines(orders, template, internal, args.include_internal, lots)
+        write_files(out.parent, {out.name: render(lines, template, date)})
     except FAILURES as exc:
         return _report(exc)
-    print(f"Wrote {out} ({len(orders)} orders)")  # not lines: a quoted cell may hold a line break
+    # Counted, not the file's lines: a quoted cell may hold a line break.
+    shown = f"{len(orders)} orders" if len(lines) == len(orders) else f"{len(lines)} lines for {len(orders)} orders"
+    print(f"Wrote {out} ({shown})")
+    if internal is not None:
+        print(cross_note(orders, internal, args.include_internal))
     return 0
 
 

@@ -10,13 +10,26 @@
 - ``block_trades.csv``: one block per security and side, ``block_id`` = ``<side>-<security_id>``,
   ``venue = street``. Buys and sells are never netted across clients by default: a security
   bought for one household and sold for another is two blocks. Crossing them is an explicit
-  option (``cross=True``): then the smaller side of each security is crossed internally, at the
-  price used, as two blocks of ``venue = internal`` (``cross-buy-<security_id>`` and
-  ``cross-sell-<security_id>``, of equal quantity), and the street blocks carry the rest; each
-  order's part of the cross is its share of its side, in whole shares (largest remainder; a
-  fractional part goes to the street);
+  option (``cross=True``), a firm's decision (client consent, its cross-trade policy): then the
+  smaller side of each security is crossed internally, at the price used, as two blocks of
+  ``venue = internal`` (``cross-buy-<security_id>`` and ``cross-sell-<security_id>``, of equal
+  quantity), and the street blocks carry the rest; each order's part of the cross is its share
+  of its side, in whole shares (largest remainder; a fractional part goes to the street);
 - ``allocations.csv``: each block's orders, with their quantities (they sum to the block's, and
   an order's rows sum to its quantity).
+
+A cross never matches a household against itself. A household that both buys and sells a
+security (in any of its accounts) sends all its orders in that security to the street; only the
+households on one side of it cross. Why this rule rather than crossing such a household's orders
+against the other households' opposite orders only: the internal blocks are pools (allocations
+map a block to its orders, never a buy to a sell), so the only way the files themselves show
+that no client traded with herself is that no household appears on both sides of a security's
+cross; and a household on both sides is moving a security between its own accounts (sell in
+the IRA, buy in the taxable account), a trade between an IRA and its owner that is a prohibited
+transaction (IRC 4975) if settled internally, and pointless to cross anyway. Its orders lose
+the cross with other households, a small price for a rule an auditor can check from
+allocations.csv alone. The household is ``household_id``: related clients in separate
+households are the firm's to keep apart (do not cross).
 """
 
 from __future__ import annotations
@@ -74,7 +87,7 @@ def blocks(orders_: pd.DataFrame, cross: bool = False) -> tuple[pd.DataFrame, pd
     o = orders_.assign(block_id=orders_["side"].astype(str) + "-" + orders_["security_id"].astype(str),
                        crossed=_crossed(orders_) if cross else 0.0)
     street = o[o["quantity"] > o["crossed"]]
-    places = _places(o["quantity"])  # sums and differences kept to the orders' own digits
+    places = decimal_places(o["quantity"])  # sums and differences kept to the orders' own digits
     street = street.assign(quantity=np.round(street["quantity"] - street["crossed"], places), venue="street")
     crossing = o[o["crossed"] > 0]
     crossing = crossing.assign(quantity=crossing["crossed"], venue="internal",
@@ -84,13 +97,18 @@ def blocks(orders_: pd.DataFrame, cross: bool = False) -> tuple[pd.DataFrame, pd
     block = g.agg(quantity=("quantity", "sum"), price=("price", "first"), allocations=("order_id", "size")).reset_index()
     block["quantity"] = np.round(block["quantity"], places)
     block["value"] = np.round(block["quantity"].to_numpy(float) * block["price"].to_numpy(float), 2)
-    if (block["quantity"] == np.round(block["quantity"])).all():  # whole shares stay whole numbers
-        block["quantity"] = block["quantity"].astype(int)
     alloc = alloc.sort_values(["block_id", KEY, "account_id"], kind="stable")[ALLOCATION_COLUMNS]
-    return block[BLOCK_COLUMNS], alloc.reset_index(drop=True)
+    return _whole(block[BLOCK_COLUMNS]), _whole(alloc.reset_index(drop=True))
 
 
-def _places(quantity: pd.Series) -> int:
+def _whole(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its quantities as integers when every one is whole, so the files write
+    ``348``, not ``348.0``; fractional shares stay as they are."""
+    q = table["quantity"].astype(float)
+    return table.assign(quantity=q.astype(int)) if (q == np.round(q)).all() else table
+
+
+def decimal_places(quantity: pd.Series) -> int:
     """Digits after the point of the most precise quantity (in its shortest decimal form, at
     most 15): sums and differences of the quantities are exact to that many digits, and any
     further digit is float noise (10.3 - 10 = 0.3000000000000007), not a share to trade."""
@@ -100,12 +118,15 @@ def _places(quantity: pd.Series) -> int:
 
 def _crossed(o: pd.DataFrame) -> pd.Series:
     """Each order's crossed shares: per security, min(bought, sold) whole shares are crossed;
-    each side's orders share it in proportion to their whole shares, in whole shares by largest remainder."""
+    each side's orders share it in proportion to their whole shares, in whole shares by largest
+    remainder. A household with orders on both sides of a security crosses none of them (module
+    docstring)."""
     out = pd.Series(0.0, index=o.index)
     # Only an order's whole shares cross (a fractional part goes to the street), so no order's
     # rounded-up share of the cross can exceed what it trades.
     whole_qty = np.floor(o["quantity"].astype(float))
-    for _, part in o.assign(_whole=whole_qty).groupby("security_id"):
+    sides = o.groupby(["security_id", KEY])["side"].transform("nunique")
+    for _, part in o.assign(_whole=whole_qty)[sides.lt(2)].groupby("security_id"):
         totals = part.groupby("side")["_whole"].sum()
         matched = float(min(totals.get("buy", 0.0), totals.get("sell", 0.0)))
         if matched <= 0:

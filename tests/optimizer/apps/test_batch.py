@@ -515,3 +515,49 @@ def test_parquet_account_numbers_of_an_integer_column_with_blanks_keep_their_dig
     assert len(orders) and set(orders["account_number"]) <= {*given.values(), ""}
     assert orders["account_number"].tolist() == [given.get((h, a), "") for h, a in
                                                  zip(orders["household_id"], orders["account_id"], strict=True)]
+
+
+@pytest.mark.parametrize(("given", "suggested"), [("sqlite:/book.db", "sqlite:///book.db"),
+                                                  ("duckdb:book.duckdb", "duckdb:///book.duckdb"),
+                                                  ("postgresql:/host/db", "postgresql://")])
+def test_a_mistyped_database_url_is_named_not_four_missing_tables(tmp_path, monkeypatch, capsys, given, suggested):
+    """`batch sqlite:/book.db OUT` (one slash) was read as a directory: four "missing from IN_DIR"
+    problems and no word of the URL."""
+    from cvxrebalance.optimizer.apps.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValidationError) as err:
+        run_batch(given, tmp_path / "out", workers=1, progress=False)
+    [problem] = err.value.problems
+    assert given in str(problem) and suggested in problem.message and "missing" not in problem.message
+    assert main(["batch", given, str(tmp_path / "out2"), "--no-progress"]) == 2
+    assert suggested in capsys.readouterr().err
+
+
+def test_a_missing_in_dir_is_named_once(tmp_path):
+    with pytest.raises(ValidationError) as err:
+        run_batch(tmp_path / "nope", tmp_path / "out", workers=1, progress=False)
+    [problem] = err.value.problems
+    assert "nope" in str(problem) and "no such directory" in problem.message
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
+    """`cvxrebalance batch ... | head` ended in a BrokenPipeError traceback."""
+    code = "import sys; from cvxrebalance.optimizer.apps.cli import main; sys.exit(main(['cases']))"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the command writes
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_not_hidden(monkeypatch):
+    """Only a closed stdout ends the command quietly: a worker's broken pipe is a failure."""
+    from cvxrebalance.optimizer.apps import cli
+
+    def broken(argv):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "_main", broken)
+    with pytest.raises(BrokenPipeError):
+        cli.main(["cases"])

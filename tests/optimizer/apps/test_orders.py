@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -95,3 +96,58 @@ def test_fractional_quantities_are_the_orders_digits_not_float_noise():
     # Only the noise goes: a quantity with many digits keeps every one of them.
     fine = orders(TRADES.assign(quantity=[100.0, 50.0, 0.1234567891234, 10.0]))
     assert blocks(fine)[0].set_index("block_id").loc["sell-EQ", "quantity"] == 0.1234567891234
+
+
+def test_crossing_never_matches_a_household_against_itself():
+    """Smith's IRA sold EQ and her taxable account bought it: the cross put her on both sides (a
+    trade between an IRA and its owner's account is a prohibited transaction, IRC 4975). A
+    household that both buys and sells a security sends that security's orders to the street;
+    the others still cross among themselves."""
+    trades = pd.DataFrame({
+        "household_id": ["smith", "smith", "b", "c"], "account_id": ["ira", "taxable", "t", "t"],
+        "security_id": ["EQ"] * 4, "side": ["sell", "buy", "buy", "sell"],
+        "quantity": [50.0, 60.0, 30.0, 20.0], "price": [100.0] * 4, "value": [5000.0, 6000.0, 3000.0, 2000.0],
+        "cost": [0.0] * 4, "reason": ["drift"] * 4, "reason_detail": [""] * 4})
+    o = orders(trades)
+    block, alloc = blocks(o, cross=True)
+    crossed = alloc[alloc["block_id"].str.startswith("cross-")]
+    assert "smith" not in set(crossed["household_id"])
+    assert crossed.set_index("order_id")["quantity"].to_dict() == {"b-0001": 20, "c-0001": 20}
+    street = alloc[~alloc["block_id"].str.startswith("cross-")].set_index("order_id")["quantity"]
+    assert street.to_dict() == {"smith-0002": 60, "b-0001": 10, "smith-0001": 50}
+    # Smith alone on both sides: nothing crosses at all.
+    alone = blocks(orders(trades.iloc[:2]), cross=True)[0]
+    assert (alone["venue"] == "street").all() and alone["quantity"].tolist() == [60, 50]
+
+
+def test_no_household_is_ever_on_both_sides_of_a_cross():
+    rng = np.random.default_rng(7)
+    n = 60
+    trades = pd.DataFrame({
+        "household_id": rng.choice(["h1", "h2", "h3", "h4", "h5"], n), "account_id": rng.choice(["ira", "t"], n),
+        "security_id": rng.choice(["EQ", "BD", "FX"], n), "side": rng.choice(["buy", "sell"], n),
+        "quantity": rng.integers(1, 100, n).astype(float), "price": 10.0})
+    trades = trades.drop_duplicates(["household_id", "account_id", "security_id"]).assign(
+        value=lambda t: t["quantity"] * 10.0, cost=0.0, reason="drift", reason_detail="")
+    block, alloc = blocks(orders(trades), cross=True)
+    crossed = alloc[alloc["block_id"].str.startswith("cross-")].assign(
+        security=lambda a: a["block_id"].str.split("-", n=2).str[2])
+    assert len(crossed)  # the draw crosses something
+    for _, part in crossed.groupby("security"):
+        buyers = set(part.loc[part["side"] == "buy", "household_id"])
+        assert buyers.isdisjoint(part.loc[part["side"] == "sell", "household_id"])
+    assert alloc.groupby("block_id")["quantity"].sum().to_dict() == block.set_index("block_id")["quantity"].to_dict()
+
+
+def test_allocations_write_whole_quantities_as_the_blocks_do():
+    """allocations.csv wrote 348.0 where block_trades.csv wrote 348."""
+    from cvxrebalance.optimizer.domain.output import frame_csv
+
+    def written(table: pd.DataFrame) -> list[str]:
+        return [line.rsplit(",", 1)[1] for line in frame_csv(table[["block_id", "quantity"]]).splitlines()[1:]]
+
+    for cross in (False, True):
+        block, alloc = blocks(orders(TRADES), cross=cross)
+        assert all("." not in q for q in written(alloc) + written(block))
+    fractional = blocks(orders(TRADES.assign(quantity=[100.0, 50.5, 40.0, 10.0])), cross=True)[1]
+    assert "37.5" in written(fractional)  # 50.5 less 13 crossed: fractional shares stay as they are
