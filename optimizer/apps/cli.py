@@ -377,11 +377,11 @@ def _trade_file(args) -> int:
         next_trading_day,
         read_allocations,
         read_orders,
-        read_template,
         render,
         upload_lines,
         upload_path,
     )
+    from cvxrebalance.optimizer.apps.trade_template import read_template
     from cvxrebalance.optimizer.domain.output import write_files
 
     try:

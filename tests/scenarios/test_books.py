@@ -79,7 +79,8 @@ def test_the_bundled_templates_make_upload_files_of_the_book_s_orders(book, tmp_
     import datetime as dt
 
     from cvxrebalance.optimizer.apps.batch import read_result_csv
-    from cvxrebalance.optimizer.apps.trade_file import read_template, trade_file
+    from cvxrebalance.optimizer.apps.trade_file import trade_file
+    from cvxrebalance.optimizer.apps.trade_template import read_template
     from cvxrebalance.scenarios import trade_file_template
 
     out, _ = book

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from cvxrebalance import ValidationError
-from cvxrebalance.optimizer.apps.trade_file import read_template, trade_file
+from cvxrebalance.optimizer.apps.trade_file import trade_file
+from cvxrebalance.optimizer.apps.trade_template import read_template
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "scenarios" / "trade_files"
 ORDERS = pd.DataFrame({
@@ -315,7 +316,7 @@ def test_a_fractional_street_part_keeps_the_orders_digits():
 def test_every_orders_column_is_a_field():
     """reason_detail was refused though the README says any field of orders.csv is one."""
     from cvxrebalance.optimizer.apps.orders import ORDER_COLUMNS
-    from cvxrebalance.optimizer.apps.trade_file import FIELDS
+    from cvxrebalance.optimizer.apps.trade_template import FIELDS
 
     assert set(ORDER_COLUMNS) | {"trade_date", "venue"} <= set(FIELDS)
     template = {**read_template(EXAMPLES / "example_a.toml"), "columns": [{"name": "why", "field": "reason_detail"}]}
@@ -366,7 +367,7 @@ def test_the_cli_warns_that_failed_households_are_missing_from_the_file(tmp_path
 
 def test_every_template_key_and_field_is_documented():
     """The keys were only in the module docstring; docs/case_format.md documents each one."""
-    from cvxrebalance.optimizer.apps import trade_file as tf
+    from cvxrebalance.optimizer.apps import trade_template as tf
 
     text = (Path(__file__).resolve().parents[3] / "docs" / "case_format.md").read_text()
     section = text.split("## trade_file.toml", 1)[1].split("\n## ", 1)[0]
