@@ -461,7 +461,7 @@ def _scan(args) -> int:
         print(f"{len(waiting)} more with opportunities their policy's trigger does not act on today: "
               + ", ".join(f"{n} {r}" for r, n in waiting["reasons"].str.split("; ").explode().value_counts().items()))
     shown = needed.head(args.top).copy()
-    if len(needed) > len(shown):
+    if len(needed) > len(shown) > 0:  # --top 0: the counts alone
         print(f"(the {len(shown)} most urgent; {len(needed) - len(shown)} more with --top or --out)")
     if len(shown):
         for c in ("breach", "transition", "idle_cash"):  # blank: none, or unknown (a household flagged input)
