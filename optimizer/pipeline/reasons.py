@@ -33,7 +33,9 @@ household's own rows). The first test that applies wins:
    factor gradient and g_funding its average over what funds the net (or what a net sale funds):
    a sale of an overweight class that pays for an underweight one is credited on both sides.
    The share goes to the trades on the net's side, pro rata; the other side (a swap leg) gets
-   none of it. Specific risk is attributed per trade.
+   none of it. Specific risk is attributed per trade. A trade on the net's side whose group
+   nets under ``NET_SHARE`` of that side (mostly a swap: BND sold whole at a loss into AGG, the
+   class trimmed by a tenth of it) takes another term it lowers first (the tax term: a harvest).
 
    - ``tax_loss_harvest``: the tax term (a sale that realizes a loss);
    - ``asset_location``: the location term (a move to an account type with less tax drag);
@@ -131,6 +133,10 @@ class _Trades:
         self.with_net = np.sign(self.delta) == np.sign(self.net_group[self.group])
         self.same_side = np.zeros_like(self.net_group)
         np.add.at(self.same_side, self.group, np.abs(self.delta) * self.with_net)
+        # Mostly a swap: on the net's side, but the net is under NET_SHARE of that side's trading
+        # (a whole position sold at a loss into the class's ranked fund, a small net trim).
+        self.mostly_swap = self.with_net & (np.abs(self.net_group[self.group])
+                                            < NET_SHARE * self.same_side[self.group])
         # What the rules read, once: class weights under the bands, cash needs, forced sales.
         self.before = banded_before(data)
         self.need = _cash_needed(data, sol)
@@ -241,6 +247,11 @@ def _substitute_reason(tr: _Trades, t: int, rule: Why | None) -> Why | None:
 
 def _term_reason(tr: _Trades, t: int, lowering: dict[str, np.ndarray]) -> Why | None:
     term = max(lowering, key=lambda name: lowering[name][t])
+    if term == "risk" and tr.mostly_swap[t]:
+        # Most of the trade is a swap, which moves no factor exposure: its other terms explain
+        # it before the small net part's tracking credit (all of which it carries).
+        others = {name: v for name, v in lowering.items() if name != "risk" and v[t] > 0}
+        term = max(others, key=lambda name: others[name][t]) if others else term
     if lowering[term][t] <= 0:
         return None
     d, sol = tr.data, tr.sol

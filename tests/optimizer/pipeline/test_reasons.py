@@ -187,3 +187,19 @@ def test_the_trigger_says_why_in_plain_words():
     assert not r.summary["rebalanced"]
     assert r.summary["trigger"]["words"] == ["every asset class is inside its allowed range"]
     assert rebalance(ira(610, 780), policy()).summary["trigger"]["words"] == ["the policy rebalances at every review"]
+
+
+def test_a_position_sold_whole_at_a_loss_into_the_class_s_fund_reads_as_a_harvest():
+    """The advisor book's h031 sells all 5,983 BND ($436,759) at a $7,538.58 loss and buys $397,485
+    of AGG, its class's ranked fund: bonds net only a tenth of the sale. The sale read `drift`,
+    credited with the whole class's trim; it is a harvest, and AGG its substitute."""
+    from cvxrebalance.optimizer.apps.batch import household_and_policy, read_batch
+    from cvxrebalance.scenarios import book_path
+
+    batch = read_batch(book_path("advisor"))
+    household, policy, _ = household_and_policy("h031", batch.households["h031"], batch.shared, batch.policy, {})
+    trades = rebalance(household, policy).trades.set_index(["security_id", "side"])
+    assert trades.loc[("BND", "sell"), "reason"] == "tax_loss_harvest"
+    assert "realizes a loss of 7,538.58" in trades.loc[("BND", "sell"), "reason_detail"]
+    assert trades.loc[("AGG", "buy"), "reason"] == "tax_loss_harvest"
+    assert trades.loc[("VXUS", "sell"), "reason"] == "drift"  # a trade of its class's net: as before
