@@ -385,6 +385,7 @@ def _split(shared: dict, tables: dict, policy: Policy, files: list[Path], shared
         rest = df.drop(columns=[KEY])  # once, not per household (0.7 ms each)
         for hid, part in rest.groupby(keys.to_numpy(), sort=False):
             part.attrs["file_lines"] = df.attrs.get("file_lines", False)
+            part.attrs["table"] = df.attrs.get("table")  # a database's table (restrictions.cite)
             households.setdefault(str(hid), {n: None for n in PER_HOUSEHOLD})[name] = part
             digests.setdefault(str(hid), []).append(f"{name}:{int(sums[hid]) & (2**64 - 1)}:{sizes[hid]}")
     if blank_ids:

@@ -164,6 +164,7 @@ def _frame(conn, name: str, problems: list[Problem]) -> pd.DataFrame:
     df = df.astype({c: object for c in df.columns if df[c].dtype == object})
     df.index = pd.RangeIndex(len(df)) + 2  # as a Parquet row: its row number + 1 (header = line 1)
     df.attrs["file_lines"] = True
+    df.attrs["table"] = name  # texts that cite a row say "table NAME, row N" (restrictions.cite)
     return df
 
 

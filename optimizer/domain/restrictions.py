@@ -42,6 +42,13 @@ RESTRICTIONS = {
 KEEP = [c for c in RESTRICTIONS if c != "household_id"]
 
 
+def cite(line: int, table: str | None = None) -> str:
+    """Where a restriction row is: ``restrictions.csv line 3``, or for a batch read from a
+    database (``attrs["table"]`` of the frame read, indexed by row + 1) ``table restrictions,
+    row 2``, as the database's problems name it."""
+    return f"table {table}, row {line - 1}" if table else f"{FILE} line {line}"
+
+
 def empty_restrictions() -> pd.DataFrame:
     """A household without restrictions: the parsed table's columns, no rows."""
     return _EMPTY.copy()
@@ -102,7 +109,9 @@ def parse_restrictions(df: pd.DataFrame | None, sec: pd.DataFrame, acc: pd.DataF
             _check_substitute(row, line, classes, class_targets, bad)
     _repeats(r, problems)
     _check_substitutions(r, problems)
-    return r[KEEP]
+    out = r[KEEP]
+    out.attrs["table"] = df.attrs.get("table")  # where the rows came from, for ``cite``
+    return out
 
 
 def _repeats(r: pd.DataFrame, problems: list[Problem]) -> None:
@@ -247,10 +256,15 @@ class Restricted:
     stand_in_ok: np.ndarray
     stand_in_text: list[str]
     stand_in_row: np.ndarray
+    table: str | None = None  # the database table the rows came from (None: restrictions.csv)
 
     def text(self, r: int) -> str:
         """Row r in words, e.g. ``no_hold tag 'defense' in every account (restrictions.csv line 3)``."""
-        return f"{self.rule[r]} {self.what[r]} (restrictions.csv line {self.line[r]})"
+        return f"{self.rule[r]} {self.what[r]} ({self.cite(r)})"
+
+    def cite(self, r: int) -> str:
+        """Where row r is (``cite``): its file line, or its database table and row."""
+        return cite(self.line[r], self.table)
 
     def number(self, r: int) -> str:
         """Row r as the client knows it, e.g. ``client restriction 1: no holdings tagged defense in
@@ -320,7 +334,7 @@ def restricted(household, account_ids: list[str], account_types: list[str]) -> R
         for i in np.flatnonzero(members):
             why[i] = f"{sids[i]} ({sub}) stands in for {replaced[sub]} only in {where} (restrictions.csv substitute)"
     position = np.array(masks, bool) if masks else np.zeros((0, A, N), bool)
-    return Restricted(position, rules, lines, what, words, where_rows, ok, why, stand_in_row)
+    return Restricted(position, rules, lines, what, words, where_rows, ok, why, stand_in_row, res.attrs.get("table"))
 
 
 def class_targets(tgt: pd.DataFrame, key: str) -> dict[str, tuple[int, float]]:

@@ -238,7 +238,7 @@ def _substitute_reason(tr: _Trades, t: int, rule: Why | None) -> Why | None:
     r = int(res.stand_in_row[a, i])
     sid, k = d.security_ids[i], int(d.class_of[i])
     detail = (f"{sid} stands in for {d.classes[k]} {res.where[r]} "
-              f"(client rule: restrictions.csv line {res.line[r]})")
+              f"(client rule: {res.cite(r)})")
     words = f"Stands in for {d.classes[k]} {res.where[r]} (client restriction {r + 1})"
     if rule is not None:
         detail, words = f"{detail}; {rule.detail}", f"{words}; {_clause(rule.words)}"

@@ -665,3 +665,31 @@ def test_a_duckdb_file_another_process_holds_is_a_clear_error(tmp_path, duckdb_u
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_trade_s_reason_cites_the_restriction_by_table_and_row(tmp_path):
+    """The advisor book from SQLite: Jones's NOC sale cited "restrictions.csv line 6", a row the
+    database does not have under that name; it cites the table and the row its problems would."""
+    import re
+
+    from cvxrebalance.scenarios import book_path
+
+    root = book_path("advisor")
+    url = f"sqlite:///{tmp_path / 'book.db'}"
+    load(root, url)
+    eng = engine_of(url)
+    with eng.begin() as conn:
+        pd.DataFrame({"name": [p.stem for p in (root / "policies").glob("*.toml")],
+                      "toml": [p.read_text() for p in (root / "policies").glob("*.toml")]}).to_sql(
+            "policies", conn, index=False)
+    eng.dispose()
+    out = tmp_path / "out"
+    run_batch(url, out, workers=1, progress=False, only_needed=True)
+    orders = pd.read_csv(out / "orders.csv").set_index("order_id")
+    detail = orders.loc["jones-0001", "reason_detail"]
+    found = re.search(r"\(table restrictions, row (\d+)\)", detail)
+    assert found and "restrictions.csv" not in detail, detail
+    row = nth_row(url, "restrictions", int(found.group(1)))
+    assert (row["household_id"], row["tag"], row["rule"]) == ("jones", "defense", "no_hold")
+    muni = orders.loc[(orders["household_id"] == "smith") & (orders["security_id"] == "MUB"), "reason_detail"].iloc[0]
+    assert "(client rule: table restrictions, row" in muni
