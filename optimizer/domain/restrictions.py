@@ -273,7 +273,8 @@ class Restricted:
 
     def label(self, r: int) -> str:
         """Row r's name among an infeasible policy's conflicts."""
-        return f"restrictions.{self.rule[r]}[line {self.line[r]}: {self.what[r]}]"
+        where = f"row {self.line[r] - 1}" if self.table else f"line {self.line[r]}"  # as ``cite``
+        return f"restrictions.{self.rule[r]}[{where}: {self.what[r]}]"
 
     @property
     def buy_forbidden(self) -> np.ndarray:
