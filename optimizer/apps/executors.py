@@ -213,8 +213,8 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, executor: str = "local
 def _run_batch(in_dir, out: Path, executor, scheduler, workers, chunk_size, retry_errors, progress,
                only_needed=False, cross=False, results_to: str | None = None) -> dict:
     t0 = time.perf_counter()
+    batch = read_batch(in_dir)  # first: bad input leaves no empty OUT_DIR behind
     out.mkdir(parents=True, exist_ok=True)
-    batch = read_batch(in_dir)
     ids = list(batch.households)
     if only_needed:
         from cvxrebalance.optimizer.apps.scan import scan

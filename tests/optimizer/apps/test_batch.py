@@ -561,3 +561,11 @@ def test_a_broken_pipe_that_is_not_stdout_is_not_hidden(monkeypatch):
     monkeypatch.setattr(cli, "_main", broken)
     with pytest.raises(BrokenPipeError):
         cli.main(["cases"])
+
+
+def test_bad_shared_input_leaves_no_out_dir_behind(tmp_path):
+    in_dir = make_input(tmp_path, 2)
+    (in_dir / "securities.csv").write_text("security_id,asset_class,price\nSEC0000,equity,abc\n")
+    with pytest.raises(ValidationError):
+        run_batch(in_dir, tmp_path / "out", workers=1, progress=False)
+    assert not (tmp_path / "out").exists()
