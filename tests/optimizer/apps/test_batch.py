@@ -133,7 +133,7 @@ def test_dask_local_cluster_matches_local_executor(tmp_path):
 
 
 def test_parquet_input_gives_the_same_result(tmp_path):
-    pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow", reason="the parquet extra (pyarrow) is not installed")
     in_dir = make_input(tmp_path, 4)
     run_batch(in_dir, tmp_path / "csv", workers=1, progress=False)
     for name in ("accounts", "holdings"):
@@ -322,7 +322,7 @@ def test_damaged_household_files_are_redone_not_combined(tmp_path):
 
 
 def test_a_null_household_id_in_parquet_is_named_not_dropped(tmp_path):
-    pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow", reason="the parquet extra (pyarrow) is not installed")
     in_dir = make_input(tmp_path, 3)
     hol = pd.read_csv(in_dir / "holdings.csv")
     hol.loc[3, "household_id"] = None
@@ -334,7 +334,7 @@ def test_a_null_household_id_in_parquet_is_named_not_dropped(tmp_path):
 
 
 def test_parquet_with_a_saved_index_reads(tmp_path):
-    pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow", reason="the parquet extra (pyarrow) is not installed")
     in_dir = make_input(tmp_path, 2)
     run_batch(in_dir, tmp_path / "csv", workers=1, progress=False)
     cov = pd.read_csv(in_dir / "covariance.csv")
@@ -363,7 +363,7 @@ def test_ids_differing_only_in_case_get_places_distinct_on_any_file_system():
 def test_a_table_given_as_both_csv_and_parquet_is_named_not_chosen_silently(tmp_path):
     """holdings.csv beside a holdings.parquet (a stale export, say) used to be read alone, and the
     households of the other file were silently dropped or run on old rows."""
-    pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow", reason="the parquet extra (pyarrow) is not installed")
     in_dir = make_input(tmp_path, 3)
     pd.read_csv(in_dir / "holdings.csv").head(4).to_parquet(in_dir / "holdings.parquet")
     with pytest.raises(ValidationError) as info:
@@ -497,7 +497,7 @@ def test_an_account_number_under_two_households_is_found_whatever_its_case(tmp_p
 def test_parquet_account_numbers_of_an_integer_column_with_blanks_keep_their_digits(tmp_path):
     """pandas reads a Parquet integer column with nulls as floats: 48000030 reached orders.csv
     (and the custodian's file) as 48000030.0."""
-    pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow", reason="the parquet extra (pyarrow) is not installed")
     import pyarrow as pa
     import pyarrow.parquet as pq
 
