@@ -198,22 +198,10 @@ def _main(argv: list[str] | None) -> int:
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
 
-    if args.command == "batch":
-        return _batch(args)
-    if args.command == "scan":
-        return _scan(args)
-    if args.command == "trade-file":
-        return _trade_file(args)
-    if args.command == "report":
-        return _html_report(args)
-    if args.command == "backtest":
-        return _backtest(args)
-    if args.command == "sweep":
-        return _sweep(args)
-    if args.command == "shock":
-        return _shock(args)
-    if args.command == "signals":
-        return _signals(args)
+    handlers = {"batch": _batch, "scan": _scan, "trade-file": _trade_file, "report": _html_report,
+                "backtest": _backtest, "sweep": _sweep, "shock": _shock, "signals": _signals}
+    if args.command in handlers:
+        return handlers[args.command](args)
     if args.command == "bench":
         from cvxrebalance.optimizer.apps.bench import main as bench_main
 
