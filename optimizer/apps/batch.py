@@ -260,7 +260,6 @@ def _read_db(url: str) -> tuple[dict, dict, Policy, list[Path], str]:
 def _validate(shared: dict, tables: dict, policy: Policy, policies: dict, twice: set[str],
               problems: list[Problem], files: list[Path], shared_digest: str) -> tuple:
     """The tables read (``_read_files`` or ``_read_db``) checked: ``read_tables``."""
-    twice_too = twice
     for name in ("securities", "targets"):
         if shared[name] is None and name not in twice and not (name == "targets" and shared["models"] is not None):
             problems.append(Problem(f"{name}.csv", None, None, "shared table is missing from IN_DIR (or, "
@@ -273,9 +272,9 @@ def _validate(shared: dict, tables: dict, policy: Policy, policies: dict, twice:
         if df is not None and KEY not in df.columns:
             problems.append(Problem(f"{name}.csv", 1, KEY, "per-household table needs a household_id column"))
     for name in ("accounts", "holdings"):
-        if tables[name] is None and name not in twice_too:
+        if tables[name] is None and name not in twice:
             problems.append(Problem(f"{name}.csv", None, None, "per-household table is missing from IN_DIR"))
-    if models and tables["households"] is None and "households" not in twice_too:
+    if models and tables["households"] is None and "households" not in twice:
         problems.append(Problem("households.csv", None, None, "models.csv needs households.csv: each "
                                 "household's model_id"))
     if tables["households"] is not None:
@@ -287,9 +286,7 @@ def _validate(shared: dict, tables: dict, policy: Policy, policies: dict, twice:
         problems += shared_account_numbers(tables["accounts"])
     if problems:
         raise ValidationError(problems)
-    shared[CONTRACTS] = frozenset().union(*(_text(tables[name][column]) for name, column in
-                                            (("futures", "contract_id"), ("swaps", "swap_id"))
-                                            if tables[name] is not None and column in tables[name].columns))
+    shared[CONTRACTS] = _contract_ids(tables)
     shared[MODELS], shared[POLICIES] = models, policies
     for model_id in models:  # each model is a targets table: a bad one stops the batch, naming models.csv
         try:
@@ -306,10 +303,8 @@ def _validate(shared: dict, tables: dict, policy: Policy, policies: dict, twice:
 def household_ids(df: pd.DataFrame, name: str) -> tuple[pd.Series, list[Problem]]:
     """A per-household table's ``household_id`` cells as trimmed text, and a problem per row
     without one (an empty cell, or a null in Parquet: an error, never a row dropped by groupby)."""
-    raw_keys = df[KEY].astype(object)
-    missing = raw_keys.isna().to_numpy()
-    keys = raw_keys.where(~missing, "").map(str).str.strip()
-    blank = missing | (keys == "").to_numpy()
+    keys = _text_cells(df[KEY])
+    blank = (keys == "").to_numpy()
     lines = file_lines(df)
     return keys, [Problem(f"{name}.csv", lines[j], KEY, "missing household_id: the row belongs to no household")
                   for j in np.flatnonzero(blank)]
@@ -443,9 +438,13 @@ def shared_household(shared: dict, model_id: str | None = None) -> Household:
         factor_targets=shared.get("factor_targets"))
 
 
-def _text(column: pd.Series) -> set[str]:
-    """The ids of a text column, trimmed as every text cell is."""
-    return {str(v).strip() for v in column.dropna().tolist()} - {""}
+def _contract_ids(tables: dict) -> frozenset[str]:
+    """The contract ids of futures and swaps tables (a batch's whole tables, or one household's
+    frames), trimmed as every text cell is."""
+    ids = (str(v).strip() for name, column in (("futures", "contract_id"), ("swaps", "swap_id"))
+           if tables.get(name) is not None and column in tables[name].columns
+           for v in tables[name][column].dropna().tolist())
+    return frozenset(ids) - {""}
 
 
 def _risk_tables(shared: dict, own: frozenset[str]) -> dict[str, pd.DataFrame | None]:
@@ -562,10 +561,7 @@ def build_household(hid: str, frames: dict, shared: dict, base: Household | None
     if base is not None and frames.get("futures") is None and frames.get("swaps") is None:
         return base.with_accounts(frames["accounts"], frames["holdings"], frames.get("transactions"), name=hid,
                                   restrictions=frames.get("restrictions"))
-    own = frozenset().union(*(_text(frames[name][column]) for name, column in
-                              (("futures", "contract_id"), ("swaps", "swap_id"))
-                              if frames.get(name) is not None and column in frames[name].columns))
-    risk = _risk_tables(shared, own)
+    risk = _risk_tables(shared, _contract_ids(frames))
     return Household.from_frames(
         shared["securities"], frames["accounts"], frames["holdings"], targets_of(shared, model_id),
         covariance=risk["covariance"], factor_loadings=risk["factor_loadings"],
