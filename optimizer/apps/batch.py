@@ -303,15 +303,15 @@ def _validate(shared: dict, tables: dict, policy: Policy, policies: dict, twice:
 def household_ids(df: pd.DataFrame, name: str) -> tuple[pd.Series, list[Problem]]:
     """A per-household table's ``household_id`` cells as trimmed text, and a problem per row
     without one (an empty cell, or a null in Parquet: an error, never a row dropped by groupby)."""
-    keys = _text_cells(df[KEY])
+    keys = text_cells(df[KEY])
     blank = (keys == "").to_numpy()
     lines = file_lines(df)
     return keys, [Problem(f"{name}.csv", lines[j], KEY, "missing household_id: the row belongs to no household")
                   for j in np.flatnonzero(blank)]
 
 
-def _text_cells(values: pd.Series) -> pd.Series:
-    """Cells as trimmed text, blank ("") for a missing one."""
+def text_cells(values: pd.Series) -> pd.Series:
+    """Cells as trimmed text, blank ("") for a missing one (None, NaN, a SQL NULL)."""
     return values.astype(object).where(values.notna(), "").map(str).str.strip()
 
 
@@ -333,7 +333,7 @@ def shared_account_numbers(accounts: pd.DataFrame) -> list[Problem]:
     one number is one custodian account, of one household, and an order sent to it would go to
     the wrong client (it stops the batch: both households are in doubt)."""
     rows = pd.DataFrame({"number": _number_cells(accounts["account_number"]).to_numpy(),
-                         "owner": _text_cells(accounts[KEY]).to_numpy(), "line": file_lines(accounts)})
+                         "owner": text_cells(accounts[KEY]).to_numpy(), "line": file_lines(accounts)})
     rows = rows[(rows["number"] != "") & (rows["owner"] != "")]  # a row of no household is named as such
     rows["key"] = rows["number"].str.casefold()
     first = rows.drop_duplicates("key").set_index("key")  # each number's first row
@@ -353,8 +353,8 @@ def account_numbers(accounts: pd.DataFrame | None) -> pd.DataFrame:
     columns = [KEY, "account_id", "account_number"]
     if accounts is None or not set(columns) <= set(accounts.columns):
         return pd.DataFrame(columns=columns)
-    out = pd.DataFrame({KEY: _text_cells(accounts[KEY]).to_numpy(),
-                        "account_id": _text_cells(accounts["account_id"]).to_numpy(),
+    out = pd.DataFrame({KEY: text_cells(accounts[KEY]).to_numpy(),
+                        "account_id": text_cells(accounts["account_id"]).to_numpy(),
                         "account_number": _number_cells(accounts["account_number"]).to_numpy()})
     return out[out["account_number"] != ""].drop_duplicates([KEY, "account_id"]).reset_index(drop=True)
 

@@ -45,6 +45,7 @@ from cvxrebalance.optimizer.apps.batch import (
     household_ids,
     read_tables,
     shared_household,
+    text_cells,
 )
 from cvxrebalance.optimizer.apps.database import is_url
 from cvxrebalance.optimizer.domain.calendar import is_check_date
@@ -133,8 +134,7 @@ def scan(in_dir: str | Path, *, idle_cash: float = 0.05, harvest: float = 10_000
     V = by_class.sum(axis=1) + cash_h
     # Worth nothing after its flows, or negative cash: the rebalance refuses it (and names why).
     bad |= set(V.index[~(V > 0).to_numpy()]) | set(acc.loc[(cash < 0).to_numpy(), KEY])
-    kinds = acc["type"].astype(object).where(acc["type"].notna(), "").map(str).str.strip() \
-        if "type" in acc.columns else pd.Series("", index=acc.index)
+    kinds = text_cells(acc["type"]) if "type" in acc.columns else pd.Series("", index=acc.index)
     bad |= set(acc.loc[~kinds.isin(ACCOUNT_TYPES).to_numpy(), KEY])  # "taxible": the batch refuses it
     overlay = _overlay_exposure(tables, sec, tables["accounts"], ids, bad)
 
@@ -199,11 +199,11 @@ def _assignments(frame: pd.DataFrame | None, ids: list[str], shared: dict, polic
     rows = frame.assign(**{KEY: keys.to_numpy()}).drop_duplicates(KEY, keep=False)
     rows = rows.set_index(KEY).reindex(ids)
     models = shared.get(MODELS) or {}
-    out["model_id"] = rows["model_id"].fillna("").astype(str).str.strip()
+    out["model_id"] = text_cells(rows["model_id"])
     if "previous_model_id" in rows.columns:
-        previous = rows["previous_model_id"].fillna("").astype(str).str.strip()
+        previous = text_cells(rows["previous_model_id"])
         out["moving"] = (previous != "") & (previous != out["model_id"])
-    out["policy"] = rows.get("policy", pd.Series("", index=ids)).fillna("").astype(str).str.strip() \
+    out["policy"] = text_cells(rows.get("policy", pd.Series("", index=ids))) \
         .str.removesuffix(".toml")
     # A household without a (single) row, or with an unknown model or policy: the batch names it.
     # Without models.csv the batch refuses any households.csv row (no model to name): a household
@@ -228,7 +228,7 @@ def _assignments(frame: pd.DataFrame | None, ids: list[str], shared: dict, polic
             known.at[hid] = False
     out["known"] = known
     # A bad row's model as the row gives it (the first of two rows), for the reader to find it.
-    out.loc[~known, "model_id"] = given["model_id"].fillna("").astype(str).str.strip()[~known]
+    out.loc[~known, "model_id"] = text_cells(given["model_id"])[~known]
     return out
 
 
@@ -286,7 +286,7 @@ def _restricted(rules: pd.DataFrame | None, hol: pd.DataFrame, acc: pd.DataFrame
     its account, account type or every account)."""
     if rules is None or "rule" not in rules.columns:
         return pd.Series(dtype=float)
-    text = lambda df, c: df[c].fillna("").astype(str).str.strip() if c in df.columns else pd.Series("", index=df.index)  # noqa: E731
+    text = lambda df, c: text_cells(df[c]) if c in df.columns else pd.Series("", index=df.index)  # noqa: E731
     rules = rules.assign(**{KEY: household_ids(rules, "restrictions")[0].to_numpy()})
     tags = dict(zip(sec["security_id"], sec["tag"] if "tag" in sec.columns else [""] * len(sec), strict=True))
     cls = dict(zip(sec["security_id"], sec["asset_class"], strict=True))
