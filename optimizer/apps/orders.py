@@ -112,7 +112,8 @@ def decimal_places(quantity: pd.Series) -> int:
     """Digits after the point of the most precise quantity (in its shortest decimal form, at
     most 15): sums and differences of the quantities are exact to that many digits, and any
     further digit is float noise (10.3 - 10 = 0.3000000000000007), not a share to trade."""
-    digits = (len(np.format_float_positional(q, trim="-").partition(".")[2]) for q in quantity.astype(float))
+    digits = (len(np.format_float_positional(q, trim="-").partition(".")[2])
+              for q in pd.unique(quantity.astype(float)))  # each distinct quantity once
     return min(15, max(digits, default=0))
 
 
