@@ -679,8 +679,9 @@ def combine(out_dir: Path, ids: list[str], fresh: dict[str, dict] | None = None,
     counts["errors"] = len(err)
     order_table = orders(frames["trades"], numbers)
     block, alloc = blocks(order_table, cross)
-    for name, table in (("orders", order_table), ("order_lots", order_lots(order_table, frames["lots"])),
-                        ("block_trades", block), ("allocations", alloc)):
+    desk = {"orders": order_table, "order_lots": order_lots(order_table, frames["lots"]),
+            "block_trades": block, "allocations": alloc}
+    for name, table in desk.items():  # the files of orders.DESK_COLUMNS
         _write_atomic(out_dir / f"{name}.csv", frame_csv(table))
         counts[name] = len(table)
     return counts

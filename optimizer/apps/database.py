@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cvxrebalance.optimizer.apps.orders import DESK_COLUMNS
 from cvxrebalance.optimizer.domain.errors import CvxRebalanceError, OutputError, Problem, ValidationError
 from cvxrebalance.optimizer.domain.policy import Policy
 
@@ -49,8 +50,7 @@ POLICY = "policy"  # table with one row and a ``toml`` text column
 POLICIES = "policies"  # table with ``name`` and ``toml`` text columns
 RESULT_TABLES = {"trades": "result_trades", "lots": "result_lots", "futures": "result_futures"}
 SUMMARY = "result_summary"
-DESK_TABLES = {"orders": "result_orders", "order_lots": "result_order_lots",
-               "block_trades": "result_block_trades", "allocations": "result_allocations"}
+DESK_TABLES = {name: f"result_{name}" for name in DESK_COLUMNS}
 BATCH_ID = "batch_id"  # the desk tables' key: which batch (OUT_DIR) a row belongs to
 MATRICES = ("covariance", "factor_covariance")  # square tables: a row and a column per id, in the same order
 SUMMARY_COLUMNS = {  # column -> how it is read from summary.json (None: set by the writer)
@@ -436,12 +436,6 @@ class ResultsDB:
 
     def __init__(self, url: str):
         from cvxrebalance.optimizer.apps.batch import KEY, RESULT_COLUMNS, is_text
-        from cvxrebalance.optimizer.apps.orders import (
-            ALLOCATION_COLUMNS,
-            BLOCK_COLUMNS,
-            ORDER_COLUMNS,
-            ORDER_LOT_COLUMNS,
-        )
 
         sa = _sqlalchemy()
         self.url = url
@@ -454,9 +448,7 @@ class ResultsDB:
                 for c in columns if c != key])
 
         self.tables = {name: table(t, KEY, RESULT_COLUMNS[name]) for name, t in RESULT_TABLES.items()}
-        desk = {"orders": ORDER_COLUMNS, "order_lots": ORDER_LOT_COLUMNS, "block_trades": BLOCK_COLUMNS,
-                "allocations": ALLOCATION_COLUMNS}
-        self.desk = {name: table(t, BATCH_ID, desk[name]) for name, t in DESK_TABLES.items()}
+        self.desk = {name: table(t, BATCH_ID, DESK_COLUMNS[name]) for name, t in DESK_TABLES.items()}
         text = ("household_id", "input_digest", "status", "reason")
         self.summary = sa.Table(SUMMARY, self.meta, *[
             sa.Column(c, sa.String if c in text else sa.Boolean if c == "rebalanced" else sa.Float,

@@ -44,6 +44,9 @@ ORDER_LOT_COLUMNS = ["order_id", KEY, "account_id", "account_number", "security_
                      "quantity", "cost_basis_per_share", "term"]
 BLOCK_COLUMNS = ["block_id", "security_id", "side", "venue", "quantity", "price", "value", "allocations"]
 ALLOCATION_COLUMNS = ["block_id", "order_id", KEY, "account_id", "account_number", "side", "quantity"]
+# The desk's files (``<name>.csv`` in a batch's OUT_DIR) and their columns.
+DESK_COLUMNS = {"orders": ORDER_COLUMNS, "order_lots": ORDER_LOT_COLUMNS, "block_trades": BLOCK_COLUMNS,
+                "allocations": ALLOCATION_COLUMNS}
 
 
 def orders(trades: pd.DataFrame, numbers: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cvxrebalance.optimizer.apps.orders import decimal_places
+from cvxrebalance.optimizer.apps.batch import COMBINED
+from cvxrebalance.optimizer.apps.orders import DESK_COLUMNS, decimal_places
 from cvxrebalance.optimizer.apps.trade_template import DERIVED, LOT_FIELDS, VENUE_KEYS
 from cvxrebalance.optimizer.domain.case_io import read_csv
 from cvxrebalance.optimizer.domain.errors import Problem, ValidationError
@@ -48,8 +49,7 @@ from cvxrebalance.optimizer.domain.tables import file_lines
 DECIMALS = {"quantity": "quantity_decimals", "price": "price_decimals", "value": "value_decimals",
             "cost": "value_decimals", "cost_basis_per_share": "price_decimals"}
 # A batch's own files in OUT_DIR (``batch.combine``, the manifest): an upload file never replaces one.
-BATCH_FILES = ("trades.csv", "lots.csv", "futures.csv", "errors.csv", "orders.csv", "order_lots.csv",
-               "block_trades.csv", "allocations.csv", "manifest.json")
+BATCH_FILES = (*(f"{name}.csv" for name in (*COMBINED, "errors", *DESK_COLUMNS)), "manifest.json")
 POSITIVE = ("quantity", "price")  # an order trades a positive amount at a positive price (its side says which way)
 
 
