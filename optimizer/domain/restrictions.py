@@ -46,7 +46,13 @@ def cite(line: int, table: str | None = None) -> str:
     """Where a restriction row is: ``restrictions.csv line 3``, or for a batch read from a
     database (``attrs["table"]`` of the frame read, indexed by row + 1) ``table restrictions,
     row 2``, as the database's problems name it."""
-    return f"table {table}, row {line - 1}" if table else f"{FILE} line {line}"
+    return f"table {table}, {place(line, table)}" if table else f"{FILE} {place(line, table)}"
+
+
+def place(line: int, table: str | None = None) -> str:
+    """A row's place in its source: ``line 3`` of a file, ``row 2`` of a database table (read
+    indexed by row + 1)."""
+    return f"row {line - 1}" if table else f"line {line}"
 
 
 def empty_restrictions() -> pd.DataFrame:
@@ -273,8 +279,7 @@ class Restricted:
 
     def label(self, r: int) -> str:
         """Row r's name among an infeasible policy's conflicts."""
-        where = f"row {self.line[r] - 1}" if self.table else f"line {self.line[r]}"  # as ``cite``
-        return f"restrictions.{self.rule[r]}[{where}: {self.what[r]}]"
+        return f"restrictions.{self.rule[r]}[{place(self.line[r], self.table)}: {self.what[r]}]"
 
     @property
     def buy_forbidden(self) -> np.ndarray:
